@@ -1,0 +1,89 @@
+/* The proxy's configuration: what the command line fills and the engine reads.
+ *
+ * Filled once by the main thread before any worker starts and immutable
+ * afterwards, so workers read it without synchronisation. */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tern/log.h"
+
+/* Longest address text kept for messages ("unix:/path" up to 108 bytes). */
+#define TERN_ADDR_TEXT_MAX 128
+
+/* A resolved listening or backend address. */
+struct tern_addr {
+	char text[TERN_ADDR_TEXT_MAX]; /* as the operator wrote it */
+	struct sockaddr_storage ss;    /* AF_INET, AF_INET6 or AF_UNIX */
+	socklen_t ss_len;
+};
+
+/* TLS protocol versions, as the flags spell them. */
+enum tern_tls_version {
+	TERN_TLS_1_2 = 12,
+	TERN_TLS_1_3 = 13,
+};
+
+#define TERN_MAX_LISTEN 64
+#define TERN_MAX_BACKENDS 256
+
+struct tern_config {
+	struct tern_addr listen[TERN_MAX_LISTEN];
+	size_t num_listen;
+	struct tern_addr backends[TERN_MAX_BACKENDS];
+	size_t num_backends;
+
+	const char *cert_path; /* NULL: in-memory self-signed cert for localhost */
+	const char *key_path;  /* NULL: the key is inside cert_path */
+
+	unsigned workers;
+	unsigned max_conns;
+	enum tern_tls_version tls_min, tls_max;
+	const char *ciphers;      /* TLS 1.2 cipher list */
+	const char *ciphersuites; /* TLS 1.3 suites */
+	const char *groups;
+
+	uint64_t handshake_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t connect_timeout_ms;
+	uint64_t drain_timeout_ms;
+
+	size_t buffer_size;    /* per direction, per connection */
+	unsigned ring_entries; /* io_uring SQ entries per worker */
+
+	enum tern_log_level log_level;
+	bool access_log;
+	bool check; /* --check: validate, print a summary, exit */
+};
+
+/* Defaults, as SPEC section 2 lists them. */
+#define TERN_DEFAULT_LISTEN "0.0.0.0:8443"
+#define TERN_DEFAULT_BACKEND "127.0.0.1:8080"
+#define TERN_DEFAULT_MAX_CONNS 100000u
+#define TERN_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+#define TERN_DEFAULT_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TERN_DEFAULT_GROUPS "X25519:P-256"
+#define TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
+#define TERN_DEFAULT_IDLE_TIMEOUT_MS (5u * 60u * 1000u)
+#define TERN_DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define TERN_DEFAULT_DRAIN_TIMEOUT_MS 30000u
+#define TERN_DEFAULT_BUFFER_SIZE (16u * 1024u)
+#define TERN_DEFAULT_RING_ENTRIES 4096u
+
+/* Bounds the flags accept. */
+#define TERN_MAX_WORKERS 1024u
+#define TERN_MIN_BUFFER_SIZE 1024u
+#define TERN_MAX_BUFFER_SIZE (16u * 1024u * 1024u)
+#define TERN_MIN_RING_ENTRIES 8u
+#define TERN_MAX_RING_ENTRIES 32768u
+
+/* Fills *cfg with the defaults above, leaving listen and backends empty:
+ * the command line adds the default addresses only when none were given.
+ * workers defaults to the number of online CPUs. */
+void tern_config_init(struct tern_config *cfg);
+
+#endif

@@ -1,0 +1,45 @@
+/* Pure parsers for command-line values: durations, sizes, counts, addresses.
+ *
+ * Each returns 0 and writes *out on success, or a negative errno and leaves
+ * *out untouched: -EINVAL for text that is not of the form, -ERANGE for a
+ * well-formed value outside the bounds. Callers turn that into the message
+ * naming the flag. Safe from any thread. */
+#ifndef TERN_PARSE_H
+#define TERN_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/config.h"
+
+/* "250ms", "30s", "5m", "2h" to milliseconds. A bare number is refused
+ * (-EINVAL), except "0" when allow_zero is set. Values above 30 days are
+ * -ERANGE; so is a zero duration ("0s") when allow_zero is not set. */
+__attribute__((warn_unused_result))
+int tern_parse_duration_ms(const char *text, bool allow_zero, uint64_t *out_ms);
+
+/* "16k", "1m", "1g" (powers of 1024, either case) or plain bytes "4096",
+ * within [min, max]. */
+__attribute__((warn_unused_result))
+int tern_parse_size(const char *text, size_t min, size_t max, size_t *out);
+
+/* A decimal integer within [min, max]; no sign, no spaces, no suffix. */
+__attribute__((warn_unused_result))
+int tern_parse_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+
+/* "HOST:PORT", "[IPV6]:PORT", "*:PORT" (any IPv4 address) or, when
+ * allow_unix is set, "unix:/path". HOST is an IP literal or a name resolved
+ * with getaddrinfo (first result). PORT is 1..65535. */
+__attribute__((warn_unused_result))
+int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out);
+
+/* "1.2" or "1.3". */
+__attribute__((warn_unused_result))
+int tern_parse_tls_version(const char *text, enum tern_tls_version *out);
+
+/* "error", "warn", "info" or "debug". */
+__attribute__((warn_unused_result))
+int tern_parse_log_level(const char *text, enum tern_log_level *out);
+
+#endif
