@@ -15,6 +15,10 @@ enum tern_cli_result {
 	TERN_CLI_VERSION = 2, /* --version: print the version and exit 0 */
 };
 
+/* Every message tern_cli_parse() writes fits in this many bytes (values
+ * quoted back are cut at 128 bytes). */
+#define TERN_CLI_ERR_MAX 512
+
 /* Parses argv into *cfg (which must come from tern_config_init). Returns a
  * tern_cli_result, or -EINVAL with a one-line message (no trailing newline,
  * no "tern: " prefix) in err. After TERN_CLI_RUN, num_listen and

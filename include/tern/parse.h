@@ -30,7 +30,10 @@ int tern_parse_uint(const char *text, unsigned long min, unsigned long max, unsi
 
 /* "HOST:PORT", "[IPV6]:PORT", "*:PORT" (any IPv4 address) or, when
  * allow_unix is set, "unix:/path". HOST is an IP literal or a name resolved
- * with getaddrinfo (first result). PORT is 1..65535. */
+ * with getaddrinfo (first result). PORT is 1..65535. out->text keeps the
+ * text as written, cut to fit. A well-formed name that does not resolve is
+ * -ENOENT (or -ENOMEM, or the resolver's -errno), so callers can say so; a
+ * unix path that does not fit sun_path is -ERANGE. */
 __attribute__((warn_unused_result))
 int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out);
 

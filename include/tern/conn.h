@@ -1,0 +1,43 @@
+/* A proxied connection: the client's TLS socket, the backend's plaintext
+ * socket, and four buffers named by what they carry:
+ *   cin   ciphertext received from the client       (recv -> TLS)
+ *   cout  ciphertext for the client                 (TLS -> send)
+ *   c2b   plaintext from the client for the backend (TLS -> send)
+ *   b2c   plaintext from the backend for the client (recv -> TLS)
+ * Backpressure falls out of the buffers: a socket is read only while the
+ * buffer it fills has room, so memory per connection is bounded by the
+ * four buffers (--buffer-size each, cout a record's overhead more) plus
+ * OpenSSL's state.
+ *
+ * A connection lives on one worker; every function here runs on that
+ * worker's thread. It is freed only when no operation is in flight for it
+ * (the kernel may still write into its buffers until then). */
+#ifndef TERN_CONN_H
+#define TERN_CONN_H
+
+#include <stdint.h>
+
+#include "tern/worker.h"
+
+struct tern_conn;
+
+/* Takes ownership of an accepted client socket and starts the handshake.
+ * On failure the socket is closed and the slot released. */
+void tern_conn_accept(struct tern_worker *w, int fd);
+
+/* Handles a completion for operation op of the connection encoded in ud. */
+void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flags);
+
+/* The connection on a worker list node (conns or a timer list). */
+struct tern_conn *tern_conn_from_link(struct tern_list *node);
+struct tern_conn *tern_conn_from_timer(struct tern_list *node);
+uint64_t tern_conn_deadline(const struct tern_conn *c);
+
+/* Its deadline passed on the timer list it is on: ends the connection with
+ * the reason that list stands for. */
+void tern_conn_expire(struct tern_conn *c);
+
+/* Ends the connection at once: both sockets closed, no goodbye. */
+void tern_conn_abort(struct tern_conn *c, const char *reason);
+
+#endif

@@ -1,0 +1,63 @@
+/* The worker's io_uring ring: the only module that includes liburing.
+ *
+ * Every operation tern issues goes through one of the prep calls below,
+ * which queue a submission entry; nothing reaches the kernel until
+ * tern_ring_submit_and_wait(), so a whole loop iteration's work is
+ * submitted in one system call. user_data is opaque here: the worker
+ * encodes the object and the operation in it (see worker.h). Results are
+ * the kernel's: >= 0, or -errno. Each ring is used by the one thread that
+ * created it (IORING_SETUP_SINGLE_ISSUER). */
+#ifndef TERN_RING_H
+#define TERN_RING_H
+
+#include <linux/time_types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct tern_ring;
+
+/* user_data for operations whose completion nobody waits for (close,
+ * cancel, link timeouts). */
+#define TERN_RING_UD_IGNORE 0
+
+/* Creates a ring with `entries` submission slots, in the calling thread,
+ * which becomes its only submitter. Returns 0 or -errno. */
+__attribute__((warn_unused_result))
+int tern_ring_new(unsigned entries, struct tern_ring **out);
+void tern_ring_free(struct tern_ring *ring);
+
+/* Queue an operation. They cannot fail: a full submission queue is
+ * submitted to the kernel first to make room. The memory passed (buffers,
+ * addresses, timespecs) must stay valid until the operation completes. */
+void tern_ring_accept_multishot(struct tern_ring *ring, int fd, uint64_t ud);
+void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);
+void tern_ring_send(struct tern_ring *ring, int fd, const void *buf, size_t len, uint64_t ud);
+void tern_ring_read(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);
+/* connect, cancelled with -ECANCELED if it has not completed after *ts. */
+void tern_ring_connect(struct tern_ring *ring, int fd, const struct sockaddr *addr,
+		       socklen_t addr_len, struct __kernel_timespec *ts, uint64_t ud);
+void tern_ring_close(struct tern_ring *ring, int fd);
+/* Cancels every operation in flight on fd; each completes -ECANCELED. */
+void tern_ring_cancel_fd(struct tern_ring *ring, int fd);
+/* Cancels the operation(s) with the given user_data. */
+void tern_ring_cancel(struct tern_ring *ring, uint64_t target_ud);
+void tern_ring_timeout(struct tern_ring *ring, struct __kernel_timespec *ts, uint64_t ud);
+
+/* Submits everything queued and waits for at least one completion.
+ * Returns 0 or -errno (-EINTR, -ETIME are normal). */
+int tern_ring_submit_and_wait(struct tern_ring *ring);
+
+/* Submits everything queued without waiting. */
+void tern_ring_submit(struct tern_ring *ring);
+
+/* Calls fn for each completion ready now, then retires them. Returns the
+ * number handled. IORING_CQE_F_MORE in flags means a multishot operation
+ * stays armed. */
+typedef void tern_ring_completion_fn(void *ctx, uint64_t ud, int32_t res, uint32_t flags);
+unsigned tern_ring_drain(struct tern_ring *ring, tern_ring_completion_fn *fn, void *ctx);
+
+bool tern_ring_cqe_more(uint32_t flags);
+
+#endif

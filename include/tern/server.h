@@ -1,0 +1,64 @@
+/* The process: configuration checked, listeners bound, workers started,
+ * drained and joined. Main thread only, except where noted. */
+#ifndef TERN_SERVER_H
+#define TERN_SERVER_H
+
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/config.h"
+#include "tern/counters.h"
+
+struct tern_worker;
+struct tern_tls_identity;
+
+struct tern_server {
+	const struct tern_config *cfg;
+	struct tern_tls_identity *identity;
+	struct tern_worker *workers;
+	unsigned num_workers;
+	/* Open client connections, whole process, against --max-conns.
+	 * Workers add and subtract; relaxed is enough for a cap. */
+	_Atomic unsigned conns_open;
+	_Atomic unsigned workers_running;
+	sem_t started; /* posted by each worker once its ring exists */
+};
+
+/* Loads the certificate and builds one SSL_CTX shard per worker, and, unless
+ * bind is false (--check), binds every worker's listening sockets. Nothing
+ * runs yet. Returns 0, -EINVAL for a flag value OpenSSL rejects (exit 2), or
+ * another -errno for a file or address problem (exit 1); err says which. */
+__attribute__((warn_unused_result))
+int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
+			char *err, size_t err_len);
+
+/* A one-line description of the identity, for --check and the log. */
+void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len);
+
+/* Starts the workers; returns once each has its ring armed, or -errno
+ * (with every started worker stopped and joined). */
+__attribute__((warn_unused_result))
+int tern_server_start(struct tern_server *srv, char *err, size_t err_len);
+
+/* Any thread: graceful drain (first signal) or immediate close (second). */
+void tern_server_drain(struct tern_server *srv);
+void tern_server_stop_now(struct tern_server *srv);
+
+/* Any thread: true once every worker thread has left its loop. */
+bool tern_server_finished(struct tern_server *srv);
+
+/* Joins the workers and frees everything prepare and start made. */
+void tern_server_join_and_free(struct tern_server *srv);
+
+/* Any thread: the sum of all workers' counters. */
+struct tern_totals {
+#define TERN_TOTAL_DECLARE(name) uint64_t name;
+	TERN_COUNTER_FIELDS(TERN_TOTAL_DECLARE)
+#undef TERN_TOTAL_DECLARE
+};
+void tern_server_totals(struct tern_server *srv, struct tern_totals *out);
+
+#endif

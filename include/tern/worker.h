@@ -1,0 +1,135 @@
+/* A worker: one thread, one io_uring ring, its own listening sockets and its
+ * own SSL_CTX shard. Every connection it accepts stays on it for life, so
+ * nothing on the data path is shared or locked.
+ *
+ * Other threads reach a worker only through tern_worker_request(), which
+ * sets a request bit and wakes the ring through an eventfd whose read is
+ * kept armed in the ring. */
+#ifndef TERN_WORKER_H
+#define TERN_WORKER_H
+
+#include <linux/time_types.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tern/config.h"
+#include "tern/counters.h"
+#include "tern/list.h"
+
+struct ssl_ctx_st;
+struct tern_ring;
+struct tern_server;
+
+/* What a completion is for: the low 3 bits of user_data, beside a pointer
+ * to the object (8-byte aligned) the operation belongs to. Completions are
+ * dispatched through a table indexed by this. */
+enum tern_op {
+	TERN_OP_IGNORE = 0, /* close, cancel, link timeout */
+	TERN_OP_ACCEPT,     /* struct tern_listener */
+	TERN_OP_C_RECV,     /* struct tern_conn: client socket */
+	TERN_OP_C_SEND,
+	TERN_OP_B_CONNECT,  /* struct tern_conn: backend socket */
+	TERN_OP_B_RECV,
+	TERN_OP_B_SEND,
+	TERN_OP_WORKER,     /* struct tern_worker_event */
+	TERN_OP_COUNT,
+};
+#define TERN_OP_MASK 7u
+
+static inline uint64_t tern_ud(const void *obj, enum tern_op op)
+{
+	return (uint64_t)(uintptr_t)obj | (uint64_t)op;
+}
+
+#define TERN_LISTENER_MAGIC 0x4c495354u /* "LIST" */
+#define TERN_EVENT_MAGIC 0x45564e54u    /* "EVNT" */
+
+struct tern_listener {
+	uint32_t magic;
+	int fd;
+	bool armed; /* a multishot accept is in flight */
+	const struct tern_addr *addr;
+	struct tern_worker *w;
+};
+
+enum tern_worker_event_kind {
+	TERN_EVENT_TICK, /* the timer tick: timeouts, accept resume */
+	TERN_EVENT_WAKE, /* the eventfd: requests from other threads */
+};
+
+struct tern_worker_event {
+	uint32_t magic;
+	enum tern_worker_event_kind kind;
+	struct tern_worker *w;
+};
+
+/* Request bits other threads set in tern_worker.requests. */
+#define TERN_REQ_DRAIN 1u /* stop accepting, finish connections */
+#define TERN_REQ_STOP 2u  /* close everything now */
+
+/* Accepted sockets held back while --max-conns is reached (the multishot
+ * accept may deliver a few before its cancellation lands). */
+#define TERN_MAX_PARKED 64
+
+/* Timer granularity: timeouts fire within this much of their deadline. */
+#define TERN_TICK_MS 50
+
+struct tern_worker {
+	/* Set before the thread starts, then read-only. */
+	unsigned index;
+	struct tern_server *srv;
+	const struct tern_config *cfg;
+	struct ssl_ctx_st *ssl_ctx;
+	struct tern_listener *listeners;
+	size_t num_listeners;
+	int wake_fd;
+	pthread_t thread;
+
+	/* Written by other threads. */
+	_Atomic unsigned requests;
+
+	/* Owned by the worker thread. */
+	struct tern_ring *ring;
+	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop iteration */
+	uint64_t wake_value;
+	struct __kernel_timespec tick_ts;
+	struct tern_worker_event tick_event, wake_event;
+	struct tern_list conns;       /* every live connection */
+	struct tern_list handshaking; /* by handshake deadline */
+	struct tern_list idle;        /* by idle deadline */
+	struct tern_list lingering;   /* flushing a last alert, by deadline */
+	uint64_t num_conns;           /* allocated connections */
+	uint64_t next_conn_seq;
+	unsigned next_backend;
+	int parked[TERN_MAX_PARKED];
+	unsigned num_parked;
+	bool accept_paused;
+	bool draining;
+	bool stopping;
+	uint64_t drain_deadline_ms;
+	int start_err; /* set by the thread before it reports start-up */
+
+	struct tern_counters ctr;
+};
+
+/* Connection IDs carry the owning worker in their top 16 bits, so a
+ * request for an ID routes to its worker with no table and no lock. */
+#define TERN_CONN_ID_WORKER_SHIFT 48
+static inline unsigned tern_conn_id_worker(uint64_t id)
+{
+	return (unsigned)(id >> TERN_CONN_ID_WORKER_SHIFT);
+}
+
+/* The worker thread's body. */
+void *tern_worker_main(void *arg);
+
+/* From any thread: asks the worker for TERN_REQ_* and wakes it. */
+void tern_worker_request(struct tern_worker *w, unsigned req);
+
+/* Worker thread: a connection slot was released; resume accepting if
+ * accepting was paused at --max-conns. */
+void tern_worker_slot_freed(struct tern_worker *w);
+
+#endif

@@ -1,0 +1,466 @@
+/* The command line: argv to struct tern_config, with one exact message per
+ * mistake so that operators, unit tests and integration tests all see the
+ * same words. Every message names the flag in its long form, even when the
+ * short form was typed, so one message can be searched for in the docs. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tern/parse.h"
+
+/* Short options are their own letter; long-only ones count up from 256 so
+ * they can never collide with a character getopt returns. */
+enum cli_flag_id {
+	FLAG_LISTEN = 'l',
+	FLAG_BACKEND = 'b',
+	FLAG_CERT = 'c',
+	FLAG_WORKERS = 'w',
+	FLAG_HELP = 'h',
+	FLAG_VERSION = 'V',
+	FLAG_KEY = 256,
+	FLAG_MAX_CONNS,
+	FLAG_TLS_MIN,
+	FLAG_TLS_MAX,
+	FLAG_CIPHERS,
+	FLAG_CIPHERSUITES,
+	FLAG_GROUPS,
+	FLAG_HANDSHAKE_TIMEOUT,
+	FLAG_IDLE_TIMEOUT,
+	FLAG_CONNECT_TIMEOUT,
+	FLAG_DRAIN_TIMEOUT,
+	FLAG_BUFFER_SIZE,
+	FLAG_RING_ENTRIES,
+	FLAG_LOG_LEVEL,
+	FLAG_ACCESS_LOG,
+	FLAG_CHECK,
+};
+
+/* Only the flags of this version: later ones from the SPEC are refused as
+ * unknown until the engine implements them, rather than silently ignored. */
+static const char cli_short_options[] = ":l:b:c:w:hV";
+
+#define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
+/* A well-formed duration outside the bounds gets its own words: telling an
+ * operator who typed "0s" that a unit is expected would mislead. */
+#define EXPECT_DURATION_RANGE "a duration from 1ms to 720h"
+
+struct cli_flag {
+	const char *name; /* long form, without "--" */
+	int has_arg;      /* no_argument or required_argument */
+	int id;
+	const char *expected; /* the "(expected ...)" text; NULL for switches */
+};
+
+static const struct cli_flag cli_flags[] = {
+	{"listen", required_argument, FLAG_LISTEN, "HOST:PORT, [IPV6]:PORT or *:PORT"},
+	{"backend", required_argument, FLAG_BACKEND, "HOST:PORT, [IPV6]:PORT or unix:/path"},
+	{"cert", required_argument, FLAG_CERT, "a non-empty path to a PEM file"},
+	{"key", required_argument, FLAG_KEY, "a non-empty path to a PEM file"},
+	{"workers", required_argument, FLAG_WORKERS, "an integer from 1 to 1024"},
+	{"max-conns", required_argument, FLAG_MAX_CONNS, "an integer from 1 to 10000000"},
+	{"tls-min", required_argument, FLAG_TLS_MIN, "1.2 or 1.3"},
+	{"tls-max", required_argument, FLAG_TLS_MAX, "1.2 or 1.3"},
+	{"ciphers", required_argument, FLAG_CIPHERS, "a non-empty OpenSSL cipher list"},
+	{"ciphersuites", required_argument, FLAG_CIPHERSUITES, "a non-empty list of TLS 1.3 cipher suites"},
+	{"groups", required_argument, FLAG_GROUPS, "a non-empty list of groups such as X25519:P-256"},
+	{"handshake-timeout", required_argument, FLAG_HANDSHAKE_TIMEOUT, EXPECT_DURATION},
+	{"idle-timeout", required_argument, FLAG_IDLE_TIMEOUT, EXPECT_DURATION},
+	{"connect-timeout", required_argument, FLAG_CONNECT_TIMEOUT, EXPECT_DURATION},
+	{"drain-timeout", required_argument, FLAG_DRAIN_TIMEOUT, EXPECT_DURATION},
+	{"buffer-size", required_argument, FLAG_BUFFER_SIZE, "a size such as 16k or 1m, from 1k to 16m"},
+	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
+	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
+	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
+	{"check", no_argument, FLAG_CHECK, NULL},
+	{"help", no_argument, FLAG_HELP, NULL},
+	{"version", no_argument, FLAG_VERSION, NULL},
+};
+
+#define NUM_CLI_FLAGS (sizeof(cli_flags) / sizeof(cli_flags[0]))
+
+/* The bounds in the expected texts above and in the help text are written
+ * out as words; these keep them honest when config.h changes. */
+_Static_assert(TERN_MAX_WORKERS == 1024u, "update the --workers texts");
+_Static_assert(TERN_MIN_BUFFER_SIZE == 1024u && TERN_MAX_BUFFER_SIZE == 16u * 1024u * 1024u,
+	       "update the --buffer-size texts");
+_Static_assert(TERN_MIN_RING_ENTRIES == 8u && TERN_MAX_RING_ENTRIES == 32768u,
+	       "update the --ring-entries texts");
+_Static_assert(TERN_MAX_LISTEN == 64 && TERN_MAX_BACKENDS == 256, "update the --listen/--backend texts");
+_Static_assert(TERN_DEFAULT_MAX_CONNS == 100000u, "update the --max-conns default in the help");
+_Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_TIMEOUT_MS == 300000u &&
+		       TERN_DEFAULT_CONNECT_TIMEOUT_MS == 5000u && TERN_DEFAULT_DRAIN_TIMEOUT_MS == 30000u,
+	       "update the timeout defaults in the help");
+_Static_assert(TERN_DEFAULT_BUFFER_SIZE == 16u * 1024u, "update the --buffer-size default in the help");
+_Static_assert(TERN_DEFAULT_RING_ENTRIES == 4096u, "update the --ring-entries default in the help");
+
+#define TERN_MAX_CONNS_LIMIT 10000000ul
+
+/* Longest piece of a value quoted back in a message: enough for any valid
+ * unix socket address ("unix:" and 107 bytes), short enough that the
+ * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
+#define SHOWN_VALUE_MAX 128
+
+static const struct cli_flag *flag_by_id(int id)
+{
+	for (size_t i = 0; i < NUM_CLI_FLAGS; i++) {
+		if (cli_flags[i].id == id)
+			return &cli_flags[i];
+	}
+	return NULL;
+}
+
+/* Copies value for quoting in a message: control characters become \xNN
+ * so the message stays on one line, and a value longer than
+ * SHOWN_VALUE_MAX is cut and ends in "..." so what was expected still
+ * follows it. */
+static void show_value(const char *value, char *out, size_t out_len)
+{
+	size_t used = 0;
+
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+		char piece[8];
+		size_t piece_len = 1;
+
+		if (*p < 0x20 || *p == 0x7f)
+			piece_len = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
+		else
+			piece[0] = (char)*p;
+		/* Keep room for "..." and the NUL whatever comes next. */
+		if (used + piece_len + 4 > out_len) {
+			memcpy(out + used, "...", 3);
+			used += 3;
+			break;
+		}
+		memcpy(out + used, piece, piece_len);
+		used += piece_len;
+	}
+	out[used] = '\0';
+}
+
+__attribute__((format(printf, 3, 4)))
+static int cli_error(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && err_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int invalid_value(char *err, size_t err_len, const struct cli_flag *flag, const char *value,
+			 const char *expected)
+{
+	char shown[SHOWN_VALUE_MAX + 4];
+
+	show_value(value, shown, sizeof(shown));
+	return cli_error(err, err_len, "--%s: invalid value '%s' (expected %s)", flag->name, shown, expected);
+}
+
+/* Adds one --listen or --backend address. */
+static int add_addr(const struct cli_flag *flag, const char *value, bool allow_unix, struct tern_addr *addrs,
+		    size_t *num, size_t max, const char *what, char *err, size_t err_len)
+{
+	char expected[TERN_ADDR_TEXT_MAX + 128];
+
+	if (*num >= max) {
+		snprintf(expected, sizeof(expected), "at most %zu %s", max, what);
+		return invalid_value(err, err_len, flag, value, expected);
+	}
+	int rc = tern_parse_addr(value, allow_unix, &addrs[*num]);
+	if (rc == -EINVAL || rc == -ERANGE)
+		return invalid_value(err, err_len, flag, value, flag->expected);
+	if (rc < 0) {
+		/* Well-formed, but the name did not resolve: names are resolved
+		 * only without brackets, so the host is everything before the
+		 * last ':'. */
+		char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
+		const char *colon = strrchr(value, ':');
+		size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
+		if (host_len >= sizeof(host))
+			host_len = sizeof(host) - 1;
+		memcpy(host, value, host_len);
+		host[host_len] = '\0';
+		show_value(host, host_shown, sizeof(host_shown));
+		snprintf(expected, sizeof(expected), "%s; cannot resolve %s", flag->expected, host_shown);
+		return invalid_value(err, err_len, flag, value, expected);
+	}
+	(*num)++;
+	return 0;
+}
+
+static int parse_unsigned(const struct cli_flag *flag, const char *value, unsigned long min, unsigned long max,
+			  unsigned *out, char *err, size_t err_len)
+{
+	unsigned long n;
+
+	if (tern_parse_uint(value, min, max, &n) < 0)
+		return invalid_value(err, err_len, flag, value, flag->expected);
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_duration(const struct cli_flag *flag, const char *value, uint64_t *out_ms, char *err,
+			  size_t err_len)
+{
+	int rc = tern_parse_duration_ms(value, false, out_ms);
+
+	if (rc == -ERANGE)
+		return invalid_value(err, err_len, flag, value, EXPECT_DURATION_RANGE);
+	if (rc < 0)
+		return invalid_value(err, err_len, flag, value, flag->expected);
+	return 0;
+}
+
+/* Strings handed to OpenSSL (or to open()) later: only emptiness is
+ * checked here, OpenSSL judges the rest when the contexts are built. */
+static int parse_string(const struct cli_flag *flag, const char *value, const char **out, char *err,
+			size_t err_len)
+{
+	if (value[0] == '\0')
+		return invalid_value(err, err_len, flag, value, flag->expected);
+	*out = value;
+	return 0;
+}
+
+static const char *tls_version_text(enum tern_tls_version v)
+{
+	return v == TERN_TLS_1_2 ? "1.2" : "1.3";
+}
+
+/* Handles one flag that getopt_long() returned with its value. */
+static int apply_flag(const struct cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
+		      size_t err_len)
+{
+	switch (flag->id) {
+	case FLAG_LISTEN:
+		return add_addr(flag, value, false, cfg->listen, &cfg->num_listen, TERN_MAX_LISTEN,
+				"listen addresses", err, err_len);
+	case FLAG_BACKEND:
+		return add_addr(flag, value, true, cfg->backends, &cfg->num_backends, TERN_MAX_BACKENDS,
+				"backends", err, err_len);
+	case FLAG_CERT:
+		if (value[0] == '\0')
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		if (cfg->cert_path != NULL)
+			return invalid_value(err, err_len, flag, value,
+					     "a single --cert; several certificates chosen by SNI are not "
+					     "available in this version");
+		cfg->cert_path = value;
+		return 0;
+	case FLAG_KEY:
+		if (value[0] == '\0')
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		if (cfg->cert_path == NULL)
+			return invalid_value(err, err_len, flag, value, "to follow a --cert");
+		if (cfg->key_path != NULL)
+			return invalid_value(err, err_len, flag, value, "one --key per --cert");
+		cfg->key_path = value;
+		return 0;
+	case FLAG_WORKERS:
+		return parse_unsigned(flag, value, 1, TERN_MAX_WORKERS, &cfg->workers, err, err_len);
+	case FLAG_MAX_CONNS:
+		return parse_unsigned(flag, value, 1, TERN_MAX_CONNS_LIMIT, &cfg->max_conns, err, err_len);
+	case FLAG_RING_ENTRIES:
+		return parse_unsigned(flag, value, TERN_MIN_RING_ENTRIES, TERN_MAX_RING_ENTRIES, &cfg->ring_entries,
+				      err, err_len);
+	case FLAG_TLS_MIN:
+		if (tern_parse_tls_version(value, &cfg->tls_min) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_TLS_MAX:
+		if (tern_parse_tls_version(value, &cfg->tls_max) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_CIPHERS:
+		return parse_string(flag, value, &cfg->ciphers, err, err_len);
+	case FLAG_CIPHERSUITES:
+		return parse_string(flag, value, &cfg->ciphersuites, err, err_len);
+	case FLAG_GROUPS:
+		return parse_string(flag, value, &cfg->groups, err, err_len);
+	case FLAG_HANDSHAKE_TIMEOUT:
+		return parse_duration(flag, value, &cfg->handshake_timeout_ms, err, err_len);
+	case FLAG_IDLE_TIMEOUT:
+		return parse_duration(flag, value, &cfg->idle_timeout_ms, err, err_len);
+	case FLAG_CONNECT_TIMEOUT:
+		return parse_duration(flag, value, &cfg->connect_timeout_ms, err, err_len);
+	case FLAG_DRAIN_TIMEOUT:
+		return parse_duration(flag, value, &cfg->drain_timeout_ms, err, err_len);
+	case FLAG_BUFFER_SIZE:
+		if (tern_parse_size(value, TERN_MIN_BUFFER_SIZE, TERN_MAX_BUFFER_SIZE, &cfg->buffer_size) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_LOG_LEVEL:
+		if (tern_parse_log_level(value, &cfg->log_level) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_ACCESS_LOG:
+		cfg->access_log = true;
+		return 0;
+	case FLAG_CHECK:
+		cfg->check = true;
+		return 0;
+	default:
+		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
+	}
+}
+
+/* A '?' from getopt_long(): an unknown option, or a switch given a value
+ * with "--switch=value" (glibc then sets optopt to the switch's id; for an
+ * unknown or ambiguous long option it sets optopt to 0). */
+static int unknown_option(char **argv, char *err, size_t err_len)
+{
+	const struct cli_flag *flag = optopt != 0 ? flag_by_id(optopt) : NULL;
+	const char *arg = argv[optind - 1];
+	char text[SHOWN_VALUE_MAX + 4];
+
+	if (flag != NULL) {
+		const char *eq = strchr(arg, '=');
+		return invalid_value(err, err_len, flag, eq != NULL ? eq + 1 : "", "no value");
+	}
+	if (optopt != 0) {
+		char short_opt[3] = {'-', (char)optopt, '\0'};
+		show_value(short_opt, text, sizeof(text));
+	} else {
+		/* Quote the name only: "--frob=1" is reported as '--frob'. */
+		char name[SHOWN_VALUE_MAX + 4];
+		size_t len = strcspn(arg, "=");
+		if (len >= sizeof(name))
+			len = sizeof(name) - 1;
+		memcpy(name, arg, len);
+		name[len] = '\0';
+		show_value(name, text, sizeof(text));
+	}
+	return cli_error(err, err_len, "unknown option '%s' (see tern --help)", text);
+}
+
+int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, size_t err_len)
+{
+	struct option long_options[NUM_CLI_FLAGS + 1];
+	char shown[SHOWN_VALUE_MAX + 4];
+	int rc;
+
+	for (size_t i = 0; i < NUM_CLI_FLAGS; i++) {
+		long_options[i] = (struct option){
+			.name = cli_flags[i].name,
+			.has_arg = cli_flags[i].has_arg,
+			.flag = NULL,
+			.val = cli_flags[i].id,
+		};
+	}
+	long_options[NUM_CLI_FLAGS] = (struct option){0};
+
+	/* optind = 0 makes glibc reinitialise all of getopt's state, so the
+	 * parser can run again (unit tests call it many times); opterr = 0
+	 * because messages are ours to word. */
+	optind = 0;
+	opterr = 0;
+	for (;;) {
+		int id = argc > 0 ? getopt_long(argc, argv, cli_short_options, long_options, NULL) : -1;
+		if (id == -1)
+			break;
+		if (id == '?')
+			return unknown_option(argv, err, err_len);
+		if (id == ':') {
+			const struct cli_flag *flag = flag_by_id(optopt);
+			if (flag == NULL || flag->expected == NULL)
+				return cli_error(err, err_len, "missing value for an option (internal error)");
+			return cli_error(err, err_len, "--%s: missing value (expected %s)", flag->name,
+					 flag->expected);
+		}
+		/* --help and --version answer at once: whatever follows them is
+		 * not checked, as with most tools. */
+		if (id == FLAG_HELP)
+			return TERN_CLI_HELP;
+		if (id == FLAG_VERSION)
+			return TERN_CLI_VERSION;
+
+		const struct cli_flag *flag = flag_by_id(id);
+		if (flag == NULL)
+			return cli_error(err, err_len, "option %d not handled (internal error)", id);
+		rc = apply_flag(flag, optarg, cfg, err, err_len);
+		if (rc < 0)
+			return rc;
+	}
+	/* getopt_long() moves operands after the options, so the first one
+	 * left is the first one typed. */
+	if (argc > 0 && optind < argc) {
+		show_value(argv[optind], shown, sizeof(shown));
+		return cli_error(err, err_len, "unexpected argument '%s' (see tern --help)", shown);
+	}
+
+	if (cfg->tls_min > cfg->tls_max)
+		return cli_error(err, err_len, "--tls-min: invalid value '%s' (expected a version not above --tls-max %s)",
+				 tls_version_text(cfg->tls_min), tls_version_text(cfg->tls_max));
+
+	/* Defaults only when none was given: a --listen replaces the default
+	 * address rather than adding to it. */
+	if (cfg->num_listen == 0) {
+		rc = tern_parse_addr(TERN_DEFAULT_LISTEN, false, &cfg->listen[0]);
+		if (rc < 0)
+			return cli_error(err, err_len, "default listen address %s: %s", TERN_DEFAULT_LISTEN,
+					 strerror(-rc));
+		cfg->num_listen = 1;
+	}
+	if (cfg->num_backends == 0) {
+		rc = tern_parse_addr(TERN_DEFAULT_BACKEND, true, &cfg->backends[0]);
+		if (rc < 0)
+			return cli_error(err, err_len, "default backend %s: %s", TERN_DEFAULT_BACKEND,
+					 strerror(-rc));
+		cfg->num_backends = 1;
+	}
+	return TERN_CLI_RUN;
+}
+
+/* Laid out like the table in SPEC section 2: flag, meaning, default. The
+ * _Static_asserts above tie the numbers written here to config.h. */
+static const char cli_usage[] =
+	"Usage: tern [OPTIONS]\n"
+	"\n"
+	"Terminates TLS on the listening addresses and forwards the plaintext to the backends.\n"
+	"With no options: listen on " TERN_DEFAULT_LISTEN ", forward to " TERN_DEFAULT_BACKEND ",\n"
+	"and serve an in-memory self-signed certificate for localhost (with a warning).\n"
+	"\n"
+	"ADDR is HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path.\n"
+	"DUR needs a unit: 250ms, 30s, 5m or 2h; a bare number is refused.\n"
+	"SIZE is a number of bytes, or a number with k, m or g (powers of 1024).\n"
+	"\n"
+	"Options:\n"
+	"  -l, --listen ADDR            listening address; repeatable, up to 64 [" TERN_DEFAULT_LISTEN "]\n"
+	"  -b, --backend ADDR           backend; repeatable, up to 256, used round-robin\n"
+	"                               [" TERN_DEFAULT_BACKEND "]\n"
+	"  -c, --cert FILE              PEM with certificate chain and private key (or key in --key)\n"
+	"                               [self-signed for localhost]\n"
+	"      --key FILE               private key for the preceding --cert [key inside the cert file]\n"
+	"  -w, --workers N              worker threads, 1 to 1024 [online CPUs]\n"
+	"      --max-conns N            open client connections at most, whole process [100000]\n"
+	"      --tls-min VER            lowest TLS version: 1.2 or 1.3 [1.2]\n"
+	"      --tls-max VER            highest TLS version: 1.2 or 1.3 [1.3]\n"
+	"      --ciphers STR            OpenSSL cipher list for TLS 1.2\n"
+	"                               [" TERN_DEFAULT_CIPHERS "]\n"
+	"      --ciphersuites STR       TLS 1.3 cipher suites\n"
+	"        [" TERN_DEFAULT_CIPHERSUITES "]\n"
+	"      --groups STR             key-exchange groups [" TERN_DEFAULT_GROUPS "]\n"
+	"      --handshake-timeout DUR  longest TLS handshake per connection [10s]\n"
+	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
+	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
+	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
+	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
+	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
+	"      --log-level L            error, warn, info or debug [info]\n"
+	"      --access-log             one line per closed connection on stderr [off]\n"
+	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"
+	"  -h, --help                   print this help and exit\n"
+	"  -V, --version                print the version and exit\n"
+	"\n"
+	"Bad input on the command line exits with status 2.\n";
+
+const char *tern_cli_usage(void)
+{
+	return cli_usage;
+}

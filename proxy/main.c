@@ -1,0 +1,132 @@
+/* tern: parse the command line, check everything, start the workers, then
+ * wait for signals. Everything else lives in src/. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "tern/log.h"
+#include "tern/server.h"
+
+#define EXIT_USAGE 2
+#define EXIT_FILE 1
+
+/* "a,b,c" from a list of addresses, for the start-up line. */
+static void join_addrs(const struct tern_addr *addrs, size_t n, char *out, size_t out_len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < out_len; i++) {
+		int m = snprintf(out + used, out_len - used, "%s%s", i ? "," : "", addrs[i].text);
+		if (m < 0)
+			break;
+		used += (size_t)m;
+	}
+}
+
+static void log_totals(struct tern_server *srv)
+{
+	struct tern_totals t;
+	tern_server_totals(srv, &t);
+	tern_log(TERN_LOG_INFO,
+		 "stopped: conns_total=%llu handshakes_full=%llu handshakes_resumed=%llu "
+		 "handshake_failures=%llu backend_connect_failures=%llu bytes_client_in=%llu "
+		 "bytes_client_out=%llu",
+		 (unsigned long long)t.conns_total, (unsigned long long)t.handshakes_full,
+		 (unsigned long long)t.handshakes_resumed, (unsigned long long)t.handshake_failures,
+		 (unsigned long long)t.backend_connect_failures,
+		 (unsigned long long)t.bytes_client_in, (unsigned long long)t.bytes_client_out);
+}
+
+/* Signals are taken synchronously here; every other thread blocks them. */
+static void wait_for_signals(struct tern_server *srv, const sigset_t *set)
+{
+	unsigned stop_signals = 0;
+
+	while (!tern_server_finished(srv)) {
+		struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+		int sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (stop_signals++ == 0) {
+				tern_log(TERN_LOG_INFO, "%s: draining (up to --drain-timeout %llums); "
+					 "send it again to close at once", strsignal(sig),
+					 (unsigned long long)srv->cfg->drain_timeout_ms);
+				tern_server_drain(srv);
+			} else {
+				tern_log(TERN_LOG_INFO, "%s again: closing every connection now",
+					 strsignal(sig));
+				tern_server_stop_now(srv);
+			}
+		} else if (sig == SIGHUP) {
+			tern_log(TERN_LOG_WARN, "SIGHUP ignored: configuration reload is not "
+				 "available in this version");
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct tern_config cfg;
+	struct tern_server srv;
+	char err[512];
+	char listen[1024], backends[1024], identity[768];
+	sigset_t set;
+	int ret;
+
+	tern_config_init(&cfg);
+	ret = tern_cli_parse(argc, argv, &cfg, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tern: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (ret == TERN_CLI_HELP) {
+		fputs(tern_cli_usage(), stdout);
+		return 0;
+	}
+	if (ret == TERN_CLI_VERSION) {
+		printf("tern %s\n", TERN_VERSION);
+		return 0;
+	}
+	tern_log_set_level(cfg.log_level);
+
+	ret = tern_server_prepare(&srv, &cfg, !cfg.check, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tern: %s\n", err);
+		return ret == -EINVAL ? EXIT_USAGE : EXIT_FILE;
+	}
+	join_addrs(cfg.listen, cfg.num_listen, listen, sizeof(listen));
+	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
+	tern_server_describe(&srv, identity, sizeof(identity));
+	if (cfg.check) {
+		printf("configuration ok: workers=%u listen=%s backends=%s %s\n", cfg.workers, listen,
+		       backends, identity);
+		tern_server_join_and_free(&srv);
+		return 0;
+	}
+	if (!cfg.cert_path)
+		tern_log(TERN_LOG_WARN, "no --cert given: serving an in-memory self-signed "
+			 "certificate for localhost; clients will not trust it");
+
+	/* Block before starting threads, so workers inherit the mask and only
+	 * sigtimedwait() above sees these signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = tern_server_start(&srv, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tern: %s\n", err);
+		return EXIT_FILE;
+	}
+	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
+		 cfg.workers, listen, backends, identity);
+	wait_for_signals(&srv, &set);
+	log_totals(&srv);
+	tern_server_join_and_free(&srv);
+	return 0;
+}

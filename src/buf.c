@@ -1,0 +1,65 @@
+/* Per-direction connection buffers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tern/buf.h"
+
+int tern_buf_reserve(struct tern_buf *b, uint32_t cap)
+{
+	if (b->data)
+		return 0;
+	b->data = malloc(cap);
+	if (!b->data)
+		return -ENOMEM;
+	b->cap = cap;
+	b->head = b->tail = 0;
+	return 0;
+}
+
+void tern_buf_compact(struct tern_buf *b)
+{
+	if (b->head == 0 || b->pinned)
+		return;
+	uint32_t len = tern_buf_len(b);
+	memmove(b->data, b->data + b->head, len);
+	b->head = 0;
+	b->tail = len;
+	tern_buf_check(b);
+}
+
+void tern_buf_release_if_empty(struct tern_buf *b)
+{
+	if (b->data && tern_buf_empty(b) && !b->pinned)
+		tern_buf_free(b);
+}
+
+void tern_buf_free(struct tern_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->cap = b->head = b->tail = 0;
+	b->pinned = false;
+}
+
+uint32_t tern_buf_write(struct tern_buf *b, const void *src, uint32_t len)
+{
+	if (tern_buf_free_tail(b) < len)
+		tern_buf_compact(b);
+	uint32_t n = tern_buf_free_tail(b);
+	if (n > len)
+		n = len;
+	memcpy(tern_buf_tail_ptr(b), src, n);
+	tern_buf_produce(b, n);
+	return n;
+}
+
+uint32_t tern_buf_read(struct tern_buf *b, void *dst, uint32_t len)
+{
+	uint32_t n = tern_buf_len(b);
+	if (n > len)
+		n = len;
+	memcpy(dst, tern_buf_head_ptr(b), n);
+	tern_buf_consume(b, n);
+	return n;
+}

@@ -1,0 +1,43 @@
+/* Configuration defaults. */
+#include <string.h>
+#include <unistd.h>
+
+#include "tern/config.h"
+
+/* One worker per online CPU: a worker is one thread running one ring, so
+ * more would only time-share a CPU. */
+static unsigned default_workers(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1)
+		return 1; /* sysconf failed: one worker still runs the proxy */
+	if ((unsigned long)cpus > TERN_MAX_WORKERS)
+		return TERN_MAX_WORKERS;
+	return (unsigned)cpus;
+}
+
+void tern_config_init(struct tern_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->num_listen = 0;
+	cfg->num_backends = 0;
+	cfg->cert_path = NULL;
+	cfg->key_path = NULL;
+	cfg->workers = default_workers();
+	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
+	cfg->tls_min = TERN_TLS_1_2;
+	cfg->tls_max = TERN_TLS_1_3;
+	cfg->ciphers = TERN_DEFAULT_CIPHERS;
+	cfg->ciphersuites = TERN_DEFAULT_CIPHERSUITES;
+	cfg->groups = TERN_DEFAULT_GROUPS;
+	cfg->handshake_timeout_ms = TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	cfg->idle_timeout_ms = TERN_DEFAULT_IDLE_TIMEOUT_MS;
+	cfg->connect_timeout_ms = TERN_DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->drain_timeout_ms = TERN_DEFAULT_DRAIN_TIMEOUT_MS;
+	cfg->buffer_size = TERN_DEFAULT_BUFFER_SIZE;
+	cfg->ring_entries = TERN_DEFAULT_RING_ENTRIES;
+	cfg->log_level = TERN_LOG_INFO;
+	cfg->access_log = false;
+	cfg->check = false;
+}

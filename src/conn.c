@@ -1,0 +1,665 @@
+/* The proxied connection's state machine.
+ *
+ * Every event (a completion, a timer) updates the buffers and then calls
+ * conn_pump(), which does all the TLS work the buffers allow and queues the
+ * socket operations that are now possible. At most one operation of each
+ * kind (client recv, client send, backend recv, backend send, backend
+ * connect) is in flight, so each buffer has at most one kernel user. */
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "tern/conn.h"
+#include "tern/log.h"
+#include "tern/ring.h"
+#include "tern/server.h"
+#include "tern/tls.h"
+
+#define TERN_CONN_MAGIC 0x434f4e4eu /* "CONN" */
+
+/* cout holds --buffer-size of ciphertext plus room for one record's
+ * framing (header, tag, padding), so a full 16 KiB record fits at once. */
+#define TLS_RECORD_ROOM 512u
+/* Largest plaintext handed to one SSL_write: one TLS record. */
+#define TLS_RECORD_MAX 16384u
+/* Room close_notify needs in cout (a 2-byte alert in one record). */
+#define TLS_ALERT_ROOM 64u
+/* How long a connection that is ending may take to flush its last bytes. */
+#define LINGER_MS 2000u
+
+enum conn_timer {
+	TIMER_NONE,
+	TIMER_HANDSHAKE,
+	TIMER_IDLE,
+	TIMER_LINGER,
+};
+
+struct tern_conn {
+	uint32_t magic;
+	uint8_t inflight; /* operations in flight that name this connection */
+	uint8_t timer_kind;
+
+	bool hs_done : 1;
+	bool closed : 1;    /* sockets closed; freed once inflight is 0 */
+	bool finishing : 1; /* flushing cout, then closing */
+	bool c_recv_busy : 1;
+	bool c_send_busy : 1;
+	bool c_eof : 1;               /* the client's data ended */
+	bool close_notify_queued : 1; /* our close_notify is in cout */
+	bool c_wr_shut : 1;           /* FIN sent to the client */
+	bool b_connecting : 1;
+	bool b_connected : 1;
+	bool b_recv_busy : 1;
+	bool b_send_busy : 1;
+	bool b_eof : 1;     /* the backend's data ended */
+	bool b_wr_shut : 1; /* FIN sent to the backend */
+
+	int cfd;
+	int bfd;
+	uint64_t id;
+	struct tern_worker *w;
+	struct tern_list link;  /* w->conns */
+	struct tern_list timer; /* one of w's timer lists */
+	uint64_t deadline_ms;
+	uint64_t start_ms;
+	uint64_t touched_ms;
+	uint64_t bytes_in;  /* plaintext from the client */
+	uint64_t bytes_out; /* plaintext to the client */
+	unsigned attempts;  /* backend connects tried */
+	const struct tern_addr *backend;
+	struct __kernel_timespec connect_ts;
+	const char *reason;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in6 sin6; /* large enough for AF_INET too */
+	} peer; /* kept for the access log: the socket may be reset by then */
+
+	struct tern_tls tls;
+	struct tern_buf cin, cout, c2b, b2c;
+};
+
+static void conn_pump(struct tern_conn *c);
+static void conn_close(struct tern_conn *c, const char *reason);
+static void conn_maybe_free(struct tern_conn *c);
+
+struct tern_conn *tern_conn_from_link(struct tern_list *node)
+{
+	return tern_container_of(node, struct tern_conn, link);
+}
+
+struct tern_conn *tern_conn_from_timer(struct tern_list *node)
+{
+	return tern_container_of(node, struct tern_conn, timer);
+}
+
+uint64_t tern_conn_deadline(const struct tern_conn *c)
+{
+	return c->deadline_ms;
+}
+
+static struct tern_conn *conn_from_ud(uint64_t ud)
+{
+	struct tern_conn *c = (struct tern_conn *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
+	/* Always on: a stale user_data would be a use after free. */
+	if (c->magic != TERN_CONN_MAGIC) {
+		tern_log(TERN_LOG_ERROR, "completion for a freed connection (ud=%#llx)",
+			 (unsigned long long)ud);
+		abort();
+	}
+	return c;
+}
+
+/* Puts the connection on the timer list for kind, deadline from now. Each
+ * list holds one duration, so appending keeps it sorted by deadline. */
+static void conn_set_timer(struct tern_conn *c, enum conn_timer kind)
+{
+	struct tern_worker *w = c->w;
+	const struct tern_config *cfg = w->cfg;
+	struct tern_list *list = NULL;
+	uint64_t duration = 0;
+
+	tern_list_del(&c->timer);
+	c->timer_kind = (uint8_t)kind;
+	switch (kind) {
+	case TIMER_NONE:
+		return;
+	case TIMER_HANDSHAKE:
+		list = &w->handshaking;
+		duration = cfg->handshake_timeout_ms;
+		break;
+	case TIMER_IDLE:
+		list = &w->idle;
+		duration = cfg->idle_timeout_ms;
+		break;
+	case TIMER_LINGER:
+		list = &w->lingering;
+		duration = LINGER_MS;
+		break;
+	}
+	c->deadline_ms = w->now_ms + duration;
+	c->touched_ms = w->now_ms;
+	tern_list_add_tail(list, &c->timer);
+}
+
+/* Data moved: push the idle deadline back (once per loop iteration). */
+static void conn_touch(struct tern_conn *c)
+{
+	if (c->timer_kind == TIMER_IDLE && c->touched_ms != c->w->now_ms)
+		conn_set_timer(c, TIMER_IDLE);
+}
+
+static void conn_release_slot(struct tern_worker *w)
+{
+	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
+	tern_worker_slot_freed(w);
+}
+
+void tern_conn_accept(struct tern_worker *w, int fd)
+{
+	const struct tern_config *cfg = w->cfg;
+	struct tern_conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c)
+		goto fail;
+	c->magic = TERN_CONN_MAGIC;
+	c->w = w;
+	c->cfd = fd;
+	c->bfd = -1;
+	c->id = ((uint64_t)w->index << TERN_CONN_ID_WORKER_SHIFT) | ++w->next_conn_seq;
+	c->start_ms = w->now_ms;
+	tern_list_init(&c->timer);
+	if (tern_tls_init(&c->tls, w->ssl_ctx, false, &c->cin, &c->cout,
+			  (uint32_t)cfg->buffer_size + TLS_RECORD_ROOM) < 0) {
+		free(c);
+		goto fail;
+	}
+	if (cfg->access_log) {
+		socklen_t len = sizeof(c->peer);
+		(void)getpeername(fd, &c->peer.sa, &len);
+	}
+	/* Small records must not wait for Nagle: TLS already batches. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	tern_list_add_tail(&w->conns, &c->link);
+	w->num_conns++;
+	tern_counter_add(&w->ctr.conns_total, 1);
+	tern_counter_add(&w->ctr.conns_active, 1);
+	conn_set_timer(c, TIMER_HANDSHAKE);
+	conn_pump(c);
+	conn_maybe_free(c);
+	return;
+fail:
+	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);
+	tern_ring_close(w->ring, fd);
+	conn_release_slot(w);
+}
+
+static void conn_maybe_free(struct tern_conn *c)
+{
+	if (!c->closed || c->inflight)
+		return;
+	struct tern_worker *w = c->w;
+	tern_tls_free(&c->tls);
+	tern_buf_free(&c->cin);
+	tern_buf_free(&c->cout);
+	tern_buf_free(&c->c2b);
+	tern_buf_free(&c->b2c);
+	c->magic = 0;
+	free(c);
+	w->num_conns--;
+	conn_release_slot(w);
+}
+
+static void format_peer(const struct tern_conn *c, char *out, size_t out_len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	snprintf(out, out_len, "-");
+	if (c->peer.sa.sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->peer;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(out, out_len, "%s:%u", host, port);
+	} else if (c->peer.sa.sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = &c->peer.sin6;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(out, out_len, "[%s]:%u", host, port);
+	}
+}
+
+static void conn_log_access(struct tern_conn *c)
+{
+	char peer[INET6_ADDRSTRLEN + 16];
+	format_peer(c, peer, sizeof(peer));
+	tern_log_access("id=%llu peer=%s sni=%s alpn=- version=%s cipher=%s resumed=%d "
+			"bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s",
+			(unsigned long long)c->id, peer,
+			c->hs_done ? tern_tls_sni(&c->tls) : "-",
+			c->hs_done ? tern_tls_version(&c->tls) : "-",
+			c->hs_done ? tern_tls_cipher(&c->tls) : "-",
+			c->hs_done ? tern_tls_resumed(&c->tls) : 0,
+			(unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			(unsigned long long)(c->w->now_ms - c->start_ms), c->reason);
+}
+
+/* Ends the connection now: cancels what is in flight on both sockets and
+ * closes them. The memory goes when the last cancelled completion is in. */
+static void conn_close(struct tern_conn *c, const char *reason)
+{
+	struct tern_worker *w = c->w;
+
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (!c->reason)
+		c->reason = reason;
+	if (!c->hs_done)
+		tern_counter_add(&w->ctr.handshake_failures, 1);
+	if (w->cfg->access_log)
+		conn_log_access(c);
+	tern_log(TERN_LOG_DEBUG, "conn %llu closed: %s%s%s", (unsigned long long)c->id, c->reason,
+		 c->tls.error[0] ? ": " : "", c->tls.error);
+	if (c->cfd >= 0) {
+		tern_ring_cancel_fd(w->ring, c->cfd);
+		tern_ring_close(w->ring, c->cfd);
+		c->cfd = -1;
+	}
+	if (c->bfd >= 0) {
+		tern_ring_cancel_fd(w->ring, c->bfd);
+		tern_ring_close(w->ring, c->bfd);
+		c->bfd = -1;
+	}
+	conn_set_timer(c, TIMER_NONE);
+	tern_list_del(&c->link);
+	tern_counter_sub(&w->ctr.conns_active, 1);
+	/* Freed by the entry point that got here, once nothing is in flight:
+	 * the caller may still be looking at c. */
+}
+
+void tern_conn_abort(struct tern_conn *c, const char *reason)
+{
+	conn_close(c, reason);
+	conn_maybe_free(c);
+}
+
+/* Ends the connection politely: drops the backend side, sends the client
+ * what cout holds (an alert, or our close_notify) and then closes, within
+ * LINGER_MS. */
+static void conn_finish(struct tern_conn *c, const char *reason)
+{
+	struct tern_worker *w = c->w;
+
+	if (c->closed || c->finishing)
+		return;
+	c->finishing = true;
+	c->reason = reason;
+	if (c->hs_done && !c->close_notify_queued && tern_tls_shutdown(&c->tls) == 0)
+		c->close_notify_queued = true;
+	if (c->bfd >= 0) {
+		tern_ring_cancel_fd(w->ring, c->bfd);
+		tern_ring_close(w->ring, c->bfd);
+		c->bfd = -1;
+		c->b_connected = false;
+	}
+	conn_set_timer(c, TIMER_LINGER);
+	conn_pump(c);
+}
+
+/* Starts a connect to the next backend in round-robin order. The first
+ * failure moves on to the next backend once (SPEC section 6); after that
+ * the client is told goodbye and the failure counted. */
+static void conn_connect_next(struct tern_conn *c)
+{
+	struct tern_worker *w = c->w;
+	const struct tern_config *cfg = w->cfg;
+	unsigned max_attempts = cfg->num_backends > 1 ? 2 : 1;
+
+	while (c->attempts < max_attempts) {
+		const struct tern_addr *b = &cfg->backends[w->next_backend++ % cfg->num_backends];
+		c->attempts++;
+		int fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			tern_log(TERN_LOG_WARN, "conn %llu: backend %s: socket: %s",
+				 (unsigned long long)c->id, b->text, strerror(errno));
+			continue;
+		}
+		if (b->ss.ss_family != AF_UNIX) {
+			int one = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		c->bfd = fd;
+		c->backend = b;
+		c->connect_ts.tv_sec = (long long)(cfg->connect_timeout_ms / 1000);
+		c->connect_ts.tv_nsec = (long long)(cfg->connect_timeout_ms % 1000) * 1000000;
+		c->b_connecting = true;
+		c->inflight++;
+		tern_ring_connect(w->ring, fd, (const struct sockaddr *)&b->ss, b->ss_len,
+				  &c->connect_ts, tern_ud(c, TERN_OP_B_CONNECT));
+		return;
+	}
+	tern_counter_add(&w->ctr.backend_connect_failures, 1);
+	tern_log(TERN_LOG_WARN, "conn %llu: no backend reachable after %u attempt%s",
+		 (unsigned long long)c->id, c->attempts, c->attempts == 1 ? "" : "s");
+	conn_finish(c, "backend_unavailable");
+}
+
+static void conn_handshake_done(struct tern_conn *c)
+{
+	struct tern_worker *w = c->w;
+
+	c->hs_done = true;
+	if (tern_tls_resumed(&c->tls))
+		tern_counter_add(&w->ctr.handshakes_resumed, 1);
+	else
+		tern_counter_add(&w->ctr.handshakes_full, 1);
+	conn_set_timer(c, TIMER_IDLE);
+	conn_connect_next(c);
+}
+
+/* Decrypts what cin holds into c2b, while c2b has room. */
+static void pump_client_to_backend(struct tern_conn *c)
+{
+	struct tern_worker *w = c->w;
+
+	while (!c->c_eof) {
+		if (tern_buf_reserve(&c->c2b, (uint32_t)w->cfg->buffer_size) < 0) {
+			conn_close(c, "out_of_memory");
+			return;
+		}
+		if (tern_buf_free_tail(&c->c2b) == 0) {
+			tern_buf_compact(&c->c2b);
+			if (tern_buf_free_tail(&c->c2b) == 0)
+				return;
+		}
+		int n = tern_tls_read(&c->tls, tern_buf_tail_ptr(&c->c2b),
+				      tern_buf_free_tail(&c->c2b));
+		if (n > 0) {
+			tern_buf_produce(&c->c2b, (uint32_t)n);
+			c->bytes_in += (uint64_t)n;
+			tern_counter_add(&w->ctr.bytes_client_in, (uint64_t)n);
+		} else if (n == 0) {
+			return;
+		} else if (n == TERN_TLS_CLOSED) {
+			c->c_eof = true;
+		} else {
+			conn_close(c, "tls_error");
+			return;
+		}
+	}
+}
+
+/* Encrypts what b2c holds into cout, a record at a time, while cout takes
+ * it; queues close_notify once the backend's data has all gone in. */
+static void pump_backend_to_client(struct tern_conn *c)
+{
+	struct tern_worker *w = c->w;
+
+	while (!tern_buf_empty(&c->b2c)) {
+		uint32_t len = tern_buf_len(&c->b2c);
+		if (len > TLS_RECORD_MAX)
+			len = TLS_RECORD_MAX;
+		int n = tern_tls_write(&c->tls, tern_buf_head_ptr(&c->b2c), len);
+		if (n > 0) {
+			tern_buf_consume(&c->b2c, (uint32_t)n);
+			c->bytes_out += (uint64_t)n;
+			tern_counter_add(&w->ctr.bytes_client_out, (uint64_t)n);
+		} else if (n == 0) {
+			return;
+		} else {
+			conn_close(c, "tls_error");
+			return;
+		}
+	}
+	if (c->b_eof && !c->close_notify_queued && tern_buf_room(&c->cout) >= TLS_ALERT_ROOM) {
+		if (tern_tls_shutdown(&c->tls) < 0) {
+			conn_close(c, "tls_error");
+			return;
+		}
+		c->close_notify_queued = true;
+	}
+}
+
+/* Queues every socket operation the buffers allow now. */
+static void conn_post_io(struct tern_conn *c)
+{
+	struct tern_worker *w = c->w;
+	struct tern_ring *ring = w->ring;
+
+	if (!c->c_send_busy && !c->c_wr_shut && !tern_buf_empty(&c->cout)) {
+		c->cout.pinned = true;
+		c->c_send_busy = true;
+		c->inflight++;
+		tern_ring_send(ring, c->cfd, tern_buf_head_ptr(&c->cout), tern_buf_len(&c->cout),
+			       tern_ud(c, TERN_OP_C_SEND));
+	}
+	if (c->close_notify_queued && !c->finishing && !c->c_send_busy && !c->c_wr_shut &&
+	    tern_buf_empty(&c->cout)) {
+		/* SPEC 6: backend FIN -> close_notify, then FIN to the client;
+		 * the client may still send until it closes its side.
+		 * shutdown(2) never blocks, while IORING_OP_SHUTDOWN always
+		 * goes to an io-wq thread: the direct call is the cheap one. */
+		(void)shutdown(c->cfd, SHUT_WR);
+		c->c_wr_shut = true;
+	}
+	if (!c->c_recv_busy && !c->c_eof && !c->finishing && !c->tls.in_eof) {
+		if (tern_buf_reserve(&c->cin, (uint32_t)w->cfg->buffer_size) < 0) {
+			conn_close(c, "out_of_memory");
+			return;
+		}
+		if (tern_buf_free_tail(&c->cin) == 0)
+			tern_buf_compact(&c->cin);
+		if (tern_buf_free_tail(&c->cin) > 0) {
+			c->cin.pinned = true;
+			c->c_recv_busy = true;
+			c->inflight++;
+			tern_ring_recv(ring, c->cfd, tern_buf_tail_ptr(&c->cin),
+				       tern_buf_free_tail(&c->cin), tern_ud(c, TERN_OP_C_RECV));
+		}
+	}
+	if (!c->b_connected)
+		return;
+	if (!c->b_send_busy && !c->b_wr_shut && !tern_buf_empty(&c->c2b)) {
+		c->c2b.pinned = true;
+		c->b_send_busy = true;
+		c->inflight++;
+		tern_ring_send(ring, c->bfd, tern_buf_head_ptr(&c->c2b), tern_buf_len(&c->c2b),
+			       tern_ud(c, TERN_OP_B_SEND));
+	}
+	if (c->c_eof && !c->b_send_busy && !c->b_wr_shut && tern_buf_empty(&c->c2b)) {
+		/* SPEC 6: client close_notify/FIN -> FIN to the backend. */
+		(void)shutdown(c->bfd, SHUT_WR);
+		c->b_wr_shut = true;
+	}
+	if (!c->b_recv_busy && !c->b_eof) {
+		if (tern_buf_reserve(&c->b2c, (uint32_t)w->cfg->buffer_size) < 0) {
+			conn_close(c, "out_of_memory");
+			return;
+		}
+		if (tern_buf_free_tail(&c->b2c) == 0)
+			tern_buf_compact(&c->b2c);
+		if (tern_buf_free_tail(&c->b2c) > 0) {
+			c->b2c.pinned = true;
+			c->b_recv_busy = true;
+			c->inflight++;
+			tern_ring_recv(ring, c->bfd, tern_buf_tail_ptr(&c->b2c),
+				       tern_buf_free_tail(&c->b2c), tern_ud(c, TERN_OP_B_RECV));
+		}
+	}
+}
+
+static void conn_pump(struct tern_conn *c)
+{
+	if (c->closed)
+		return;
+	if (!c->hs_done && !c->finishing) {
+		int r = tern_tls_handshake(&c->tls);
+		if (r == TERN_TLS_DONE) {
+			conn_handshake_done(c);
+		} else if (r < 0) {
+			conn_finish(c, r == -ECONNRESET ? "client_error" : "tls_error");
+			return;
+		}
+		if (c->closed || c->finishing)
+			return;
+	}
+	if (c->hs_done && !c->finishing) {
+		pump_client_to_backend(c);
+		if (c->closed)
+			return;
+		pump_backend_to_client(c);
+		if (c->closed)
+			return;
+	}
+	conn_post_io(c);
+	if (c->closed)
+		return;
+	if (c->finishing) {
+		if (!c->c_send_busy && tern_buf_empty(&c->cout))
+			conn_close(c, c->reason);
+		return;
+	}
+	/* Both directions over: the client's data is all at the backend with
+	 * a FIN after it, and the backend's is all at the client with
+	 * close_notify and a FIN after it. */
+	if (c->b_wr_shut && c->c_wr_shut && c->c_eof && c->b_eof)
+		conn_close(c, "done");
+}
+
+static void on_client_recv(struct tern_conn *c, int32_t res)
+{
+	/* The bytes landed at the tail the recv was given: count them before
+	 * unpinning, which may move an empty buffer's tail back to 0. */
+	if (res > 0)
+		tern_buf_produce(&c->cin, (uint32_t)res);
+	c->c_recv_busy = false;
+	tern_buf_unpin(&c->cin);
+	if (c->closed)
+		return;
+	if (res > 0) {
+		conn_touch(c);
+	} else if (res == 0) {
+		c->tls.in_eof = true;
+	} else {
+		conn_close(c, "client_error");
+		return;
+	}
+	conn_pump(c);
+}
+
+static void on_client_send(struct tern_conn *c, int32_t res)
+{
+	c->c_send_busy = false;
+	tern_buf_unpin(&c->cout);
+	if (c->closed)
+		return;
+	if (res < 0) {
+		conn_close(c, "client_error");
+		return;
+	}
+	tern_buf_consume(&c->cout, (uint32_t)res);
+	conn_touch(c);
+	conn_pump(c);
+}
+
+static void on_backend_connect(struct tern_conn *c, int32_t res)
+{
+	struct tern_worker *w = c->w;
+
+	c->b_connecting = false;
+	if (c->closed || c->finishing)
+		return;
+	if (res < 0) {
+		tern_log(TERN_LOG_DEBUG, "conn %llu: backend %s: %s", (unsigned long long)c->id,
+			 c->backend->text, res == -ECANCELED ? "connect timed out" : strerror(-res));
+		tern_ring_close(w->ring, c->bfd);
+		c->bfd = -1;
+		conn_connect_next(c);
+		return;
+	}
+	c->b_connected = true;
+	conn_touch(c);
+	conn_pump(c);
+}
+
+static void on_backend_recv(struct tern_conn *c, int32_t res)
+{
+	if (res > 0)
+		tern_buf_produce(&c->b2c, (uint32_t)res); /* before unpin, as above */
+	c->b_recv_busy = false;
+	tern_buf_unpin(&c->b2c);
+	if (c->closed || c->finishing)
+		return;
+	if (res > 0) {
+		conn_touch(c);
+	} else if (res == 0) {
+		c->b_eof = true;
+	} else {
+		conn_close(c, "backend_error");
+		return;
+	}
+	conn_pump(c);
+}
+
+static void on_backend_send(struct tern_conn *c, int32_t res)
+{
+	c->b_send_busy = false;
+	tern_buf_unpin(&c->c2b);
+	if (c->closed || c->finishing)
+		return;
+	if (res < 0) {
+		conn_close(c, "backend_error");
+		return;
+	}
+	tern_buf_consume(&c->c2b, (uint32_t)res);
+	conn_touch(c);
+	conn_pump(c);
+}
+
+typedef void conn_handler_fn(struct tern_conn *c, int32_t res);
+
+static conn_handler_fn *const conn_handlers[TERN_OP_COUNT] = {
+	[TERN_OP_C_RECV] = on_client_recv,
+	[TERN_OP_C_SEND] = on_client_send,
+	[TERN_OP_B_CONNECT] = on_backend_connect,
+	[TERN_OP_B_RECV] = on_backend_recv,
+	[TERN_OP_B_SEND] = on_backend_send,
+};
+
+void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flags)
+{
+	struct tern_conn *c = conn_from_ud(ud);
+
+	(void)flags;
+	assert(c->inflight > 0 && conn_handlers[op]);
+	c->inflight--;
+	conn_handlers[op](c, res);
+	conn_maybe_free(c);
+}
+
+void tern_conn_expire(struct tern_conn *c)
+{
+	switch ((enum conn_timer)c->timer_kind) {
+	case TIMER_HANDSHAKE:
+		conn_close(c, "handshake_timeout");
+		break;
+	case TIMER_IDLE:
+		conn_finish(c, "idle_timeout");
+		break;
+	case TIMER_LINGER:
+	case TIMER_NONE:
+		conn_close(c, c->reason ? c->reason : "client_error");
+		break;
+	}
+	conn_maybe_free(c);
+}

@@ -1,0 +1,163 @@
+/* io_uring through liburing, for one worker thread. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <liburing.h>
+
+#include "tern/log.h"
+#include "tern/ring.h"
+
+struct tern_ring {
+	struct io_uring uring;
+};
+
+int tern_ring_new(unsigned entries, struct tern_ring **out)
+{
+	struct tern_ring *ring = calloc(1, sizeof(*ring));
+	struct io_uring_params p = {0};
+	int ret;
+
+	if (!ring)
+		return -ENOMEM;
+	/* One submitter, and completion work run only when this thread asks
+	 * for completions: no cross-CPU task-work interrupts while the worker
+	 * is busy. A larger completion queue absorbs multishot bursts. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p.cq_entries = entries * 4;
+	ret = io_uring_queue_init_params(entries, &ring->uring, &p);
+	if (ret == -EINVAL) {
+		/* Kernels before 6.1 lack DEFER_TASKRUN: run without it. */
+		struct io_uring_params plain = {.flags = IORING_SETUP_CQSIZE,
+						.cq_entries = entries * 4};
+		ret = io_uring_queue_init_params(entries, &ring->uring, &plain);
+	}
+	if (ret < 0) {
+		free(ring);
+		return ret;
+	}
+	*out = ring;
+	return 0;
+}
+
+void tern_ring_free(struct tern_ring *ring)
+{
+	if (!ring)
+		return;
+	io_uring_queue_exit(&ring->uring);
+	free(ring);
+}
+
+/* A free submission entry, submitting what is queued when the queue is
+ * full. The kernel takes every entry on submit (they are copied), so the
+ * second attempt always succeeds. */
+static struct io_uring_sqe *ring_sqe(struct tern_ring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->uring);
+	while (!sqe) {
+		int ret = io_uring_submit(&ring->uring);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			tern_log(TERN_LOG_ERROR, "io_uring submit: %d", ret);
+		sqe = io_uring_get_sqe(&ring->uring);
+	}
+	return sqe;
+}
+
+void tern_ring_accept_multishot(struct tern_ring *ring, int fd, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+void tern_ring_send(struct tern_ring *ring, int fd, const void *buf, size_t len, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+void tern_ring_read(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_read(sqe, fd, buf, (unsigned)len, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+void tern_ring_connect(struct tern_ring *ring, int fd, const struct sockaddr *addr,
+		       socklen_t addr_len, struct __kernel_timespec *ts, uint64_t ud)
+{
+	/* Both entries must land in one submission for the link to hold. */
+	if (io_uring_sq_space_left(&ring->uring) < 2)
+		io_uring_submit(&ring->uring);
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_connect(sqe, fd, addr, addr_len);
+	io_uring_sqe_set_data64(sqe, ud);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = ring_sqe(ring);
+	io_uring_prep_link_timeout(sqe, ts, 0);
+	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
+}
+
+void tern_ring_close(struct tern_ring *ring, int fd)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
+}
+
+void tern_ring_cancel_fd(struct tern_ring *ring, int fd)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
+}
+
+void tern_ring_cancel(struct tern_ring *ring, uint64_t target_ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_cancel64(sqe, target_ud, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
+}
+
+void tern_ring_timeout(struct tern_ring *ring, struct __kernel_timespec *ts, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+int tern_ring_submit_and_wait(struct tern_ring *ring)
+{
+	int ret = io_uring_submit_and_wait(&ring->uring, 1);
+	return ret < 0 ? ret : 0;
+}
+
+void tern_ring_submit(struct tern_ring *ring)
+{
+	io_uring_submit(&ring->uring);
+}
+
+unsigned tern_ring_drain(struct tern_ring *ring, tern_ring_completion_fn *fn, void *ctx)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, count = 0;
+
+	io_uring_for_each_cqe(&ring->uring, head, cqe) {
+		fn(ctx, io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags);
+		count++;
+	}
+	io_uring_cq_advance(&ring->uring, count);
+	return count;
+}
+
+bool tern_ring_cqe_more(uint32_t flags)
+{
+	return (flags & IORING_CQE_F_MORE) != 0;
+}

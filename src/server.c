@@ -1,0 +1,208 @@
+/* Start-up, listeners, workers, drain and join. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tern/log.h"
+#include "tern/server.h"
+#include "tern/tls_ctx.h"
+#include "tern/worker.h"
+
+/* One listening socket of one worker. SO_REUSEPORT gives each worker its
+ * own accept queue on the same address and lets the kernel spread new
+ * connections between them. Blocking mode: io_uring arms a poll itself. */
+static int listen_socket(const struct tern_addr *addr, char *err, size_t err_len)
+{
+	int one = 1;
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	/* [::]:443 must not also claim 0.0.0.0:443: that is its own --listen. */
+	if (addr->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) < 0 ||
+	    listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int e = errno;
+	snprintf(err, err_len, "cannot listen on %s: %s", addr->text, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsigned index,
+			  bool bind, char *err, size_t err_len)
+{
+	const struct tern_config *cfg = srv->cfg;
+	int ret;
+
+	w->index = index;
+	w->srv = srv;
+	w->cfg = cfg;
+	w->wake_fd = -1;
+	ret = tern_tls_ctx_new(cfg, srv->identity, &w->ssl_ctx, err, err_len);
+	if (ret < 0)
+		return ret;
+	if (!bind)
+		return 0;
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "eventfd: %s", strerror(errno));
+		return ret;
+	}
+	w->listeners = calloc(cfg->num_listen, sizeof(*w->listeners));
+	if (!w->listeners)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->num_listen; i++) {
+		struct tern_listener *l = &w->listeners[i];
+		l->magic = TERN_LISTENER_MAGIC;
+		l->addr = &cfg->listen[i];
+		l->w = w;
+		l->fd = listen_socket(l->addr, err, err_len);
+		w->num_listeners = i + 1;
+		if (l->fd < 0)
+			return l->fd;
+	}
+	return 0;
+}
+
+static void free_worker(struct tern_worker *w)
+{
+	for (size_t i = 0; i < w->num_listeners; i++)
+		if (w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	free(w->listeners);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	tern_tls_ctx_free(w->ssl_ctx);
+}
+
+static void server_free(struct tern_server *srv)
+{
+	if (srv->workers)
+		for (unsigned i = 0; i < srv->num_workers; i++)
+			free_worker(&srv->workers[i]);
+	free(srv->workers);
+	srv->workers = NULL;
+	tern_tls_identity_free(srv->identity);
+	srv->identity = NULL;
+	sem_destroy(&srv->started);
+}
+
+int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
+			char *err, size_t err_len)
+{
+	int ret;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	sem_init(&srv->started, 0, 0);
+	ret = tern_tls_identity_load(cfg, &srv->identity, err, err_len);
+	if (ret < 0)
+		goto fail;
+	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
+	if (!srv->workers) {
+		ret = -ENOMEM;
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	srv->num_workers = cfg->workers;
+	for (unsigned i = 0; i < cfg->workers; i++) {
+		ret = prepare_worker(srv, &srv->workers[i], i, bind, err, err_len);
+		if (ret < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	server_free(srv);
+	return ret;
+}
+
+void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len)
+{
+	tern_tls_identity_describe(srv->identity, out, out_len);
+}
+
+int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
+{
+	unsigned started = 0;
+	int ret = 0;
+
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		struct tern_worker *w = &srv->workers[i];
+		int e = pthread_create(&w->thread, NULL, tern_worker_main, w);
+		if (e != 0) {
+			ret = -e;
+			snprintf(err, err_len, "cannot start worker %u: %s", i, strerror(e));
+			break;
+		}
+		started++;
+		atomic_fetch_add_explicit(&srv->workers_running, 1, memory_order_relaxed);
+	}
+	for (unsigned i = 0; i < started; i++)
+		sem_wait(&srv->started);
+	for (unsigned i = 0; i < started && ret == 0; i++) {
+		struct tern_worker *w = &srv->workers[i];
+		if (w->start_err < 0) {
+			ret = w->start_err;
+			snprintf(err, err_len, "worker %u: cannot set up io_uring: %s", i,
+				 strerror(-ret));
+		}
+	}
+	if (ret == 0)
+		return 0;
+	for (unsigned i = 0; i < started; i++)
+		if (srv->workers[i].start_err == 0)
+			tern_worker_request(&srv->workers[i], TERN_REQ_STOP);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(srv->workers[i].thread, NULL);
+	server_free(srv);
+	return ret;
+}
+
+void tern_server_drain(struct tern_server *srv)
+{
+	for (unsigned i = 0; i < srv->num_workers; i++)
+		tern_worker_request(&srv->workers[i], TERN_REQ_DRAIN);
+}
+
+void tern_server_stop_now(struct tern_server *srv)
+{
+	for (unsigned i = 0; i < srv->num_workers; i++)
+		tern_worker_request(&srv->workers[i], TERN_REQ_STOP);
+}
+
+bool tern_server_finished(struct tern_server *srv)
+{
+	return atomic_load_explicit(&srv->workers_running, memory_order_acquire) == 0;
+}
+
+void tern_server_totals(struct tern_server *srv, struct tern_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		const struct tern_counters *c = &srv->workers[i].ctr;
+#define TERN_TOTAL_SUM(name) out->name += tern_counter_get(&c->name);
+		TERN_COUNTER_FIELDS(TERN_TOTAL_SUM)
+#undef TERN_TOTAL_SUM
+	}
+}
+
+void tern_server_join_and_free(struct tern_server *srv)
+{
+	for (unsigned i = 0; i < srv->num_workers; i++)
+		pthread_join(srv->workers[i].thread, NULL);
+	server_free(srv);
+}

@@ -1,0 +1,299 @@
+/* The worker thread: its loop, accepting, timers and requests from other
+ * threads. Connections themselves are in conn.c. */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tern/conn.h"
+#include "tern/log.h"
+#include "tern/ring.h"
+#include "tern/server.h"
+#include "tern/worker.h"
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void listener_arm(struct tern_listener *l)
+{
+	if (l->armed || l->fd < 0)
+		return;
+	l->armed = true;
+	tern_ring_accept_multishot(l->w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
+}
+
+/* Re-arms every listener whose accept ended, unless accepting is paused. */
+static void worker_arm_listeners(struct tern_worker *w)
+{
+	if (w->accept_paused || w->draining || w->stopping)
+		return;
+	for (size_t i = 0; i < w->num_listeners; i++)
+		listener_arm(&w->listeners[i]);
+}
+
+/* At --max-conns: cancel the multishot accepts; the kernel backlog holds
+ * new connections until a slot frees. */
+static void worker_pause_accept(struct tern_worker *w)
+{
+	if (w->accept_paused)
+		return;
+	w->accept_paused = true;
+	tern_log(TERN_LOG_DEBUG, "worker %u: --max-conns %u reached, accepting paused", w->index,
+		 w->cfg->max_conns);
+	for (size_t i = 0; i < w->num_listeners; i++) {
+		struct tern_listener *l = &w->listeners[i];
+		if (l->armed)
+			tern_ring_cancel(w->ring, tern_ud(l, TERN_OP_ACCEPT));
+	}
+}
+
+/* Takes a process-wide connection slot; false at --max-conns. */
+static bool worker_take_slot(struct tern_worker *w)
+{
+	unsigned open = atomic_fetch_add_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
+	if (open < w->cfg->max_conns)
+		return true;
+	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
+	return false;
+}
+
+/* Serves parked sockets while slots allow, then accepts again. */
+static void worker_resume_accept(struct tern_worker *w)
+{
+	if (!w->accept_paused || w->draining || w->stopping)
+		return;
+	while (w->num_parked > 0) {
+		if (!worker_take_slot(w))
+			return;
+		int fd = w->parked[0];
+		w->num_parked--;
+		memmove(&w->parked[0], &w->parked[1], w->num_parked * sizeof(w->parked[0]));
+		tern_conn_accept(w, fd);
+	}
+	if (atomic_load_explicit(&w->srv->conns_open, memory_order_relaxed) >= w->cfg->max_conns)
+		return;
+	w->accept_paused = false;
+	worker_arm_listeners(w);
+}
+
+void tern_worker_slot_freed(struct tern_worker *w)
+{
+	if (w->accept_paused)
+		worker_resume_accept(w);
+}
+
+static void on_accept(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct tern_listener *l = (struct tern_listener *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
+
+	assert(l->magic == TERN_LISTENER_MAGIC);
+	if (!tern_ring_cqe_more(flags))
+		l->armed = false;
+	if (res < 0) {
+		/* -ECANCELED is ours (pause, drain). Others (EMFILE, ENOBUFS)
+		 * leave the listener unarmed; the tick re-arms it, so a
+		 * persistent error costs one attempt per tick, not a spin. */
+		if (res != -ECANCELED)
+			tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
+				 strerror(-res));
+		return;
+	}
+	if (w->draining || w->stopping) {
+		tern_ring_close(w->ring, res);
+		return;
+	}
+	if (!worker_take_slot(w)) {
+		if (w->num_parked < TERN_MAX_PARKED)
+			w->parked[w->num_parked++] = res;
+		else
+			tern_ring_close(w->ring, res);
+		worker_pause_accept(w);
+		return;
+	}
+	tern_conn_accept(w, res);
+	if (!l->armed)
+		worker_arm_listeners(w);
+}
+
+static void worker_close_listeners(struct tern_worker *w)
+{
+	for (size_t i = 0; i < w->num_listeners; i++) {
+		struct tern_listener *l = &w->listeners[i];
+		if (l->fd < 0)
+			continue;
+		if (l->armed)
+			tern_ring_cancel(w->ring, tern_ud(l, TERN_OP_ACCEPT));
+		tern_ring_close(w->ring, l->fd);
+		l->fd = -1;
+	}
+	for (unsigned i = 0; i < w->num_parked; i++)
+		tern_ring_close(w->ring, w->parked[i]);
+	w->num_parked = 0;
+}
+
+static void worker_abort_all(struct tern_worker *w, const char *reason)
+{
+	while (!tern_list_empty(&w->conns))
+		tern_conn_abort(tern_conn_from_link(w->conns.next), reason);
+}
+
+static void worker_expire(struct tern_worker *w, struct tern_list *list)
+{
+	while (!tern_list_empty(list)) {
+		struct tern_conn *c = tern_conn_from_timer(list->next);
+		if (tern_conn_deadline(c) > w->now_ms)
+			break;
+		tern_conn_expire(c); /* takes c off this list */
+	}
+}
+
+static void arm_tick(struct tern_worker *w)
+{
+	w->tick_ts.tv_sec = 0;
+	w->tick_ts.tv_nsec = TERN_TICK_MS * 1000000LL;
+	tern_ring_timeout(w->ring, &w->tick_ts, tern_ud(&w->tick_event, TERN_OP_WORKER));
+}
+
+static void arm_wake(struct tern_worker *w)
+{
+	tern_ring_read(w->ring, w->wake_fd, &w->wake_value, sizeof(w->wake_value),
+		       tern_ud(&w->wake_event, TERN_OP_WORKER));
+}
+
+static void on_tick(struct tern_worker *w)
+{
+	worker_expire(w, &w->handshaking);
+	worker_expire(w, &w->idle);
+	worker_expire(w, &w->lingering);
+	if (w->draining && !w->stopping && w->now_ms >= w->drain_deadline_ms) {
+		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
+			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));
+		w->stopping = true;
+		worker_abort_all(w, "drain_timeout");
+	}
+	if (w->accept_paused)
+		worker_resume_accept(w); /* a slot may have freed on another worker */
+	else
+		worker_arm_listeners(w);
+	arm_tick(w);
+}
+
+static void on_wake(struct tern_worker *w, int32_t res)
+{
+	unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acquire);
+
+	if (res < 0 && res != -EINTR && res != -ECANCELED)
+		tern_log(TERN_LOG_ERROR, "worker %u: wake read: %s", w->index, strerror(-res));
+	if ((req & TERN_REQ_DRAIN) && !w->draining) {
+		w->draining = true;
+		w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+		worker_close_listeners(w);
+	}
+	if ((req & TERN_REQ_STOP) && !w->stopping) {
+		w->draining = w->stopping = true;
+		worker_close_listeners(w);
+		worker_abort_all(w, "shutdown");
+	}
+	arm_wake(w);
+}
+
+static void on_worker_event(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct tern_worker_event *ev =
+		(struct tern_worker_event *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
+
+	(void)flags;
+	assert(ev->magic == TERN_EVENT_MAGIC && ev->w == w);
+	if (ev->kind == TERN_EVENT_TICK)
+		on_tick(w);
+	else
+		on_wake(w, res);
+}
+
+/* The completion table: every operation's completion lands here by its
+ * tag. Connection operations all go to conn.c. */
+typedef void completion_fn(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags);
+
+static void on_conn_op(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
+{
+	(void)w;
+	tern_conn_complete(ud, (enum tern_op)(ud & TERN_OP_MASK), res, flags);
+}
+
+static void on_ignore(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
+{
+	(void)w, (void)ud, (void)res, (void)flags;
+}
+
+static completion_fn *const completion_table[TERN_OP_COUNT] = {
+	[TERN_OP_IGNORE] = on_ignore,
+	[TERN_OP_ACCEPT] = on_accept,
+	[TERN_OP_C_RECV] = on_conn_op,
+	[TERN_OP_C_SEND] = on_conn_op,
+	[TERN_OP_B_CONNECT] = on_conn_op,
+	[TERN_OP_B_RECV] = on_conn_op,
+	[TERN_OP_B_SEND] = on_conn_op,
+	[TERN_OP_WORKER] = on_worker_event,
+};
+
+static void dispatch(void *ctx, uint64_t ud, int32_t res, uint32_t flags)
+{
+	completion_table[ud & TERN_OP_MASK]((struct tern_worker *)ctx, ud, res, flags);
+}
+
+void tern_worker_request(struct tern_worker *w, unsigned req)
+{
+	uint64_t one = 1;
+	atomic_fetch_or_explicit(&w->requests, req, memory_order_release);
+	/* An eventfd write only fails when the counter would overflow, and
+	 * then the worker has a wake-up pending anyway. */
+	ssize_t ignored = write(w->wake_fd, &one, sizeof(one));
+	(void)ignored;
+}
+
+void *tern_worker_main(void *arg)
+{
+	struct tern_worker *w = arg;
+	struct tern_server *srv = w->srv;
+
+	tern_list_init(&w->conns);
+	tern_list_init(&w->handshaking);
+	tern_list_init(&w->idle);
+	tern_list_init(&w->lingering);
+	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
+	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
+	w->next_backend = w->index;
+	w->now_ms = monotonic_ms();
+
+	/* The ring is made here: its creator is its only submitter. */
+	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
+	sem_post(&srv->started);
+	if (w->start_err < 0)
+		return NULL;
+
+	worker_arm_listeners(w);
+	arm_wake(w);
+	arm_tick(w);
+	while (!(w->draining && w->num_conns == 0)) {
+		int ret = tern_ring_submit_and_wait(w->ring);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY) {
+			tern_log(TERN_LOG_ERROR, "worker %u: io_uring: %s", w->index, strerror(-ret));
+			break;
+		}
+		w->now_ms = monotonic_ms();
+		tern_ring_drain(w->ring, dispatch, w);
+	}
+	/* Push out the last closes; the ring's exit cancels the tick and the
+	 * wake read. */
+	tern_ring_submit(w->ring);
+	tern_ring_free(w->ring);
+	w->ring = NULL;
+	atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
+	return NULL;
+}
