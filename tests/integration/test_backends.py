@@ -1,0 +1,91 @@
+"""Backend selection (SPEC section 6): an unreachable backend closes the
+client promptly and is counted; a refused backend falls over to the next
+one; new connections go round-robin over the backends."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (HANDSHAKE_FAILED, EchoBackend, TernTestCase, closed_port,  # noqa: E402
+                     main, scaled)
+
+
+class TestBackends(TernTestCase):
+
+    def test_backend_down_closes_client_promptly(self):
+        down = "127.0.0.1:%d" % closed_port()
+        tern = self.start_tern([down])
+        t0 = time.monotonic()
+        c = self.client()
+        try:
+            c.handshake()
+        except HANDSHAKE_FAILED:
+            # Acceptable: tern may try the backend before finishing the
+            # handshake. Either way the connection must end promptly.
+            pass
+        else:
+            got = c.recv_until_close(timeout=5)
+            self.assertEqual(got, b"", "bytes from an unreachable backend")
+            self.assertTrue(c.got_close_notify, "closed without close_notify")
+        elapsed = time.monotonic() - t0
+        self.assertLess(elapsed, scaled(2.0), "client closed only after %.2fs" % elapsed)
+        a = tern.wait_access(1)[0]
+        self.assertEqual(a["reason"], "backend_unavailable")
+        counters = tern.stop_ok()
+        self.assertGreaterEqual(counters["backend_connect_failures"], 1)
+        self.assertEqual(counters["conns_total"], 1)
+
+    def test_first_backend_down_second_used(self):
+        down = "127.0.0.1:%d" % closed_port()
+        be = self.echo_backend()
+        tern = self.start_tern([down, be], workers=1)
+        for i in range(4):
+            with self.subTest(conn=i):
+                c = self.client().handshake()
+                data = b"conn-%d " % i * 1000
+                self.assertEqual(c.exchange(data, expect=len(data)), data)
+                c.shut_write("close_notify")
+                self.assertEqual(c.recv_until_close(), b"")
+                c.close()
+        self.assertEqual(be.accepted, 4)
+        lines = tern.wait_access(4)
+        self.assertEqual([a["reason"] for a in lines], ["done"] * 4)
+        counters = tern.stop_ok()
+        # Round-robin sends at least one of four connections to the dead
+        # backend first; each of those is retried on the live one.
+        self.assertGreaterEqual(counters["backend_connect_failures"], 1)
+        self.assertLessEqual(counters["backend_connect_failures"], 4)
+
+    def _round_robin(self, workers, n):
+        order = []
+        a = self.backend(EchoBackend, order_log=order, name="A")
+        b = self.backend(EchoBackend, order_log=order, name="B")
+        tern = self.start_tern([a, b], workers=workers)
+        for i in range(n):
+            c = self.client().handshake()
+            self.assertEqual(c.exchange(b"rr%d" % i, expect=len(b"rr%d" % i)), b"rr%d" % i)
+            c.shut_write("close_notify")
+            c.recv_until_close()
+            c.close()
+        tern.stop_ok()
+        return order, a, b
+
+    def test_round_robin_one_worker_alternates(self):
+        order, a, b = self._round_robin(1, 20)
+        self.assertEqual(len(order), 20)
+        self.assertEqual(a.accepted, 10)
+        self.assertEqual(b.accepted, 10)
+        for i in range(1, 20):
+            self.assertNotEqual(order[i], order[i - 1], "not alternating: %s" % "".join(order))
+
+    def test_round_robin_two_workers_spreads(self):
+        order, a, b = self._round_robin(2, 20)
+        self.assertEqual(a.accepted + b.accepted, 20)
+        # Each worker may keep its own rotation: roughly half each.
+        self.assertGreaterEqual(a.accepted, 7, "".join(order))
+        self.assertGreaterEqual(b.accepted, 7, "".join(order))
+
+
+if __name__ == "__main__":
+    main()
