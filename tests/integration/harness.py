@@ -22,7 +22,6 @@ The binary: env TERN_BIN, or `--tern PATH` on the command line, or
 import hashlib
 import os
 import random
-import re
 import select
 import shutil
 import signal
@@ -406,9 +405,6 @@ class TernTestCase(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def assert_stopped_ok(self, tern, timeout=10):
-        return tern.stop_ok(timeout)
-
 
 # --------------------------------------------------------------- backends
 
@@ -536,14 +532,20 @@ class ReplyThenCloseBackend(Backend):
 class SinkBackend(Backend):
     """Reads until EOF, counting and hashing; then, when reply is set,
     answers b"<count> <sha256 hex>\\n" and closes. self.results[index] =
-    (count, sha256 hex)."""
+    (count, sha256 hex). With gate (an Event), it does not read at all
+    until the gate opens: a backend that stops reading."""
 
-    def __init__(self, tc, reply=True, **kw):
+    def __init__(self, tc, reply=True, gate=None, **kw):
         self.reply = reply
+        self.gate = gate  # threading.Event: when given, read only once set
         self.results = {}
         super().__init__(tc, **kw)
 
     def handle(self, conn, index):
+        if self.gate is not None:
+            while not self.gate.wait(0.1):
+                if self.stopping.is_set():
+                    return
         h = hashlib.sha256()
         n = 0
         while True:
@@ -561,8 +563,9 @@ class SinkBackend(Backend):
 
 class SlowBackend(Backend):
     """Sends `total` bytes of deterministic data (slow_payload(total)) in
-    `chunk`-byte pieces, one every `interval` seconds, then FIN; reads and
-    discards what the peer sends. self.sent[index] counts bytes sent."""
+    `chunk`-byte pieces, one every `interval` seconds, then FIN; then reads
+    and discards until the peer closes. self.sent[index] counts bytes
+    sent."""
 
     def __init__(self, tc, total, chunk=65536, interval=0.05, **kw):
         self.total, self.chunk, self.interval = total, chunk, interval
@@ -571,7 +574,6 @@ class SlowBackend(Backend):
 
     def handle(self, conn, index):
         data = slow_payload(self.total)
-        threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
         sent = 0
         while sent < self.total and not self.stopping.is_set():
             piece = data[sent:sent + self.chunk]
@@ -590,9 +592,63 @@ class SlowBackend(Backend):
         except OSError:
             pass
 
-    @staticmethod
-    def _drain(conn):
-        pass  # reading happens after the send loop; tern's c2b is tiny here
+class FloodBackend(Backend):
+    """Sends `total` bytes (`block` repeated) as fast as the peer takes
+    them, then FIN; self.progress[index] counts bytes handed to the kernel."""
+
+    def __init__(self, tc, total, block, **kw):
+        self.total, self.block = total, block
+        self.progress = {}
+        super().__init__(tc, **kw)
+
+    def handle(self, conn, index):
+        sent = 0
+        while sent < self.total and not self.stopping.is_set():
+            conn.sendall(self.block)
+            sent += len(self.block)
+            with self.lock:
+                self.progress[index] = sent
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(scaled(30))
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+def wait_stalled(read_value, stall=1.0, timeout=20, what="progress to stall"):
+    """Waits until read_value() stays the same for `stall` seconds; returns
+    that value. Bounded by timeout (scaled)."""
+    deadline = time.monotonic() + scaled(timeout)
+    value, since = read_value(), time.monotonic()
+    while True:
+        time.sleep(0.05)
+        now = time.monotonic()
+        v = read_value()
+        if v != value:
+            value, since = v, now
+        elif now - since >= stall:
+            return value
+        if now > deadline:
+            raise WaitTimeout("timed out waiting for %s (still moving: %r)" % (what, value))
+
+
+def process_rss(pid):
+    """Resident set size of a process in bytes (Linux)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def binary_is_sanitized(path=None):
+    """True when the binary was built with ASan or TSan: its memory use then
+    says little about the program's own (shadow memory, quarantine)."""
+    with open(path or tern_bin(), "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def slow_payload(n):
@@ -670,14 +726,15 @@ class TLSClient:
     """
 
     def __init__(self, port, host="127.0.0.1", ctx=None, server_hostname="localhost",
-                 connect_timeout=5):
+                 connect_timeout=5, session=None):
         self.sock = socket.create_connection((host, port), timeout=scaled(connect_timeout))
         self.local_addr = self.sock.getsockname()
         self.sock.setblocking(False)
         self.inc = ssl.MemoryBIO()
         self.out = ssl.MemoryBIO()
         self.obj = (ctx or client_context()).wrap_bio(self.inc, self.out, server_side=False,
-                                                       server_hostname=server_hostname)
+                                                       server_hostname=server_hostname,
+                                                       session=session)
         self.pending = b""       # ciphertext not yet sent
         self.got_close_notify = False
         self.got_eof = False
@@ -849,14 +906,33 @@ class TLSClient:
                 continue
             self._wait(bool(self.pending), deadline)
 
-    def send_all(self, payload, timeout=10):
-        return self.exchange(payload, expect=0, timeout=timeout)
-
-    def recv_exact(self, n, timeout=10):
-        data = self.exchange(b"", expect=n, timeout=timeout)
-        if len(data) != n:
-            raise AssertionError("expected %d bytes, got %d before close" % (n, len(data)))
-        return data
+    def push_until_stalled(self, block, limit, stall=1.0, timeout=30):
+        """Writes `block` again and again (at most `limit` bytes) for as long
+        as the peer takes it, reading nothing. Returns the plaintext bytes
+        handed over once nothing moved for `stall` seconds, or `limit`."""
+        deadline = time.monotonic() + scaled(timeout)
+        sent = 0
+        last_progress = time.monotonic()
+        while sent < limit:
+            if self._flush():
+                self.obj.write(block)
+                sent += len(block)
+                last_progress = time.monotonic()
+                continue
+            if self.reset:
+                raise ConnectionResetError("reset while pushing")
+            before = len(self.pending)
+            self.poll.modify(self.sock, select.POLLOUT)
+            self.poll.poll(100)
+            self._flush()
+            now = time.monotonic()
+            if len(self.pending) < before:
+                last_progress = now
+            elif now - last_progress >= stall:
+                break
+            if now > deadline:
+                raise socket.timeout("push_until_stalled timed out")
+        return sent
 
     def recv_until_close(self, timeout=10):
         """Reads until close_notify or EOF; returns the bytes."""
@@ -901,19 +977,6 @@ class TLSClient:
         else:
             raise ValueError(how)
         self.write_shut = True
-
-
-def tls_roundtrip(port, payload, ctx=None, timeout=10):
-    """Connects, sends payload, reads it back (echo backend), sends
-    close_notify; returns (received, client)."""
-    c = TLSClient(port, ctx=ctx)
-    try:
-        c.handshake(timeout)
-        got = c.exchange(payload, expect=len(payload), timeout=timeout)
-        c.shut_write("close_notify")
-        return got, c
-    finally:
-        c.close()
 
 
 def client_hello_bytes(server_hostname="localhost"):

@@ -67,6 +67,9 @@ class TestBadPeers(TernTestCase):
     def test_partial_client_hello_times_out(self):
         be = self.echo_backend()
         tern = self.start_tern([be], extra=["--handshake-timeout", "1s"])
+        # An established connection is not subject to the handshake timeout.
+        established = self.client().handshake()
+        self.assertEqual(established.exchange(b"before", expect=6), b"before")
         hello = client_hello_bytes()
         self.assertEqual(hello[0], 0x16)
         cases = [
@@ -81,13 +84,17 @@ class TestBadPeers(TernTestCase):
                 self.assertIn(how, ("eof", "reset"), "still open after %.1fs" % elapsed)
                 self.assertGreaterEqual(elapsed, 0.9, "closed before --handshake-timeout")
                 self.assertLessEqual(elapsed, scaled(3.0), "closed late")
-        lines = tern.wait_access(3)
+        self.assertEqual(established.exchange(b"after", expect=5), b"after",
+                         "an established connection was cut by --handshake-timeout")
+        established.shut_write("close_notify")
+        established.recv_until_close()
+        lines = [a for a in tern.wait_access(4) if a["peer"] != established.peer_text()]
         self.assertEqual([a["reason"] for a in lines], ["handshake_timeout"] * 3)
         counters = tern.stop_ok()
         # The two that sent bytes are failures; a silent one may count too.
         self.assertGreaterEqual(counters["handshake_failures"], 2)
         self.assertLessEqual(counters["handshake_failures"], 3)
-        self.assertEqual(counters["handshakes_full"], 0)
+        self.assertEqual(counters["handshakes_full"], 1)
 
     def test_garbage_burst_then_good_connection(self):
         be = self.echo_backend()

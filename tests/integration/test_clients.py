@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (HANDSHAKE_FAILED, HTTPBackend, TLSClient, TernTestCase,  # noqa: E402
+from harness import (HANDSHAKE_FAILED, HTTPBackend, TernTestCase,  # noqa: E402
                      client_context, drain_stream, main, read_stream_until, scaled)
 
 PIPES = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -160,6 +160,41 @@ class TestClients(TernTestCase):
         self.assertEqual(counters["backend_connect_failures"], 0)
         self.assertEqual(counters["bytes_client_in"], len(payload) + 4)
         self.assertEqual(counters["bytes_client_out"], len(payload) + 4)
+
+    def _resumption(self, workers, tries):
+        """Each connection offers the session (ticket) of the one before,
+        as a real client does. Returns tern's counters."""
+        be = self.echo_backend()
+        tern = self.start_tern([be], workers=workers)
+        for version, v in (("1.3", ssl.TLSVersion.TLSv1_3), ("1.2", ssl.TLSVersion.TLSv1_2)):
+            with self.subTest(version=version):
+                ctx = client_context(min_version=v, max_version=v)
+                session = None
+                for i in range(tries + 1):
+                    c = self.client(ctx=ctx, session=session).handshake()
+                    # Reading the echo also reads the tickets sent before it.
+                    self.assertEqual(c.exchange(b"hi", expect=2), b"hi")
+                    self.assertEqual(c.obj.session_reused, i > 0,
+                                     "connection %d of %d: resumed=%s"
+                                     % (i, tries + 1, c.obj.session_reused))
+                    session = c.obj.session
+                    c.shut_write("close_notify")
+                    c.recv_until_close()
+        lines = tern.wait_access(2 * (tries + 1))
+        self.assertEqual([a["resumed"] for a in lines], ([0] + [1] * tries) * 2)
+        counters = tern.stop_ok()
+        self.assertEqual(counters["handshakes_full"], 2)
+        self.assertEqual(counters["handshakes_resumed"], 2 * tries)
+        return counters
+
+    def test_session_resumption(self):
+        self._resumption(workers=1, tries=3)
+
+    def test_session_resumption_across_workers(self):
+        # SPEC section 2: ticket keys are shared by all workers, so a
+        # session resumes whichever worker the kernel picks (6 tries over
+        # 2 workers: all on one worker by chance is 1 in 64).
+        self._resumption(workers=2, tries=6)
 
     def test_tls_max_12(self):
         be = self.echo_backend()

@@ -2,6 +2,7 @@
 concurrent full-duplex connections through an echo backend, a unix socket
 backend, a tiny --buffer-size, one-byte TLS records, an IPv6 listener."""
 
+import hashlib
 import math
 import os
 import random
@@ -10,7 +11,9 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TLSClient, TernTestCase, free_port, main, run_threads, sha256  # noqa: E402
+from harness import (FloodBackend, SinkBackend, TLSClient, TernTestCase,  # noqa: E402
+                     binary_is_sanitized, free_port, main, process_rss, run_threads, sha256,
+                     wait_for, wait_stalled)
 
 MiB = 1 << 20
 SEED = int(os.environ.get("TERN_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
@@ -121,6 +124,88 @@ class TestForwarding(TernTestCase):
         a = tern.access_for(c)
         self.assertEqual(a["peer"], c.peer_text())
         tern.stop_ok()
+
+    def test_two_listeners(self):
+        be = self.echo_backend()
+        ports = [free_port(), free_port()]
+        tern = self.start_tern([be], listen=["127.0.0.1:%d" % p for p in ports])
+        for p in ports:
+            c = self.client(port=p).handshake()
+            self.assertEqual(c.exchange(b"port %d" % p, expect=len(b"port %d" % p)),
+                             b"port %d" % p)
+            c.shut_write("close_notify")
+            c.recv_until_close()
+        self.assertEqual(tern.stop_ok()["conns_total"], 2)
+
+
+# Backpressure (SPEC section 6): with 64 MiB to move and the far side not
+# reading, what tern takes in stays within what the kernel's socket buffers
+# hold on loopback (a few MiB each), and so does its memory.
+FLOOD_TOTAL = 64 * MiB
+STALL_BOUND = 40 * MiB
+RSS_GROWTH_BOUND = 32 * MiB
+BLOCK = bytes(range(256)) * 256  # 64 KiB
+
+
+def block_sha(total):
+    h = hashlib.sha256()
+    for _ in range(total // len(BLOCK)):
+        h.update(BLOCK)
+    return h.hexdigest()
+
+
+class TestBackpressure(TernTestCase):
+
+    def test_backend_not_reading_stops_client_reads(self):
+        gate = threading.Event()
+        sink = self.backend(SinkBackend, gate=gate)
+        tern = self.start_tern([sink], workers=1)
+        c = self.client().handshake()
+        wait_for(lambda: sink.accepted == 1, 5, "tern to connect the backend")
+        rss_before = process_rss(tern.proc.pid)
+        pushed = c.push_until_stalled(BLOCK, FLOOD_TOTAL, stall=1.0)
+        self.assertLess(pushed, STALL_BOUND,
+                        "tern took %d MiB while its backend read nothing" % (pushed // MiB))
+        if not binary_is_sanitized():
+            growth = process_rss(tern.proc.pid) - rss_before
+            self.assertLess(growth, RSS_GROWTH_BOUND, "tern grew by %d MiB" % (growth // MiB))
+        gate.set()
+        rest = BLOCK * ((FLOOD_TOTAL - pushed) // len(BLOCK))
+        reply = c.exchange(rest, then="close_notify", timeout=60)
+        self.assertEqual(reply, b"%d %s\n" % (FLOOD_TOTAL, block_sha(FLOOD_TOTAL).encode()))
+        c.close()
+        counters = tern.stop_ok()
+        self.assertEqual(counters["bytes_client_in"], FLOOD_TOTAL)
+
+    def test_client_not_reading_stops_backend_reads(self):
+        flood = self.backend(FloodBackend, FLOOD_TOTAL, BLOCK)
+        tern = self.start_tern([flood], workers=1)
+        c = self.client().handshake()
+        wait_for(lambda: flood.accepted == 1, 5, "tern to connect the backend")
+        rss_before = process_rss(tern.proc.pid)
+        stalled_at = wait_stalled(lambda: flood.progress.get(0, 0), stall=1.0,
+                                  what="the backend's sending to stall")
+        self.assertLess(stalled_at, STALL_BOUND,
+                        "tern took %d MiB from the backend while the client read nothing"
+                        % (stalled_at // MiB))
+        if not binary_is_sanitized():
+            growth = process_rss(tern.proc.pid) - rss_before
+            self.assertLess(growth, RSS_GROWTH_BOUND, "tern grew by %d MiB" % (growth // MiB))
+        h = hashlib.sha256()
+        n = [0]
+
+        def consume(received):
+            h.update(received)
+            n[0] += len(received)
+            del received[:]
+        c.exchange(b"", timeout=60, on_progress=consume)
+        self.assertTrue(c.got_close_notify)
+        self.assertEqual(n[0], FLOOD_TOTAL)
+        self.assertEqual(h.hexdigest(), block_sha(FLOOD_TOTAL))
+        c.shut_write("close_notify")
+        c.close()
+        counters = tern.stop_ok()
+        self.assertEqual(counters["bytes_client_out"], FLOOD_TOTAL)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ while its own direction keeps flowing."""
 import os
 import socket
 import ssl
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -116,6 +117,28 @@ class TestHalfClose(TernTestCase):
         c = tern.stop_ok()
         self.assertEqual(c["bytes_client_in"], 400000)
         self.assertEqual(c["bytes_client_out"], 2 * len(payload))
+
+    def test_gnutls_cli_stdin_eof(self):
+        # gnutls-cli sends close_notify when its stdin ends and reads on
+        # until the server closes: a real client doing a TLS half-close.
+        sink = self.backend(SinkBackend)
+        tern = self.start_tern([sink])
+        payload = os.urandom(30000).hex().encode() + b"\n"
+        path = os.path.join(self.tmp, "stdin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        with open(path, "rb") as stdin:
+            r = subprocess.run(["gnutls-cli", "--insecure", "--port", str(self.port),
+                                "127.0.0.1"], stdin=stdin, capture_output=True,
+                               timeout=scaled(20))
+        expect = b"%d %s\n" % (len(payload), sha256(payload).encode())
+        self.assertIn(expect, r.stdout, r.stderr.decode(errors="replace")[-1000:])
+        self.assertEqual(r.returncode, 0)
+        a = tern.wait_access(1)[0]
+        self.assertEqual(a["reason"], "done")
+        self.assertEqual(a["bytes_in"], len(payload))
+        self.assertEqual(a["bytes_out"], len(expect))
+        tern.stop_ok()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ and --idle-timeout."""
 
 import os
 import signal
-import socket
 import sys
 import threading
 import time
