@@ -115,7 +115,8 @@ def port_refuses(port, host="127.0.0.1", timeout=1.0):
 def _openssl(args, cwd):
     r = subprocess.run(["openssl"] + args, cwd=cwd, capture_output=True, timeout=60)
     if r.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+        raise RuntimeError("openssl %s failed: %s"
+                           % (" ".join(args), r.stderr.decode(errors="replace")))
 
 
 def make_cert(directory, kind="ec", cn="localhost", sans=("DNS:localhost", "IP:127.0.0.1"),
@@ -178,13 +179,13 @@ class Tern:
     def __init__(self, tc, args, ready=True, name="tern"):
         self.tc = tc
         self.args = [tern_bin()] + list(args)
+        if not os.access(self.args[0], os.X_OK):
+            raise AssertionError("tern binary not found or not executable: %s "
+                                 "(build it, or set TERN_BIN / pass --tern)" % self.args[0])
         self.log_path = os.path.join(tc.tmp, "%s-%d.stderr" % (name, len(tc._terns)))
         self.stdout_path = self.log_path[:-len(".stderr")] + ".stdout"
         self._log = open(self.log_path, "wb")
         self._out = open(self.stdout_path, "wb")
-        if not os.access(self.args[0], os.X_OK):
-            raise AssertionError("tern binary not found or not executable: %s "
-                                 "(build it, or set TERN_BIN / pass --tern)" % self.args[0])
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._log, cwd=tc.tmp)
         self.returncode = None
@@ -279,6 +280,16 @@ class Tern:
                     "bytes_client_in", "bytes_client_out"):
             self.tc.assertIn(key, counters, "stopped: line lacks %s" % key)
             self.tc.assertIsInstance(counters[key], int, "stopped: %s is not a number" % key)
+        if "--access-log" in self.args:
+            # One access line per closed client connection, and the byte
+            # counters are the sums of the per-connection ones.
+            lines = self.access_lines()
+            self.tc.assertEqual(len(lines), counters["conns_total"],
+                                "access-log lines versus stopped: conns_total")
+            self.tc.assertEqual(sum(a.get("bytes_in", 0) for a in lines),
+                                counters["bytes_client_in"], "sum of access bytes_in")
+            self.tc.assertEqual(sum(a.get("bytes_out", 0) for a in lines),
+                                counters["bytes_client_out"], "sum of access bytes_out")
         return counters
 
     def check_sanitizers(self):
@@ -343,7 +354,19 @@ class TernTestCase(unittest.TestCase):
         """Starts tern on a free port. backends: list of "HOST:PORT" or
         "unix:/path" strings or Backend objects. cert: True (an EC cert for
         localhost), None (no --cert: tern's self-signed) or a path."""
-        self.port = free_port()
+        for attempt in range(3):
+            self.port = free_port()
+            try:
+                return self._start_tern(backends, extra, workers, access_log, cert, listen,
+                                        ready)
+            except AssertionError:
+                # free_port() races with other processes: another one may
+                # have taken the port between our probe and tern's bind.
+                if listen or attempt == 2 or not self._terns \
+                        or "in use" not in self._terns[-1].log():
+                    raise
+
+    def _start_tern(self, backends, extra, workers, access_log, cert, listen, ready):
         args = []
         for addr in (listen or ["127.0.0.1:%d" % self.port]):
             args += ["--listen", addr]

@@ -3,12 +3,30 @@ client promptly and is counted; a refused backend falls over to the next
 one; new connections go round-robin over the backends."""
 
 import os
+import socket
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (HANDSHAKE_FAILED, EchoBackend, TernTestCase, closed_port,  # noqa: E402
-                     main, scaled)
+from harness import (HANDSHAKE_FAILED, Backend, EchoBackend, TernTestCase,  # noqa: E402
+                     closed_port, main, scaled, wait_for)
+
+
+def reset_socket(sock):
+    """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class ResetBackend(Backend):
+    """Sends a partial reply, then resets the connection once the
+    client's "go" arrives."""
+
+    def handle(self, conn, index):
+        conn.sendall(b"partial reply")
+        conn.recv(100)
+        reset_socket(conn)
 
 
 class TestBackends(TernTestCase):
@@ -85,6 +103,62 @@ class TestBackends(TernTestCase):
         # Each worker may keep its own rotation: roughly half each.
         self.assertGreaterEqual(a.accepted, 7, "".join(order))
         self.assertGreaterEqual(b.accepted, 7, "".join(order))
+
+    def test_backend_connect_timeout(self):
+        # A backend whose accept queue is full: the kernel drops the SYN,
+        # so only --connect-timeout ends tern's connect.
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        port = ls.getsockname()[1]
+        for _ in range(3):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        tern = self.start_tern(["127.0.0.1:%d" % port], extra=["--connect-timeout", "500ms"])
+        t0 = time.monotonic()
+        c = self.client()
+        try:
+            c.handshake()
+            self.assertEqual(c.recv_until_close(timeout=10), b"")
+        except HANDSHAKE_FAILED:
+            pass
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 0.4, "closed before --connect-timeout")
+        self.assertLess(elapsed, 0.5 + scaled(2.0), "closed late")
+        self.assertEqual(tern.wait_access(1)[0]["reason"], "backend_unavailable")
+        counters = tern.stop_ok()
+        self.assertGreaterEqual(counters["backend_connect_failures"], 1)
+
+    def test_backend_reset_midstream(self):
+        be = self.backend(ResetBackend)
+        tern = self.start_tern([be])
+        c = self.client().handshake()
+        got = c.exchange(b"go", expect=len(b"partial reply"))
+        self.assertEqual(got, b"partial reply")
+        rest = c.recv_until_close(timeout=5)
+        self.assertEqual(rest, b"")
+        a = tern.wait_access(1)[0]
+        self.assertEqual(a["reason"], "backend_error")
+        self.assertEqual(a["bytes_out"], len(b"partial reply"))
+        tern.stop_ok()
+
+    def test_client_reset_closes_backend(self):
+        be = self.echo_backend()
+        tern = self.start_tern([be])
+        c = self.client().handshake()
+        self.assertEqual(c.exchange(b"x" * 1000, expect=1000), b"x" * 1000)
+        reset_socket(c.sock)
+        wait_for(lambda: be.closed_conns == 1, 2, "tern to close the backend connection")
+        a = tern.wait_access(1)[0]
+        self.assertEqual(a["reason"], "client_error")
+        self.assertEqual(a["bytes_in"], 1000)
+        tern.stop_ok()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ class TestCli(TernTestCase):
     def test_garbage_cert_exits_1(self):
         path = os.path.join(self.tmp, "garbage.pem")
         with open(path, "wb") as f:
-            f.write(b"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n")
+            f.write(b"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n"
+                    b"-----END CERTIFICATE-----\n")
         port = free_port()
         r = self.run_tern(["--listen", "127.0.0.1:%d" % port, "--cert", path])
         self.assertEqual(r.returncode, 1, r.stderr)
