@@ -330,6 +330,7 @@ static void conn_connect_next(struct tern_conn *c)
 		c->attempts++;
 		int fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
+			tern_counter_add(&w->ctr.backend_connect_failures, 1);
 			tern_log(TERN_LOG_WARN, "conn %llu: backend %s: socket: %s",
 				 (unsigned long long)c->id, b->text, strerror(errno));
 			continue;
@@ -348,7 +349,6 @@ static void conn_connect_next(struct tern_conn *c)
 				  &c->connect_ts, tern_ud(c, TERN_OP_B_CONNECT));
 		return;
 	}
-	tern_counter_add(&w->ctr.backend_connect_failures, 1);
 	tern_log(TERN_LOG_WARN, "conn %llu: no backend reachable after %u attempt%s",
 		 (unsigned long long)c->id, c->attempts, c->attempts == 1 ? "" : "s");
 	conn_finish(c, "backend_unavailable");
@@ -580,6 +580,10 @@ static void on_backend_connect(struct tern_conn *c, int32_t res)
 	if (c->closed || c->finishing)
 		return;
 	if (res < 0) {
+		/* Every failed attempt counts, as HAProxy's connection errors
+		 * do: a backend that is down shows even while the retry on the
+		 * next one saves the client. */
+		tern_counter_add(&w->ctr.backend_connect_failures, 1);
 		tern_log(TERN_LOG_DEBUG, "conn %llu: backend %s: %s", (unsigned long long)c->id,
 			 c->backend->text, res == -ECANCELED ? "connect timed out" : strerror(-res));
 		tern_ring_close(w->ring, c->bfd);
