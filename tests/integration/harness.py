@@ -530,6 +530,19 @@ class EchoBackend(Backend):
         conn.shutdown(socket.SHUT_WR)
 
 
+class BannerEchoBackend(EchoBackend):
+    """Speaks first, as SMTP, FTP or MySQL servers do: sends `banner` on
+    accept, then echoes."""
+
+    def __init__(self, tc, banner, **kw):
+        self.banner = banner
+        super().__init__(tc, **kw)
+
+    def handle(self, conn, index):
+        conn.sendall(self.banner)
+        super().handle(conn, index)
+
+
 class ReplyThenCloseBackend(Backend):
     """Sends `payload`, then FIN (shutdown write side), then keeps reading
     what the peer sends until EOF; self.received[index] holds it."""
@@ -919,7 +932,9 @@ class TLSClient:
                     on_progress(received)
             if self.reset:
                 return bytes(received)
-            sending_done = off >= len(view) and not self.pending and (shut_done or not then)
+            # Written means on the socket: neither in the BIO nor pending.
+            sending_done = (off >= len(view) and not self.out.pending and not self.pending
+                            and (shut_done or not then))
             if sending_done:
                 if expect is not None and len(received) >= expect:
                     return bytes(received)

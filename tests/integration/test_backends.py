@@ -19,14 +19,23 @@ def reset_socket(sock):
     sock.close()
 
 
-class ResetBackend(Backend):
-    """Sends a partial reply, then resets the connection once the
-    client's "go" arrives."""
+class RequestReplyBackend(Backend):
+    """Speaks first ("partial reply"), waits for the client's request, then
+    ends the connection: with an RST when reset is set, else with a FIN."""
+
+    def __init__(self, tc, reset, **kw):
+        self.reset = reset
+        self.requests = {}
+        super().__init__(tc, **kw)
 
     def handle(self, conn, index):
         conn.sendall(b"partial reply")
-        conn.recv(100)
-        reset_socket(conn)
+        self.requests[index] = conn.recv(100)
+        if self.reset:
+            reset_socket(conn)
+        else:
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(100)
 
 
 class TestBackends(TernTestCase):
@@ -135,18 +144,34 @@ class TestBackends(TernTestCase):
         counters = tern.stop_ok()
         self.assertGreaterEqual(counters["backend_connect_failures"], 1)
 
-    def test_backend_reset_midstream(self):
-        be = self.backend(ResetBackend)
+    def _backend_ends(self, reset, reason, rounds=30):
+        be = self.backend(RequestReplyBackend, reset)
         tern = self.start_tern([be])
-        c = self.client().handshake()
-        got = c.exchange(b"go", expect=len(b"partial reply"))
-        self.assertEqual(got, b"partial reply")
-        rest = c.recv_until_close(timeout=5)
-        self.assertEqual(rest, b"")
-        a = tern.wait_access(1)[0]
-        self.assertEqual(a["reason"], "backend_error")
-        self.assertEqual(a["bytes_out"], len(b"partial reply"))
+        for i in range(rounds):
+            c = self.client().handshake()
+            # The request goes out at once, while the backend's first bytes
+            # are on their way.
+            got = c.exchange(b"go", expect=len(b"partial reply"), timeout=3)
+            self.assertEqual(got, b"partial reply")
+            try:
+                rest = c.recv_until_close(timeout=3)
+            except TimeoutError:
+                self.fail("connection %d: still open 3 s later; the backend got the request: "
+                          "%r" % (i, be.requests.get(i, "not yet")))
+            self.assertEqual(rest, b"")
+            if not reset:
+                self.assertTrue(c.got_close_notify, "connection %d: no close_notify" % i)
+            c.close()
+        lines = tern.wait_access(rounds)
+        self.assertEqual([a["reason"] for a in lines], [reason] * rounds)
+        self.assertEqual([a["bytes_out"] for a in lines], [len(b"partial reply")] * rounds)
         tern.stop_ok()
+
+    def test_backend_reset_after_request(self):
+        self._backend_ends(reset=True, reason="backend_error")
+
+    def test_backend_closes_after_request(self):
+        self._backend_ends(reset=False, reason="done")
 
     def test_client_reset_closes_backend(self):
         be = self.echo_backend()

@@ -7,12 +7,14 @@ import math
 import os
 import random
 import socket
+import ssl
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FloodBackend, SinkBackend, TLSClient, TernTestCase,  # noqa: E402
-                     binary_is_sanitized, free_port, main, process_rss, run_threads, sha256,
+from harness import (BannerEchoBackend, FloodBackend, SinkBackend, TLSClient, TernTestCase,  # noqa: E402
+                     binary_is_sanitized, client_context, free_port, main, process_rss, run_threads, sha256,
                      wait_for, wait_stalled)
 
 MiB = 1 << 20
@@ -26,6 +28,30 @@ def payload_sizes(n, largest, rng):
     fixed = [s for s in fixed if s <= largest][:n]
     rest = [int(math.exp(rng.uniform(0, math.log(largest)))) for _ in range(n - len(fixed))]
     return fixed + rest
+
+
+class TrickleClient(TLSClient):
+    """Sends its ciphertext one byte per segment while trickle is set."""
+
+    trickle = True
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _flush(self):
+        if not self.trickle:
+            return super()._flush()
+        if self.out.pending:
+            self.pending += self.out.read()
+        while self.pending:
+            try:
+                self.sock.send(self.pending[:1])
+            except BlockingIOError:
+                return False
+            self.pending = self.pending[1:]
+            time.sleep(0.0005)  # pacing: one segment per byte
+        return True
 
 
 class TestForwarding(TernTestCase):
@@ -105,6 +131,41 @@ class TestForwarding(TernTestCase):
         self.assertEqual(c.exchange(data, expect=len(data), chunk=7), data)
         c.shut_write("close_notify")
         self.assertEqual(c.recv_until_close(), b"")
+        tern.stop_ok()
+
+    def test_server_speaks_first(self):
+        # The backend sends a banner on accept while the client sends its
+        # first bytes right after the handshake: both must get through.
+        banner = b"220 banner from the backend\r\n"
+        be = self.backend(BannerEchoBackend, banner)
+        tern = self.start_tern([be], workers=1)
+        for i in range(40):
+            c = self.client().handshake()
+            msg = b"HELO %d\r\n" % i
+            got = c.exchange(msg, expect=len(banner) + len(msg), timeout=3)
+            self.assertEqual(got, banner + msg, "connection %d" % i)
+            c.shut_write("close_notify")
+            self.assertEqual(c.recv_until_close(timeout=3), b"")
+            c.close()
+        counters = tern.stop_ok()
+        self.assertEqual(counters["conns_total"], 40)
+
+    def test_handshake_byte_by_byte(self):
+        # The client's handshake flights arrive one byte per TCP segment.
+        be = self.echo_backend()
+        tern = self.start_tern([be])
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                c = TrickleClient(self.port, ctx=client_context(min_version=version,
+                                                                max_version=version))
+                self.addCleanup(c.close)
+                c.handshake(timeout=20)
+                c.trickle = False
+                self.assertEqual(c.version(), version.name.replace("_", "."))
+                data = self.rng.randbytes(70000)
+                self.assertEqual(c.exchange(data, expect=len(data)), data)
+                c.shut_write("close_notify")
+                c.recv_until_close()
         tern.stop_ok()
 
     def test_ipv6_listener(self):

@@ -4,6 +4,8 @@ and --idle-timeout."""
 
 import os
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -181,6 +183,49 @@ class TestLifecycle(TernTestCase):
         counters = tern.stop_ok()
         self.assertEqual(counters["conns_total"], 4)
         self.assertEqual(counters["handshakes_full"], 4)
+
+    def test_max_conns_slots_freed_on_every_close_path(self):
+        # A slot leaked on any way a connection ends would, after a few
+        # such ends, leave tern serving nobody.
+        be = self.echo_backend()
+        tern = self.start_tern([be], workers=1, extra=["--max-conns", "2"])
+        for i in range(4):
+            # tls_error: garbage instead of a ClientHello
+            with socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5)) as s:
+                s.sendall(b"garbage\r\n" * 10)
+                s.settimeout(scaled(5))
+                try:
+                    while s.recv(4096):
+                        pass
+                except ConnectionResetError:
+                    pass
+            # gone during the handshake: connect, close
+            socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5)).close()
+            # client_error: reset after the handshake
+            c = self.client().handshake()
+            self.assertEqual(c.exchange(b"r", expect=1), b"r")
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+            # done: a clean end
+            c = self.client().handshake()
+            self.assertEqual(c.exchange(b"d", expect=1), b"d")
+            c.shut_write("close_notify")
+            c.recv_until_close()
+        tern.wait_access(16, timeout=10)
+        # Both slots are free again: two at once are served, a third waits.
+        a = self.client().handshake(timeout=5)
+        b = self.client().handshake(timeout=5)
+        third = self.client()
+        with self.assertRaises(TimeoutError, msg="a third connection was served"):
+            third.handshake(timeout=1.0)
+        for c in (a, b):
+            c.shut_write("close_notify")
+            c.recv_until_close()
+        third.handshake(timeout=5)
+        third.shut_write("close_notify")
+        third.recv_until_close()
+        counters = tern.stop_ok()
+        self.assertEqual(counters["conns_total"], 19)
 
     def test_idle_timeout(self):
         be = self.echo_backend()
