@@ -13,8 +13,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BannerEchoBackend, FloodBackend, SinkBackend, TLSClient, TernTestCase,  # noqa: E402
-                     binary_is_sanitized, client_context, free_port, main, process_rss, run_threads, sha256,
+from harness import (BannerEchoBackend, FloodBackend, SinkBackend, TLSClient,  # noqa: E402
+                     TernTestCase, binary_is_sanitized, client_context, free_port, main,
+                     process_rss, run_threads, sha256,
                      wait_for, wait_stalled)
 
 MiB = 1 << 20
