@@ -1,0 +1,655 @@
+/* `tern ctl`: one command to the control socket, one reply printed.
+ *
+ * The whole exchange (connect, send, read the reply line) runs on a
+ * non-blocking socket under one deadline, --timeout, so a wedged or busy
+ * tern never hangs a script. What the reply holds comes from another
+ * process: it is parsed strictly (src/json.c) and every piece of text is
+ * shown with control characters escaped, so a reply cannot drive the
+ * terminal. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "tern/json.h"
+#include "tern/parse.h"
+
+#define EXPECT_CONTROL "a non-empty path of at most 107 bytes for the UNIX control socket"
+#define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
+#define EXPECT_DURATION_RANGE "a duration from 1ms to 720h"
+
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update EXPECT_CONTROL");
+_Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 bytes'");
+
+/* Longest value quoted back in a message. */
+#define SHOWN_VALUE_MAX 128
+/* Longest table cell; longer ones are cut and end in "...". */
+#define CELL_MAX 256
+/* The reply buffer starts here and doubles up to the writer's cap. */
+#define REPLY_INITIAL_CAP 4096
+
+__attribute__((format(printf, 3, 4)))
+static int ctl_error(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && err_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static bool is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* Copies len bytes of s to out (out_len > 4) with control characters as
+ * \xNN; cut at a UTF-8 boundary with "..." when it does not fit. Returns
+ * the bytes written, NUL excluded. */
+static size_t escape_into(const char *s, size_t len, char *out, size_t out_len)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char piece[5];
+		size_t piece_len = 1;
+		if (is_control(c))
+			piece_len = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", c);
+		else
+			piece[0] = (char)c;
+		if (used + piece_len + 4 > out_len) {
+			while (used > 0 && ((unsigned char)out[used - 1] & 0xc0) == 0x80)
+				used--; /* continuation bytes of a cut character */
+			if (used > 0 && (unsigned char)out[used - 1] >= 0xc0)
+				used--; /* and its lead byte */
+			memcpy(out + used, "...", 3);
+			used += 3;
+			break;
+		}
+		memcpy(out + used, piece, piece_len);
+		used += piece_len;
+	}
+	out[used] = '\0';
+	return used;
+}
+
+static void show_value(const char *value, char *out, size_t out_len)
+{
+	escape_into(value, strlen(value), out, out_len);
+}
+
+/* Prints len bytes of s with control characters as \xNN. */
+static void put_escaped(FILE *f, const char *s, size_t len)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!is_control((unsigned char)s[i]))
+			continue;
+		fwrite(s + run, 1, i - run, f);
+		fprintf(f, "\\x%02x", (unsigned char)s[i]);
+		run = i + 1;
+	}
+	fwrite(s + run, 1, len - run, f);
+}
+
+static int invalid_value(char *err, size_t err_len, const char *name, const char *value, const char *expected)
+{
+	char shown[SHOWN_VALUE_MAX + 4];
+
+	show_value(value, shown, sizeof(shown));
+	return ctl_error(err, err_len, "%s: invalid value '%s' (expected %s)", name, shown, expected);
+}
+
+static bool valid_control_path(const char *path)
+{
+	return path[0] != '\0' && strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path);
+}
+
+/* Joins argv[first..argc-1] with single spaces into out->line. */
+static int join_command(int argc, char **argv, int first, struct tern_ctl_options *out, char *err,
+			size_t err_len)
+{
+	size_t used = 0;
+
+	for (int i = first; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		for (size_t k = 0; k < len; k++) {
+			/* A "\n" would end the line early and send the rest as a
+			 * second command. */
+			if (is_control((unsigned char)argv[i][k]))
+				return ctl_error(err, err_len, "command contains a control character");
+		}
+		size_t sep = i > first ? 1 : 0;
+		if (len + sep > TERN_CONTROL_LINE_MAX - used)
+			return ctl_error(err, err_len, "command longer than 4096 bytes");
+		if (sep)
+			out->line[used++] = ' ';
+		memcpy(out->line + used, argv[i], len);
+		used += len;
+	}
+	out->line[used] = '\0';
+	out->line_len = used;
+	out->command = argv[first];
+	return 0;
+}
+
+int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct tern_ctl_options *out, char *err,
+			size_t err_len)
+{
+	char shown[SHOWN_VALUE_MAX + 4];
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	out->control_path = TERN_CTL_DEFAULT_CONTROL_PATH;
+	out->timeout_ms = TERN_CTL_DEFAULT_TIMEOUT_MS;
+	out->timeout_text = TERN_CTL_DEFAULT_TIMEOUT_TEXT;
+	if (env_control != NULL && env_control[0] != '\0') {
+		if (!valid_control_path(env_control))
+			return invalid_value(err, err_len, "TERN_CONTROL", env_control, EXPECT_CONTROL);
+		out->control_path = env_control;
+	}
+
+	/* Options end at the first word that is not one (the command), or
+	 * after "--": ARGS are never taken for options. */
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--") == 0) {
+			i++;
+			break;
+		}
+		if (arg[0] != '-' || arg[1] == '\0')
+			break;
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+			return TERN_CTL_HELP;
+
+		const char *eq = strchr(arg, '=');
+		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		const char *value = eq != NULL ? eq + 1 : NULL;
+		if (name_len == strlen("--json") && strncmp(arg, "--json", name_len) == 0) {
+			if (value != NULL)
+				return invalid_value(err, err_len, "--json", value, "no value");
+			out->json = true;
+			continue;
+		}
+		bool is_control_flag = name_len == strlen("--control") && strncmp(arg, "--control", name_len) == 0;
+		bool is_timeout = name_len == strlen("--timeout") && strncmp(arg, "--timeout", name_len) == 0;
+		if (!is_control_flag && !is_timeout) {
+			char name[SHOWN_VALUE_MAX + 4];
+			size_t n = name_len < sizeof(name) - 1 ? name_len : sizeof(name) - 1;
+			memcpy(name, arg, n);
+			name[n] = '\0';
+			show_value(name, shown, sizeof(shown));
+			return ctl_error(err, err_len, "unknown option '%s' (see tern ctl --help)", shown);
+		}
+		if (value == NULL) {
+			if (i + 1 == argc)
+				return ctl_error(err, err_len, "%s: missing value (expected %s)",
+						 is_control_flag ? "--control" : "--timeout",
+						 is_control_flag ? EXPECT_CONTROL : EXPECT_DURATION);
+			value = argv[++i];
+		}
+		if (is_control_flag) {
+			if (!valid_control_path(value))
+				return invalid_value(err, err_len, "--control", value, EXPECT_CONTROL);
+			out->control_path = value;
+			continue;
+		}
+		int rc = tern_parse_duration_ms(value, false, &out->timeout_ms);
+		if (rc < 0)
+			return invalid_value(err, err_len, "--timeout", value,
+					     rc == -ERANGE ? EXPECT_DURATION_RANGE : EXPECT_DURATION);
+		out->timeout_text = value;
+	}
+	if (i >= argc)
+		return ctl_error(err, err_len, "missing COMMAND (see tern ctl --help)");
+	int rc = join_command(argc, argv, i, out, err, err_len);
+	if (rc < 0)
+		return rc;
+	return TERN_CTL_SEND;
+}
+
+/* ---- The exchange ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits for events on fd until deadline: 1 ready, 0 timed out, -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return 0;
+		uint64_t left = deadline - now;
+		struct pollfd pfd = {.fd = fd, .events = events};
+		int n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+struct exchange {
+	const struct tern_ctl_options *opts;
+	int fd;
+	uint64_t deadline;
+	char *reply;
+	size_t reply_len, reply_cap;
+	char path_shown[SHOWN_VALUE_MAX + 4];
+};
+
+static int connect_socket(struct exchange *x, char *err, size_t err_len)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = x->opts->control_path;
+	int rc;
+
+	memcpy(sun.sun_path, path, strlen(path) + 1); /* length checked when parsed */
+	x->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (x->fd < 0)
+		return ctl_error(err, err_len, "cannot create a socket: %s", strerror(errno));
+	for (;;) {
+		if (connect(x->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			/* A UNIX socket with a full backlog: tern is busy; try
+			 * again until the deadline. */
+			if (now_ms() >= x->deadline)
+				break;
+			poll(NULL, 0, 10);
+			continue;
+		}
+		if (errno != EINPROGRESS)
+			return ctl_error(err, err_len, "cannot connect to %s: %s", x->path_shown, strerror(errno));
+		rc = wait_fd(x->fd, POLLOUT, x->deadline);
+		if (rc < 0)
+			return ctl_error(err, err_len, "cannot connect to %s: %s", x->path_shown, strerror(-rc));
+		if (rc == 0)
+			break;
+		int so_error = 0;
+		socklen_t so_len = sizeof(so_error);
+		if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) < 0)
+			so_error = errno;
+		if (so_error != 0)
+			return ctl_error(err, err_len, "cannot connect to %s: %s", x->path_shown, strerror(so_error));
+		return 0;
+	}
+	return ctl_error(err, err_len, "cannot connect to %s: no answer within %s", x->path_shown,
+			 x->opts->timeout_text);
+}
+
+static int send_line(struct exchange *x, char *err, size_t err_len)
+{
+	char line[TERN_CONTROL_LINE_MAX + 1];
+	size_t len = x->opts->line_len, off = 0;
+
+	memcpy(line, x->opts->line, len);
+	line[len++] = '\n';
+	while (off < len) {
+		/* MSG_NOSIGNAL: a tern that went away is an error to report,
+		 * not a SIGPIPE to die of. */
+		ssize_t n = send(x->fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return ctl_error(err, err_len, "%s: cannot send the command: %s", x->path_shown,
+					 strerror(errno));
+		int rc = wait_fd(x->fd, POLLOUT, x->deadline);
+		if (rc < 0)
+			return ctl_error(err, err_len, "%s: cannot send the command: %s", x->path_shown,
+					 strerror(-rc));
+		if (rc == 0)
+			return ctl_error(err, err_len, "%s: no reply within %s", x->path_shown, x->opts->timeout_text);
+	}
+	return 0;
+}
+
+/* Reads until the first "\n"; x->reply holds the line without it. */
+static int read_reply(struct exchange *x, char *err, size_t err_len)
+{
+	for (;;) {
+		if (x->reply_len == x->reply_cap) {
+			/* The writer never makes a line longer than its cap. */
+			if (x->reply_cap >= TERN_JSON_MAX_LEN)
+				return ctl_error(err, err_len, "%s: reply longer than %u bytes", x->path_shown,
+						 TERN_JSON_MAX_LEN);
+			size_t cap = x->reply_cap != 0 ? x->reply_cap * 2 : REPLY_INITIAL_CAP;
+			char *grown = realloc(x->reply, cap);
+			if (grown == NULL)
+				return ctl_error(err, err_len, "%s: reading the reply: %s", x->path_shown,
+						 strerror(ENOMEM));
+			x->reply = grown;
+			x->reply_cap = cap;
+		}
+		ssize_t n = recv(x->fd, x->reply + x->reply_len, x->reply_cap - x->reply_len, 0);
+		if (n > 0) {
+			char *nl = memchr(x->reply + x->reply_len, '\n', (size_t)n);
+			x->reply_len += (size_t)n;
+			if (nl != NULL) {
+				x->reply_len = (size_t)(nl - x->reply);
+				return 0;
+			}
+			continue;
+		}
+		if (n == 0)
+			return ctl_error(err, err_len, "%s: connection closed before a reply", x->path_shown);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return ctl_error(err, err_len, "%s: cannot read the reply: %s", x->path_shown,
+					 strerror(errno));
+		int rc = wait_fd(x->fd, POLLIN, x->deadline);
+		if (rc < 0)
+			return ctl_error(err, err_len, "%s: cannot read the reply: %s", x->path_shown,
+					 strerror(-rc));
+		if (rc == 0)
+			return ctl_error(err, err_len, "%s: no reply within %s", x->path_shown, x->opts->timeout_text);
+	}
+}
+
+/* Connects, sends opts->line and reads one reply line into *x. */
+static int exchange(struct exchange *x, char *err, size_t err_len)
+{
+	int rc;
+
+	x->deadline = now_ms() + x->opts->timeout_ms;
+	show_value(x->opts->control_path, x->path_shown, sizeof(x->path_shown));
+	rc = connect_socket(x, err, err_len);
+	if (rc == 0)
+		rc = send_line(x, err, err_len);
+	if (rc == 0)
+		rc = read_reply(x, err, err_len);
+	return rc;
+}
+
+/* ---- Showing the reply ---- */
+
+/* A scalar's text for a cell or a "key: value" line: strings escaped,
+ * null, "" and missing as "-", arrays and objects as compact JSON. */
+static size_t format_cell(const struct tern_json_value *v, char *out, size_t out_len)
+{
+	if (v == NULL || v->type == TERN_JSON_NULL || (v->type == TERN_JSON_STRING && v->text_len == 0))
+		return escape_into("-", 1, out, out_len);
+	switch (v->type) {
+	case TERN_JSON_TRUE:
+		return escape_into("true", 4, out, out_len);
+	case TERN_JSON_FALSE:
+		return escape_into("false", 5, out, out_len);
+	case TERN_JSON_NUMBER:
+	case TERN_JSON_STRING:
+		return escape_into(v->text, v->text_len, out, out_len);
+	default:
+		break;
+	}
+	struct tern_json j;
+	size_t n;
+	tern_json_init(&j);
+	tern_json_write_value(&j, v);
+	if (tern_json_finish(&j) == 0)
+		n = escape_into(j.buf, j.len, out, out_len);
+	else
+		n = escape_into("?", 1, out, out_len);
+	tern_json_free(&j);
+	return n;
+}
+
+/* Terminal columns of UTF-8 text: one per character. */
+static size_t text_width(const char *s, size_t len)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < len; i++)
+		w += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return w;
+}
+
+/* A value on a "key: value" line. Unlike a cell, never cut. */
+static void put_value(FILE *f, const struct tern_json_value *v)
+{
+	if (v->type == TERN_JSON_STRING) {
+		put_escaped(f, v->text, v->text_len);
+		return;
+	}
+	if (v->type == TERN_JSON_ARRAY) {
+		/* A list of words (help's commands) reads best as one. */
+		bool scalars = v->child != NULL;
+		for (const struct tern_json_value *c = v->child; c != NULL; c = c->next)
+			scalars = scalars && c->type != TERN_JSON_ARRAY && c->type != TERN_JSON_OBJECT;
+		if (scalars) {
+			for (const struct tern_json_value *c = v->child; c != NULL; c = c->next) {
+				if (c != v->child)
+					fputs(", ", f);
+				put_value(f, c);
+			}
+			return;
+		}
+	}
+	if (v->type == TERN_JSON_NUMBER) {
+		put_escaped(f, v->text, v->text_len);
+		return;
+	}
+	struct tern_json j;
+	tern_json_init(&j);
+	tern_json_write_value(&j, v);
+	if (tern_json_finish(&j) == 0)
+		put_escaped(f, j.buf, j.len);
+	tern_json_free(&j);
+}
+
+/* Every member but "ok", one "key: value" line each; "ok" alone. */
+static void print_fields(const struct tern_json_value *root, FILE *out)
+{
+	bool any = false;
+
+	for (const struct tern_json_value *m = root->child; m != NULL; m = m->next) {
+		if (m->key_len == 2 && memcmp(m->key, "ok", 2) == 0)
+			continue;
+		put_escaped(out, m->key, m->key_len);
+		fputs(": ", out);
+		put_value(out, m);
+		fputc('\n', out);
+		any = true;
+	}
+	if (!any)
+		fputs("ok\n", out);
+}
+
+struct column {
+	const char *name;
+	bool right; /* numbers line up on the right */
+};
+
+static const struct column conn_columns[] = {
+	{"id", true},         {"worker", true},       {"peer", false},     {"sni", false},
+	{"version", false},   {"age_ms", true},       {"bytes_in", true},  {"bytes_out", true},
+	{"tickets_sent", true}, {"num_tickets", true},
+};
+
+#define NUM_CONN_COLUMNS (sizeof(conn_columns) / sizeof(conn_columns[0]))
+
+static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool right, bool last)
+{
+	size_t pad = width - text_width(text, len);
+
+	if (right)
+		fprintf(out, "%*s", (int)pad, "");
+	fwrite(text, 1, len, out);
+	if (!right && !last)
+		fprintf(out, "%*s", (int)pad, "");
+	if (!last)
+		fputs("  ", out);
+}
+
+/* `conns`: a header and one row per connection, columns as wide as
+ * their widest cell (two passes, so no row is kept). */
+static void print_conns_table(const struct tern_json_value *conns, FILE *out)
+{
+	size_t width[NUM_CONN_COLUMNS];
+	char cell[CELL_MAX + 4];
+
+	for (size_t c = 0; c < NUM_CONN_COLUMNS; c++)
+		width[c] = strlen(conn_columns[c].name);
+	for (const struct tern_json_value *row = conns->child; row != NULL; row = row->next) {
+		for (size_t c = 0; c < NUM_CONN_COLUMNS; c++) {
+			size_t n = format_cell(tern_json_member(row, conn_columns[c].name), cell, sizeof(cell));
+			size_t w = text_width(cell, n);
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	for (size_t c = 0; c < NUM_CONN_COLUMNS; c++)
+		put_cell(out, conn_columns[c].name, strlen(conn_columns[c].name), width[c], conn_columns[c].right,
+			 c + 1 == NUM_CONN_COLUMNS);
+	fputc('\n', out);
+	for (const struct tern_json_value *row = conns->child; row != NULL; row = row->next) {
+		for (size_t c = 0; c < NUM_CONN_COLUMNS; c++) {
+			size_t n = format_cell(tern_json_member(row, conn_columns[c].name), cell, sizeof(cell));
+			put_cell(out, cell, n, width[c], conn_columns[c].right, c + 1 == NUM_CONN_COLUMNS);
+		}
+		fputc('\n', out);
+	}
+}
+
+int tern_ctl_print_reply(const char *command, bool json, const char *reply, size_t len, FILE *out, FILE *err)
+{
+	struct tern_json_doc doc;
+	const struct tern_json_value *ok = NULL;
+	const char *problem = NULL;
+	int status = TERN_CTL_EXIT_FAILED;
+
+	int rc = tern_json_parse(reply, len, &doc);
+	if (rc == -ENOMEM)
+		problem = "cannot read the reply: out of memory";
+	else if (rc < 0)
+		problem = "the reply is not valid JSON";
+	else if (doc.root->type != TERN_JSON_OBJECT)
+		problem = "the reply is not a JSON object";
+	else if ((ok = tern_json_member(doc.root, "ok")) == NULL ||
+		 (ok->type != TERN_JSON_TRUE && ok->type != TERN_JSON_FALSE))
+		problem = "the reply has no \"ok\": true or false";
+	if (problem != NULL) {
+		if (json)
+			fwrite(reply, 1, len, out);
+		else
+			put_escaped(out, reply, len);
+		fputc('\n', out);
+		fprintf(err, "tern ctl: %s\n", problem);
+		goto out;
+	}
+
+	if (ok->type == TERN_JSON_TRUE)
+		status = TERN_CTL_EXIT_OK;
+	if (json) {
+		fwrite(reply, 1, len, out);
+		fputc('\n', out);
+		goto out;
+	}
+	if (ok->type == TERN_JSON_FALSE) {
+		const struct tern_json_value *message = tern_json_member(doc.root, "error");
+		fputs("error: ", err);
+		if (message != NULL)
+			put_value(err, message);
+		else
+			fputs("(no message)", err);
+		fputc('\n', err);
+		goto out;
+	}
+	const struct tern_json_value *conns = tern_json_member(doc.root, "conns");
+	if (command != NULL && strcmp(command, "conns") == 0 && conns != NULL && conns->type == TERN_JSON_ARRAY)
+		print_conns_table(conns, out);
+	else
+		print_fields(doc.root, out);
+out:
+	tern_json_doc_free(&doc);
+	return status;
+}
+
+int tern_ctl_run(int argc, char **argv, FILE *out, FILE *err)
+{
+	struct tern_ctl_options opts;
+	struct exchange x = {.opts = &opts, .fd = -1};
+	char msg[TERN_CTL_ERR_MAX];
+	int status;
+
+	int rc = tern_ctl_parse_args(argc, argv, getenv("TERN_CONTROL"), &opts, msg, sizeof(msg));
+	if (rc < 0) {
+		fprintf(err, "tern ctl: %s\n", msg);
+		return TERN_CTL_EXIT_USAGE;
+	}
+	if (rc == TERN_CTL_HELP) {
+		fputs(tern_ctl_usage(), out);
+		return TERN_CTL_EXIT_OK;
+	}
+	if (exchange(&x, msg, sizeof(msg)) < 0) {
+		fprintf(err, "tern ctl: %s\n", msg);
+		status = TERN_CTL_EXIT_FAILED;
+	} else {
+		status = tern_ctl_print_reply(opts.command, opts.json, x.reply, x.reply_len, out, err);
+	}
+	if (x.fd >= 0)
+		close(x.fd);
+	free(x.reply);
+	if (fflush(out) != 0 && status == TERN_CTL_EXIT_OK)
+		status = TERN_CTL_EXIT_FAILED; /* a full disk or a closed pipe */
+	return status;
+}
+
+int tern_ctl_main(int argc, char **argv)
+{
+	return tern_ctl_run(argc, argv, stdout, stderr);
+}
+
+static const char ctl_usage[] =
+	"Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
+	"\n"
+	"Sends one command to the control socket of a running tern (tern --control PATH)\n"
+	"and prints the reply: readable by default, the raw JSON line with --json.\n"
+	"Exit status: 0 when the reply says ok, 1 when it says ok:false or the socket\n"
+	"cannot be reached, 2 for bad usage.\n"
+	"\n"
+	"Options (before COMMAND):\n"
+	"      --control PATH  the control socket [$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH "]\n"
+	"      --json          print the reply as the raw JSON line\n"
+	"      --timeout DUR   longest wait for the whole exchange, e.g. 500ms or 10s [" TERN_CTL_DEFAULT_TIMEOUT_TEXT
+	"]\n"
+	"  -h, --help          print this help and exit\n"
+	"\n"
+	"Commands:\n"
+	"  help                  list the commands\n"
+	"  stats                 counters of the whole process\n"
+	"  conns [LIMIT]         open connections, at most LIMIT (1 to 100000) [1000]\n"
+	"  tickets ID|all [N]    send N (1 to 16) new TLS 1.3 session tickets to connection ID,\n"
+	"                        or to every TLS 1.3 connection [1]\n"
+	"  num-tickets ID N      set how many tickets (0 to 16) connection ID gets after a later\n"
+	"                        post-handshake authentication\n"
+	"  rotate-ticket-keys    re-read --ticket-keys, or make a new in-memory encryption key\n";
+
+_Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
+
+const char *tern_ctl_usage(void)
+{
+	return ctl_usage;
+}
