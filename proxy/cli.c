@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "cli.h"
 #include "tern/parse.h"
@@ -36,6 +37,12 @@ enum cli_flag_id {
 	FLAG_LOG_LEVEL,
 	FLAG_ACCESS_LOG,
 	FLAG_CHECK,
+	FLAG_NUM_TICKETS,
+	FLAG_TICKET_KEYS,
+	FLAG_TICKET_ROTATE,
+	FLAG_TICKET_REFRESH,
+	FLAG_TICKET_FLUSH_DELAY,
+	FLAG_CONTROL,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -46,6 +53,10 @@ static const char cli_short_options[] = ":l:b:c:w:hV";
 /* A well-formed duration outside the bounds gets its own words: telling an
  * operator who typed "0s" that a unit is expected would mislead. */
 #define EXPECT_DURATION_RANGE "a duration from 1ms to 720h"
+/* Where zero is allowed ("0" alone or with a unit). */
+#define EXPECT_DURATION_OR_OFF "0 (off) or a duration with a unit such as 250ms, 30s, 5m or 2h"
+#define EXPECT_DURATION_OR_ZERO "0 or a duration with a unit such as 250ms, 30s, 5m or 2h"
+#define EXPECT_DURATION_RANGE_ZERO "a duration from 0 to 720h"
 
 struct cli_flag {
 	const char *name; /* long form, without "--" */
@@ -66,12 +77,19 @@ static const struct cli_flag cli_flags[] = {
 	{"ciphers", required_argument, FLAG_CIPHERS, "a non-empty OpenSSL cipher list"},
 	{"ciphersuites", required_argument, FLAG_CIPHERSUITES, "a non-empty list of TLS 1.3 cipher suites"},
 	{"groups", required_argument, FLAG_GROUPS, "a non-empty list of groups such as X25519:P-256"},
+	{"num-tickets", required_argument, FLAG_NUM_TICKETS, "an integer from 0 to 16"},
+	{"ticket-keys", required_argument, FLAG_TICKET_KEYS, "a non-empty path to a ticket key file"},
+	{"ticket-rotate", required_argument, FLAG_TICKET_ROTATE, EXPECT_DURATION},
+	{"ticket-refresh", required_argument, FLAG_TICKET_REFRESH, EXPECT_DURATION_OR_OFF},
+	{"ticket-flush-delay", required_argument, FLAG_TICKET_FLUSH_DELAY, EXPECT_DURATION_OR_ZERO},
 	{"handshake-timeout", required_argument, FLAG_HANDSHAKE_TIMEOUT, EXPECT_DURATION},
 	{"idle-timeout", required_argument, FLAG_IDLE_TIMEOUT, EXPECT_DURATION},
 	{"connect-timeout", required_argument, FLAG_CONNECT_TIMEOUT, EXPECT_DURATION},
 	{"drain-timeout", required_argument, FLAG_DRAIN_TIMEOUT, EXPECT_DURATION},
 	{"buffer-size", required_argument, FLAG_BUFFER_SIZE, "a size such as 16k or 1m, from 1k to 16m"},
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
+	{"control", required_argument, FLAG_CONTROL,
+	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
 	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
 	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
 	{"check", no_argument, FLAG_CHECK, NULL},
@@ -95,6 +113,11 @@ _Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_
 	       "update the timeout defaults in the help");
 _Static_assert(TERN_DEFAULT_BUFFER_SIZE == 16u * 1024u, "update the --buffer-size default in the help");
 _Static_assert(TERN_DEFAULT_RING_ENTRIES == 4096u, "update the --ring-entries default in the help");
+_Static_assert(TERN_MAX_NUM_TICKETS == 16u && TERN_DEFAULT_NUM_TICKETS == 2u, "update the --num-tickets texts");
+_Static_assert(TERN_DEFAULT_TICKET_ROTATE_MS == 3600000u && TERN_DEFAULT_TICKET_REFRESH_MS == 0u &&
+		       TERN_DEFAULT_TICKET_FLUSH_DELAY_MS == 200u,
+	       "update the ticket defaults in the help");
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update the --control texts");
 
 #define TERN_MAX_CONNS_LIMIT 10000000ul
 
@@ -205,13 +228,14 @@ static int parse_unsigned(const struct cli_flag *flag, const char *value, unsign
 	return 0;
 }
 
-static int parse_duration(const struct cli_flag *flag, const char *value, uint64_t *out_ms, char *err,
-			  size_t err_len)
+static int parse_duration(const struct cli_flag *flag, const char *value, bool allow_zero, uint64_t *out_ms,
+			  char *err, size_t err_len)
 {
-	int rc = tern_parse_duration_ms(value, false, out_ms);
+	int rc = tern_parse_duration_ms(value, allow_zero, out_ms);
 
 	if (rc == -ERANGE)
-		return invalid_value(err, err_len, flag, value, EXPECT_DURATION_RANGE);
+		return invalid_value(err, err_len, flag, value,
+				     allow_zero ? EXPECT_DURATION_RANGE_ZERO : EXPECT_DURATION_RANGE);
 	if (rc < 0)
 		return invalid_value(err, err_len, flag, value, flag->expected);
 	return 0;
@@ -284,13 +308,13 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 	case FLAG_GROUPS:
 		return parse_string(flag, value, &cfg->groups, err, err_len);
 	case FLAG_HANDSHAKE_TIMEOUT:
-		return parse_duration(flag, value, &cfg->handshake_timeout_ms, err, err_len);
+		return parse_duration(flag, value, false, &cfg->handshake_timeout_ms, err, err_len);
 	case FLAG_IDLE_TIMEOUT:
-		return parse_duration(flag, value, &cfg->idle_timeout_ms, err, err_len);
+		return parse_duration(flag, value, false, &cfg->idle_timeout_ms, err, err_len);
 	case FLAG_CONNECT_TIMEOUT:
-		return parse_duration(flag, value, &cfg->connect_timeout_ms, err, err_len);
+		return parse_duration(flag, value, false, &cfg->connect_timeout_ms, err, err_len);
 	case FLAG_DRAIN_TIMEOUT:
-		return parse_duration(flag, value, &cfg->drain_timeout_ms, err, err_len);
+		return parse_duration(flag, value, false, &cfg->drain_timeout_ms, err, err_len);
 	case FLAG_BUFFER_SIZE:
 		if (tern_parse_size(value, TERN_MIN_BUFFER_SIZE, TERN_MAX_BUFFER_SIZE, &cfg->buffer_size) < 0)
 			return invalid_value(err, err_len, flag, value, flag->expected);
@@ -304,6 +328,23 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		return 0;
 	case FLAG_CHECK:
 		cfg->check = true;
+		return 0;
+	case FLAG_NUM_TICKETS:
+		return parse_unsigned(flag, value, 0, TERN_MAX_NUM_TICKETS, &cfg->num_tickets, err, err_len);
+	case FLAG_TICKET_KEYS:
+		return parse_string(flag, value, &cfg->ticket_keys_path, err, err_len);
+	case FLAG_TICKET_ROTATE:
+		return parse_duration(flag, value, false, &cfg->ticket_rotate_ms, err, err_len);
+	case FLAG_TICKET_REFRESH:
+		return parse_duration(flag, value, true, &cfg->ticket_refresh_ms, err, err_len);
+	case FLAG_TICKET_FLUSH_DELAY:
+		return parse_duration(flag, value, true, &cfg->ticket_flush_delay_ms, err, err_len);
+	case FLAG_CONTROL:
+		/* Checked here rather than at bind(): a path that cannot fit
+		 * sun_path is a typo to report with exit 2, not a failed start. */
+		if (value[0] == '\0' || strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		cfg->control_path = value;
 		return 0;
 	default:
 		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
@@ -343,6 +384,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 {
 	struct option long_options[NUM_CLI_FLAGS + 1];
 	char shown[SHOWN_VALUE_MAX + 4];
+	const char *ticket_rotate_value = NULL; /* as typed, for the check after all flags */
 	int rc;
 
 	for (size_t i = 0; i < NUM_CLI_FLAGS; i++) {
@@ -386,6 +428,8 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 		rc = apply_flag(flag, optarg, cfg, err, err_len);
 		if (rc < 0)
 			return rc;
+		if (id == FLAG_TICKET_ROTATE)
+			ticket_rotate_value = optarg;
 	}
 	/* getopt_long() moves operands after the options, so the first one
 	 * left is the first one typed. */
@@ -397,6 +441,13 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 	if (cfg->tls_min > cfg->tls_max)
 		return cli_error(err, err_len, "--tls-min: invalid value '%s' (expected a version not above --tls-max %s)",
 				 tls_version_text(cfg->tls_min), tls_version_text(cfg->tls_max));
+	/* Keys from a file change only when the file does: a timer making
+	 * keys of its own would split the fleet that shares the file. Refused
+	 * in either order rather than one silently winning. */
+	if (ticket_rotate_value != NULL && cfg->ticket_keys_path != NULL)
+		return invalid_value(err, err_len, flag_by_id(FLAG_TICKET_ROTATE), ticket_rotate_value,
+				     "no --ticket-rotate with --ticket-keys: the file's keys are rotated by "
+				     "rewriting it and running rotate-ticket-keys");
 
 	/* Defaults only when none was given: a --listen replaces the default
 	 * address rather than adding to it. */
@@ -421,6 +472,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
  * _Static_asserts above tie the numbers written here to config.h. */
 static const char cli_usage[] =
 	"Usage: tern [OPTIONS]\n"
+	"       tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
 	"\n"
 	"Terminates TLS on the listening addresses and forwards the plaintext to the backends.\n"
 	"With no options: listen on " TERN_DEFAULT_LISTEN ", forward to " TERN_DEFAULT_BACKEND ",\n"
@@ -446,12 +498,22 @@ static const char cli_usage[] =
 	"      --ciphersuites STR       TLS 1.3 cipher suites\n"
 	"        [" TERN_DEFAULT_CIPHERSUITES "]\n"
 	"      --groups STR             key-exchange groups [" TERN_DEFAULT_GROUPS "]\n"
+	"      --num-tickets N          session tickets sent after a full handshake, 0 to 16 [2]\n"
+	"      --ticket-keys FILE       session ticket keys, one base64 80-byte key per line (as nginx);\n"
+	"                               the first encrypts, all decrypt [random, in memory]\n"
+	"      --ticket-rotate DUR      without --ticket-keys: a new encryption key this often; the\n"
+	"                               previous two still decrypt [1h]\n"
+	"      --ticket-refresh DUR     a fresh ticket for every TLS 1.3 connection whose newest is\n"
+	"                               older than this; 0 is off [0]\n"
+	"      --ticket-flush-delay DUR how long requested tickets wait for the connection's next write\n"
+	"                               before they are sent alone [200ms]\n"
 	"      --handshake-timeout DUR  longest TLS handshake per connection [10s]\n"
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
+	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
 	"      --log-level L            error, warn, info or debug [info]\n"
 	"      --access-log             one line per closed connection on stderr [off]\n"
 	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"

@@ -40,4 +40,10 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->log_level = TERN_LOG_INFO;
 	cfg->access_log = false;
 	cfg->check = false;
+	cfg->control_path = NULL;
+	cfg->num_tickets = TERN_DEFAULT_NUM_TICKETS;
+	cfg->ticket_keys_path = NULL;
+	cfg->ticket_rotate_ms = TERN_DEFAULT_TICKET_ROTATE_MS;
+	cfg->ticket_refresh_ms = TERN_DEFAULT_TICKET_REFRESH_MS;
+	cfg->ticket_flush_delay_ms = TERN_DEFAULT_TICKET_FLUSH_DELAY_MS;
 }

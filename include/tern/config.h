@@ -58,6 +58,14 @@ struct tern_config {
 	enum tern_log_level log_level;
 	bool access_log;
 	bool check; /* --check: validate, print a summary, exit */
+
+	/* Tickets on demand and the control socket (SPEC sections 2, 3). */
+	const char *control_path;     /* --control; NULL: no control socket */
+	unsigned num_tickets;         /* --num-tickets, after a full handshake */
+	const char *ticket_keys_path; /* --ticket-keys; NULL: random, in memory */
+	uint64_t ticket_rotate_ms;    /* --ticket-rotate (in-memory keys only) */
+	uint64_t ticket_refresh_ms;   /* --ticket-refresh; 0: off */
+	uint64_t ticket_flush_delay_ms; /* --ticket-flush-delay */
 };
 
 /* Defaults, as SPEC section 2 lists them. */
@@ -73,6 +81,10 @@ struct tern_config {
 #define TERN_DEFAULT_DRAIN_TIMEOUT_MS 30000u
 #define TERN_DEFAULT_BUFFER_SIZE (16u * 1024u)
 #define TERN_DEFAULT_RING_ENTRIES 4096u
+#define TERN_DEFAULT_NUM_TICKETS 2u
+#define TERN_DEFAULT_TICKET_ROTATE_MS (60u * 60u * 1000u)
+#define TERN_DEFAULT_TICKET_REFRESH_MS 0u /* off */
+#define TERN_DEFAULT_TICKET_FLUSH_DELAY_MS 200u
 
 /* Bounds the flags accept. */
 #define TERN_MAX_WORKERS 1024u
@@ -80,6 +92,7 @@ struct tern_config {
 #define TERN_MAX_BUFFER_SIZE (16u * 1024u * 1024u)
 #define TERN_MIN_RING_ENTRIES 8u
 #define TERN_MAX_RING_ENTRIES 32768u
+#define TERN_MAX_NUM_TICKETS 16u
 
 /* Fills *cfg with the defaults above, leaving listen and backends empty:
  * the command line adds the default addresses only when none were given.

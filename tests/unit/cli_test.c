@@ -88,6 +88,12 @@ static void test_config_init(void)
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK(cfg.workers >= 1 && cfg.workers <= TERN_MAX_WORKERS);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
+	CHECK(cfg.control_path == NULL);
+	CHECK_EQ_UINT(cfg.num_tickets, 2);
+	CHECK(cfg.ticket_keys_path == NULL);
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 3600000);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 0);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 200);
 }
 
 /* No options at all: every default, and the default addresses filled in. */
@@ -120,6 +126,12 @@ static void test_defaults(void)
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
 	CHECK(!cfg.access_log);
 	CHECK(!cfg.check);
+	CHECK(cfg.control_path == NULL);
+	CHECK_EQ_UINT(cfg.num_tickets, 2);
+	CHECK(cfg.ticket_keys_path == NULL);
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 3600000);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 0);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 200);
 
 	/* argc 0 (an exec with an empty argv) is the same as no options. */
 	char *empty[] = {NULL};
@@ -137,7 +149,8 @@ static void test_full_command_line(void)
 		   "ECDHE+AESGCM", "--ciphersuites", "TLS_AES_256_GCM_SHA384", "--groups", "X25519",
 		   "--handshake-timeout", "2s", "--idle-timeout", "90s", "--connect-timeout", "750ms",
 		   "--drain-timeout", "1m", "--buffer-size", "64k", "--ring-entries", "256", "--log-level",
-		   "debug", "--access-log", "--check");
+		   "debug", "--access-log", "--check", "--num-tickets", "5", "--ticket-keys", "/etc/tern/keys",
+		   "--ticket-refresh", "10m", "--ticket-flush-delay", "50ms", "--control", "/run/tern/c.sock");
 	CHECK_EQ_UINT(cfg.num_listen, 2);
 	CHECK_EQ_STR(cfg.listen[0].text, "127.0.0.1:9443");
 	check_inet(&cfg.listen[0], AF_INET, "127.0.0.1", 9443);
@@ -168,6 +181,12 @@ static void test_full_command_line(void)
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_DEBUG);
 	CHECK(cfg.access_log);
 	CHECK(cfg.check);
+	CHECK_EQ_UINT(cfg.num_tickets, 5);
+	CHECK_EQ_STR(cfg.ticket_keys_path, "/etc/tern/keys");
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 3600000); /* unused with a key file */
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 600000);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 50);
+	CHECK_EQ_STR(cfg.control_path, "/run/tern/c.sock");
 }
 
 static void test_short_and_other_spellings(void)
@@ -295,13 +314,16 @@ static void test_usage(void)
 		"--max-conns N", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
 		"--groups STR", "--handshake-timeout DUR", "--idle-timeout DUR", "--connect-timeout DUR",
 		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
-		"--access-log", "--check", "-h, --help", "-V, --version",
+		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
+		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH",
+		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */
 	static const char *const defaults[] = {
 		"[0.0.0.0:8443]", "[127.0.0.1:8080]", "[online CPUs]", "[100000]", "[1.2]", "[1.3]",
 		"[X25519:P-256]", "[10s]", "[5m]", "[5s]", "[30s]", "[16k]", "[4096]", "[info]", "[off]",
-		"[" TERN_DEFAULT_CIPHERS "]", "[" TERN_DEFAULT_CIPHERSUITES "]",
+		"[" TERN_DEFAULT_CIPHERS "]", "[" TERN_DEFAULT_CIPHERSUITES "]", "[2]", "[random, in memory]",
+		"[1h]", "0 is off [0]", "[200ms]", "for tern ctl [off]",
 	};
 
 	CHECK(strncmp(usage, "Usage: tern [OPTIONS]\n", strlen("Usage: tern [OPTIONS]\n")) == 0);
@@ -314,8 +336,14 @@ static void test_usage(void)
 			fprintf(stderr, "    missing default %s\n", defaults[i]);
 	}
 	/* Flags of later versions are not advertised. */
-	CHECK(strstr(usage, "--alpn") == NULL);
-	CHECK(strstr(usage, "--control") == NULL);
+	static const char *const later[] = {
+		"--alpn", "--session-cache", "--client-ca", "--verify-client", "--ocsp", "--proxy-protocol",
+		"--metrics", "--user",
+	};
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		if (!CHECK(strstr(usage, later[i]) == NULL))
+			fprintf(stderr, "    advertised %s\n", later[i]);
+	}
 
 	size_t longest = 0;
 	for (const char *line = usage; *line != '\0';) {
@@ -341,12 +369,17 @@ static void test_unknown_and_unexpected(void)
 	EXPECT_ERR("unknown option '--tls' (see tern --help)", "--tls", "1.2");
 	/* Flags the SPEC lists for later versions are refused, not ignored. */
 	EXPECT_ERR("unknown option '--alpn' (see tern --help)", "--alpn", "h2");
-	EXPECT_ERR("unknown option '--num-tickets' (see tern --help)", "--num-tickets", "2");
-	EXPECT_ERR("unknown option '--ticket-keys' (see tern --help)", "--ticket-keys", "k");
-	EXPECT_ERR("unknown option '--control' (see tern --help)", "--control", "/run/tern.sock");
 	EXPECT_ERR("unknown option '--metrics' (see tern --help)", "--metrics", "127.0.0.1:9100");
 	EXPECT_ERR("unknown option '--user' (see tern --help)", "--user", "nobody");
+	EXPECT_ERR("unknown option '--session-cache' (see tern --help)", "--session-cache", "0");
+	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
+	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
+	EXPECT_ERR("unknown option '--ocsp' (see tern --help)", "--ocsp", "r.der");
 	EXPECT_ERR("unknown option '--proxy-protocol' (see tern --help)", "--proxy-protocol", "v2");
+	/* Prefixes the ticket flags made ambiguous. */
+	EXPECT_ERR("unknown option '--ticket' (see tern --help)", "--ticket", "x");
+	EXPECT_ERR("unknown option '--ticket-r' (see tern --help)", "--ticket-r", "1h");
+	EXPECT_ERR("unknown option '--con' (see tern --help)", "--con", "x");
 	/* A control character is shown escaped, keeping the message one line. */
 	EXPECT_ERR("unknown option '--a\\x0ab' (see tern --help)", "--a\nb");
 
@@ -396,6 +429,21 @@ static void test_missing_values(void)
 		   "--buffer-size");
 	EXPECT_ERR("--ring-entries: missing value (expected an integer from 8 to 32768)", "--ring-entries");
 	EXPECT_ERR("--log-level: missing value (expected error, warn, info or debug)", "--log-level");
+	EXPECT_ERR("--num-tickets: missing value (expected an integer from 0 to 16)", "--num-tickets");
+	EXPECT_ERR("--ticket-keys: missing value (expected a non-empty path to a ticket key file)",
+		   "--ticket-keys");
+	EXPECT_ERR("--ticket-rotate: missing value (expected a duration with a unit such as 250ms, 30s, 5m or "
+		   "2h)",
+		   "--ticket-rotate");
+	EXPECT_ERR("--ticket-refresh: missing value (expected 0 (off) or a duration with a unit such as 250ms, "
+		   "30s, 5m or 2h)",
+		   "--ticket-refresh");
+	EXPECT_ERR("--ticket-flush-delay: missing value (expected 0 or a duration with a unit such as 250ms, "
+		   "30s, 5m or 2h)",
+		   "--ticket-flush-delay");
+	EXPECT_ERR("--control: missing value (expected a non-empty path of at most 107 bytes for the UNIX "
+		   "control socket)",
+		   "--control");
 }
 
 static void test_numbers(void)
@@ -622,6 +670,123 @@ static void test_strings(void)
 	CHECK_EQ_STR(cfg.groups, "nonsense");
 }
 
+static void test_tickets_and_control(void)
+{
+	/* Bounds and forms accepted. */
+	EXPECT_RUN("--num-tickets", "0", "--ticket-refresh", "0", "--ticket-flush-delay", "0");
+	CHECK_EQ_UINT(cfg.num_tickets, 0);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 0);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 0);
+	EXPECT_RUN("--num-tickets", "16", "--ticket-refresh", "0s", "--ticket-flush-delay", "0ms",
+		   "--ticket-rotate", "1ms");
+	CHECK_EQ_UINT(cfg.num_tickets, 16);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 0);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 0);
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 1);
+	EXPECT_RUN("--ticket-rotate", "720h", "--ticket-refresh", "720h", "--ticket-flush-delay", "720h");
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 720ull * 3600 * 1000);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 720ull * 3600 * 1000);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 720ull * 3600 * 1000);
+	EXPECT_RUN("--ticket-rotate=5m", "--ticket-refresh=30s", "--ticket-flush-delay=1s", "--num-tickets=3",
+		   "--control=rel.sock");
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 300000);
+	CHECK_EQ_UINT(cfg.ticket_refresh_ms, 30000);
+	CHECK_EQ_UINT(cfg.ticket_flush_delay_ms, 1000);
+	CHECK_EQ_UINT(cfg.num_tickets, 3);
+	CHECK_EQ_STR(cfg.control_path, "rel.sock");
+	/* Repeated: the last one wins. */
+	EXPECT_RUN("--num-tickets", "1", "--num-tickets", "4", "--control", "/a", "--control", "/b",
+		   "--ticket-keys", "k1", "--ticket-keys", "k2");
+	CHECK_EQ_UINT(cfg.num_tickets, 4);
+	CHECK_EQ_STR(cfg.control_path, "/b");
+	CHECK_EQ_STR(cfg.ticket_keys_path, "k2");
+	/* An unambiguous prefix. */
+	EXPECT_RUN("--num", "7", "--ticket-k", "k", "--contr", "/c");
+	CHECK_EQ_UINT(cfg.num_tickets, 7);
+	CHECK_EQ_STR(cfg.ticket_keys_path, "k");
+	CHECK_EQ_STR(cfg.control_path, "/c");
+
+	EXPECT_ERR("--num-tickets: invalid value 'x' (expected an integer from 0 to 16)", "--num-tickets", "x");
+	EXPECT_ERR("--num-tickets: invalid value '17' (expected an integer from 0 to 16)", "--num-tickets", "17");
+	EXPECT_ERR("--num-tickets: invalid value '-1' (expected an integer from 0 to 16)", "--num-tickets", "-1");
+	EXPECT_ERR("--num-tickets: invalid value '' (expected an integer from 0 to 16)", "--num-tickets", "");
+	EXPECT_ERR("--num-tickets: invalid value '2k' (expected an integer from 0 to 16)", "--num-tickets", "2k");
+
+	EXPECT_ERR("--ticket-keys: invalid value '' (expected a non-empty path to a ticket key file)",
+		   "--ticket-keys", "");
+
+	EXPECT_ERR("--ticket-rotate: invalid value '0' (expected a duration with a unit such as 250ms, 30s, 5m "
+		   "or 2h)",
+		   "--ticket-rotate", "0");
+	EXPECT_ERR("--ticket-rotate: invalid value '60' (expected a duration with a unit such as 250ms, 30s, 5m "
+		   "or 2h)",
+		   "--ticket-rotate", "60");
+	EXPECT_ERR("--ticket-rotate: invalid value '0s' (expected a duration from 1ms to 720h)", "--ticket-rotate",
+		   "0s");
+	EXPECT_ERR("--ticket-rotate: invalid value '721h' (expected a duration from 1ms to 720h)",
+		   "--ticket-rotate", "721h");
+
+	EXPECT_ERR("--ticket-refresh: invalid value '10' (expected 0 (off) or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--ticket-refresh", "10");
+	EXPECT_ERR("--ticket-refresh: invalid value 'off' (expected 0 (off) or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--ticket-refresh", "off");
+	EXPECT_ERR("--ticket-refresh: invalid value '' (expected 0 (off) or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--ticket-refresh", "");
+	EXPECT_ERR("--ticket-refresh: invalid value '721h' (expected a duration from 0 to 720h)",
+		   "--ticket-refresh", "721h");
+
+	EXPECT_ERR("--ticket-flush-delay: invalid value '200' (expected 0 or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--ticket-flush-delay", "200");
+	EXPECT_ERR("--ticket-flush-delay: invalid value '-0' (expected 0 or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--ticket-flush-delay", "-0");
+	EXPECT_ERR("--ticket-flush-delay: invalid value '99999999999999999999ms' (expected a duration from 0 to "
+		   "720h)",
+		   "--ticket-flush-delay", "99999999999999999999ms");
+
+	EXPECT_ERR("--control: invalid value '' (expected a non-empty path of at most 107 bytes for the UNIX "
+		   "control socket)",
+		   "--control", "");
+	/* 107 bytes fit sun_path with its NUL; 108 do not. */
+	char path[120], want[TERN_CLI_ERR_MAX];
+	memset(path, 'p', 108);
+	path[108] = '\0';
+	snprintf(want, sizeof(want),
+		 "--control: invalid value '%s' (expected a non-empty path of at most 107 bytes for the UNIX "
+		 "control socket)",
+		 path);
+	EXPECT_ERR(want, "--control", path);
+	path[107] = '\0';
+	EXPECT_RUN("--control", path);
+	CHECK_EQ_UINT(strlen(cfg.control_path), 107);
+
+	/* A key file and a rotation period contradict each other, in
+	 * either order; the period is quoted as typed. */
+	EXPECT_ERR("--ticket-rotate: invalid value '5m' (expected no --ticket-rotate with --ticket-keys: the "
+		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
+		   "--ticket-keys", "keys", "--ticket-rotate", "5m");
+	EXPECT_ERR("--ticket-rotate: invalid value '5m' (expected no --ticket-rotate with --ticket-keys: the "
+		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
+		   "--ticket-rotate", "1h", "--ticket-rotate", "5m", "--ticket-keys", "keys");
+	/* Even when the period is the default. */
+	EXPECT_ERR("--ticket-rotate: invalid value '1h' (expected no --ticket-rotate with --ticket-keys: the "
+		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
+		   "--ticket-rotate=1h", "--ticket-keys=keys");
+	/* A bad period is reported as such first. */
+	EXPECT_ERR("--ticket-rotate: invalid value '0s' (expected a duration from 1ms to 720h)", "--ticket-keys",
+		   "keys", "--ticket-rotate", "0s");
+	/* Either alone is fine. */
+	EXPECT_RUN("--ticket-keys", "keys");
+	CHECK_EQ_STR(cfg.ticket_keys_path, "keys");
+	EXPECT_RUN("--ticket-rotate", "10m");
+	CHECK(cfg.ticket_keys_path == NULL);
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 600000);
+}
+
 /* Values are quoted back escaped and cut, so a message stays one line and
  * still ends with what was expected. */
 static void test_value_display(void)
@@ -676,6 +841,7 @@ int main(void)
 	test_address_limits();
 	test_cert_and_key();
 	test_strings();
+	test_tickets_and_control();
 	test_value_display();
 	test_err_buffer();
 	return check_summary();
