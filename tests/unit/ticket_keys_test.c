@@ -1,0 +1,872 @@
+/* Session ticket keys: the key file parser with every error message,
+ * rotation, reference counting, and resumption across two SSL_CTX shards
+ * driven in memory (TLS 1.3 and 1.2), including an independent decryption
+ * of a ticket with the file's bytes, which pins the key layout that nginx
+ * reads (16 name, 32 HMAC, 32 AES). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+
+#include "check.h"
+#include "tern/config.h"
+#include "tern/ticket_keys.h"
+#include "tern/tls_ctx.h"
+
+/* ---- temp files ---- */
+
+static char tmp_dir[256];
+static unsigned tmp_seq;
+
+static void tmp_init(void)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(tmp_dir, sizeof(tmp_dir), "%s/ticket_keys_test.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmp_dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static void tmp_cleanup(void)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+}
+
+/* Writes len bytes of content to a new file with the given mode; its name
+ * goes to path. */
+static void write_file_len(char path[PATH_MAX], const char *content, size_t len, mode_t mode)
+{
+	snprintf(path, PATH_MAX, "%s/keys%u.XXXXXX", tmp_dir, tmp_seq++);
+	int fd = mkstemp(path); /* mode 0600 */
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ_INT(write(fd, content, len), (long long)len);
+	CHECK_EQ_INT(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void write_file(char path[PATH_MAX], const char *content, mode_t mode)
+{
+	write_file_len(path, content, strlen(content), mode);
+}
+
+/* ---- key lines ---- */
+
+/* A deterministic key: name bytes seed+i, HMAC bytes 0x40+seed+i, AES
+ * bytes 0x80+seed+i, truncated or extended to len bytes. */
+static void key_bytes(unsigned char *out, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (i < 16)
+			out[i] = (unsigned char)(seed + i);
+		else if (i < 48)
+			out[i] = (unsigned char)(0x40 + seed + i);
+		else
+			out[i] = (unsigned char)(0x80 + seed + i);
+	}
+}
+
+/* The base64 line (no newline) for a key of len bytes made from seed. */
+static const char *key_line_len(char *out, unsigned seed, size_t len)
+{
+	unsigned char raw[256];
+	key_bytes(raw, len, seed);
+	EVP_EncodeBlock((unsigned char *)out, raw, (int)len);
+	return out;
+}
+
+static const char *key_line(char *out, unsigned seed)
+{
+	return key_line_len(out, seed, TERN_TICKET_KEY_LEN);
+}
+
+/* The hex name of the key made from seed. */
+static const char *seed_name_hex(char out[33], unsigned seed)
+{
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", (seed + i) & 0xff);
+	return out;
+}
+
+static const char *name_hex(const struct tern_ticket_keys *k, uint32_t i, char out[33])
+{
+	tern_ticket_keys_name_hex(k, i, out);
+	return out;
+}
+
+/* Loads path expecting failure: returns the error text (static) and checks
+ * the return value and that *out was left alone. */
+static const char *load_error(const char *path, int want_ret)
+{
+	static char err[512];
+	struct tern_ticket_keys *k = NULL;
+	err[0] = '\0';
+	int ret = tern_ticket_keys_load_file(path, &k, err, sizeof(err));
+	CHECK_EQ_INT(ret, want_ret);
+	CHECK(k == NULL);
+	if (ret == 0)
+		tern_ticket_keys_unref(k);
+	return err;
+}
+
+/* ---- file parsing ---- */
+
+static void test_load_good(void)
+{
+	char path[PATH_MAX], line[256], hex[33], want[33], err[512] = "";
+	char content[2048];
+	struct tern_ticket_keys *k = NULL;
+
+	/* one key, no final newline */
+	write_file(path, key_line(line, 1), 0600);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path, &k, err, sizeof(err)), 0);
+	CHECK_EQ_STR(err, "");
+	if (k) {
+		CHECK_EQ_UINT(tern_ticket_keys_count(k), 1);
+		CHECK_EQ_STR(name_hex(k, 0, hex), seed_name_hex(want, 1));
+		tern_ticket_keys_unref(k);
+		k = NULL;
+	}
+
+	/* three keys among comments, blank and whitespace-only lines, CRLF
+	 * line ends; mode 0640 is fine */
+	char l1[256], l2[256], l3[256];
+	snprintf(content, sizeof(content),
+		 "# tern ticket keys, newest first\r\n"
+		 "\r\n"
+		 "%s\r\n"
+		 "#%s\n"
+		 "   \n"
+		 "%s\n"
+		 "\n"
+		 "%s\r\n"
+		 "# trailing comment",
+		 key_line(l1, 10), key_line(line, 99), key_line(l2, 20), key_line(l3, 30));
+	write_file(path, content, 0640);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path, &k, err, sizeof(err)), 0);
+	if (k) {
+		CHECK_EQ_UINT(tern_ticket_keys_count(k), 3);
+		CHECK_EQ_STR(name_hex(k, 0, hex), seed_name_hex(want, 10));
+		CHECK_EQ_STR(name_hex(k, 1, hex), seed_name_hex(want, 20));
+		CHECK_EQ_STR(name_hex(k, 2, hex), seed_name_hex(want, 30));
+		tern_ticket_keys_unref(k);
+		k = NULL;
+	}
+
+	/* exactly 64 keys is the limit */
+	static char big[64 * 128];
+	big[0] = '\0';
+	for (unsigned i = 0; i < 64; i++) {
+		strcat(big, key_line(line, i * 3));
+		strcat(big, "\n");
+	}
+	write_file(path, big, 0600);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path, &k, err, sizeof(err)), 0);
+	if (k) {
+		CHECK_EQ_UINT(tern_ticket_keys_count(k), 64);
+		CHECK_EQ_STR(name_hex(k, 63, hex), seed_name_hex(want, 63 * 3));
+		tern_ticket_keys_unref(k);
+		k = NULL;
+	}
+
+	/* a symlink readable by all, to a file that is not: the file counts */
+	char link_path[PATH_MAX + 8];
+	write_file(path, key_line(line, 5), 0600);
+	snprintf(link_path, sizeof(link_path), "%s.link", path);
+	CHECK_EQ_INT(symlink(path, link_path), 0);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(link_path, &k, err, sizeof(err)), 0);
+	tern_ticket_keys_unref(k);
+	k = NULL;
+}
+
+static void test_load_errors(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 256], content[4096];
+	char l1[256], l2[256], l3[256];
+
+	/* not base64: a bad character on line 3 */
+	snprintf(content, sizeof(content), "%s\n# comment\n%s!\n", key_line(l1, 1), key_line(l2, 2));
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:3: not base64", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* whitespace inside a line, leading or trailing, is not base64 */
+	const char *bad_lines[] = {"AAAA AAAA", " AAAAAAAA", "AAAAAAAA ", "AAAAAAAA\t", "AA=A", "A===",
+				   "AAA", "=AAA", "AAAA\rAAAA"};
+	for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
+		snprintf(content, sizeof(content), "%s\n", bad_lines[i]);
+		write_file(path, content, 0600);
+		snprintf(want, sizeof(want), "%s:1: not base64", path);
+		CHECK_EQ_STR(load_error(path, -EIO), want);
+	}
+	/* a key split by a space in the middle */
+	key_line(l1, 1);
+	snprintf(content, sizeof(content), "%.50s %s\n", l1, l1 + 50);
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:1: not base64", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+	/* a NUL byte */
+	write_file_len(path, "AAAA\0AAA\n", 9, 0600);
+	CHECK_EQ_STR(load_error(path, -EIO), (snprintf(want, sizeof(want), "%s:1: not base64", path), want));
+
+	/* the old 48-byte format (16 name + 16 AES + 16 HMAC) on line 2 */
+	snprintf(content, sizeof(content), "%s\n%s\n", key_line(l1, 1), key_line_len(l2, 2, 48));
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:2: decodes to 48 bytes, expected 80 (16 name + 32 HMAC + 32 AES)", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* one byte short: "==" padding counted */
+	snprintf(content, sizeof(content), "%s\n", key_line_len(l1, 1, 79));
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:1: decodes to 79 bytes, expected 80 (16 name + 32 HMAC + 32 AES)", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+	/* and one byte long */
+	snprintf(content, sizeof(content), "%s\n", key_line_len(l1, 1, 81));
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:1: decodes to 81 bytes, expected 80 (16 name + 32 HMAC + 32 AES)", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* no keys: empty, or only comments and blank lines */
+	write_file(path, "", 0600);
+	snprintf(want, sizeof(want), "%s: no keys", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+	write_file(path, "# nothing here\r\n\n  \n#\n", 0600);
+	snprintf(want, sizeof(want), "%s: no keys", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* too many keys: the 65th, on line 66 after a comment */
+	static char big[70 * 128];
+	strcpy(big, "# 65 keys\n");
+	for (unsigned i = 0; i < 65; i++) {
+		strcat(big, key_line(l1, i * 3));
+		strcat(big, "\n");
+	}
+	write_file(path, big, 0600);
+	snprintf(want, sizeof(want), "%s:66: more than 64 keys", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* duplicate names: lines 1 and 3 share a name, secrets differ */
+	key_line(l1, 7);
+	unsigned char raw[80];
+	key_bytes(raw, sizeof(raw), 7);
+	raw[40] ^= 0xff;
+	raw[70] ^= 0xff;
+	EVP_EncodeBlock((unsigned char *)l3, raw, sizeof(raw));
+	snprintf(content, sizeof(content), "%s\n%s\n%s\n", l1, key_line(l2, 8), l3);
+	write_file(path, content, 0600);
+	snprintf(want, sizeof(want), "%s:3: duplicate key name (same as line 1)", path);
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* readable by other users: refused whatever the content */
+	write_file(path, key_line(l1, 1), 0644);
+	snprintf(want, sizeof(want), "%s: readable by other users (mode 0644); chmod 600 or 640 it", path);
+	CHECK_EQ_STR(load_error(path, -EACCES), want);
+	write_file(path, key_line(l1, 1), 0604);
+	snprintf(want, sizeof(want), "%s: readable by other users (mode 0604); chmod 600 or 640 it", path);
+	CHECK_EQ_STR(load_error(path, -EACCES), want);
+	/* writable by other users: refused too */
+	write_file(path, key_line(l1, 1), 0602);
+	snprintf(want, sizeof(want), "%s: writable by other users (mode 0602); chmod 600 or 640 it", path);
+	CHECK_EQ_STR(load_error(path, -EACCES), want);
+	/* through a symlink: the target's mode is checked */
+	char link_path[PATH_MAX + 8];
+	write_file(path, key_line(l1, 1), 0644);
+	snprintf(link_path, sizeof(link_path), "%s.link", path);
+	CHECK_EQ_INT(symlink(path, link_path), 0);
+	snprintf(want, sizeof(want), "%s: readable by other users (mode 0644); chmod 600 or 640 it", link_path);
+	CHECK_EQ_STR(load_error(link_path, -EACCES), want);
+
+	/* missing file: the path and strerror */
+	snprintf(path, sizeof(path), "%s/no-such-file", tmp_dir);
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(ENOENT));
+	CHECK_EQ_STR(load_error(path, -EIO), want);
+
+	/* a directory */
+	snprintf(want, sizeof(want), "%s: not a regular file", tmp_dir);
+	CHECK_EQ_STR(load_error(tmp_dir, -EIO), want);
+
+	/* no permission to open (root opens anything, so only as a user) */
+	write_file(path, key_line(l1, 1), 0200);
+	if (geteuid() != 0) {
+		snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(EACCES));
+		CHECK_EQ_STR(load_error(path, -EACCES), want);
+	}
+}
+
+/* ---- rotation and reference counting ---- */
+
+static void test_rotate(void)
+{
+	struct tern_ticket_keys *k1 = NULL, *k2 = NULL, *k3 = NULL, *k4 = NULL, *k0 = NULL;
+	char a[33], b[33];
+
+	CHECK_EQ_INT(tern_ticket_keys_new_random(&k1), 0);
+	if (!k1)
+		return;
+	CHECK_EQ_UINT(tern_ticket_keys_count(k1), 1);
+	CHECK_EQ_UINT(strlen(name_hex(k1, 0, a)), 32);
+	CHECK_EQ_UINT(strspn(a, "0123456789abcdef"), 32);
+
+	CHECK_EQ_INT(tern_ticket_keys_rotate(k1, &k2), 0);
+	CHECK_EQ_INT(tern_ticket_keys_rotate(k2, &k3), 0);
+	CHECK_EQ_INT(tern_ticket_keys_rotate(k3, &k4), 0);
+	if (!k2 || !k3 || !k4)
+		return;
+	CHECK_EQ_UINT(tern_ticket_keys_count(k2), 2);
+	CHECK_EQ_UINT(tern_ticket_keys_count(k3), 3);
+	CHECK_EQ_UINT(tern_ticket_keys_count(k4), 3);
+
+	/* key 0 is new each time; the old keys follow in order */
+	CHECK(strcmp(name_hex(k2, 0, a), name_hex(k1, 0, b)) != 0);
+	CHECK_EQ_STR(name_hex(k2, 1, a), name_hex(k1, 0, b));
+	CHECK(strcmp(name_hex(k3, 0, a), name_hex(k2, 0, b)) != 0);
+	CHECK_EQ_STR(name_hex(k3, 1, a), name_hex(k2, 0, b));
+	CHECK_EQ_STR(name_hex(k3, 2, a), name_hex(k1, 0, b));
+	CHECK(strcmp(name_hex(k4, 0, a), name_hex(k3, 0, b)) != 0);
+	CHECK(strcmp(name_hex(k4, 0, a), name_hex(k1, 0, b)) != 0);
+	CHECK_EQ_STR(name_hex(k4, 1, a), name_hex(k3, 0, b));
+	CHECK_EQ_STR(name_hex(k4, 2, a), name_hex(k2, 0, b));
+	/* the oldest is gone */
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK(strcmp(name_hex(k4, i, a), name_hex(k1, 0, b)) != 0);
+
+	/* rotate(NULL) is a fresh one-key set */
+	CHECK_EQ_INT(tern_ticket_keys_rotate(NULL, &k0), 0);
+	if (k0) {
+		CHECK_EQ_UINT(tern_ticket_keys_count(k0), 1);
+		tern_ticket_keys_unref(k0);
+	}
+
+	tern_ticket_keys_unref(k1);
+	tern_ticket_keys_unref(k2);
+	tern_ticket_keys_unref(k3);
+	tern_ticket_keys_unref(k4);
+}
+
+static void test_rotate_file_set(void)
+{
+	static char big[64 * 128];
+	char path[PATH_MAX], line[256], err[512] = "", a[33], want[33];
+	struct tern_ticket_keys *k = NULL, *r = NULL;
+
+	big[0] = '\0';
+	for (unsigned i = 0; i < 5; i++) {
+		strcat(big, key_line(line, i * 16));
+		strcat(big, "\n");
+	}
+	write_file(path, big, 0600);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path, &k, err, sizeof(err)), 0);
+	if (!k)
+		return;
+	CHECK_EQ_INT(tern_ticket_keys_rotate(k, &r), 0);
+	if (r) {
+		CHECK_EQ_UINT(tern_ticket_keys_count(r), 3);
+		CHECK_EQ_STR(name_hex(r, 1, a), seed_name_hex(want, 0));
+		CHECK_EQ_STR(name_hex(r, 2, a), seed_name_hex(want, 16));
+	}
+	tern_ticket_keys_unref(k);
+	tern_ticket_keys_unref(r);
+}
+
+static void test_refcount(void)
+{
+	struct tern_ticket_keys *k = NULL, *r = NULL;
+	char before[33], after[33];
+
+	CHECK_EQ_INT(tern_ticket_keys_new_random(&k), 0);
+	if (!k)
+		return;
+	name_hex(k, 0, before);
+	CHECK(tern_ticket_keys_ref(k) == k);
+	CHECK(tern_ticket_keys_ref(k) == k);
+	tern_ticket_keys_unref(k);
+	tern_ticket_keys_unref(k);
+	/* still alive with the last reference (ASan would report a use
+	 * after free otherwise) */
+	CHECK_EQ_STR(name_hex(k, 0, after), before);
+	/* a rotated set copies the keys: it outlives the set it came from */
+	CHECK_EQ_INT(tern_ticket_keys_rotate(k, &r), 0);
+	tern_ticket_keys_unref(k);
+	if (r) {
+		CHECK_EQ_STR(name_hex(r, 1, after), before);
+		tern_ticket_keys_unref(r);
+	}
+	tern_ticket_keys_unref(NULL);
+}
+
+/* Workers take and drop references and read the keys while others do the
+ * same; the last unref, wherever it happens, frees the set once (ASan:
+ * no leak, no double free; TSan: no race between readers and the free). */
+#define REF_THREADS 4
+
+static void *ref_worker(void *arg)
+{
+	struct tern_ticket_keys *k = arg; /* one reference, ours to drop */
+	char hex[33];
+	for (int i = 0; i < 1000; i++) {
+		struct tern_ticket_keys *mine = tern_ticket_keys_ref(k);
+		tern_ticket_keys_name_hex(mine, tern_ticket_keys_count(mine) - 1, hex);
+		tern_ticket_keys_unref(mine);
+	}
+	tern_ticket_keys_unref(k);
+	return NULL;
+}
+
+static void test_refcount_threads(void)
+{
+	struct tern_ticket_keys *one = NULL, *k = NULL;
+	pthread_t threads[REF_THREADS];
+
+	CHECK_EQ_INT(tern_ticket_keys_new_random(&one), 0);
+	if (!one)
+		return;
+	CHECK_EQ_INT(tern_ticket_keys_rotate(one, &k), 0);
+	tern_ticket_keys_unref(one);
+	if (!k)
+		return;
+	for (int i = 0; i < REF_THREADS; i++)
+		CHECK_EQ_INT(pthread_create(&threads[i], NULL, ref_worker, tern_ticket_keys_ref(k)), 0);
+	tern_ticket_keys_unref(k); /* the threads may now hold the last one */
+	for (int i = 0; i < REF_THREADS; i++)
+		CHECK_EQ_INT(pthread_join(threads[i], NULL), 0);
+}
+
+/* ---- end to end: two shards, tickets in memory ---- */
+
+static SSL_CTX *server_shard(const struct tern_tls_identity *id, struct tern_ticket_keys *const *current)
+{
+	struct tern_config cfg;
+	char err[256] = "";
+	SSL_CTX *ctx = NULL;
+
+	tern_config_init(&cfg);
+	CHECK_EQ_INT(tern_tls_ctx_new(&cfg, id, &ctx, err, sizeof(err)), 0);
+	CHECK_EQ_STR(err, "");
+	if (!ctx)
+		exit(1);
+	CHECK_EQ_INT(tern_ticket_keys_install(ctx, current), 0);
+	return ctx;
+}
+
+/* New sessions the client was told of during one connection: one per
+ * ticket in TLS 1.3, one per full handshake in TLS 1.2 (OpenSSL 3.0 does
+ * not report a ticket renewed in a resumed TLS 1.2 handshake here). */
+static unsigned num_new_sessions;
+
+static int client_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	(void)sess;
+	num_new_sessions++;
+	return 0; /* the reference stays with OpenSSL */
+}
+
+static SSL_CTX *client_ctx(int max_version)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		exit(1);
+	SSL_CTX_set_max_proto_version(ctx, max_version);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* every new session reaches client_new_session */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, client_new_session);
+	return ctx;
+}
+
+struct conn_result {
+	int ok;
+	int reused;         /* SSL_session_reused on the client */
+	int server_reused;  /* and on the server: they must agree */
+	int version;
+	unsigned num_tickets; /* new sessions reported, see num_new_sessions */
+	SSL_SESSION *newest;  /* what the client would offer next, owned */
+};
+
+/* One connection from cctx to sctx, offering `resume` if not NULL: the
+ * handshake, then client reads until the server's tickets (sent right
+ * after the handshake in TLS 1.3) are processed. */
+static struct conn_result connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *resume)
+{
+	struct conn_result r = {0};
+	SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
+	BIO *bc = NULL, *bs = NULL;
+
+	if (!client || !server || BIO_new_bio_pair(&bc, 0, &bs, 0) != 1)
+		exit(1);
+	SSL_set_bio(client, bc, bc);
+	SSL_set_bio(server, bs, bs);
+	SSL_set_connect_state(client);
+	SSL_set_accept_state(server);
+	SSL_set_tlsext_host_name(client, "localhost");
+	if (resume) {
+		/* The OpenSSL TLS 1.3 client uses a session once: after a
+		 * resumption it marks it not resumable (RFC 8446 appendix C.4).
+		 * Offering a copy keeps `resume` usable for later steps, as if
+		 * the client had kept several copies of the ticket. */
+		SSL_SESSION *copy = SSL_SESSION_dup(resume);
+		CHECK(copy != NULL);
+		CHECK_EQ_INT(SSL_set_session(client, copy), 1);
+		SSL_SESSION_free(copy);
+	}
+	num_new_sessions = 0;
+
+	int done_c = 0, done_s = 0;
+	for (int i = 0; i < 50 && !(done_c && done_s); i++) {
+		if (!done_c) {
+			int rc = SSL_do_handshake(client);
+			if (rc == 1)
+				done_c = 1;
+			else if (SSL_get_error(client, rc) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+		if (!done_s) {
+			int rc = SSL_do_handshake(server);
+			if (rc == 1)
+				done_s = 1;
+			else if (SSL_get_error(server, rc) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+	}
+	if (!(done_c && done_s))
+		goto out;
+	/* The client processes the NewSessionTicket messages on a read; no
+	 * application data follows, so the read ends in WANT_READ. */
+	char byte;
+	int rc = SSL_read(client, &byte, 1);
+	if (rc > 0 || SSL_get_error(client, rc) != SSL_ERROR_WANT_READ)
+		goto out;
+	r.ok = 1;
+	r.reused = SSL_session_reused(client);
+	r.server_reused = SSL_session_reused(server);
+	r.version = SSL_version(client);
+	r.num_tickets = num_new_sessions;
+	r.newest = SSL_get1_session(client);
+	/* An orderly close: SSL_free without one marks the client's session
+	 * not resumable (ssl_clear_bad_session). */
+	SSL_shutdown(client);
+	SSL_shutdown(server);
+out:
+	ERR_clear_error();
+	SSL_free(client);
+	SSL_free(server);
+	return r;
+}
+
+/* The hex key name at the front of a session's ticket; "" without one. */
+static const char *ticket_name_hex(const SSL_SESSION *sess, char out[33])
+{
+	const unsigned char *tick = NULL;
+	size_t len = 0;
+	out[0] = '\0';
+	if (sess)
+		SSL_SESSION_get0_ticket(sess, &tick, &len);
+	if (len < 16)
+		return out;
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", tick[i]);
+	return out;
+}
+
+/* Whether two sessions carry the very same ticket. */
+static int same_ticket(const SSL_SESSION *x, const SSL_SESSION *y)
+{
+	const unsigned char *tx = NULL, *ty = NULL;
+	size_t lx = 0, ly = 0;
+	if (!x || !y)
+		return 0;
+	SSL_SESSION_get0_ticket(x, &tx, &lx);
+	SSL_SESSION_get0_ticket(y, &ty, &ly);
+	return lx > 0 && lx == ly && memcmp(tx, ty, lx) == 0;
+}
+
+static void result_free(struct conn_result *r)
+{
+	SSL_SESSION_free(r->newest);
+	r->newest = NULL;
+}
+
+/* The scenario for one protocol version: issue on A, resume on B; rotate
+ * once and resume (with a fresh ticket under the new key); rotate twice
+ * more and the first ticket is refused while the renewed one resumes. */
+static void test_shards(const struct tern_tls_identity *id, int version)
+{
+	struct tern_ticket_keys *set = NULL, *next = NULL;
+	/* one current-set pointer per worker, as each worker owns its own */
+	struct tern_ticket_keys *current_a = NULL, *current_b = NULL;
+	char a[33], b[33];
+
+	CHECK_EQ_INT(tern_ticket_keys_new_random(&set), 0);
+	if (!set)
+		return;
+	current_a = tern_ticket_keys_ref(set);
+	current_b = tern_ticket_keys_ref(set);
+	SSL_CTX *shard_a = server_shard(id, &current_a);
+	SSL_CTX *shard_b = server_shard(id, &current_b);
+	SSL_CTX *cctx = client_ctx(version);
+
+	/* full handshake on A: tickets under key 0 */
+	struct conn_result first = connect_once(shard_a, cctx, NULL);
+	CHECK(first.ok);
+	CHECK_EQ_INT(first.version, version);
+	CHECK_EQ_INT(first.reused, 0);
+	CHECK(first.num_tickets >= 1);
+	CHECK_EQ_STR(ticket_name_hex(first.newest, a), name_hex(set, 0, b));
+	SSL_SESSION *original = first.newest;
+	first.newest = NULL;
+
+	/* resumed on B */
+	struct conn_result r = connect_once(shard_b, cctx, original);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 1);
+	CHECK_EQ_INT(r.server_reused, 1);
+	CHECK_EQ_STR(ticket_name_hex(r.newest, a), name_hex(set, 0, b));
+	if (version == TLS1_3_VERSION) {
+		/* TLS 1.3: one fresh ticket after every resumption (the
+		 * callback returns 2 even for key 0) */
+		CHECK_EQ_UINT(r.num_tickets, 1);
+		CHECK(!same_ticket(r.newest, original));
+	} else {
+		/* TLS 1.2 under the current key: the ticket stays valid and no
+		 * new one is sent (the callback returned 1) */
+		CHECK_EQ_UINT(r.num_tickets, 0);
+		CHECK(same_ticket(r.newest, original));
+	}
+	result_free(&r);
+	/* and on A too */
+	r = connect_once(shard_a, cctx, original);
+	CHECK(r.ok && r.reused == 1);
+	/* a client that keeps only its newest session resumes again and
+	 * again, alternating workers: in TLS 1.3 this needs the fresh ticket
+	 * every resumption brings, as a used session is not resumable */
+	for (int i = 0; i < 4; i++) {
+		struct conn_result next_conn = connect_once(i % 2 ? shard_a : shard_b, cctx, r.newest);
+		CHECK(next_conn.ok);
+		CHECK_EQ_INT(next_conn.reused, 1);
+		result_free(&r);
+		r = next_conn;
+	}
+	result_free(&r);
+
+	/* one rotation: both workers adopt the new set and drop the old */
+	CHECK_EQ_INT(tern_ticket_keys_rotate(set, &next), 0);
+	tern_ticket_keys_unref(current_a);
+	tern_ticket_keys_unref(current_b);
+	tern_ticket_keys_unref(set);
+	set = next;
+	current_a = tern_ticket_keys_ref(set);
+	current_b = tern_ticket_keys_ref(set);
+
+	/* the original ticket (now key 1) resumes on B, and the callback's 2
+	 * makes the server send a fresh ticket under the new key 0 */
+	r = connect_once(shard_b, cctx, original);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 1);
+	CHECK_EQ_INT(r.server_reused, 1);
+	if (version == TLS1_3_VERSION)
+		CHECK_EQ_UINT(r.num_tickets, 1);
+	CHECK_EQ_STR(ticket_name_hex(r.newest, a), name_hex(set, 0, b));
+	CHECK(!same_ticket(r.newest, original));
+	SSL_SESSION *renewed = r.newest;
+	r.newest = NULL;
+
+	/* two more rotations: the original key is gone */
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(tern_ticket_keys_rotate(set, &next), 0);
+		tern_ticket_keys_unref(current_a);
+		tern_ticket_keys_unref(current_b);
+		tern_ticket_keys_unref(set);
+		set = next;
+		current_a = tern_ticket_keys_ref(set);
+		current_b = tern_ticket_keys_ref(set);
+	}
+	CHECK_EQ_UINT(tern_ticket_keys_count(set), 3);
+	r = connect_once(shard_a, cctx, original);
+	CHECK(r.ok); /* a full handshake, not a failure */
+	CHECK_EQ_INT(r.reused, 0);
+	CHECK_EQ_INT(r.server_reused, 0);
+	CHECK(r.num_tickets >= 1);
+	CHECK_EQ_STR(ticket_name_hex(r.newest, a), name_hex(set, 0, b));
+	result_free(&r);
+	/* the renewed ticket (now key 2, the oldest kept) still resumes */
+	r = connect_once(shard_b, cctx, renewed);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 1);
+	CHECK_EQ_STR(ticket_name_hex(r.newest, a), name_hex(set, 0, b));
+	result_free(&r);
+
+	/* a worker without keys issues and accepts no tickets, and its
+	 * handshakes still complete */
+	struct tern_ticket_keys *saved = current_b;
+	current_b = NULL;
+	r = connect_once(shard_b, cctx, renewed);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 0);
+	result_free(&r);
+	current_b = saved;
+
+	SSL_SESSION_free(original);
+	SSL_SESSION_free(renewed);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(shard_a);
+	SSL_CTX_free(shard_b);
+	tern_ticket_keys_unref(current_a);
+	tern_ticket_keys_unref(current_b);
+	tern_ticket_keys_unref(set);
+}
+
+/* A ticket is name (16) | IV (16) | AES-256-CBC ciphertext | HMAC-SHA256
+ * (32) over everything before it. Checks it with the raw key file bytes:
+ * HMAC secret = bytes 16..47, AES key = bytes 48..79 (nginx's order), and
+ * that the plaintext is the session in DER. Returns whether it all held. */
+static int ticket_opens_with(const SSL_SESSION *sess, const unsigned char raw[80])
+{
+	const unsigned char *tick = NULL;
+	size_t len = 0;
+	unsigned char mac[32], plain[4096];
+	unsigned mac_len = 0;
+	int n1 = 0, n2 = 0, ok = 0;
+
+	SSL_SESSION_get0_ticket(sess, &tick, &len);
+	if (len < 16 + 16 + 16 + 32 || len - 64 > sizeof(plain) - 16)
+		return 0;
+	size_t ct_len = len - 16 - 16 - 32;
+	if (memcmp(tick, raw, 16) != 0)
+		return 0;
+	if (!HMAC(EVP_sha256(), raw + 16, 32, tick, len - 32, mac, &mac_len) || mac_len != 32 ||
+	    memcmp(mac, tick + len - 32, 32) != 0)
+		return 0;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	if (c && EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, raw + 48, tick + 16) == 1 &&
+	    EVP_DecryptUpdate(c, plain, &n1, tick + 32, (int)ct_len) == 1 &&
+	    EVP_DecryptFinal_ex(c, plain + n1, &n2) == 1) {
+		const unsigned char *p = plain;
+		SSL_SESSION *inner = d2i_SSL_SESSION(NULL, &p, n1 + n2);
+		ok = inner != NULL && p == plain + n1 + n2;
+		SSL_SESSION_free(inner);
+	}
+	EVP_CIPHER_CTX_free(c);
+	ERR_clear_error();
+	return ok;
+}
+
+/* A file-loaded set resumes across shards; a ticket under the file's
+ * second key resumes and is renewed under the first; tickets open with the
+ * file's bytes in nginx's order. */
+static void test_file_shards(const struct tern_tls_identity *id, int version)
+{
+	char path_new[PATH_MAX], path_old[PATH_MAX], content[1024], l1[256], l2[256], err[512] = "";
+	char a[33], b[33];
+	struct tern_ticket_keys *newer = NULL, *older = NULL;
+	unsigned char raw1[80], raw2[80];
+
+	key_bytes(raw1, sizeof(raw1), 0x11);
+	key_bytes(raw2, sizeof(raw2), 0x22);
+	snprintf(content, sizeof(content), "# rotated in\n%s\n%s\n", key_line(l1, 0x11), key_line(l2, 0x22));
+	write_file(path_new, content, 0600);
+	snprintf(content, sizeof(content), "%s\n", key_line(l2, 0x22));
+	write_file(path_old, content, 0600);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path_new, &newer, err, sizeof(err)), 0);
+	CHECK_EQ_INT(tern_ticket_keys_load_file(path_old, &older, err, sizeof(err)), 0);
+	CHECK_EQ_STR(err, "");
+	if (!newer || !older)
+		return;
+
+	struct tern_ticket_keys *current_a = older, *current_b = older;
+	SSL_CTX *shard_a = server_shard(id, &current_a);
+	SSL_CTX *shard_b = server_shard(id, &current_b);
+	SSL_CTX *cctx = client_ctx(version);
+
+	/* a ticket under the old file's only key, on A */
+	struct conn_result first = connect_once(shard_a, cctx, NULL);
+	CHECK(first.ok && first.reused == 0 && first.num_tickets >= 1);
+	CHECK_EQ_STR(ticket_name_hex(first.newest, a), seed_name_hex(b, 0x22));
+	CHECK(first.newest && ticket_opens_with(first.newest, raw2));
+	/* the same bytes in HAProxy's order (AES before HMAC) do not open it */
+	unsigned char swapped[80];
+	memcpy(swapped, raw2, 16);
+	memcpy(swapped + 16, raw2 + 48, 32);
+	memcpy(swapped + 48, raw2 + 16, 32);
+	CHECK(first.newest && !ticket_opens_with(first.newest, swapped));
+
+	/* resumes on B with the same file */
+	struct conn_result r = connect_once(shard_b, cctx, first.newest);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 1);
+	result_free(&r);
+
+	/* the new file (its second line is the old key) is reloaded */
+	current_a = newer;
+	current_b = newer;
+	r = connect_once(shard_b, cctx, first.newest);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 1);
+	if (version == TLS1_3_VERSION)
+		CHECK_EQ_UINT(r.num_tickets, 1);
+	CHECK_EQ_STR(ticket_name_hex(r.newest, a), seed_name_hex(b, 0x11));
+	CHECK(r.newest && ticket_opens_with(r.newest, raw1));
+	/* and the renewed ticket resumes on A */
+	struct conn_result r2 = connect_once(shard_a, cctx, r.newest);
+	CHECK(r2.ok);
+	CHECK_EQ_INT(r2.reused, 1);
+	result_free(&r2);
+	result_free(&r);
+
+	/* a set that does not hold the key: a full handshake */
+	struct tern_ticket_keys *stranger = NULL;
+	CHECK_EQ_INT(tern_ticket_keys_new_random(&stranger), 0);
+	current_a = stranger;
+	r = connect_once(shard_a, cctx, first.newest);
+	CHECK(r.ok);
+	CHECK_EQ_INT(r.reused, 0);
+	result_free(&r);
+
+	result_free(&first);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(shard_a);
+	SSL_CTX_free(shard_b);
+	tern_ticket_keys_unref(stranger);
+	tern_ticket_keys_unref(newer);
+	tern_ticket_keys_unref(older);
+}
+
+int main(void)
+{
+	tmp_init();
+	test_load_good();
+	test_load_errors();
+	test_rotate();
+	test_rotate_file_set();
+	test_refcount();
+	test_refcount_threads();
+
+	struct tern_config cfg;
+	struct tern_tls_identity *id = NULL;
+	char err[256] = "";
+	tern_config_init(&cfg); /* cert_path NULL: self-signed */
+	CHECK_EQ_INT(tern_tls_identity_load(&cfg, &id, err, sizeof(err)), 0);
+	if (id) {
+		test_shards(id, TLS1_3_VERSION);
+		test_shards(id, TLS1_2_VERSION);
+		test_file_shards(id, TLS1_3_VERSION);
+		test_file_shards(id, TLS1_2_VERSION);
+		tern_tls_identity_free(id);
+	}
+	tmp_cleanup();
+	return check_summary();
+}
