@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ctl.h"
+#include "tern/control.h"
 #include "tern/log.h"
 #include "tern/server.h"
 
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int ret;
 
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return tern_ctl_main(argc - 1, argv + 1);
 	tern_config_init(&cfg);
 	ret = tern_cli_parse(argc, argv, &cfg, err, sizeof(err));
 	if (ret < 0) {
@@ -118,14 +122,27 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The control socket is bound before any worker runs, so a bad
+	 * --control fails the start as a whole. Requests it queues before the
+	 * workers run wait in their queues. */
+	struct tern_control *control = NULL;
+	ret = tern_control_start(&srv, &control, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tern: %s\n", err);
+		tern_server_join_and_free(&srv);
+		return EXIT_FILE;
+	}
 	ret = tern_server_start(&srv, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "tern: %s\n", err);
+		tern_control_stop(control);
+		tern_server_join_and_free(&srv);
 		return EXIT_FILE;
 	}
 	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
 		 cfg.workers, listen, backends, identity);
 	wait_for_signals(&srv, &set);
+	tern_control_stop(control);
 	log_totals(&srv);
 	tern_server_join_and_free(&srv);
 	return 0;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tern/conn.h"
+#include "tern/json.h"
 #include "tern/log.h"
 #include "tern/ring.h"
 #include "tern/server.h"
@@ -61,6 +62,7 @@ struct tern_conn {
 	bool b_send_busy : 1;
 	bool b_eof : 1;     /* the backend's data ended */
 	bool b_wr_shut : 1; /* FIN sent to the backend */
+	bool ticket_flush_due : 1; /* --ticket-flush-delay passed: flush alone */
 
 	int cfd;
 	int bfd;
@@ -74,6 +76,14 @@ struct tern_conn {
 	uint64_t bytes_in;  /* plaintext from the client */
 	uint64_t bytes_out; /* plaintext to the client */
 	unsigned attempts;  /* backend connects tried */
+	/* Tickets on demand (SPEC 1): requested, not yet handed to OpenSSL;
+	 * they wait for the next backend data, or for the flush deadline. */
+	uint32_t tickets_pending;
+	uint32_t tickets_requested;
+	uint32_t tickets_seen; /* tls.tickets_sent already added to counters */
+	uint64_t last_ticket_ms;
+	struct tern_list flush_link; /* w->ticket_flush while tickets wait */
+	uint64_t flush_deadline_ms;
 	const struct tern_addr *backend;
 	struct __kernel_timespec connect_ts;
 	const char *reason;
@@ -89,6 +99,7 @@ struct tern_conn {
 static void conn_pump(struct tern_conn *c);
 static void conn_close(struct tern_conn *c, const char *reason);
 static void conn_maybe_free(struct tern_conn *c);
+static void conn_sync_tickets(struct tern_conn *c);
 
 struct tern_conn *tern_conn_from_link(struct tern_list *node)
 {
@@ -177,6 +188,7 @@ void tern_conn_accept(struct tern_worker *w, int fd)
 	c->id = ((uint64_t)w->index << TERN_CONN_ID_WORKER_SHIFT) | ++w->next_conn_seq;
 	c->start_ms = w->now_ms;
 	tern_list_init(&c->timer);
+	tern_list_init(&c->flush_link);
 	if (tern_tls_init(&c->tls, w->ssl_ctx, false, &c->cin, &c->cout,
 			  (uint32_t)cfg->buffer_size + TLS_RECORD_ROOM) < 0) {
 		free(c);
@@ -266,6 +278,8 @@ static void conn_close(struct tern_conn *c, const char *reason)
 		c->reason = reason;
 	if (!c->hs_done)
 		tern_counter_add(&w->ctr.handshake_failures, 1);
+	conn_sync_tickets(c);
+	tern_list_del(&c->flush_link);
 	if (w->cfg->access_log)
 		conn_log_access(c);
 	tern_log(TERN_LOG_DEBUG, "conn %llu closed: %s%s%s", (unsigned long long)c->id, c->reason,
@@ -364,7 +378,47 @@ static void conn_handshake_done(struct tern_conn *c)
 	else
 		tern_counter_add(&w->ctr.handshakes_full, 1);
 	conn_set_timer(c, TIMER_IDLE);
+	c->last_ticket_ms = w->now_ms;
 	conn_connect_next(c);
+}
+
+/* Adds the tickets OpenSSL wrote since the last look to the counters. */
+static void conn_sync_tickets(struct tern_conn *c)
+{
+	uint32_t sent = c->tls.tickets_sent;
+	if (sent == c->tickets_seen)
+		return;
+	tern_counter_add(&c->w->ctr.tickets_sent, sent - c->tickets_seen);
+	c->tickets_seen = sent;
+	c->last_ticket_ms = c->w->now_ms;
+}
+
+/* Hands the waiting tickets to OpenSSL when they can go out now and the
+ * stream is at a record boundary: just before backend data is encrypted
+ * (so they leave in the same send, ahead of it), or alone once the flush
+ * delay passed or the backend's data ended. */
+static void conn_issue_tickets(struct tern_conn *c)
+{
+	if (c->tickets_pending == 0 || c->tls.write_pending || c->close_notify_queued)
+		return;
+	if (tern_buf_empty(&c->b2c) && !c->ticket_flush_due && !c->b_eof)
+		return;
+	int r = tern_tls_new_tickets(&c->tls, c->tickets_pending);
+	c->tickets_pending = 0;
+	c->ticket_flush_due = false;
+	tern_list_del(&c->flush_link);
+	if (r < 0)
+		conn_close(c, "tls_error");
+}
+
+/* Writes handshake messages (tickets) OpenSSL still holds when no
+ * application data is about to carry them. */
+static void conn_flush_tickets(struct tern_conn *c)
+{
+	if (!tern_buf_empty(&c->b2c) || !tern_tls_flush_needed(&c->tls))
+		return;
+	if (tern_tls_flush(&c->tls) < 0)
+		conn_close(c, "tls_error");
 }
 
 /* Decrypts what cin holds into c2b, while c2b has room. */
@@ -517,10 +571,17 @@ static void conn_pump(struct tern_conn *c)
 		pump_client_to_backend(c);
 		if (c->closed)
 			return;
+		conn_issue_tickets(c);
+		if (c->closed)
+			return;
+		conn_flush_tickets(c);
+		if (c->closed)
+			return;
 		pump_backend_to_client(c);
 		if (c->closed)
 			return;
 	}
+	conn_sync_tickets(c);
 	conn_post_io(c);
 	if (c->closed)
 		return;
@@ -666,4 +727,121 @@ void tern_conn_expire(struct tern_conn *c)
 		break;
 	}
 	conn_maybe_free(c);
+}
+
+uint64_t tern_conn_id(const struct tern_conn *c)
+{
+	return c->id;
+}
+
+int tern_conn_request_tickets(struct tern_conn *c, unsigned n)
+{
+	struct tern_worker *w = c->w;
+
+	if (c->closed || c->finishing)
+		return -ENOTCONN;
+	if (!c->hs_done)
+		return -EINPROGRESS;
+	if (!tern_tls_is_tls13(&c->tls))
+		return -EPROTONOSUPPORT;
+	/* Requests add up; OpenSSL is asked once, at the boundary. */
+	if (c->tickets_pending + n > TERN_CONN_MAX_PENDING_TICKETS)
+		return -EBUSY;
+	c->tickets_pending += n;
+	c->tickets_requested += n;
+	tern_counter_add(&w->ctr.tickets_requested, n);
+	if (!tern_list_linked(&c->flush_link)) {
+		c->flush_deadline_ms = w->now_ms + w->cfg->ticket_flush_delay_ms;
+		tern_list_add_tail(&w->ticket_flush, &c->flush_link);
+	}
+	if (w->cfg->ticket_flush_delay_ms == 0)
+		c->ticket_flush_due = true;
+	conn_pump(c);
+	conn_maybe_free(c);
+	return 0;
+}
+
+bool tern_conn_wants_refresh(const struct tern_conn *c, uint64_t older_than_ms)
+{
+	return !c->closed && !c->finishing && c->hs_done && c->tickets_pending == 0 &&
+	       tern_tls_is_tls13(&c->tls) && c->w->now_ms - c->last_ticket_ms >= older_than_ms;
+}
+
+struct tern_conn *tern_conn_from_flush(struct tern_list *node)
+{
+	return tern_container_of(node, struct tern_conn, flush_link);
+}
+
+uint64_t tern_conn_flush_deadline(const struct tern_conn *c)
+{
+	return c->flush_deadline_ms;
+}
+
+void tern_conn_flush_due(struct tern_conn *c)
+{
+	tern_list_del(&c->flush_link);
+	c->ticket_flush_due = true;
+	conn_pump(c);
+	conn_maybe_free(c);
+}
+
+int tern_conn_set_num_tickets(struct tern_conn *c, unsigned n)
+{
+	if (c->closed || c->finishing)
+		return -ENOTCONN;
+	return tern_tls_set_num_tickets(&c->tls, n);
+}
+
+void tern_conn_describe(struct tern_conn *c, struct tern_json *j)
+{
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	if (c->peer.sa.sa_family == AF_UNSPEC) {
+		socklen_t len = sizeof(c->peer);
+		(void)getpeername(c->cfd, &c->peer.sa, &len);
+	}
+	format_peer(c, peer, sizeof(peer));
+	tern_json_begin_object(j);
+	tern_json_key(j, "id");
+	tern_json_uint(j, c->id);
+	tern_json_key(j, "worker");
+	tern_json_uint(j, c->w->index);
+	tern_json_key(j, "peer");
+	tern_json_string(j, peer);
+	tern_json_key(j, "sni");
+	if (c->hs_done && strcmp(tern_tls_sni(&c->tls), "-") != 0)
+		tern_json_string(j, tern_tls_sni(&c->tls));
+	else
+		tern_json_null(j);
+	tern_json_key(j, "alpn");
+	tern_json_null(j);
+	tern_json_key(j, "version");
+	if (c->hs_done)
+		tern_json_string(j, tern_tls_version(&c->tls));
+	else
+		tern_json_null(j);
+	tern_json_key(j, "cipher");
+	if (c->hs_done)
+		tern_json_string(j, tern_tls_cipher(&c->tls));
+	else
+		tern_json_null(j);
+	tern_json_key(j, "resumed");
+	tern_json_bool(j, c->hs_done && tern_tls_resumed(&c->tls));
+	tern_json_key(j, "age_ms");
+	tern_json_uint(j, c->w->now_ms - c->start_ms);
+	tern_json_key(j, "bytes_in");
+	tern_json_uint(j, c->bytes_in);
+	tern_json_key(j, "bytes_out");
+	tern_json_uint(j, c->bytes_out);
+	tern_json_key(j, "num_tickets");
+	tern_json_uint(j, tern_tls_num_tickets(&c->tls));
+	tern_json_key(j, "tickets_sent");
+	tern_json_uint(j, c->tls.tickets_sent);
+	tern_json_key(j, "tickets_pending");
+	tern_json_uint(j, c->tickets_pending);
+	tern_json_key(j, "tickets_requested");
+	tern_json_uint(j, c->tickets_requested);
+	tern_json_key(j, "client_cert");
+	tern_json_null(j);
+	tern_json_end_object(j);
 }

@@ -10,6 +10,7 @@
 
 #include "tern/log.h"
 #include "tern/server.h"
+#include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
 #include "tern/worker.h"
 
@@ -54,6 +55,19 @@ static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsign
 	ret = tern_tls_ctx_new(cfg, srv->identity, &w->ssl_ctx, err, err_len);
 	if (ret < 0)
 		return ret;
+	/* Every shard encrypts and decrypts tickets with the same keys, so a
+	 * session resumes on whichever worker the kernel hands the reconnect. */
+	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
+	ret = tern_ticket_keys_install(w->ssl_ctx, &w->ticket_keys);
+	if (ret < 0) {
+		snprintf(err, err_len, "cannot install the ticket key callback");
+		return ret;
+	}
+	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
+	if (ret < 0) {
+		snprintf(err, err_len, "out of memory");
+		return ret;
+	}
 	if (!bind)
 		return 0;
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -86,7 +100,10 @@ static void free_worker(struct tern_worker *w)
 	free(w->listeners);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
+	tern_worker_discard_requests(w);
+	tern_queue_destroy(&w->queue);
 	tern_tls_ctx_free(w->ssl_ctx);
+	tern_ticket_keys_unref(w->ticket_keys);
 }
 
 static void server_free(struct tern_server *srv)
@@ -96,6 +113,8 @@ static void server_free(struct tern_server *srv)
 			free_worker(&srv->workers[i]);
 	free(srv->workers);
 	srv->workers = NULL;
+	tern_ticket_keys_unref(srv->ticket_keys);
+	srv->ticket_keys = NULL;
 	tern_tls_identity_free(srv->identity);
 	srv->identity = NULL;
 	sem_destroy(&srv->started);
@@ -110,6 +129,16 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	srv->cfg = cfg;
 	sem_init(&srv->started, 0, 0);
 	ret = tern_tls_identity_load(cfg, &srv->identity, err, err_len);
+	if (ret < 0)
+		goto fail;
+	if (cfg->ticket_keys_path) {
+		ret = tern_ticket_keys_load_file(cfg->ticket_keys_path, &srv->ticket_keys, err,
+						 err_len);
+	} else {
+		ret = tern_ticket_keys_new_random(&srv->ticket_keys);
+		if (ret < 0)
+			snprintf(err, err_len, "cannot make a ticket key: %s", strerror(-ret));
+	}
 	if (ret < 0)
 		goto fail;
 	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
@@ -142,15 +171,19 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		struct tern_worker *w = &srv->workers[i];
+		/* Counted before it runs: a worker that fails at once counts
+		 * itself out again. */
+		atomic_fetch_add_explicit(&srv->workers_running, 1, memory_order_relaxed);
 		int e = pthread_create(&w->thread, NULL, tern_worker_main, w);
 		if (e != 0) {
+			atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_relaxed);
 			ret = -e;
 			snprintf(err, err_len, "cannot start worker %u: %s", i, strerror(e));
 			break;
 		}
 		started++;
-		atomic_fetch_add_explicit(&srv->workers_running, 1, memory_order_relaxed);
 	}
+	srv->num_threads = started;
 	for (unsigned i = 0; i < started; i++)
 		sem_wait(&srv->started);
 	for (unsigned i = 0; i < started && ret == 0; i++) {
@@ -163,12 +196,12 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 	}
 	if (ret == 0)
 		return 0;
+	srv->num_threads = 0; /* joined below */
 	for (unsigned i = 0; i < started; i++)
 		if (srv->workers[i].start_err == 0)
 			tern_worker_request(&srv->workers[i], TERN_REQ_STOP);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(srv->workers[i].thread, NULL);
-	server_free(srv);
 	return ret;
 }
 
@@ -202,7 +235,8 @@ void tern_server_totals(struct tern_server *srv, struct tern_totals *out)
 
 void tern_server_join_and_free(struct tern_server *srv)
 {
-	for (unsigned i = 0; i < srv->num_workers; i++)
+	for (unsigned i = 0; i < srv->num_threads; i++)
 		pthread_join(srv->workers[i].thread, NULL);
+	srv->num_threads = 0;
 	server_free(srv);
 }

@@ -108,6 +108,7 @@ int tern_tls_init(struct tern_tls *tls, SSL_CTX *ctx, bool client, struct tern_b
 	}
 	BIO_set_data(bio, tls);
 	SSL_set_bio(ssl, bio, bio); /* one BIO, both directions: ssl owns it */
+	SSL_set_app_data(ssl, tls);
 	if (client)
 		SSL_set_connect_state(ssl);
 	else
@@ -199,12 +200,81 @@ int tern_tls_write(struct tern_tls *tls, const void *src, size_t len)
 	size_t n = 0;
 	if (len > INT32_MAX)
 		len = INT32_MAX;
-	if (SSL_write_ex(tls->ssl, src, len, &n) == 1)
+	if (SSL_write_ex(tls->ssl, src, len, &n) == 1) {
+		tls->write_pending = false;
 		return (int)n;
+	}
 	int err = SSL_get_error(tls->ssl, 0);
-	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		/* With partial writes enabled, OpenSSL returns success once a
+		 * record is fully written; a WANT here means part of a record
+		 * (or of a ticket) waits inside it for room in `out`. */
+		tls->write_pending = true;
 		return 0;
+	}
 	return tls_fail(tls, "write", err);
+}
+
+int tern_tls_new_tickets(struct tern_tls *tls, unsigned n)
+{
+	if (SSL_version(tls->ssl) != TLS1_3_VERSION)
+		return -EPROTONOSUPPORT;
+	for (unsigned i = 0; i < n; i++)
+		if (SSL_new_session_ticket(tls->ssl) != 1)
+			return tls_fail(tls, "new session ticket", SSL_ERROR_SSL);
+	return 0;
+}
+
+int tern_tls_flush(struct tern_tls *tls)
+{
+	int r = SSL_do_handshake(tls->ssl);
+	if (r == 1) {
+		tls->write_pending = false;
+		return TERN_TLS_DONE;
+	}
+	int err = SSL_get_error(tls->ssl, r);
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		tls->write_pending = true;
+		return 0;
+	}
+	return tls_fail(tls, "ticket flush", err);
+}
+
+bool tern_tls_flush_needed(const struct tern_tls *tls)
+{
+	return SSL_in_init(tls->ssl) != 0;
+}
+
+bool tern_tls_is_tls13(const struct tern_tls *tls)
+{
+	return SSL_version(tls->ssl) == TLS1_3_VERSION;
+}
+
+unsigned tern_tls_num_tickets(const struct tern_tls *tls)
+{
+	return (unsigned)SSL_get_num_tickets(tls->ssl);
+}
+
+int tern_tls_set_num_tickets(struct tern_tls *tls, unsigned n)
+{
+	return SSL_set_num_tickets(tls->ssl, n) == 1 ? 0 : -EINVAL;
+}
+
+/* OpenSSL calls the new-session callback for every ticket a TLS 1.3 server
+ * writes (and for every new TLS 1.2 session): that is "sent" for tern.
+ * Returning 0 leaves the session's reference with OpenSSL. */
+static int count_ticket(SSL *ssl, SSL_SESSION *session)
+{
+	struct tern_tls *tls = SSL_get_app_data(ssl);
+	(void)session;
+	if (tls)
+		tls->tickets_sent++;
+	return 0;
+}
+
+void tern_tls_ctx_count_tickets(SSL_CTX *ctx)
+{
+	SSL_CTX_sess_set_new_cb(ctx, count_ticket);
 }
 
 int tern_tls_shutdown(struct tern_tls *tls)

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "tern/log.h"
+#include "tern/tls.h"
 #include "tern/tls_ctx.h"
 
 struct tern_tls_identity {
@@ -260,6 +261,8 @@ int tern_tls_ctx_new(const struct tern_config *cfg, const struct tern_tls_identi
 		ret = -EIO;
 		goto fail;
 	}
+	SSL_CTX_set_num_tickets(ctx, cfg->num_tickets);
+	tern_tls_ctx_count_tickets(ctx);
 	*out = ctx;
 	return 0;
 fail:

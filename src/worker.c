@@ -8,9 +8,13 @@
 #include <unistd.h>
 
 #include "tern/conn.h"
+#include "tern/json.h"
 #include "tern/log.h"
+#include "tern/reply.h"
+#include "tern/request.h"
 #include "tern/ring.h"
 #include "tern/server.h"
+#include "tern/ticket_keys.h"
 #include "tern/worker.h"
 
 static uint64_t monotonic_ms(void)
@@ -153,6 +157,189 @@ static void worker_expire(struct tern_worker *w, struct tern_list *list)
 	}
 }
 
+static void worker_expire_flushes(struct tern_worker *w)
+{
+	while (!tern_list_empty(&w->ticket_flush)) {
+		struct tern_conn *c = tern_conn_from_flush(w->ticket_flush.next);
+		if (tern_conn_flush_deadline(c) > w->now_ms)
+			break;
+		tern_conn_flush_due(c); /* takes c off the list */
+	}
+}
+
+static struct tern_conn *worker_find_conn(struct tern_worker *w, uint64_t id)
+{
+	/* A walk, not a table: control requests are rare next to the data
+	 * path, which then pays nothing to keep an index. */
+	for (struct tern_list *n = w->conns.next; n != &w->conns; n = n->next) {
+		struct tern_conn *c = tern_conn_from_link(n);
+		if (tern_conn_id(c) == id)
+			return c;
+	}
+	return NULL;
+}
+
+static void part_error(struct tern_reply_part *part, int status, const char *fmt, uint64_t id)
+{
+	part->status = status;
+	snprintf(part->error, sizeof(part->error), fmt, (unsigned long long)id);
+}
+
+/* tickets ID|all N: see tern_conn_request_tickets(). For all, connections
+ * that cannot take tickets (TLS 1.2, mid-handshake) are skipped. */
+static void handle_tickets(struct tern_worker *w, const struct tern_request *req,
+			   struct tern_reply_part *part)
+{
+	if (req->conn_id == TERN_CONN_ID_ALL) {
+		struct tern_list *n = w->conns.next;
+		while (n != &w->conns) {
+			struct tern_conn *c = tern_conn_from_link(n);
+			n = n->next; /* c may be freed by the request */
+			if (tern_conn_request_tickets(c, req->count) == 0)
+				part->value++;
+		}
+		return;
+	}
+	struct tern_conn *c = worker_find_conn(w, req->conn_id);
+	if (!c) {
+		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+		return;
+	}
+	int ret = tern_conn_request_tickets(c, req->count);
+	switch (ret) {
+	case 0:
+		part->value = 1;
+		break;
+	case -EPROTONOSUPPORT:
+		part_error(part, ret, "connection %llu is TLS 1.2: tickets on demand need TLS 1.3",
+			   req->conn_id);
+		break;
+	case -EINPROGRESS:
+		part_error(part, ret, "connection %llu is still in its handshake", req->conn_id);
+		break;
+	case -EBUSY:
+		part_error(part, ret, "connection %llu has too many tickets waiting", req->conn_id);
+		break;
+	default:
+		part_error(part, ret, "connection %llu is closing", req->conn_id);
+		break;
+	}
+}
+
+static void handle_num_tickets(struct tern_worker *w, const struct tern_request *req,
+			       struct tern_reply_part *part)
+{
+	struct tern_conn *c = worker_find_conn(w, req->conn_id);
+	if (!c) {
+		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+		return;
+	}
+	if (tern_conn_set_num_tickets(c, req->count) < 0)
+		part_error(part, -EINVAL, "connection %llu is closing", req->conn_id);
+	else
+		part->value = 1;
+}
+
+/* conns: up to arg connections as a JSON array. */
+static void handle_list_conns(struct tern_worker *w, const struct tern_request *req,
+			      struct tern_reply_part *part)
+{
+	struct tern_json j;
+
+	tern_json_init(&j);
+	tern_json_begin_array(&j);
+	for (struct tern_list *n = w->conns.next; n != &w->conns && part->value < req->arg;
+	     n = n->next) {
+		tern_conn_describe(tern_conn_from_link(n), &j);
+		part->value++;
+	}
+	tern_json_end_array(&j);
+	if (tern_json_finish(&j) < 0) {
+		tern_json_free(&j);
+		part_error(part, -ENOMEM, "out of memory listing worker %llu", w->index);
+		return;
+	}
+	part->json = j.buf; /* the reply frees it */
+	part->json_len = j.len;
+}
+
+static void handle_refresh(struct tern_worker *w, uint64_t older_than_ms)
+{
+	struct tern_list *n = w->conns.next;
+	while (n != &w->conns) {
+		struct tern_conn *c = tern_conn_from_link(n);
+		n = n->next;
+		if (tern_conn_wants_refresh(c, older_than_ms))
+			(void)tern_conn_request_tickets(c, 1);
+	}
+}
+
+static void handle_request(struct tern_worker *w, const struct tern_request *req)
+{
+	struct tern_reply *reply = NULL;
+	struct tern_reply_part *part = NULL;
+
+	switch ((enum tern_request_kind)req->kind) {
+	case TERN_REQ_KIND_TICKETS:
+	case TERN_REQ_KIND_NUM_TICKETS:
+	case TERN_REQ_KIND_LIST_CONNS:
+		reply = req->ptr;
+		part = &reply->parts[w->index];
+		break;
+	default:
+		break;
+	}
+	switch ((enum tern_request_kind)req->kind) {
+	case TERN_REQ_KIND_TICKETS:
+		handle_tickets(w, req, part);
+		break;
+	case TERN_REQ_KIND_NUM_TICKETS:
+		handle_num_tickets(w, req, part);
+		break;
+	case TERN_REQ_KIND_LIST_CONNS:
+		handle_list_conns(w, req, part);
+		break;
+	case TERN_REQ_KIND_TICKET_REFRESH:
+		handle_refresh(w, req->arg);
+		break;
+	case TERN_REQ_KIND_TICKET_KEYS: {
+		/* The reference in the request becomes the worker's; handshakes
+		 * from now on use the new set. */
+		struct tern_ticket_keys *old = w->ticket_keys;
+		w->ticket_keys = req->ptr;
+		tern_ticket_keys_unref(old);
+		break;
+	}
+	case TERN_REQ_KIND_NONE:
+		break;
+	}
+	if (reply)
+		tern_reply_answer(reply);
+}
+
+static void worker_drain_queue(struct tern_worker *w)
+{
+	struct tern_request req;
+	while (tern_queue_pop(&w->queue, &req))
+		handle_request(w, &req);
+}
+
+void tern_worker_discard_requests(struct tern_worker *w)
+{
+	struct tern_request req;
+	if (!w->queue.slots)
+		return;
+	while (tern_queue_pop(&w->queue, &req)) {
+		if (req.kind == TERN_REQ_KIND_TICKET_KEYS) {
+			tern_ticket_keys_unref(req.ptr);
+		} else if (req.ptr) {
+			struct tern_reply *reply = req.ptr;
+			part_error(&reply->parts[w->index], -ESHUTDOWN, "worker %llu stopped", w->index);
+			tern_reply_answer(reply);
+		}
+	}
+}
+
 static void arm_tick(struct tern_worker *w)
 {
 	w->tick_ts.tv_sec = 0;
@@ -171,6 +358,7 @@ static void on_tick(struct tern_worker *w)
 	worker_expire(w, &w->handshaking);
 	worker_expire(w, &w->idle);
 	worker_expire(w, &w->lingering);
+	worker_expire_flushes(w);
 	if (w->draining && !w->stopping && w->now_ms >= w->drain_deadline_ms) {
 		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
 			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));
@@ -200,6 +388,9 @@ static void on_wake(struct tern_worker *w, int32_t res)
 		worker_close_listeners(w);
 		worker_abort_all(w, "shutdown");
 	}
+	/* After consuming the wake-up: a request published after this pop
+	 * loop ends comes with a wake-up of its own (queue.h). */
+	worker_drain_queue(w);
 	arm_wake(w);
 }
 
@@ -247,14 +438,27 @@ static void dispatch(void *ctx, uint64_t ud, int32_t res, uint32_t flags)
 	completion_table[ud & TERN_OP_MASK]((struct tern_worker *)ctx, ud, res, flags);
 }
 
-void tern_worker_request(struct tern_worker *w, unsigned req)
+static void worker_wake(struct tern_worker *w)
 {
 	uint64_t one = 1;
-	atomic_fetch_or_explicit(&w->requests, req, memory_order_release);
 	/* An eventfd write only fails when the counter would overflow, and
 	 * then the worker has a wake-up pending anyway. */
 	ssize_t ignored = write(w->wake_fd, &one, sizeof(one));
 	(void)ignored;
+}
+
+void tern_worker_request(struct tern_worker *w, unsigned req)
+{
+	atomic_fetch_or_explicit(&w->requests, req, memory_order_release);
+	worker_wake(w);
+}
+
+int tern_worker_push(struct tern_worker *w, const struct tern_request *req)
+{
+	int ret = tern_queue_push(&w->queue, req);
+	if (ret == 0)
+		worker_wake(w);
+	return ret;
 }
 
 void *tern_worker_main(void *arg)
@@ -266,6 +470,7 @@ void *tern_worker_main(void *arg)
 	tern_list_init(&w->handshaking);
 	tern_list_init(&w->idle);
 	tern_list_init(&w->lingering);
+	tern_list_init(&w->ticket_flush);
 	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
 	w->next_backend = w->index;
@@ -273,6 +478,8 @@ void *tern_worker_main(void *arg)
 
 	/* The ring is made here: its creator is its only submitter. */
 	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
+	if (w->start_err < 0)
+		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	sem_post(&srv->started);
 	if (w->start_err < 0)
 		return NULL;

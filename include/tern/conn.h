@@ -15,6 +15,7 @@
 #ifndef TERN_CONN_H
 #define TERN_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tern/worker.h"
@@ -39,5 +40,33 @@ void tern_conn_expire(struct tern_conn *c);
 
 /* Ends the connection at once: both sockets closed, no goodbye. */
 void tern_conn_abort(struct tern_conn *c, const char *reason);
+
+uint64_t tern_conn_id(const struct tern_conn *c);
+
+/* Tickets on demand (SPEC 1). Queues n new TLS 1.3 session tickets: they
+ * leave with the connection's next write of backend data, ahead of it, or
+ * alone once --ticket-flush-delay passed, always at a record boundary.
+ * Returns 0, -EPROTONOSUPPORT (TLS 1.2), -EINPROGRESS (handshake not done),
+ * -ENOTCONN (ending) or -EBUSY (more than TERN_CONN_MAX_PENDING_TICKETS
+ * waiting). The connection may be freed on return when it failed. */
+#define TERN_CONN_MAX_PENDING_TICKETS 64
+int tern_conn_request_tickets(struct tern_conn *c, unsigned n);
+
+/* True for a live TLS 1.3 connection with no tickets waiting whose newest
+ * ticket (or handshake) is older than older_than_ms (--ticket-refresh). */
+bool tern_conn_wants_refresh(const struct tern_conn *c, uint64_t older_than_ms);
+
+/* The ticket-flush list: connections whose requested tickets wait. */
+struct tern_conn *tern_conn_from_flush(struct tern_list *node);
+uint64_t tern_conn_flush_deadline(const struct tern_conn *c);
+/* The flush delay passed: the tickets go out alone. May free c. */
+void tern_conn_flush_due(struct tern_conn *c);
+
+/* SSL_set_num_tickets on the live connection. 0, -ENOTCONN or -EINVAL. */
+int tern_conn_set_num_tickets(struct tern_conn *c, unsigned n);
+
+/* Appends the connection as a JSON object (the fields of `conns`). */
+struct tern_json;
+void tern_conn_describe(struct tern_conn *c, struct tern_json *j);
 
 #endif

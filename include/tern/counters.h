@@ -19,7 +19,9 @@
 	X(handshake_failures)        \
 	X(bytes_client_in)           \
 	X(bytes_client_out)          \
-	X(backend_connect_failures)
+	X(backend_connect_failures)  \
+	X(tickets_requested)         \
+	X(tickets_sent)
 
 struct tern_counters {
 #define TERN_COUNTER_DECLARE(name) _Atomic uint64_t name;

@@ -14,12 +14,17 @@
 
 struct tern_worker;
 struct tern_tls_identity;
+struct tern_ticket_keys;
 
 struct tern_server {
 	const struct tern_config *cfg;
 	struct tern_tls_identity *identity;
+	/* The current ticket key set (a reference). After start, only the
+	 * control thread replaces it; workers hold references of their own. */
+	struct tern_ticket_keys *ticket_keys;
 	struct tern_worker *workers;
 	unsigned num_workers;
+	unsigned num_threads; /* worker threads started and not yet joined */
 	/* Open client connections, whole process, against --max-conns.
 	 * Workers add and subtract; relaxed is enough for a cap. */
 	_Atomic unsigned conns_open;
@@ -39,7 +44,8 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len);
 
 /* Starts the workers; returns once each has its ring armed, or -errno
- * (with every started worker stopped and joined). */
+ * (with every started worker stopped and joined; the caller still frees
+ * with tern_server_join_and_free). */
 __attribute__((warn_unused_result))
 int tern_server_start(struct tern_server *srv, char *err, size_t err_len);
 
@@ -50,7 +56,8 @@ void tern_server_stop_now(struct tern_server *srv);
 /* Any thread: true once every worker thread has left its loop. */
 bool tern_server_finished(struct tern_server *srv);
 
-/* Joins the workers and frees everything prepare and start made. */
+/* Joins the worker threads still running (none if start was not called or
+ * failed) and frees everything prepare and start made. */
 void tern_server_join_and_free(struct tern_server *srv);
 
 /* Any thread: the sum of all workers' counters. */

@@ -36,7 +36,11 @@ struct tern_tls {
 	struct tern_buf *out; /* ciphertext for the peer */
 	uint32_t out_cap;     /* capacity `out` is given when first written */
 	bool in_eof;          /* the transport delivered EOF after `in` */
-	char error[160];      /* why the last step failed, for the log */
+	/* OpenSSL holds part of a record that `out` had no room for: the next
+	 * write continues it, so the stream is not at a record boundary. */
+	bool write_pending;
+	uint32_t tickets_sent; /* session tickets written (new-session callback) */
+	char error[160];       /* why the last step failed, for the log */
 };
 
 /* Creates the SSL object from ctx, server side unless `client`, wired to
@@ -68,6 +72,34 @@ int tern_tls_write(struct tern_tls *tls, const void *src, size_t len);
 /* Queues close_notify in `out`. Returns 0, or -EPROTO. */
 __attribute__((warn_unused_result))
 int tern_tls_shutdown(struct tern_tls *tls);
+
+/* Asks OpenSSL for n more TLS 1.3 session tickets
+ * (SSL_new_session_ticket). They are written by the next tern_tls_write()
+ * ahead of its data, or by tern_tls_flush(). Only at a record boundary
+ * (!write_pending) after the handshake. Returns 0, -EPROTONOSUPPORT for a
+ * TLS 1.2 connection, -EPROTO on failure. */
+__attribute__((warn_unused_result))
+int tern_tls_new_tickets(struct tern_tls *tls, unsigned n);
+
+/* Writes handshake messages OpenSSL has pending (requested tickets) into
+ * `out` without application data. TERN_TLS_DONE when none is left, 0 when
+ * `out` had no room, -EPROTO on failure. */
+__attribute__((warn_unused_result))
+int tern_tls_flush(struct tern_tls *tls);
+
+/* True while OpenSSL has handshake messages (tickets) to write. */
+bool tern_tls_flush_needed(const struct tern_tls *tls);
+
+bool tern_tls_is_tls13(const struct tern_tls *tls);
+
+/* SSL_get_num_tickets / SSL_set_num_tickets on this connection. */
+unsigned tern_tls_num_tickets(const struct tern_tls *tls);
+__attribute__((warn_unused_result))
+int tern_tls_set_num_tickets(struct tern_tls *tls, unsigned n);
+
+/* Makes every connection of ctx count the tickets it writes in its
+ * tern_tls.tickets_sent. Called once per SSL_CTX, before use. */
+void tern_tls_ctx_count_tickets(struct ssl_ctx_st *ctx);
 
 /* Negotiated facts for logs; valid after the handshake. Never NULL. */
 const char *tern_tls_version(const struct tern_tls *tls);

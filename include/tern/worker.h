@@ -17,10 +17,13 @@
 #include "tern/config.h"
 #include "tern/counters.h"
 #include "tern/list.h"
+#include "tern/queue.h"
 
 struct ssl_ctx_st;
+struct tern_request;
 struct tern_ring;
 struct tern_server;
+struct tern_ticket_keys;
 
 /* What a completion is for: the low 3 bits of user_data, beside a pointer
  * to the object (8-byte aligned) the operation belongs to. Completions are
@@ -89,6 +92,7 @@ struct tern_worker {
 
 	/* Written by other threads. */
 	_Atomic unsigned requests;
+	struct tern_queue queue; /* requests from control threads */
 
 	/* Owned by the worker thread. */
 	struct tern_ring *ring;
@@ -100,6 +104,11 @@ struct tern_worker {
 	struct tern_list handshaking; /* by handshake deadline */
 	struct tern_list idle;        /* by idle deadline */
 	struct tern_list lingering;   /* flushing a last alert, by deadline */
+	struct tern_list ticket_flush; /* requested tickets, by flush deadline */
+	/* The ticket keys this worker's SSL_CTX encrypts and decrypts with;
+	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
+	 * request, so the handshake path reads it without a lock. */
+	struct tern_ticket_keys *ticket_keys;
 	uint64_t num_conns;           /* allocated connections */
 	uint64_t next_conn_seq;
 	unsigned next_backend;
@@ -127,6 +136,17 @@ void *tern_worker_main(void *arg);
 
 /* From any thread: asks the worker for TERN_REQ_* and wakes it. */
 void tern_worker_request(struct tern_worker *w, unsigned req);
+
+/* From any thread: queues a request and wakes the worker. Returns 0, or
+ * -EBUSY when the worker's queue is full (nothing was queued). */
+__attribute__((warn_unused_result))
+int tern_worker_push(struct tern_worker *w, const struct tern_request *req);
+
+/* Capacity of each worker's request queue. */
+#define TERN_WORKER_QUEUE_CAPACITY 1024
+
+/* Releases what requests still queued hold (after the thread ended). */
+void tern_worker_discard_requests(struct tern_worker *w);
 
 /* Worker thread: a connection slot was released; resume accepting if
  * accepting was paused at --max-conns. */

@@ -191,10 +191,6 @@ class TestClients(TernTestCase):
     def test_session_resumption(self):
         self._resumption(workers=1, tries=3)
 
-    # KNOWN BUG (reported 2026-11-27): each worker has its own ticket keys,
-    # so a session resumes only on the worker that issued it. Remove this
-    # decorator once they are shared: an unexpected success fails the run.
-    @unittest.expectedFailure
     def test_session_resumption_across_workers(self):
         # SPEC section 2: ticket keys are shared by all workers, so a
         # session resumes whichever worker the kernel picks (6 tries over

@@ -1,0 +1,643 @@
+/* The control thread: the control socket and the worker-facing timers.
+ *
+ * One thread, one poll() loop: the control plane is not the data path, so
+ * it may block briefly on a worker's answer (bounded by REPLY_TIMEOUT_MS).
+ * Every client is non-blocking with its own input and output buffer, so a
+ * slow or silent client costs a slot, never the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tern/control.h"
+#include "tern/control_proto.h"
+#include "tern/json.h"
+#include "tern/log.h"
+#include "tern/reply.h"
+#include "tern/request.h"
+#include "tern/server.h"
+#include "tern/ticket_keys.h"
+#include "tern/worker.h"
+
+#define MAX_CLIENTS 32
+/* A client must send a full command line within this long of connecting
+ * or of its previous reply, and read each reply within this long. */
+#define CLIENT_TIMEOUT_MS 30000
+/* How long a command waits for the workers' answers. */
+#define REPLY_TIMEOUT_MS 2000
+/* How long a push retries a full worker queue before giving up. */
+#define PUSH_RETRY_MS 1000
+
+struct control_client {
+	int fd;
+	bool closing; /* close once `out` is written */
+	size_t in_len;
+	char in[TERN_CONTROL_LINE_MAX + 2]; /* a longest line and its "\r\n" */
+	char *out;
+	size_t out_len, out_off;
+	uint64_t deadline_ms;
+};
+
+struct tern_control {
+	struct tern_server *srv;
+	const struct tern_config *cfg;
+	int listen_fd;
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+	struct control_client clients[MAX_CLIENTS];
+	unsigned num_clients;
+	uint64_t next_rotate_ms;  /* 0: no rotation timer */
+	uint64_t next_refresh_ms; /* 0: no refresh timer */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Pushes a request, retrying a full queue for a bounded time: the worker
+ * drains its queue every loop iteration, so "full" is momentary. */
+static int push_retry(struct tern_worker *w, const struct tern_request *req)
+{
+	uint64_t give_up = now_ms() + PUSH_RETRY_MS;
+	for (;;) {
+		int ret = tern_worker_push(w, req);
+		if (ret != -EBUSY || now_ms() >= give_up)
+			return ret;
+		sched_yield();
+	}
+}
+
+/* Sends one request to worker `only` (or every worker when only < 0) and
+ * waits for the answers. Returns the reply (the caller unrefs it) or NULL
+ * with the reason in err. */
+static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_kind kind,
+				  uint64_t conn_id, uint32_t count, uint64_t arg, int only,
+				  char *err, size_t err_len)
+{
+	struct tern_server *srv = ctl->srv;
+	struct tern_reply *reply = tern_reply_new(srv->num_workers);
+	unsigned first = only < 0 ? 0 : (unsigned)only;
+	unsigned last = only < 0 ? srv->num_workers : (unsigned)only + 1;
+
+	if (!reply) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	/* Every answer is expected before the first push, so the count
+	 * cannot reach zero early (reply.h). */
+	for (unsigned i = first; i < last; i++)
+		tern_reply_expect(reply);
+	for (unsigned i = first; i < last; i++) {
+		struct tern_request req = {.kind = kind, .count = count, .conn_id = conn_id,
+					   .arg = arg, .ptr = reply};
+		if (push_retry(&srv->workers[i], &req) < 0) {
+			struct tern_reply_part *part = &reply->parts[i];
+			part->status = -EBUSY;
+			snprintf(part->error, sizeof(part->error), "worker %u is busy", i);
+			tern_reply_unexpect(reply);
+		}
+	}
+	if (!tern_reply_wait(reply, REPLY_TIMEOUT_MS)) {
+		snprintf(err, err_len, "workers did not answer within %u ms", REPLY_TIMEOUT_MS);
+		tern_reply_unref(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+static void reply_error(struct tern_json *j, const char *error)
+{
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, false);
+	tern_json_key(j, "error");
+	tern_json_string(j, error);
+	tern_json_end_object(j);
+}
+
+static void cmd_help(struct tern_json *j)
+{
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "commands");
+	tern_json_begin_array(j);
+	for (const char *const *name = tern_control_command_names(); *name; name++)
+		tern_json_string(j, *name);
+	tern_json_end_array(j);
+	tern_json_end_object(j);
+}
+
+static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
+{
+	struct tern_totals t;
+	tern_server_totals(ctl->srv, &t);
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+#define TERN_STATS_FIELD(name)           \
+	tern_json_key(j, #name);         \
+	tern_json_uint(j, t.name);
+	TERN_COUNTER_FIELDS(TERN_STATS_FIELD)
+#undef TERN_STATS_FIELD
+	tern_json_key(j, "workers");
+	tern_json_uint(j, ctl->srv->num_workers);
+	tern_json_end_object(j);
+}
+
+static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
+{
+	char err[160];
+	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1,
+					   err, sizeof(err));
+	if (!reply) {
+		reply_error(j, err);
+		return;
+	}
+	for (unsigned i = 0; i < reply->num_parts; i++) {
+		if (reply->parts[i].status < 0) {
+			reply_error(j, reply->parts[i].error);
+			tern_reply_unref(reply);
+			return;
+		}
+	}
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "conns");
+	tern_json_begin_array(j);
+	uint64_t listed = 0;
+	for (unsigned i = 0; i < reply->num_parts; i++) {
+		const struct tern_reply_part *part = &reply->parts[i];
+		/* Each worker listed up to LIMIT; the whole reply keeps LIMIT
+		 * by taking whole workers' lists while they fit. */
+		if (!part->json || part->value == 0 || listed + part->value > cmd->limit)
+			continue;
+		/* The worker's array without its brackets: its objects become
+		 * elements of ours (the writer puts a comma between parts). */
+		tern_json_raw_len(j, part->json + 1, part->json_len - 2);
+		listed += part->value;
+	}
+	tern_json_end_array(j);
+	tern_json_end_object(j);
+	tern_reply_unref(reply);
+}
+
+static void cmd_tickets(struct tern_control *ctl, const struct tern_command *cmd,
+			struct tern_json *j)
+{
+	char err[160];
+	bool all = cmd->conn_id == TERN_CONN_ID_ALL;
+	unsigned owner = tern_conn_id_worker(cmd->conn_id);
+	enum tern_request_kind kind =
+		cmd->kind == TERN_CMD_TICKETS ? TERN_REQ_KIND_TICKETS : TERN_REQ_KIND_NUM_TICKETS;
+
+	if (!all && owner >= ctl->srv->num_workers) {
+		snprintf(err, sizeof(err), "no connection %llu", (unsigned long long)cmd->conn_id);
+		reply_error(j, err);
+		return;
+	}
+	struct tern_reply *reply = fan_out(ctl, kind, cmd->conn_id, cmd->count, 0,
+					   all ? -1 : (int)owner, err, sizeof(err));
+	if (!reply) {
+		reply_error(j, err);
+		return;
+	}
+	uint64_t reached = 0;
+	for (unsigned i = 0; i < reply->num_parts; i++) {
+		const struct tern_reply_part *part = &reply->parts[i];
+		if (part->status < 0 && (!all || part->status == -EBUSY)) {
+			reply_error(j, part->error);
+			tern_reply_unref(reply);
+			return;
+		}
+		reached += part->value;
+	}
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	if (kind == TERN_REQ_KIND_TICKETS) {
+		tern_json_key(j, "queued");
+		tern_json_uint(j, reached);
+	}
+	tern_json_end_object(j);
+	tern_reply_unref(reply);
+}
+
+/* Gives every worker a reference to `keys` through its queue. Returns the
+ * number of workers that could not be reached. */
+static unsigned distribute_keys(struct tern_control *ctl, struct tern_ticket_keys *keys)
+{
+	unsigned failed = 0;
+	for (unsigned i = 0; i < ctl->srv->num_workers; i++) {
+		struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS, .ptr = keys};
+		tern_ticket_keys_ref(keys);
+		if (push_retry(&ctl->srv->workers[i], &req) < 0) {
+			tern_ticket_keys_unref(keys);
+			failed++;
+		}
+	}
+	return failed;
+}
+
+/* rotate-ticket-keys and the --ticket-rotate timer: re-reads the key file,
+ * or puts a new random key in front of the current two. */
+static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
+{
+	struct tern_server *srv = ctl->srv;
+	struct tern_ticket_keys *next = NULL;
+	int ret;
+
+	if (ctl->cfg->ticket_keys_path)
+		ret = tern_ticket_keys_load_file(ctl->cfg->ticket_keys_path, &next, err, err_len);
+	else
+		ret = tern_ticket_keys_rotate(srv->ticket_keys, &next);
+	if (ret < 0) {
+		if (!ctl->cfg->ticket_keys_path)
+			snprintf(err, err_len, "cannot make a ticket key: %s", strerror(-ret));
+		tern_log(TERN_LOG_ERROR, "ticket key rotation failed, old keys stay: %s", err);
+		return ret;
+	}
+	unsigned failed = distribute_keys(ctl, next);
+	struct tern_ticket_keys *old = srv->ticket_keys;
+	srv->ticket_keys = next;
+	tern_ticket_keys_unref(old);
+	if (failed) {
+		snprintf(err, err_len, "%u worker(s) too busy to take the new keys", failed);
+		tern_log(TERN_LOG_ERROR, "ticket key rotation: %s", err);
+		return -EBUSY;
+	}
+	tern_log(TERN_LOG_INFO, "ticket keys rotated: %u key(s), %s", tern_ticket_keys_count(next),
+		 ctl->cfg->ticket_keys_path ? ctl->cfg->ticket_keys_path : "in memory");
+	return 0;
+}
+
+static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
+{
+	char err[TERN_ADDR_TEXT_MAX + 256];
+	if (rotate_keys(ctl, err, sizeof(err)) < 0) {
+		reply_error(j, err);
+		return;
+	}
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "keys");
+	tern_json_uint(j, tern_ticket_keys_count(ctl->srv->ticket_keys));
+	tern_json_end_object(j);
+	/* An in-memory rotation by hand restarts the timer's period. */
+	if (ctl->next_rotate_ms)
+		ctl->next_rotate_ms = now_ms() + ctl->cfg->ticket_rotate_ms;
+}
+
+static void execute(struct tern_control *ctl, const char *line, size_t len, struct tern_json *j)
+{
+	struct tern_command cmd;
+	char err[TERN_CONTROL_ERR_MAX];
+
+	if (tern_control_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+		reply_error(j, err);
+		return;
+	}
+	switch (cmd.kind) {
+	case TERN_CMD_HELP:
+		cmd_help(j);
+		break;
+	case TERN_CMD_STATS:
+		cmd_stats(ctl, j);
+		break;
+	case TERN_CMD_CONNS:
+		cmd_conns(ctl, &cmd, j);
+		break;
+	case TERN_CMD_TICKETS:
+	case TERN_CMD_NUM_TICKETS:
+		cmd_tickets(ctl, &cmd, j);
+		break;
+	case TERN_CMD_ROTATE_TICKET_KEYS:
+		cmd_rotate(ctl, j);
+		break;
+	case TERN_CMD_NONE:
+		reply_error(j, "empty command");
+		break;
+	}
+}
+
+/* Appends text to the client's output buffer; false when out of memory. */
+static bool client_append(struct control_client *cl, const char *text, size_t len)
+{
+	char *grown = realloc(cl->out, cl->out_len + len);
+	if (!grown)
+		return false;
+	memcpy(grown + cl->out_len, text, len);
+	cl->out = grown;
+	cl->out_len += len;
+	return true;
+}
+
+static void client_reply(struct tern_control *ctl, struct control_client *cl, const char *line,
+			 size_t len)
+{
+	struct tern_json j;
+	tern_json_init(&j);
+	execute(ctl, line, len, &j);
+	if (tern_json_finish(&j) < 0) {
+		tern_json_free(&j);
+		reply_error(&j, "reply too large");
+		if (tern_json_finish(&j) < 0) {
+			cl->closing = true;
+			return;
+		}
+	}
+	if (!client_append(cl, j.buf, j.len) || !client_append(cl, "\n", 1))
+		cl->closing = true;
+	tern_json_free(&j);
+	cl->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+}
+
+static void client_close(struct tern_control *ctl, unsigned i)
+{
+	struct control_client *cl = &ctl->clients[i];
+	close(cl->fd);
+	free(cl->out);
+	ctl->clients[i] = ctl->clients[--ctl->num_clients];
+}
+
+/* Reads what is there and answers every complete line. False: close. */
+static bool client_read(struct tern_control *ctl, struct control_client *cl)
+{
+	for (;;) {
+		size_t room = sizeof(cl->in) - cl->in_len;
+		ssize_t n = read(cl->fd, cl->in + cl->in_len, room);
+		if (n == 0)
+			return cl->out_off < cl->out_len; /* flush a pending reply first */
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		cl->in_len += (size_t)n;
+		char *nl;
+		while ((nl = memchr(cl->in, '\n', cl->in_len)) != NULL) {
+			size_t len = (size_t)(nl - cl->in);
+			client_reply(ctl, cl, cl->in, len);
+			cl->in_len -= len + 1;
+			memmove(cl->in, nl + 1, cl->in_len);
+		}
+		if (cl->in_len == sizeof(cl->in)) {
+			/* No newline within the limit: answer once and hang up,
+			 * since the rest of the line cannot be trusted. */
+			static const char too_long[] =
+				"{\"ok\":false,\"error\":\"command longer than 4096 bytes\"}\n";
+			if (!client_append(cl, too_long, sizeof(too_long) - 1))
+				return false;
+			cl->closing = true;
+			cl->in_len = 0;
+			return true;
+		}
+		if (cl->closing)
+			return true;
+	}
+}
+
+/* Writes what it can. False: close. */
+static bool client_write(struct control_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = write(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		cl->out_off += (size_t)n;
+	}
+	free(cl->out);
+	cl->out = NULL;
+	cl->out_len = cl->out_off = 0;
+	return !cl->closing;
+}
+
+static void accept_clients(struct tern_control *ctl)
+{
+	for (;;) {
+		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (ctl->num_clients == MAX_CLIENTS) {
+			static const char busy[] = "{\"ok\":false,\"error\":\"too many control clients\"}\n";
+			ssize_t ignored = write(fd, busy, sizeof(busy) - 1);
+			(void)ignored;
+			close(fd);
+			continue;
+		}
+		struct control_client *cl = &ctl->clients[ctl->num_clients++];
+		memset(cl, 0, sizeof(*cl));
+		cl->fd = fd;
+		cl->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+	}
+}
+
+static void run_timers(struct tern_control *ctl, uint64_t now)
+{
+	if (ctl->next_rotate_ms && now >= ctl->next_rotate_ms) {
+		char err[256];
+		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
+		(void)rotate_keys(ctl, err, sizeof(err));
+	}
+	if (ctl->next_refresh_ms && now >= ctl->next_refresh_ms) {
+		/* Checked four times per period, so a ticket is refreshed at most
+		 * a quarter period late. Nobody waits: a busy worker skips one
+		 * round. */
+		uint64_t period = ctl->cfg->ticket_refresh_ms / 4;
+		ctl->next_refresh_ms = now + (period < 50 ? 50 : period);
+		for (unsigned i = 0; i < ctl->srv->num_workers; i++) {
+			struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_REFRESH,
+						   .arg = ctl->cfg->ticket_refresh_ms};
+			if (tern_worker_push(&ctl->srv->workers[i], &req) < 0)
+				tern_log(TERN_LOG_DEBUG, "control: worker %u busy, ticket refresh "
+					 "skipped this round", i);
+		}
+	}
+}
+
+static int poll_timeout(struct tern_control *ctl, uint64_t now)
+{
+	uint64_t next = now + 1000;
+	if (ctl->next_rotate_ms && ctl->next_rotate_ms < next)
+		next = ctl->next_rotate_ms;
+	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)
+		next = ctl->next_refresh_ms;
+	for (unsigned i = 0; i < ctl->num_clients; i++)
+		if (ctl->clients[i].deadline_ms < next)
+			next = ctl->clients[i].deadline_ms;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+static void *control_main(void *arg)
+{
+	struct tern_control *ctl = arg;
+	struct pollfd pfd[MAX_CLIENTS + 2];
+
+	for (;;) {
+		uint64_t now = now_ms();
+		unsigned n = 0;
+		pfd[n++] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
+		for (unsigned i = 0; i < ctl->num_clients; i++) {
+			const struct control_client *cl = &ctl->clients[i];
+			short events = cl->out_off < cl->out_len ? POLLOUT : (cl->closing ? 0 : POLLIN);
+			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
+		}
+		int ready = poll(pfd, n, poll_timeout(ctl, now));
+		if (ready < 0 && errno != EINTR) {
+			tern_log(TERN_LOG_ERROR, "control: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents)
+			break;
+		now = now_ms();
+		/* Clients first, by index from the end: closing swaps in the
+		 * last one, whose pollfd was already looked at. */
+		for (unsigned i = ctl->num_clients; i-- > 0;) {
+			struct control_client *cl = &ctl->clients[i];
+			short rev = pfd[2 + i].revents;
+			bool keep = true;
+			if (rev & POLLIN)
+				keep = client_read(ctl, cl);
+			if (keep && (rev & (POLLOUT | POLLIN)) && cl->out_off < cl->out_len)
+				keep = client_write(cl);
+			if (keep && (rev & (POLLERR | POLLHUP | POLLNVAL)) && !(rev & POLLIN))
+				keep = false;
+			if (keep && cl->closing && cl->out_off >= cl->out_len)
+				keep = false;
+			if (keep && now >= cl->deadline_ms)
+				keep = false; /* silent, or not reading its replies */
+			if (!keep)
+				client_close(ctl, i);
+		}
+		if (pfd[1].revents & POLLIN)
+			accept_clients(ctl);
+		run_timers(ctl, now);
+	}
+	return NULL;
+}
+
+/* Binds the socket at path with mode 0600. A socket file nobody listens on
+ * (left by a crash) is replaced; one that answers belongs to a live
+ * process and is an error. */
+static int bind_control(const char *path, char *err, size_t err_len)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd = -1, ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, err_len, "%s: control socket path too long (at most %zu bytes)", path,
+			 sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, err_len, "%s: exists and is not a socket", path);
+			return -EEXIST;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(err, err_len, "%s: in use by a running process", path);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* The umask decides the mode bind() creates: no moment exists when
+	 * another user could connect. Start-up is single-threaded here. */
+	mode_t old = umask(0177);
+	ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (ret < 0 || listen(fd, 16) < 0)
+		goto fail;
+	return fd;
+fail:
+	ret = -errno;
+	snprintf(err, err_len, "%s: cannot listen: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int tern_control_start(struct tern_server *srv, struct tern_control **out, char *err,
+		       size_t err_len)
+{
+	struct tern_control *ctl = calloc(1, sizeof(*ctl));
+	int ret;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->srv = srv;
+	ctl->cfg = srv->cfg;
+	ctl->listen_fd = -1;
+	ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (ctl->stop_fd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (ctl->cfg->control_path) {
+		ctl->listen_fd = bind_control(ctl->cfg->control_path, err, err_len);
+		if (ctl->listen_fd < 0) {
+			ret = ctl->listen_fd;
+			goto fail;
+		}
+	}
+	uint64_t now = now_ms();
+	if (!ctl->cfg->ticket_keys_path)
+		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
+	if (ctl->cfg->ticket_refresh_ms)
+		ctl->next_refresh_ms = now + ctl->cfg->ticket_refresh_ms / 4;
+	ret = -pthread_create(&ctl->thread, NULL, control_main, ctl);
+	if (ret < 0) {
+		snprintf(err, err_len, "cannot start the control thread: %s", strerror(-ret));
+		goto fail;
+	}
+	ctl->thread_started = true;
+	*out = ctl;
+	return 0;
+fail:
+	tern_control_stop(ctl);
+	return ret;
+}
+
+void tern_control_stop(struct tern_control *ctl)
+{
+	if (!ctl)
+		return;
+	if (ctl->thread_started) {
+		uint64_t one = 1;
+		ssize_t ignored = write(ctl->stop_fd, &one, sizeof(one));
+		(void)ignored;
+		pthread_join(ctl->thread, NULL);
+	}
+	while (ctl->num_clients)
+		client_close(ctl, 0);
+	if (ctl->listen_fd >= 0) {
+		close(ctl->listen_fd);
+		unlink(ctl->cfg->control_path);
+	}
+	if (ctl->stop_fd >= 0)
+		close(ctl->stop_fd);
+	free(ctl);
+}
