@@ -29,7 +29,7 @@
 #include "tern/ticket_keys.h"
 #include "tern/worker.h"
 
-#define MAX_CLIENTS 32
+#define MAX_CLIENTS 256
 /* A client must send a full command line within this long of connecting
  * or of its previous reply, and read each reply within this long. */
 #define CLIENT_TIMEOUT_MS 30000
@@ -55,7 +55,7 @@ struct tern_control {
 	int stop_fd;
 	pthread_t thread;
 	bool thread_started;
-	struct control_client clients[MAX_CLIENTS];
+	struct control_client *clients[MAX_CLIENTS]; /* allocated per client */
 	unsigned num_clients;
 	uint64_t next_rotate_ms;  /* 0: no rotation timer */
 	uint64_t next_refresh_ms; /* 0: no refresh timer */
@@ -298,6 +298,12 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 	tern_json_bool(j, true);
 	tern_json_key(j, "keys");
 	tern_json_uint(j, tern_ticket_keys_count(ctl->srv->ticket_keys));
+	/* The encrypting key's name is no secret (every ticket starts with
+	 * it) and lets an operator check a fleet encrypts with one key. */
+	char name[33];
+	tern_ticket_keys_name_hex(ctl->srv->ticket_keys, 0, name);
+	tern_json_key(j, "encrypting_key");
+	tern_json_string(j, name);
 	tern_json_end_object(j);
 	/* An in-memory rotation by hand restarts the timer's period. */
 	if (ctl->next_rotate_ms)
@@ -370,9 +376,10 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 
 static void client_close(struct tern_control *ctl, unsigned i)
 {
-	struct control_client *cl = &ctl->clients[i];
+	struct control_client *cl = ctl->clients[i];
 	close(cl->fd);
 	free(cl->out);
+	free(cl);
 	ctl->clients[i] = ctl->clients[--ctl->num_clients];
 }
 
@@ -431,15 +438,15 @@ static void accept_clients(struct tern_control *ctl)
 		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (ctl->num_clients == MAX_CLIENTS) {
+		struct control_client *cl = NULL;
+		if (ctl->num_clients == MAX_CLIENTS || !(cl = calloc(1, sizeof(*cl)))) {
 			static const char busy[] = "{\"ok\":false,\"error\":\"too many control clients\"}\n";
 			ssize_t ignored = write(fd, busy, sizeof(busy) - 1);
 			(void)ignored;
 			close(fd);
 			continue;
 		}
-		struct control_client *cl = &ctl->clients[ctl->num_clients++];
-		memset(cl, 0, sizeof(*cl));
+		ctl->clients[ctl->num_clients++] = cl;
 		cl->fd = fd;
 		cl->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
 	}
@@ -476,8 +483,8 @@ static int poll_timeout(struct tern_control *ctl, uint64_t now)
 	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)
 		next = ctl->next_refresh_ms;
 	for (unsigned i = 0; i < ctl->num_clients; i++)
-		if (ctl->clients[i].deadline_ms < next)
-			next = ctl->clients[i].deadline_ms;
+		if (ctl->clients[i]->deadline_ms < next)
+			next = ctl->clients[i]->deadline_ms;
 	return next <= now ? 0 : (int)(next - now);
 }
 
@@ -492,7 +499,7 @@ static void *control_main(void *arg)
 		pfd[n++] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
 		for (unsigned i = 0; i < ctl->num_clients; i++) {
-			const struct control_client *cl = &ctl->clients[i];
+			const struct control_client *cl = ctl->clients[i];
 			short events = cl->out_off < cl->out_len ? POLLOUT : (cl->closing ? 0 : POLLIN);
 			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
 		}
@@ -507,7 +514,7 @@ static void *control_main(void *arg)
 		/* Clients first, by index from the end: closing swaps in the
 		 * last one, whose pollfd was already looked at. */
 		for (unsigned i = ctl->num_clients; i-- > 0;) {
-			struct control_client *cl = &ctl->clients[i];
+			struct control_client *cl = ctl->clients[i];
 			short rev = pfd[2 + i].revents;
 			bool keep = true;
 			if (rev & POLLIN)

@@ -141,7 +141,14 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	}
 	if (ret < 0)
 		goto fail;
-	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
+	/* aligned_alloc, not calloc: each worker's counters sit on their own
+	 * cache lines (struct tern_counters is 64-byte aligned). */
+	size_t size = cfg->workers * sizeof(*srv->workers);
+	srv->workers = aligned_alloc(_Alignof(struct tern_worker),
+				     (size + _Alignof(struct tern_worker) - 1) &
+					     ~(_Alignof(struct tern_worker) - 1));
+	if (srv->workers)
+		memset(srv->workers, 0, size);
 	if (!srv->workers) {
 		ret = -ENOMEM;
 		snprintf(err, err_len, "out of memory");
