@@ -11,6 +11,7 @@
 #include "tern/control.h"
 #include "tern/log.h"
 #include "tern/server.h"
+#include "tern/ticket_keys.h"
 
 #define EXIT_USAGE 2
 #define EXIT_FILE 1
@@ -104,8 +105,10 @@ int main(int argc, char **argv)
 	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
 	tern_server_describe(&srv, identity, sizeof(identity));
 	if (cfg.check) {
-		printf("configuration ok: workers=%u listen=%s backends=%s %s\n", cfg.workers, listen,
-		       backends, identity);
+		printf("configuration ok: workers=%u listen=%s backends=%s %s ticket_keys=%s (%u)\n",
+		       cfg.workers, listen, backends, identity,
+		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
+		       tern_ticket_keys_count(srv.ticket_keys));
 		tern_server_join_and_free(&srv);
 		return 0;
 	}
