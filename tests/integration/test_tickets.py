@@ -1,0 +1,813 @@
+"""Session tickets (SPEC sections 1, 2 and 3): the automatic tickets after
+a handshake (--num-tickets), tickets on demand through the control socket
+(`tickets ID|all [N]`) aligned to the connection's next backend data or
+flushed alone after --ticket-flush-delay, `num-tickets`, resumption across
+workers and across tern instances sharing --ticket-keys, key rotation (from
+the file, in memory, on a timer) and --ticket-refresh.
+
+Tickets are counted exactly on the client: Python's ssl calls
+SSLContext._msg_callback for every handshake message it reads, so each
+NewSessionTicket is logged, in order with the application data the test
+reads (TicketConn). Node.js, when installed, is a second, independent
+client for the automatic counts.
+"""
+
+import base64
+import json
+import os
+import random
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Backend, ControlClient, TernTestCase,  # noqa: E402
+                     check_sanitizers_at_cleanup, client_context, free_port, main,
+                     port_refuses, scaled, sha256, wait_for)
+
+HANDSHAKE = ssl._TLSContentType.HANDSHAKE
+NEW_SESSION_TICKET = ssl._TLSMessageType.NEWSESSION_TICKET
+
+# After the expected tickets arrived: how long nothing more may arrive.
+QUIET = 0.3
+
+
+class TicketWatch:
+    """A client SSLContext whose message callback logs every
+    NewSessionTicket the client reads, per connection and in order.
+    TicketConn.pump() logs the application data it reads in the same list,
+    so whether tickets came before data is visible. All in one thread."""
+
+    def __init__(self, **ctx_kw):
+        self.ctx = client_context(**ctx_kw)
+        self.log = []  # (SSLObject, "ticket" | "data", time.monotonic(), bytes)
+        self.ctx._msg_callback = self._callback
+
+    def _callback(self, conn, direction, version, content_type, msg_type, data):
+        if direction == "read" and content_type == HANDSHAKE and msg_type == NEW_SESSION_TICKET:
+            self.log.append((conn, "ticket", time.monotonic(), len(data)))
+
+
+class TicketConn:
+    """A TLSClient on a TicketWatch context, with bounded reads that log
+    data and count tickets."""
+
+    def __init__(self, tc, watch, port, session=None):
+        self.watch = watch
+        self.c = tc.client(port, ctx=watch.ctx, session=session).handshake()
+        self.handshake_done = time.monotonic()
+        self.data = bytearray()
+
+    def events(self):
+        return [(kind, t, n) for (obj, kind, t, n) in self.watch.log if obj is self.c.obj]
+
+    def kinds(self):
+        return [e[0] for e in self.events()]
+
+    def tickets(self):
+        return self.kinds().count("ticket")
+
+    def ticket_times(self):
+        return [t for (kind, t, _) in self.events() if kind == "ticket"]
+
+    def resumed(self):
+        return self.c.obj.session_reused
+
+    def session(self):
+        return self.c.obj.session
+
+    def version(self):
+        return self.c.version()
+
+    def pump_once(self, wait):
+        """Waits up to `wait` seconds for bytes, then decrypts what came."""
+        if not self.c._eof_seen():
+            self.c.poll.modify(self.c.sock, select.POLLIN)
+            self.c.poll.poll(max(0.0, wait) * 1000)
+            self.c._fill()
+        else:
+            time.sleep(min(wait, 0.01))
+        got = bytearray()
+        self.c._read_available(got)  # the message callback logs tickets
+        if got:
+            self.watch.log.append((self.c.obj, "data", time.monotonic(), len(got)))
+            self.data += got
+
+    def pump_for(self, seconds):
+        """Reads for `seconds` (a window in which the test checks that
+        nothing, or nothing more, arrives). Not scaled: it is a lower
+        bound."""
+        end = time.monotonic() + seconds
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            self.pump_once(min(remaining, 0.05))
+
+    def pump_until(self, cond, timeout, what):
+        """Reads until cond() holds; bounded by timeout (scaled)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while not cond():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("timed out after %.1fs waiting for %s (tickets=%d, "
+                                     "data=%d bytes, eof=%s)"
+                                     % (scaled(timeout), what, self.tickets(), len(self.data),
+                                        self.c._eof_seen()))
+            self.pump_once(min(remaining, 0.05))
+
+    def wait_tickets(self, n, timeout=3):
+        self.pump_until(lambda: self.tickets() >= n, timeout, "%d tickets" % n)
+
+    def expect_tickets(self, tc, n, timeout=3, quiet=QUIET, msg=""):
+        """Exactly n tickets: at least n within timeout, no more within
+        `quiet` seconds after that."""
+        self.wait_tickets(n, timeout)
+        self.pump_for(quiet)
+        tc.assertEqual(self.tickets(), n, "tickets received %s" % msg)
+
+    def close(self):
+        self.c.close()
+
+
+class SpeakBackend(Backend):
+    """A backend that says nothing until told: speak(index, data) sends on
+    its index-th connection. It reads and keeps what tern forwards; on EOF
+    it shuts its write side."""
+
+    def __init__(self, tc, **kw):
+        self.by_index = {}
+        self.received = {}
+        super().__init__(tc, **kw)
+
+    def handle(self, conn, index):
+        with self.lock:
+            self.by_index[index] = conn
+            self.received[index] = bytearray()
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            with self.lock:
+                self.received[index] += data
+        conn.shutdown(socket.SHUT_WR)
+
+    def speak(self, index, data, timeout=5):
+        conn = wait_for(lambda: self.by_index.get(index), timeout,
+                        "backend connection #%d" % index)
+        conn.sendall(data)
+
+
+def key_line(key=None):
+    return base64.b64encode(key or os.urandom(80)).decode() + "\n"
+
+
+def write_keys(path, lines, mode=0o600):
+    """Writes a key file (lines: text lines with "\\n") with `mode`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(lines))
+    os.chmod(path, mode)
+
+
+class TicketTestCase(TernTestCase):
+
+    def setUp(self):
+        super().setUp()
+        check_sanitizers_at_cleanup(self)
+        self._ctl_n = 0
+
+    def control_path(self):
+        self._ctl_n += 1
+        return os.path.join(self.tmp, "ctl-%d.sock" % self._ctl_n)
+
+    def tern_ctl(self, backends, extra=(), **kw):
+        """tern with a control socket (and the given extra flags)."""
+        return self.start_tern(backends, extra=["--control", self.control_path()] + list(extra),
+                               **kw)
+
+    def conn(self, watch, session=None, port=None):
+        return TicketConn(self, watch, port or self.port, session=session)
+
+    def assert_ok(self, reply, msg=""):
+        self.assertIs(reply.get("ok"), True, "%s: %r" % (msg, reply))
+        return reply
+
+    def assert_error(self, reply, *needles):
+        self.assertIs(reply.get("ok"), False, reply)
+        self.assertIsInstance(reply.get("error"), str, reply)
+        for n in needles:
+            self.assertIn(n, reply["error"])
+        return reply["error"]
+
+    def assert_rotated(self, reply, keys, first_key=None):
+        """A rotate-ticket-keys reply: ok, the number of keys, and (when
+        the reply names it) the encrypting key's name in hex."""
+        self.assert_ok(reply, "rotate-ticket-keys")
+        self.assertEqual(reply.get("keys"), keys, reply)
+        if "encrypting_key" in reply:
+            self.assertRegex(reply["encrypting_key"], r"^[0-9a-f]{32}$")
+            if first_key is not None:
+                self.assertEqual(reply["encrypting_key"], first_key[:16].hex(), reply)
+        return reply
+
+    def finish(self, tern, conns):
+        """Closes the clients, waits until tern lists no connection, and
+        stops it: exit 0, no sanitizer report. Returns the stopped:
+        counters."""
+        for c in conns:
+            c.close()
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        return tern.stop_ok()
+
+    def full_then_session(self, watch, port=None, tickets=2):
+        """A full handshake that waits for its tickets; returns the conn."""
+        a = self.conn(watch, port=port)
+        self.assertFalse(a.resumed())
+        a.wait_tickets(tickets)
+        return a
+
+
+class TestAutomaticTickets(TicketTestCase):
+
+    def test_num_tickets_after_full_and_resumed_handshakes(self):
+        for flag, expect in ((None, 2), ("0", 0), ("5", 5), ("16", 16)):
+            with self.subTest(num_tickets=flag):
+                be = self.echo_backend()
+                extra = [] if flag is None else ["--num-tickets", flag]
+                tern = self.tern_ctl([be], extra)
+                watch = TicketWatch()
+                a = self.conn(watch)
+                self.assertEqual(a.version(), "TLSv1.3")
+                self.assertFalse(a.resumed())
+                a.expect_tickets(self, expect, msg="after a full handshake")
+                entry = tern.conn_of(a.c)
+                self.assertEqual(entry["num_tickets"], expect)
+                self.assertEqual(entry["tickets_sent"], expect)
+                self.assertEqual(entry["tickets_requested"], 0)
+                self.assertEqual(entry["tickets_pending"], 0)
+                conns = [a]
+                if expect:
+                    # After a resumption OpenSSL sends one ticket, whatever
+                    # the setting.
+                    b = self.conn(watch, session=a.session())
+                    self.assertTrue(b.resumed(), "the offered session did not resume")
+                    b.expect_tickets(self, 1, msg="after a resumed handshake")
+                    self.assertEqual(tern.conn_of(b.c)["tickets_sent"], 1)
+                    conns.append(b)
+                stats = tern.stats()
+                self.assertEqual(stats["tickets_sent"], expect + (1 if expect else 0))
+                self.assertEqual(stats["tickets_requested"], 0)
+                counters = self.finish(tern, conns)
+                self.assertEqual(counters["handshakes_full"], 1)
+                self.assertEqual(counters["handshakes_resumed"], 1 if expect else 0)
+
+    def test_node_client_counts_the_same(self):
+        """A second, independent client: Node's tls emits one 'session'
+        event per ticket."""
+        node = shutil.which("node")
+        if not node:
+            self.skipTest("node (Debian package nodejs) not installed: "
+                          "the independent ticket count is skipped")
+        script = r"""
+const tls = require('tls');
+const port = Number(process.argv[1]), want = Number(process.argv[2]);
+const quietMs = Number(process.argv[3]), timeoutMs = Number(process.argv[4]);
+function conn(session, expect) {
+  return new Promise((resolve, reject) => {
+    let n = 0, last = null, done = false, quiet = null;
+    const s = tls.connect({host: '127.0.0.1', port, servername: 'localhost',
+                           rejectUnauthorized: false, minVersion: 'TLSv1.3', session});
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(quiet); clearTimeout(limit);
+      const reused = s.isSessionReused();
+      s.end();
+      resolve({tickets: n, reused, session: last});
+    };
+    const limit = setTimeout(finish, timeoutMs);
+    s.on('session', (sess) => {
+      n++; last = sess;
+      if (n >= expect) { clearTimeout(quiet); quiet = setTimeout(finish, quietMs); }
+    });
+    s.on('error', reject);
+  });
+}
+(async () => {
+  const a = await conn(undefined, want);
+  if (!a.session) throw new Error('no ticket after the full handshake');
+  const b = await conn(a.session, 1);
+  console.log(JSON.stringify({full: a.tickets, full_reused: a.reused,
+                              resumed: b.tickets, resumed_reused: b.reused}));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"""
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--num-tickets", "3"])
+        r = subprocess.run([node, "-e", script, str(self.port), "3", str(int(QUIET * 1000)),
+                            str(int(scaled(5) * 1000))],
+                           capture_output=True, text=True, timeout=scaled(20))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(got, {"full": 3, "full_reused": False, "resumed": 1,
+                               "resumed_reused": True})
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        stats = tern.stats()
+        self.assertEqual(stats["handshakes_full"], 1)
+        self.assertEqual(stats["handshakes_resumed"], 1)
+        self.assertEqual(stats["tickets_sent"], 4)
+        tern.stop_ok()
+
+
+class TestTicketsOnDemand(TicketTestCase):
+
+    def test_tickets_wait_for_backend_data_and_go_first(self):
+        be = self.backend(SpeakBackend)
+        tern = self.tern_ctl([be], ["--ticket-flush-delay", "10s"])
+        watch = TicketWatch()
+        a = self.conn(watch)
+        a.expect_tickets(self, 2)
+        # The backend connection exists before the request, so the data
+        # sent later is what the tickets wait for.
+        wait_for(lambda: be.by_index.get(0), 5, "tern's backend connection")
+        cid = tern.conn_of(a.c)["id"]
+        self.assertEqual(self.assert_ok(tern.ctl("tickets %d 3" % cid)), {"ok": True, "queued": 1})
+        # The backend is silent and the flush delay is 10 s: nothing comes.
+        a.pump_for(0.5)
+        self.assertEqual(a.tickets(), 2, "tickets went out without backend data")
+        entry = tern.conn_of(a.c)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_pending"],
+                          entry["tickets_requested"]), (2, 3, 3))
+        message = b"the backend speaks now\n"
+        be.speak(0, message)
+        a.pump_until(lambda: len(a.data) >= len(message) and a.tickets() >= 5, 3,
+                     "the backend data and 3 more tickets")
+        self.assertEqual(bytes(a.data), message)
+        kinds = a.kinds()
+        first_data = kinds.index("data")
+        self.assertEqual(kinds[:first_data].count("ticket"), 5,
+                         "the 3 requested tickets must come before the data: %r" % kinds)
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 5)
+        stats = tern.stats()
+        self.assertEqual(stats["tickets_requested"], 3)
+        self.assertEqual(stats["tickets_sent"], 5)
+        entry = tern.conn_of(a.c)
+        self.assertEqual(entry["tickets_sent"], 5)
+        self.assertEqual(entry["tickets_pending"], 0)
+        self.assertEqual(entry["tickets_requested"], 3)
+        # The connection still carries data both ways.
+        a.c.exchange(b"ping\n", expect=0)
+        wait_for(lambda: bytes(be.received.get(0, b"")) == b"ping\n", 5, "ping at the backend")
+        self.finish(tern, [a])
+
+    def test_tickets_on_a_resumed_connection(self):
+        """A resumed connection gets one automatic ticket, but as many as
+        asked for on demand."""
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-flush-delay", "0"])
+        watch = TicketWatch()
+        a = self.full_then_session(watch)
+        b = self.conn(watch, session=a.session())
+        self.assertTrue(b.resumed())
+        b.expect_tickets(self, 1)
+        self.assertEqual(tern.ctl("tickets %d 3" % tern.conn_of(b.c)["id"]),
+                         {"ok": True, "queued": 1})
+        b.expect_tickets(self, 4)
+        entry = tern.conn_of(b.c)
+        self.assertIs(entry["resumed"], True)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_requested"]), (4, 3))
+        # The newest ticket resumes too.
+        c = self.conn(watch, session=b.session())
+        self.assertTrue(c.resumed())
+        self.finish(tern, [a, b, c])
+
+    def test_tickets_flushed_alone_after_the_delay(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-flush-delay", "300ms"])
+        watch = TicketWatch()
+        a = self.conn(watch)
+        a.expect_tickets(self, 2)
+        cid = tern.conn_of(a.c)["id"]
+        t0 = time.monotonic()
+        self.assert_ok(tern.ctl("tickets %d 2" % cid))
+        a.wait_tickets(4, timeout=3)
+        first = a.ticket_times()[2]
+        self.assertGreaterEqual(first - t0, 0.25, "tickets flushed before --ticket-flush-delay")
+        self.assertLessEqual(first - t0, scaled(3))
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 4)
+        self.assertEqual(a.data, b"")
+        entry = tern.conn_of(a.c)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_pending"]), (4, 0))
+        self.finish(tern, [a])
+
+    def test_zero_flush_delay_sends_at_once(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-flush-delay", "0"])
+        watch = TicketWatch()
+        a = self.conn(watch)
+        a.expect_tickets(self, 2)
+        cid = tern.conn_of(a.c)["id"]
+        t0 = time.monotonic()
+        self.assert_ok(tern.ctl("tickets %d 2" % cid))
+        a.wait_tickets(4, timeout=2)
+        # Well under the 200ms default: no delay was applied.
+        self.assertLess(a.ticket_times()[2] - t0, scaled(0.15))
+        a.expect_tickets(self, 4)
+        # And data still flows after them.
+        got = a.c.exchange(b"after the tickets", expect=17)
+        self.assertEqual(got, b"after the tickets")
+        self.finish(tern, [a])
+
+    def test_tickets_during_a_busy_transfer(self):
+        total = 8 << 20
+        requests = 10
+        be = self.echo_backend()
+        tern = self.tern_ctl([be])
+        watch = TicketWatch()
+        a = self.conn(watch)
+        a.wait_tickets(2)
+        cid = tern.conn_of(a.c)["id"]
+        control = ControlClient(tern.control_path())
+        self.addCleanup(control.close)
+        payload = random.Random(7).randbytes(total)
+        sent = []
+
+        def on_progress(received):
+            # One request each time another eleventh of the data came back:
+            # all 10 while both directions are busy.
+            step = total // (requests + 1)
+            while len(sent) < requests and len(received) >= (len(sent) + 1) * step:
+                reply = control.cmd("tickets %d 1" % cid)
+                sent.append(reply)
+
+        got = a.c.exchange(payload, expect=total, timeout=60, on_progress=on_progress)
+        self.assertEqual(len(sent), requests)
+        for reply in sent:
+            self.assertEqual(reply, {"ok": True, "queued": 1})
+        self.assertEqual(len(got), total)
+        self.assertEqual(sha256(got), sha256(payload), "bytes changed on the way")
+        self.assertFalse(a.c.reset or a.c.ragged or a.c.got_close_notify or a.c.got_eof)
+        a.expect_tickets(self, 2 + requests, timeout=3)
+        stats = tern.stats()
+        self.assertEqual(stats["tickets_requested"], requests)
+        self.assertEqual(stats["tickets_sent"], 2 + requests)
+        entry = tern.conn_of(a.c)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_pending"],
+                          entry["tickets_requested"]), (2 + requests, 0, requests))
+        self.assertEqual((entry["bytes_in"], entry["bytes_out"]), (total, total))
+        # Still usable afterwards.
+        self.assertEqual(a.c.exchange(b"tail", expect=4), b"tail")
+        self.finish(tern, [a])
+
+    def test_tickets_all_and_refusals(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], workers=2)
+        w13 = TicketWatch()
+        w12 = TicketWatch(max_version=ssl.TLSVersion.TLSv1_2)
+        tls13 = [self.conn(w13) for _ in range(3)]
+        for c in tls13:
+            c.wait_tickets(2)
+        old = self.conn(w12)
+        self.assertEqual(old.version(), "TLSv1.2")
+
+        def workers_of(conns):
+            return {tern.conn_of(c.c)["worker"] for c in conns}
+        # SO_REUSEPORT spreads by hash: add TLS 1.3 connections until both
+        # workers hold one (bounded), so "all" really crosses workers.
+        while len(workers_of(tls13)) < 2 and len(tls13) < 16:
+            c = self.conn(w13)
+            c.wait_tickets(2)
+            tls13.append(c)
+        self.assertEqual(workers_of(tls13), {0, 1}, "connections never reached both workers")
+        entries = tern.conns()
+        self.assertEqual(len(entries), len(tls13) + 1)
+        for e in entries:
+            self.assertEqual(e["id"] >> 48, e["worker"], "the worker is not in the ID's top bits")
+        for c in tls13:
+            c.pump_for(0.05)
+            self.assertEqual(c.tickets(), 2)
+        old.pump_for(0.1)
+        old_base = old.tickets()  # a TLS 1.2 handshake may carry one itself
+
+        reply = self.assert_ok(tern.ctl("tickets all 2"))
+        self.assertEqual(reply, {"ok": True, "queued": len(tls13)})
+        for c in tls13:
+            c.wait_tickets(4)
+        for c in tls13 + [old]:
+            c.pump_for(0.1)
+        old.pump_for(QUIET)
+        for c in tls13:
+            self.assertEqual(c.tickets(), 4)
+        self.assertEqual(old.tickets(), old_base, "the TLS 1.2 connection got tickets")
+        stats = tern.stats()
+        self.assertEqual(stats["tickets_requested"], 2 * len(tls13))
+        self.assertEqual(stats["tickets_sent"], 4 * len(tls13))
+
+        old_id = tern.conn_of(old.c)["id"]
+        some_id = tern.conn_of(tls13[0].c)["id"]
+        self.assert_error(tern.ctl("tickets %d 1" % old_id), "TLS 1.2")
+        self.assert_error(tern.ctl("tickets %d" % old_id), "TLS 1.2")
+        ids = {e["id"] for e in tern.conns()}
+        unknown = max(ids) + 1000
+        self.assert_error(tern.ctl("tickets %d 1" % unknown), str(unknown))
+        # A worker index past --workers in the top bits.
+        self.assert_error(tern.ctl("tickets %d 1" % ((7 << 48) | 1)))
+        self.assertEqual(self.assert_error(tern.ctl("tickets %d 17" % some_id)),
+                         "tickets: N must be 1..16")
+        self.assertEqual(self.assert_error(tern.ctl("tickets %d 0" % some_id)),
+                         "tickets: N must be 1..16")
+        self.assertEqual(self.assert_error(tern.ctl("tickets all 17")), "tickets: N must be 1..16")
+        self.assertEqual(self.assert_error(tern.ctl("tickets")), "tickets: expected ID|all [N]")
+        self.assertEqual(self.assert_error(tern.ctl("tickets -1")), "invalid connection ID '-1'")
+        # `tickets ID` alone is one ticket.
+        self.assertEqual(tern.ctl("tickets %d" % some_id), {"ok": True, "queued": 1})
+        tls13[0].expect_tickets(self, 5)
+        # None of the refusals queued anything.
+        stats = tern.stats()
+        self.assertEqual(stats["tickets_requested"], 2 * len(tls13) + 1)
+        self.assertEqual(stats["tickets_sent"], 4 * len(tls13) + 1)
+        for c in tls13:
+            self.assertEqual(c.c.exchange(b"x", expect=1), b"x")
+        self.assertEqual(old.c.exchange(b"y", expect=1), b"y")
+        self.finish(tern, tls13 + [old])
+
+    def test_num_tickets_on_one_connection(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be])
+        watch = TicketWatch()
+        a, b = self.conn(watch), self.conn(watch)
+        a.wait_tickets(2)
+        b.wait_tickets(2)
+        aid, bid = tern.conn_of(a.c)["id"], tern.conn_of(b.c)["id"]
+        self.assertEqual(tern.ctl("num-tickets %d 7" % aid), {"ok": True})
+        self.assertEqual(tern.conn_of(a.c)["num_tickets"], 7)
+        self.assertEqual(tern.conn_of(b.c)["num_tickets"], 2)
+        self.assertEqual(tern.ctl("num-tickets %d 0" % bid), {"ok": True})
+        self.assertEqual(tern.conn_of(b.c)["num_tickets"], 0)
+        self.assertEqual(tern.conn_of(a.c)["num_tickets"], 7)
+        self.assertEqual(self.assert_error(tern.ctl("num-tickets %d 17" % aid)),
+                         "num-tickets: N must be 0..16")
+        self.assertEqual(self.assert_error(tern.ctl("num-tickets %d" % aid)),
+                         "num-tickets: expected ID N")
+        self.assert_error(tern.ctl("num-tickets %d 3" % (max(aid, bid) + 1000)))
+        self.assertEqual(tern.conn_of(a.c)["num_tickets"], 7)
+        # Setting it sends nothing by itself.
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 2)
+        # A new connection still gets the configured default.
+        c = self.conn(watch)
+        c.expect_tickets(self, 2)
+        self.assertEqual(tern.conn_of(c.c)["num_tickets"], 2)
+        self.finish(tern, [a, b, c])
+
+
+class TestResumption(TicketTestCase):
+
+    def test_resumption_across_workers(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], workers=2)
+        watch = TicketWatch()
+        first = self.full_then_session(watch)
+        prev_worker = tern.conn_of(first.c)["worker"]
+        session = first.session()
+        first.close()
+        reconnects, crossed = 0, 0
+        # 8 reconnects at least; more (bounded) until one resumed on the
+        # other worker than the one that issued its ticket.
+        while reconnects < 8 or (crossed == 0 and reconnects < 40):
+            c = self.conn(watch, session=session)
+            reconnects += 1
+            self.assertTrue(c.resumed(), "reconnect #%d did not resume" % reconnects)
+            worker = tern.conn_of(c.c)["worker"]
+            crossed += worker != prev_worker
+            c.wait_tickets(1)
+            ping = b"r%d" % reconnects
+            self.assertEqual(c.c.exchange(ping, expect=len(ping)), ping)
+            session, prev_worker = c.session(), worker
+            c.close()
+        self.assertGreater(crossed, 0, "no resumption crossed workers in %d tries" % reconnects)
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        stats = tern.stats()
+        self.assertEqual(stats["handshakes_full"], 1)
+        self.assertEqual(stats["handshakes_resumed"], reconnects)
+        counters = tern.stop_ok()
+        self.assertEqual(counters["handshakes_resumed"], reconnects)
+
+    def test_tls12_resumption_across_workers(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], workers=2)
+        watch = TicketWatch(max_version=ssl.TLSVersion.TLSv1_2)
+        first = self.conn(watch)
+        self.assertEqual(first.version(), "TLSv1.2")
+        self.assertEqual(first.c.exchange(b"1", expect=1), b"1")
+        session, prev_worker = first.session(), tern.conn_of(first.c)["worker"]
+        first.close()
+        reconnects, crossed = 0, 0
+        while reconnects < 6 or (crossed == 0 and reconnects < 40):
+            c = self.conn(watch, session=session)
+            reconnects += 1
+            self.assertTrue(c.resumed(), "TLS 1.2 reconnect #%d did not resume" % reconnects)
+            self.assertEqual(c.c.exchange(b"2", expect=1), b"2")
+            worker = tern.conn_of(c.c)["worker"]
+            crossed += worker != prev_worker
+            session, prev_worker = c.session(), worker
+            c.close()
+        self.assertGreater(crossed, 0, "no resumption crossed workers in %d tries" % reconnects)
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        counters = tern.stop_ok()
+        self.assertEqual((counters["handshakes_full"], counters["handshakes_resumed"]),
+                         (1, reconnects))
+
+    def test_in_memory_rotation(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be])
+        watch = TicketWatch()
+        a = self.full_then_session(watch)
+        old = a.session()
+        a.close()
+        expected_keys = [2, 3, 3]
+        for n, keys in enumerate(expected_keys, 1):
+            self.assert_rotated(tern.ctl("rotate-ticket-keys"), keys)
+            c = self.conn(watch, session=old)
+            if n < 3:
+                self.assertTrue(c.resumed(), "old session refused after %d rotation(s)" % n)
+            else:
+                self.assertFalse(c.resumed(), "a session resumed after 3 rotations: its key "
+                                 "should be gone")
+            self.assertEqual(c.c.exchange(b"hi", expect=2), b"hi")
+            c.close()
+        # A fresh session works with the newest key.
+        fresh = self.full_then_session(watch)
+        d = self.conn(watch, session=fresh.session())
+        self.assertTrue(d.resumed())
+        # tern counts the handshake once the client's Finished arrived,
+        # which may be a moment after the client is done.
+        wait_for(lambda: tern.stats()["handshakes_resumed"] == 3, 5, "handshakes_resumed == 3")
+        self.assertEqual(tern.stats()["handshakes_full"], 3)
+        self.finish(tern, [fresh, d])
+
+    def test_rotation_timer_keeps_previous_keys(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-rotate", "1s"])
+        watch = TicketWatch()
+        a = self.full_then_session(watch)
+        session = a.session()
+        a.close()
+        # The timer rotates once a second: wait (bounded) for it to have
+        # rotated once, then the session from before must still resume.
+        tern.wait_log("ticket keys rotated", timeout=3, what="a timer rotation")
+        b = self.conn(watch, session=session)
+        self.assertTrue(b.resumed(), "a session from before one timer rotation did not resume")
+        self.assertEqual(b.c.exchange(b"ok", expect=2), b"ok")
+        self.finish(tern, [b])
+
+
+class TestTicketKeyFile(TicketTestCase):
+
+    def keyfile(self, lines, mode=0o600, name="ticket.keys"):
+        path = os.path.join(self.tmp, name)
+        write_keys(path, lines, mode)
+        return path
+
+    def test_fleet_shares_sessions(self):
+        path = self.keyfile([key_line(), key_line()])
+        be = self.echo_backend()
+        a_tern = self.tern_ctl([be], ["--ticket-keys", path])
+        a_port = self.port
+        b_tern = self.tern_ctl([be], ["--ticket-keys", path])
+        b_port = self.port
+        c_tern = self.tern_ctl([be])  # random in-memory keys: not in the fleet
+        c_port = self.port
+        watch = TicketWatch()
+        a = self.full_then_session(watch, port=a_port)
+        session = a.session()
+        b = self.conn(watch, session=session, port=b_port)
+        self.assertTrue(b.resumed(), "a session from instance A did not resume on instance B")
+        self.assertEqual(b.c.exchange(b"fleet", expect=5), b"fleet")
+        c = self.conn(watch, session=session, port=c_port)
+        self.assertFalse(c.resumed(), "an instance without the key file resumed A's session")
+        self.assertEqual(b_tern.stats()["handshakes_resumed"], 1)
+        self.assertEqual(c_tern.stats()["handshakes_resumed"], 0)
+        # And the other way round.
+        b.wait_tickets(1)
+        d = self.conn(watch, session=b.session(), port=a_port)
+        self.assertTrue(d.resumed(), "a session from instance B did not resume on instance A")
+        self.finish(a_tern, [a, d])
+        self.finish(b_tern, [b])
+        self.finish(c_tern, [c])
+
+    def run_refused(self, path, *needles):
+        port = free_port()
+        r = self.run_tern(["--listen", "127.0.0.1:%d" % port,
+                           "--backend", "127.0.0.1:%d" % free_port(),
+                           "--cert", self.default_cert()["cert"], "--ticket-keys", path])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        for n in needles:
+            self.assertIn(n, r.stderr)
+        self.assertNotIn(" ready: ", r.stderr)
+        self.assertTrue(port_refuses(port))
+        return r.stderr
+
+    def test_bad_key_files_exit_1(self):
+        good = key_line()
+        self.run_refused(self.keyfile([good], mode=0o644, name="world-readable.keys"),
+                         os.path.join(self.tmp, "world-readable.keys"), "readable by other users")
+        self.run_refused(self.keyfile([good], mode=0o602, name="world-writable.keys"),
+                         os.path.join(self.tmp, "world-writable.keys"), "writable by other users")
+        path = self.keyfile([good, "this is not base64!\n"], name="garbage-line.keys")
+        self.run_refused(path, path + ":2:")
+        path = self.keyfile([base64.b64encode(os.urandom(48)).decode() + "\n"],
+                            name="short-key.keys")
+        self.run_refused(path, path + ":1:", "48")
+        path = self.keyfile([], name="empty.keys")
+        self.run_refused(path, path)
+        path = os.path.join(self.tmp, "missing.keys")
+        self.run_refused(path, path)
+        # 0640 is allowed (a group of operators).
+        path = self.keyfile([good], mode=0o640, name="group.keys")
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-keys", path])
+        tern.stop_ok()
+
+    def test_rotate_rereads_the_file(self):
+        k1, k2, k3, k4 = (os.urandom(80) for _ in range(4))
+        path = self.keyfile([key_line(k1), key_line(k2)])
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-keys", path])
+        watch = TicketWatch()
+        a = self.full_then_session(watch)
+        s1 = a.session()  # encrypted with k1
+        a.close()
+
+        # New first key, the old one second: old sessions still resume.
+        write_keys(path, [key_line(k3), key_line(k1)])
+        self.assert_rotated(tern.ctl("rotate-ticket-keys"), 2, k3)
+        b = self.conn(watch, session=s1)
+        self.assertTrue(b.resumed(), "k1 is still in the file, yet its session did not resume")
+        b.close()
+
+        # Without k1: its sessions do a full handshake.
+        write_keys(path, [key_line(k4)])
+        self.assert_rotated(tern.ctl("rotate-ticket-keys"), 1, k4)
+        c = self.conn(watch, session=s1)
+        self.assertFalse(c.resumed(), "a session resumed after its key left the file")
+        c.wait_tickets(2)
+        s4 = c.session()  # encrypted with k4
+        c.close()
+
+        # Garbage: refused, and the keys in use stay.
+        write_keys(path, [key_line(k4), "garbage garbage\n"])
+        self.assert_error(tern.ctl("rotate-ticket-keys"), path + ":2:")
+        d = self.conn(watch, session=s4)
+        self.assertTrue(d.resumed(), "a failed rotation dropped the keys in use")
+        d.close()
+        # A file that became readable by others: refused too.
+        os.chmod(path, 0o644)
+        self.assert_error(tern.ctl("rotate-ticket-keys"), path, "readable by other users")
+        e = self.conn(watch, session=s4)
+        self.assertTrue(e.resumed(), "a refused rotation dropped the keys in use")
+        self.assertEqual(e.c.exchange(b"still", expect=5), b"still")
+        stats = tern.stats()
+        self.assertEqual((stats["handshakes_full"], stats["handshakes_resumed"]), (2, 3))
+        self.finish(tern, [e])
+
+
+class TestTicketRefresh(TicketTestCase):
+
+    def test_idle_connection_gets_a_fresh_ticket(self):
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-refresh", "1s"])
+        w13 = TicketWatch()
+        w12 = TicketWatch(max_version=ssl.TLSVersion.TLSv1_2)
+        a = self.conn(w13)
+        old = self.conn(w12)
+        self.assertEqual(old.version(), "TLSv1.2")
+        a.wait_tickets(2)
+        old.pump_for(0.05)
+        old_base = old.tickets()
+        requested_before = tern.stats()["tickets_requested"]
+        a.wait_tickets(3, timeout=2.5)
+        age = a.ticket_times()[2] - a.handshake_done
+        # Its newest ticket must be older than 1s; the check runs every
+        # 250ms.
+        self.assertGreaterEqual(age, 0.9, "refreshed a ticket younger than --ticket-refresh")
+        self.assertLessEqual(age, scaled(2.5))
+        self.assertGreater(tern.stats()["tickets_requested"], requested_before)
+        # The TLS 1.2 connection is just as old and gets nothing.
+        old.pump_for(QUIET)
+        self.assertEqual(old.tickets(), old_base, "a TLS 1.2 connection got a refresh ticket")
+        entry = tern.conn_of(old.c)
+        self.assertEqual((entry["tickets_requested"], entry["tickets_pending"]), (0, 0))
+        self.assertEqual(a.c.exchange(b"fresh", expect=5), b"fresh")
+        self.assertEqual(old.c.exchange(b"old", expect=3), b"old")
+        self.finish(tern, [a, old])
+
+
+if __name__ == "__main__":
+    main()
