@@ -383,45 +383,28 @@ static void client_close(struct tern_control *ctl, unsigned i)
 	ctl->clients[i] = ctl->clients[--ctl->num_clients];
 }
 
-/* Reads what is there and answers every complete line. False: close. */
-static bool client_read(struct tern_control *ctl, struct control_client *cl)
+/* Most lines one client gets answered per loop iteration, so a client
+ * with a full pipeline of commands cannot starve the others. */
+#define LINES_PER_TURN 16
+
+static const char too_long_reply[] = "{\"ok\":false,\"error\":\"command longer than 4096 bytes\"}\n";
+
+static bool client_has_line(const struct control_client *cl)
 {
-	for (;;) {
-		size_t room = sizeof(cl->in) - cl->in_len;
-		ssize_t n = read(cl->fd, cl->in + cl->in_len, room);
-		if (n == 0)
-			return cl->out_off < cl->out_len; /* flush a pending reply first */
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR;
-		cl->in_len += (size_t)n;
-		char *nl;
-		while ((nl = memchr(cl->in, '\n', cl->in_len)) != NULL) {
-			size_t len = (size_t)(nl - cl->in);
-			client_reply(ctl, cl, cl->in, len);
-			cl->in_len -= len + 1;
-			memmove(cl->in, nl + 1, cl->in_len);
-		}
-		if (cl->in_len == sizeof(cl->in)) {
-			/* No newline within the limit: answer once and hang up,
-			 * since the rest of the line cannot be trusted. */
-			static const char too_long[] =
-				"{\"ok\":false,\"error\":\"command longer than 4096 bytes\"}\n";
-			if (!client_append(cl, too_long, sizeof(too_long) - 1))
-				return false;
-			cl->closing = true;
-			cl->in_len = 0;
-			return true;
-		}
-		if (cl->closing)
-			return true;
-	}
+	return memchr(cl->in, '\n', cl->in_len) != NULL;
+}
+
+static bool client_has_output(const struct control_client *cl)
+{
+	return cl->out_off < cl->out_len;
 }
 
 /* Writes what it can. False: close. */
 static bool client_write(struct control_client *cl)
 {
 	while (cl->out_off < cl->out_len) {
-		ssize_t n = write(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off);
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
 		cl->out_off += (size_t)n;
@@ -430,6 +413,58 @@ static bool client_write(struct control_client *cl)
 	cl->out = NULL;
 	cl->out_len = cl->out_off = 0;
 	return !cl->closing;
+}
+
+/* Answers buffered lines one at a time, each reply written before the next
+ * line is looked at: a client that does not read its replies stops being
+ * served (and read) instead of growing an unbounded backlog. False: close. */
+static bool client_answer(struct tern_control *ctl, struct control_client *cl)
+{
+	for (unsigned turn = 0; turn < LINES_PER_TURN; turn++) {
+		if (client_has_output(cl) && !client_write(cl))
+			return false;
+		if (client_has_output(cl) || cl->closing)
+			return true;
+		char *nl = memchr(cl->in, '\n', cl->in_len);
+		if (!nl)
+			return true;
+		size_t len = (size_t)(nl - cl->in);
+		size_t text_len = len > 0 && cl->in[len - 1] == '\r' ? len - 1 : len;
+		if (text_len > TERN_CONTROL_LINE_MAX) {
+			/* Answer once and hang up: what follows cannot be trusted
+			 * to be a command boundary. */
+			if (!client_append(cl, too_long_reply, sizeof(too_long_reply) - 1))
+				return false;
+			cl->closing = true;
+		} else {
+			client_reply(ctl, cl, cl->in, len);
+		}
+		cl->in_len -= len + 1;
+		memmove(cl->in, nl + 1, cl->in_len);
+	}
+	return true;
+}
+
+/* Reads once, when nothing is waiting to be answered or written. False:
+ * close. */
+static bool client_read(struct control_client *cl)
+{
+	if (cl->closing || client_has_output(cl) || client_has_line(cl))
+		return true;
+	ssize_t n = read(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len);
+	if (n == 0)
+		return false;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	cl->in_len += (size_t)n;
+	if (cl->in_len == sizeof(cl->in) && !client_has_line(cl)) {
+		/* No newline within the limit. */
+		if (!client_append(cl, too_long_reply, sizeof(too_long_reply) - 1))
+			return false;
+		cl->closing = true;
+		cl->in_len = 0;
+	}
+	return true;
 }
 
 static void accept_clients(struct tern_control *ctl)
@@ -482,9 +517,13 @@ static int poll_timeout(struct tern_control *ctl, uint64_t now)
 		next = ctl->next_rotate_ms;
 	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)
 		next = ctl->next_refresh_ms;
-	for (unsigned i = 0; i < ctl->num_clients; i++)
-		if (ctl->clients[i]->deadline_ms < next)
-			next = ctl->clients[i]->deadline_ms;
+	for (unsigned i = 0; i < ctl->num_clients; i++) {
+		const struct control_client *cl = ctl->clients[i];
+		if (cl->deadline_ms < next)
+			next = cl->deadline_ms;
+		if (!client_has_output(cl) && client_has_line(cl))
+			next = now; /* a pipelined command waits: no sleeping */
+	}
 	return next <= now ? 0 : (int)(next - now);
 }
 
@@ -500,7 +539,11 @@ static void *control_main(void *arg)
 		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
 		for (unsigned i = 0; i < ctl->num_clients; i++) {
 			const struct control_client *cl = ctl->clients[i];
-			short events = cl->out_off < cl->out_len ? POLLOUT : (cl->closing ? 0 : POLLIN);
+			short events = 0;
+			if (client_has_output(cl))
+				events = POLLOUT;
+			else if (!cl->closing && !client_has_line(cl))
+				events = POLLIN;
 			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
 		}
 		int ready = poll(pfd, n, poll_timeout(ctl, now));
@@ -518,12 +561,14 @@ static void *control_main(void *arg)
 			short rev = pfd[2 + i].revents;
 			bool keep = true;
 			if (rev & POLLIN)
-				keep = client_read(ctl, cl);
-			if (keep && (rev & (POLLOUT | POLLIN)) && cl->out_off < cl->out_len)
-				keep = client_write(cl);
-			if (keep && (rev & (POLLERR | POLLHUP | POLLNVAL)) && !(rev & POLLIN))
+				keep = client_read(cl);
+			if (keep)
+				keep = client_answer(ctl, cl);
+			if (keep && (rev & (POLLERR | POLLNVAL)))
 				keep = false;
-			if (keep && cl->closing && cl->out_off >= cl->out_len)
+			if (keep && (rev & POLLHUP) && !(rev & POLLIN) && !client_has_line(cl))
+				keep = false;
+			if (keep && cl->closing && !client_has_output(cl))
 				keep = false;
 			if (keep && now >= cl->deadline_ms)
 				keep = false; /* silent, or not reading its replies */

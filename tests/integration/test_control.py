@@ -321,28 +321,12 @@ class TestLongLines(ControlTestCase):
             with self.subTest(length=n):
                 self.long_line_closes(n)
 
-    # tern bug: a line of exactly 4097 bytes plus "\n" fits src/control.c's
-    # input buffer (4096 + 2), so it is answered "command longer than 4096
-    # bytes" like any parse error and the connection stays open, while
-    # every longer line closes it (SPEC section 3: lines are at most 4 KiB;
-    # over that: error, then close). Expected: close for 4097 too.
-    @unittest.expectedFailure
     def test_line_of_4097_bytes_closes_the_connection(self):
         self.long_line_closes(4097)
 
 
 class TestDeafFlood(ControlTestCase):
 
-    # tern bug: src/control.c client_read() reads everything a client
-    # sends and appends every reply to its output buffer, with no bound and
-    # with no turn for the other clients. A client that pipelines 230 KB of
-    # "conns\n" and never reads (with 20 live TLS connections) grows tern
-    # by ~230 MB and keeps `stats` from every other control client waiting
-    # ~5 s while the control thread answers its ~38000 commands; with 1000
-    # connections it is gigabytes. Expected: stop reading a client whose
-    # replies are not being read (one pending reply at most), and serve one
-    # line per client per turn.
-    @unittest.expectedFailure
     def test_deaf_client_pipelining_conns_is_bounded(self):
         be = self.echo_backend()
         tern = self.tern_ctl([be], workers=2)
