@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "tern/control.h"
 #include "tern/log.h"
+#include "tern/sd_notify.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 
@@ -57,6 +58,7 @@ static void wait_for_signals(struct tern_server *srv, const sigset_t *set)
 					 "send it again to close at once", strsignal(sig),
 					 (unsigned long long)srv->cfg->drain_timeout_ms);
 				tern_server_drain(srv);
+				tern_sd_notify_stopping();
 			} else {
 				tern_log(TERN_LOG_INFO, "%s again: closing every connection now",
 					 strsignal(sig));
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
 	}
 	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
 		 cfg.workers, listen, backends, identity);
+	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
 	wait_for_signals(&srv, &set);
 	tern_control_stop(control);
 	log_totals(&srv);
