@@ -457,6 +457,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 			return cli_error(err, err_len, "default listen address %s: %s", TERN_DEFAULT_LISTEN,
 					 strerror(-rc));
 		cfg->num_listen = 1;
+		cfg->listen_is_default = true;
 	}
 	if (cfg->num_backends == 0) {
 		rc = tern_parse_addr(TERN_DEFAULT_BACKEND, true, &cfg->backends[0]);

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
 		tern_server_join_and_free(&srv);
 		return EXIT_FILE;
 	}
+	tern_server_describe_listen(&srv, listen, sizeof(listen)); /* inherited sockets too */
 	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
 		 cfg.workers, listen, backends, identity);
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tern/listen_fds.h"
 #include "tern/log.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
@@ -76,26 +77,85 @@ static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsign
 		snprintf(err, err_len, "eventfd: %s", strerror(errno));
 		return ret;
 	}
-	w->listeners = calloc(cfg->num_listen, sizeof(*w->listeners));
+	size_t num = srv->inherited.num;
+	for (size_t i = 0; i < cfg->num_listen; i++)
+		num += (srv->bind_listen >> i) & 1;
+	w->listeners = calloc(num, sizeof(*w->listeners));
 	if (!w->listeners)
 		return -ENOMEM;
+	/* Inherited sockets are one socket for all workers, not one each:
+	 * every worker's ring arms its multishot accept on the same fd, and
+	 * the kernel hands each connection to exactly one of them (an accept
+	 * is atomic; io_uring even wakes only one waiter, as accepts poll
+	 * with EPOLLEXCLUSIVE). Unlike SO_REUSEPORT's hash, a connection goes
+	 * to whichever worker is waiting, so a busy worker takes fewer. */
+	for (size_t i = 0; i < srv->inherited.num; i++) {
+		struct tern_listener *l = &w->listeners[w->num_listeners++];
+		l->magic = TERN_LISTENER_MAGIC;
+		l->addr = &srv->inherited.socks[i].addr;
+		l->w = w;
+		l->fd = srv->inherited.socks[i].fd;
+		l->shared = true;
+	}
 	for (size_t i = 0; i < cfg->num_listen; i++) {
-		struct tern_listener *l = &w->listeners[i];
+		if (!((srv->bind_listen >> i) & 1))
+			continue;
+		struct tern_listener *l = &w->listeners[w->num_listeners++];
 		l->magic = TERN_LISTENER_MAGIC;
 		l->addr = &cfg->listen[i];
 		l->w = w;
 		l->fd = listen_socket(l->addr, err, err_len);
-		w->num_listeners = i + 1;
 		if (l->fd < 0)
 			return l->fd;
 	}
 	return 0;
 }
 
+_Static_assert(TERN_MAX_LISTEN <= 64, "bind_listen has one bit per --listen");
+
+/* Socket activation: takes the sockets a service manager passed in, and
+ * leaves in bind_listen the --listen addresses none of them covers. An
+ * inherited socket stands in for the --listen with its address; one that
+ * matches no --listen is served too; with no --listen on the command
+ * line, the inherited sockets replace the default address. */
+static int plan_listeners(struct tern_server *srv, char *err, size_t err_len)
+{
+	const struct tern_config *cfg = srv->cfg;
+	int ret = tern_listen_fds_take(&srv->inherited, err, err_len);
+
+	if (ret <= 0)
+		return ret;
+	if (cfg->listen_is_default) {
+		srv->bind_listen = 0;
+		tern_log(TERN_LOG_INFO, "socket activation: %zu inherited socket(s) replace the "
+			 "default --listen %s", srv->inherited.num, cfg->listen[0].text);
+	}
+	for (size_t i = 0; i < srv->inherited.num; i++) {
+		const struct tern_inherited *s = &srv->inherited.socks[i];
+		bool matched = false;
+		for (size_t j = 0; j < cfg->num_listen && !cfg->listen_is_default; j++) {
+			if (tern_listen_fds_same_addr(&s->addr.ss, &cfg->listen[j].ss)) {
+				srv->bind_listen &= ~(UINT64_C(1) << j);
+				matched = true;
+			}
+		}
+		tern_log(TERN_LOG_INFO, "listening on %s: inherited fd %d%s%s%s (socket activation), "
+			 "accepted on by all %u workers%s", s->addr.text, s->fd,
+			 s->name[0] ? " named '" : "", s->name, s->name[0] ? "'" : "",
+			 cfg->workers,
+			 matched || cfg->listen_is_default ? "" : "; it matches no --listen, served too");
+	}
+	for (size_t i = 0; i < cfg->num_listen; i++)
+		if ((srv->bind_listen >> i) & 1)
+			tern_log(TERN_LOG_INFO, "--listen %s: no inherited socket has this address; "
+				 "binding it", cfg->listen[i].text);
+	return 0;
+}
+
 static void free_worker(struct tern_worker *w)
 {
 	for (size_t i = 0; i < w->num_listeners; i++)
-		if (w->listeners[i].fd >= 0)
+		if (w->listeners[i].fd >= 0 && !w->listeners[i].shared)
 			close(w->listeners[i].fd);
 	free(w->listeners);
 	if (w->wake_fd >= 0)
@@ -113,6 +173,7 @@ static void server_free(struct tern_server *srv)
 			free_worker(&srv->workers[i]);
 	free(srv->workers);
 	srv->workers = NULL;
+	tern_listen_fds_free(&srv->inherited); /* after every worker's listeners */
 	tern_ticket_keys_unref(srv->ticket_keys);
 	srv->ticket_keys = NULL;
 	tern_tls_identity_free(srv->identity);
@@ -155,6 +216,13 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 		goto fail;
 	}
 	srv->num_workers = cfg->workers;
+	for (size_t i = 0; i < cfg->num_listen; i++)
+		srv->bind_listen |= UINT64_C(1) << i;
+	if (bind) {
+		ret = plan_listeners(srv, err, err_len);
+		if (ret < 0)
+			goto fail;
+	}
 	for (unsigned i = 0; i < cfg->workers; i++) {
 		ret = prepare_worker(srv, &srv->workers[i], i, bind, err, err_len);
 		if (ret < 0)
@@ -169,6 +237,26 @@ fail:
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len)
 {
 	tern_tls_identity_describe(srv->identity, out, out_len);
+}
+
+void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len)
+{
+	size_t used = 0;
+	int m;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < srv->inherited.num && used < out_len; i++) {
+		m = snprintf(out + used, out_len - used, "%s%s(inherited)", used ? "," : "",
+			     srv->inherited.socks[i].addr.text);
+		used += m > 0 ? (size_t)m : 0;
+	}
+	for (size_t i = 0; i < srv->cfg->num_listen && used < out_len; i++) {
+		if (!((srv->bind_listen >> i) & 1))
+			continue;
+		m = snprintf(out + used, out_len - used, "%s%s", used ? "," : "",
+			     srv->cfg->listen[i].text);
+		used += m > 0 ? (size_t)m : 0;
+	}
 }
 
 int tern_server_start(struct tern_server *srv, char *err, size_t err_len)

@@ -133,7 +133,11 @@ static void worker_close_listeners(struct tern_worker *w)
 			continue;
 		if (l->armed)
 			tern_ring_cancel(w->ring, tern_ud(l, TERN_OP_ACCEPT));
-		tern_ring_close(w->ring, l->fd);
+		/* A shared socket stays open for the other workers, and its
+		 * backlog for whoever passed it to us (the service manager's
+		 * next instance): closed once, by the server, at the end. */
+		if (!l->shared)
+			tern_ring_close(w->ring, l->fd);
 		l->fd = -1;
 	}
 	for (unsigned i = 0; i < w->num_parked; i++)

@@ -66,6 +66,10 @@ struct tern_config {
 	uint64_t ticket_rotate_ms;    /* --ticket-rotate (in-memory keys only) */
 	uint64_t ticket_refresh_ms;   /* --ticket-refresh; 0: off */
 	uint64_t ticket_flush_delay_ms; /* --ticket-flush-delay */
+
+	/* No --listen was given: listen[0] is TERN_DEFAULT_LISTEN, which
+	 * inherited sockets (socket activation) replace rather than join. */
+	bool listen_is_default;
 };
 
 /* Defaults, as SPEC section 2 lists them. */

@@ -11,6 +11,7 @@
 
 #include "tern/config.h"
 #include "tern/counters.h"
+#include "tern/listen_fds.h"
 
 struct tern_worker;
 struct tern_tls_identity;
@@ -29,12 +30,20 @@ struct tern_server {
 	 * Workers add and subtract; relaxed is enough for a cap. */
 	_Atomic unsigned conns_open;
 	_Atomic unsigned workers_running;
+	/* Listening sockets passed in by a service manager (socket
+	 * activation): every worker accepts on each of them; closed once, by
+	 * tern_server_join_and_free. */
+	struct tern_listen_fds inherited;
+	/* Bit i set: each worker binds cfg->listen[i] itself (every address,
+	 * unless inherited sockets stand in for some). */
+	uint64_t bind_listen;
 	sem_t started; /* posted by each worker once its ring exists */
 };
 
 /* Loads the certificate and builds one SSL_CTX shard per worker, and, unless
- * bind is false (--check), binds every worker's listening sockets. Nothing
- * runs yet. Returns 0, -EINVAL for a flag value OpenSSL rejects (exit 2), or
+ * bind is false (--check), binds every worker's listening sockets, or takes
+ * the ones a service manager passed in (LISTEN_FDS, see listen_fds.h) and
+ * binds only the --listen addresses they do not cover. Nothing runs yet. Returns 0, -EINVAL for a flag value OpenSSL rejects (exit 2), or
  * another -errno for a file or address problem (exit 1); err says which. */
 __attribute__((warn_unused_result))
 int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
@@ -42,6 +51,10 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 
 /* A one-line description of the identity, for --check and the log. */
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len);
+
+/* The addresses served, comma-separated, inherited ones marked
+ * "(inherited)", for the ready line. */
+void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len);
 
 /* Starts the workers; returns once each has its ring armed, or -errno
  * (with every started worker stopped and joined; the caller still frees

@@ -53,6 +53,10 @@ struct tern_listener {
 	uint32_t magic;
 	int fd;
 	bool armed; /* a multishot accept is in flight */
+	/* An inherited socket (socket activation) that every worker accepts
+	 * on: a worker only stops accepting on it; the server closes it once,
+	 * after every worker ended. */
+	bool shared;
 	const struct tern_addr *addr;
 	struct tern_worker *w;
 };
