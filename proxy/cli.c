@@ -22,6 +22,7 @@ enum cli_flag_id {
 	FLAG_HELP = 'h',
 	FLAG_VERSION = 'V',
 	FLAG_KEY = 256,
+	FLAG_OCSP,
 	FLAG_MAX_CONNS,
 	FLAG_TLS_MIN,
 	FLAG_TLS_MAX,
@@ -70,6 +71,7 @@ static const struct cli_flag cli_flags[] = {
 	{"backend", required_argument, FLAG_BACKEND, "HOST:PORT, [IPV6]:PORT or unix:/path"},
 	{"cert", required_argument, FLAG_CERT, "a non-empty path to a PEM file"},
 	{"key", required_argument, FLAG_KEY, "a non-empty path to a PEM file"},
+	{"ocsp", required_argument, FLAG_OCSP, "a non-empty path to a DER OCSP response"},
 	{"workers", required_argument, FLAG_WORKERS, "an integer from 1 to 1024"},
 	{"max-conns", required_argument, FLAG_MAX_CONNS, "an integer from 1 to 10000000"},
 	{"tls-min", required_argument, FLAG_TLS_MIN, "1.2 or 1.3"},
@@ -107,6 +109,7 @@ _Static_assert(TERN_MIN_BUFFER_SIZE == 1024u && TERN_MAX_BUFFER_SIZE == 16u * 10
 _Static_assert(TERN_MIN_RING_ENTRIES == 8u && TERN_MAX_RING_ENTRIES == 32768u,
 	       "update the --ring-entries texts");
 _Static_assert(TERN_MAX_LISTEN == 64 && TERN_MAX_BACKENDS == 256, "update the --listen/--backend texts");
+_Static_assert(TERN_MAX_CERTS == 64, "update the --cert texts");
 _Static_assert(TERN_DEFAULT_MAX_CONNS == 100000u, "update the --max-conns default in the help");
 _Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_TIMEOUT_MS == 300000u &&
 		       TERN_DEFAULT_CONNECT_TIMEOUT_MS == 5000u && TERN_DEFAULT_DRAIN_TIMEOUT_MS == 30000u,
@@ -271,21 +274,25 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 	case FLAG_CERT:
 		if (value[0] == '\0')
 			return invalid_value(err, err_len, flag, value, flag->expected);
-		if (cfg->cert_path != NULL)
-			return invalid_value(err, err_len, flag, value,
-					     "a single --cert; several certificates chosen by SNI are not "
-					     "available in this version");
-		cfg->cert_path = value;
+		if (cfg->num_certs >= TERN_MAX_CERTS)
+			return invalid_value(err, err_len, flag, value, "at most 64 certificates");
+		cfg->certs[cfg->num_certs++] = (struct tern_cert_config){.cert_path = value};
 		return 0;
 	case FLAG_KEY:
+	case FLAG_OCSP: {
+		/* Each belongs to the --cert before it, once. */
 		if (value[0] == '\0')
 			return invalid_value(err, err_len, flag, value, flag->expected);
-		if (cfg->cert_path == NULL)
+		if (cfg->num_certs == 0)
 			return invalid_value(err, err_len, flag, value, "to follow a --cert");
-		if (cfg->key_path != NULL)
-			return invalid_value(err, err_len, flag, value, "one --key per --cert");
-		cfg->key_path = value;
+		struct tern_cert_config *cc = &cfg->certs[cfg->num_certs - 1];
+		const char **slot = flag->id == FLAG_KEY ? &cc->key_path : &cc->ocsp_path;
+		if (*slot != NULL)
+			return invalid_value(err, err_len, flag, value,
+					     flag->id == FLAG_KEY ? "one --key per --cert" : "one --ocsp per --cert");
+		*slot = value;
 		return 0;
+	}
 	case FLAG_WORKERS:
 		return parse_unsigned(flag, value, 1, TERN_MAX_WORKERS, &cfg->workers, err, err_len);
 	case FLAG_MAX_CONNS:
@@ -487,9 +494,11 @@ static const char cli_usage[] =
 	"  -l, --listen ADDR            listening address; repeatable, up to 64 [" TERN_DEFAULT_LISTEN "]\n"
 	"  -b, --backend ADDR           backend; repeatable, up to 256, used round-robin\n"
 	"                               [" TERN_DEFAULT_BACKEND "]\n"
-	"  -c, --cert FILE              PEM with certificate chain and private key (or key in --key)\n"
-	"                               [self-signed for localhost]\n"
+	"  -c, --cert FILE              PEM with certificate chain and private key (or key in --key);\n"
+	"                               repeatable, up to 64: the first is the default, the others are\n"
+	"                               chosen by SNI [self-signed for localhost]\n"
 	"      --key FILE               private key for the preceding --cert [key inside the cert file]\n"
+	"      --ocsp FILE              DER OCSP response stapled for the preceding --cert [none]\n"
 	"  -w, --workers N              worker threads, 1 to 1024 [online CPUs]\n"
 	"      --max-conns N            open client connections at most, whole process [100000]\n"
 	"      --tls-min VER            lowest TLS version: 1.2 or 1.3 [1.2]\n"

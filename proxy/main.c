@@ -13,6 +13,7 @@
 #include "tern/sd_notify.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
+#include "tern/tls_ctx.h"
 
 #define EXIT_USAGE 2
 #define EXIT_FILE 1
@@ -111,12 +112,21 @@ int main(int argc, char **argv)
 		       cfg.workers, listen, backends, identity,
 		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
 		       tern_ticket_keys_count(srv.ticket_keys));
+		for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {
+			tern_tls_identities_describe(srv.identities, i, identity, sizeof(identity));
+			printf("%s\n", identity);
+		}
 		tern_server_join_and_free(&srv);
 		return 0;
 	}
-	if (!cfg.cert_path)
+	if (cfg.num_certs == 0)
 		tern_log(TERN_LOG_WARN, "no --cert given: serving an in-memory self-signed "
 			 "certificate for localhost; clients will not trust it");
+	for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {
+		char line[768];
+		tern_tls_identities_describe(srv.identities, i, line, sizeof(line));
+		tern_log(TERN_LOG_INFO, "%s", line);
+	}
 
 	/* Block before starting threads, so workers inherit the mask and only
 	 * sigtimedwait() above sees these signals. */

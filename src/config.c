@@ -22,8 +22,7 @@ void tern_config_init(struct tern_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->num_listen = 0;
 	cfg->num_backends = 0;
-	cfg->cert_path = NULL;
-	cfg->key_path = NULL;
+	cfg->num_certs = 0;
 	cfg->workers = default_workers();
 	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
 	cfg->tls_min = TERN_TLS_1_2;

@@ -53,17 +53,14 @@ static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsign
 	w->srv = srv;
 	w->cfg = cfg;
 	w->wake_fd = -1;
-	ret = tern_tls_ctx_new(cfg, srv->identity, &w->ssl_ctx, err, err_len);
+	/* Every shard encrypts and decrypts tickets with the same keys, so a
+	 * session resumes on whichever worker the kernel hands the reconnect:
+	 * each of the shard's contexts reads them through &w->ticket_keys. */
+	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
+	ret = tern_tls_shard_new(cfg, srv->identities, &w->ticket_keys, &w->shard, err, err_len);
 	if (ret < 0)
 		return ret;
-	/* Every shard encrypts and decrypts tickets with the same keys, so a
-	 * session resumes on whichever worker the kernel hands the reconnect. */
-	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
-	ret = tern_ticket_keys_install(w->ssl_ctx, &w->ticket_keys);
-	if (ret < 0) {
-		snprintf(err, err_len, "cannot install the ticket key callback");
-		return ret;
-	}
+	w->ssl_ctx = tern_tls_shard_default_ctx(w->shard);
 	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
 	if (ret < 0) {
 		snprintf(err, err_len, "out of memory");
@@ -162,7 +159,7 @@ static void free_worker(struct tern_worker *w)
 		close(w->wake_fd);
 	tern_worker_discard_requests(w);
 	tern_queue_destroy(&w->queue);
-	tern_tls_ctx_free(w->ssl_ctx);
+	tern_tls_shard_free(w->shard);
 	tern_ticket_keys_unref(w->ticket_keys);
 }
 
@@ -176,8 +173,8 @@ static void server_free(struct tern_server *srv)
 	tern_listen_fds_free(&srv->inherited); /* after every worker's listeners */
 	tern_ticket_keys_unref(srv->ticket_keys);
 	srv->ticket_keys = NULL;
-	tern_tls_identity_free(srv->identity);
-	srv->identity = NULL;
+	tern_tls_identities_unref(srv->identities);
+	srv->identities = NULL;
 	sem_destroy(&srv->started);
 }
 
@@ -189,7 +186,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	sem_init(&srv->started, 0, 0);
-	ret = tern_tls_identity_load(cfg, &srv->identity, err, err_len);
+	ret = tern_tls_identities_load(cfg, &srv->identities, err, err_len);
 	if (ret < 0)
 		goto fail;
 	if (cfg->ticket_keys_path) {
@@ -236,7 +233,7 @@ fail:
 
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len)
 {
-	tern_tls_identity_describe(srv->identity, out, out_len);
+	snprintf(out, out_len, "certs=%zu", tern_tls_identities_count(srv->identities));
 }
 
 void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len)

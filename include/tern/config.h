@@ -31,14 +31,25 @@ enum tern_tls_version {
 #define TERN_MAX_LISTEN 64
 #define TERN_MAX_BACKENDS 256
 
+/* One --cert and the --key and --ocsp that follow it. */
+struct tern_cert_config {
+	const char *cert_path; /* PEM: certificate, chain, and the key unless key_path */
+	const char *key_path;  /* --key; NULL: the key is inside cert_path */
+	const char *ocsp_path; /* --ocsp: DER OCSP response to staple; NULL: none */
+};
+
+#define TERN_MAX_CERTS 64
+
 struct tern_config {
 	struct tern_addr listen[TERN_MAX_LISTEN];
 	size_t num_listen;
 	struct tern_addr backends[TERN_MAX_BACKENDS];
 	size_t num_backends;
 
-	const char *cert_path; /* NULL: in-memory self-signed cert for localhost */
-	const char *key_path;  /* NULL: the key is inside cert_path */
+	/* --cert, in command-line order; the first is the default, the others
+	 * are chosen by SNI. None: an in-memory self-signed cert for localhost. */
+	struct tern_cert_config certs[TERN_MAX_CERTS];
+	size_t num_certs;
 
 	unsigned workers;
 	unsigned max_conns;

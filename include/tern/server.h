@@ -14,12 +14,14 @@
 #include "tern/listen_fds.h"
 
 struct tern_worker;
-struct tern_tls_identity;
+struct tern_tls_identities;
 struct tern_ticket_keys;
 
 struct tern_server {
 	const struct tern_config *cfg;
-	struct tern_tls_identity *identity;
+	/* Every certificate, loaded once (a reference; workers' contexts
+	 * hold their own). */
+	struct tern_tls_identities *identities;
 	/* The current ticket key set (a reference). After start, only the
 	 * control thread replaces it; workers hold references of their own. */
 	struct tern_ticket_keys *ticket_keys;
@@ -49,7 +51,9 @@ __attribute__((warn_unused_result))
 int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
 			char *err, size_t err_len);
 
-/* A one-line description of the identity, for --check and the log. */
+/* A one-line summary of the TLS settings ("certs=2 ..."), for --check
+ * and the log; tern_tls_identities_describe() has one line per
+ * certificate. */
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len);
 
 /* The addresses served, comma-separated, inherited ones marked

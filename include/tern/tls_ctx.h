@@ -1,40 +1,94 @@
-/* Server TLS contexts: the identity (certificate, chain, key) loaded once,
- * and one SSL_CTX shard per worker built from it.
+/* Server TLS contexts: the identities loaded once, and one shard of
+ * SSL_CTX objects per worker built from them.
  *
- * The identity is immutable after loading and shared by every shard
- * (OpenSSL reference-counts the X509 and EVP_PKEY objects). A shard belongs
- * to one worker; no SSL_CTX is shared between workers. Main thread only. */
+ * Identities: every --cert with its chain, key and --ocsp response, loaded
+ * once on the main thread into one immutable, reference-counted object that
+ * every worker's shard reads (OpenSSL reference-counts the X509 and
+ * EVP_PKEY objects inside it; nothing in it changes after loading).
+ *
+ * Shard: one worker's contexts. The certificates are grouped by their name
+ * set (the subjectAltName DNS names, or the CN when there are none): one
+ * SSL_CTX per group, so an RSA and an ECDSA certificate for the same names
+ * sit in the same SSL_CTX and OpenSSL picks by the client's signature
+ * algorithms. The group of the first --cert is the default context, the one
+ * SSL_new() uses; a client-hello callback on it moves the connection to the
+ * group its SNI names (SSL_set_SSL_CTX) before any version, cipher or
+ * certificate is chosen. Matching: an exact name (case-insensitive) before a
+ * wildcard; "*.example.com" covers exactly one label; a name in several
+ * groups goes to the first --cert that has it; unknown or absent SNI gets
+ * the default.
+ *
+ * Lifetimes: an SSL holds a reference to its current SSL_CTX, and every
+ * SSL_CTX holds what its callbacks read (a reference to the identities; the
+ * default context also holds references to the contexts it switches to).
+ * So a shard can be freed, or replaced by a new one on reload, while its
+ * connections live on: tern_tls_shard_free() only drops the shard's own
+ * references (SSL_CTX_free), and each context goes with its last
+ * connection. */
 #ifndef TERN_TLS_CTX_H
 #define TERN_TLS_CTX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tern/config.h"
 
 struct ssl_ctx_st;
-struct tern_tls_identity;
+struct tern_ticket_keys;
+struct tern_tls_identities;
+struct tern_tls_shard;
 
-/* Loads cfg->cert_path (+ cfg->key_path), or makes an in-memory self-signed
- * certificate for localhost when cert_path is NULL. Returns 0, or -EIO with
- * "PATH: reason" in err for a file that cannot be read or parsed. */
+/* Loads every cfg->certs[] entry (certificate, chain, key, OCSP response),
+ * or makes an in-memory self-signed certificate for localhost when there is
+ * none, and groups them by name set. Returns 0 with *out holding one
+ * reference, or -EIO with "PATH: reason" in err for a file that cannot be
+ * read or parsed (or a certificate that clashes with an earlier one), or
+ * -ENOMEM. Main thread. */
 __attribute__((warn_unused_result))
-int tern_tls_identity_load(const struct tern_config *cfg, struct tern_tls_identity **out,
-			   char *err, size_t err_len);
+int tern_tls_identities_load(const struct tern_config *cfg, struct tern_tls_identities **out,
+			     char *err, size_t err_len);
 
-void tern_tls_identity_free(struct tern_tls_identity *id);
+/* Reference counting; any thread. unref(NULL) does nothing; the last
+ * unref frees. ref returns its argument. */
+struct tern_tls_identities *tern_tls_identities_ref(struct tern_tls_identities *ids);
+void tern_tls_identities_unref(struct tern_tls_identities *ids);
 
-/* One line describing the identity for --check and the start-up log:
- * subject, names, key type and expiry. */
-void tern_tls_identity_describe(const struct tern_tls_identity *id, char *out, size_t out_len);
+/* How many certificates were loaded (1 for the self-signed one). */
+size_t tern_tls_identities_count(const struct tern_tls_identities *ids);
 
-/* Builds one server SSL_CTX shard. Returns 0, or -EINVAL with a message in
- * the command-line error format ("--ciphers: invalid value ...") when
- * OpenSSL rejects a flag's value, or -ENOMEM. The caller owns *out
- * (SSL_CTX_free). */
+/* One line describing certificate i (< count) for --check and the log:
+ * path, names, subject, key type and size, chain length, OCSP file,
+ * expiry, and "default" for the first. */
+void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t i, char *out,
+				  size_t out_len);
+
+/* Builds one worker's shard: one SSL_CTX per name set, all with the same
+ * versions, options, ciphers, groups, ticket settings and session id
+ * context, and each with the ticket key callback reading *ticket_keys
+ * (tern_ticket_keys_install; ticket_keys must outlive every context, as
+ * the worker does; NULL leaves each context OpenSSL's own ticket keys, for
+ * tests). Returns 0, -EINVAL with a message in the command-line
+ * error format ("--ciphers: invalid value ...") when OpenSSL rejects a
+ * flag's value, -EIO for a certificate OpenSSL refuses, or -ENOMEM. The
+ * caller owns *out. The thread building it; afterwards the shard and its
+ * contexts are used by one worker thread only. */
 __attribute__((warn_unused_result))
-int tern_tls_ctx_new(const struct tern_config *cfg, const struct tern_tls_identity *id,
-		     struct ssl_ctx_st **out, char *err, size_t err_len);
+int tern_tls_shard_new(const struct tern_config *cfg, struct tern_tls_identities *ids,
+		       struct tern_ticket_keys *const *ticket_keys, struct tern_tls_shard **out,
+		       char *err, size_t err_len);
 
-void tern_tls_ctx_free(struct ssl_ctx_st *ctx);
+/* The context new connections start on (SSL_new); borrowed, valid while
+ * the shard is, and afterwards for as long as an SSL made from it lives. */
+struct ssl_ctx_st *tern_tls_shard_default_ctx(const struct tern_tls_shard *shard);
+
+/* Drops the shard's references to its contexts; connections made from it
+ * keep theirs (see above). NULL does nothing. */
+void tern_tls_shard_free(struct tern_tls_shard *shard);
+
+/* Whether a certificate name covers host, as the SNI lookup decides:
+ * ASCII case-insensitive; a trailing dot on host is ignored; a pattern
+ * "*.rest" covers one non-empty label followed by ".rest" (not rest itself,
+ * not two labels); any other '*' in a pattern matches nothing. Pure. */
+bool tern_tls_name_match(const char *pattern, const char *host);
 
 #endif

@@ -20,6 +20,7 @@
 #include "tern/queue.h"
 
 struct ssl_ctx_st;
+struct tern_tls_shard;
 struct tern_request;
 struct tern_ring;
 struct tern_server;
@@ -88,6 +89,12 @@ struct tern_worker {
 	unsigned index;
 	struct tern_server *srv;
 	const struct tern_config *cfg;
+	/* The worker's TLS contexts (tls_ctx.h), and the default one new
+	 * connections start on: always tern_tls_shard_default_ctx(shard).
+	 * Replaced together, on this thread only (reload); connections keep
+	 * the context they were made from, so the old shard can be freed at
+	 * once. */
+	struct tern_tls_shard *shard;
 	struct ssl_ctx_st *ssl_ctx;
 	struct tern_listener *listeners;
 	size_t num_listeners;

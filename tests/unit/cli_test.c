@@ -83,8 +83,7 @@ static void test_config_init(void)
 	tern_config_init(&cfg);
 	CHECK_EQ_UINT(cfg.num_listen, 0);
 	CHECK_EQ_UINT(cfg.num_backends, 0);
-	CHECK(cfg.cert_path == NULL);
-	CHECK(cfg.key_path == NULL);
+	CHECK_EQ_UINT(cfg.num_certs, 0);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK(cfg.workers >= 1 && cfg.workers <= TERN_MAX_WORKERS);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
@@ -108,8 +107,7 @@ static void test_defaults(void)
 	CHECK_EQ_UINT(cfg.num_backends, 1);
 	CHECK_EQ_STR(cfg.backends[0].text, "127.0.0.1:8080");
 	check_inet(&cfg.backends[0], AF_INET, "127.0.0.1", 8080);
-	CHECK(cfg.cert_path == NULL);
-	CHECK(cfg.key_path == NULL);
+	CHECK_EQ_UINT(cfg.num_certs, 0);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK_EQ_UINT(cfg.max_conns, 100000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_2);
@@ -144,7 +142,8 @@ static void test_defaults(void)
 static void test_full_command_line(void)
 {
 	EXPECT_RUN("--listen", "127.0.0.1:9443", "--listen", "[::1]:9444", "--backend", "10.0.0.2:8000",
-		   "--backend", "unix:/run/app.sock", "--cert", "site.pem", "--key", "site.key", "--workers",
+		   "--backend", "unix:/run/app.sock", "--cert", "site.pem", "--key", "site.key", "--ocsp",
+		   "site.der", "--workers",
 		   "3", "--max-conns", "5000", "--tls-min", "1.3", "--tls-max", "1.3", "--ciphers",
 		   "ECDHE+AESGCM", "--ciphersuites", "TLS_AES_256_GCM_SHA384", "--groups", "X25519",
 		   "--handshake-timeout", "2s", "--idle-timeout", "90s", "--connect-timeout", "750ms",
@@ -163,8 +162,10 @@ static void test_full_command_line(void)
 	memcpy(&sun, &cfg.backends[1].ss, sizeof(sun));
 	CHECK_EQ_STR(sun.sun_path, "/run/app.sock");
 	CHECK_EQ_STR(cfg.backends[1].text, "unix:/run/app.sock");
-	CHECK_EQ_STR(cfg.cert_path, "site.pem");
-	CHECK_EQ_STR(cfg.key_path, "site.key");
+	CHECK_EQ_UINT(cfg.num_certs, 1);
+	CHECK_EQ_STR(cfg.certs[0].cert_path, "site.pem");
+	CHECK_EQ_STR(cfg.certs[0].key_path, "site.key");
+	CHECK_EQ_STR(cfg.certs[0].ocsp_path, "site.der");
 	CHECK_EQ_UINT(cfg.workers, 3);
 	CHECK_EQ_UINT(cfg.max_conns, 5000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_3);
@@ -194,8 +195,10 @@ static void test_short_and_other_spellings(void)
 	EXPECT_RUN("-l", "127.0.0.1:1", "-b", "127.0.0.1:2", "-c", "a.pem", "-w", "7");
 	check_inet(&cfg.listen[0], AF_INET, "127.0.0.1", 1);
 	check_inet(&cfg.backends[0], AF_INET, "127.0.0.1", 2);
-	CHECK_EQ_STR(cfg.cert_path, "a.pem");
-	CHECK(cfg.key_path == NULL);
+	CHECK_EQ_UINT(cfg.num_certs, 1);
+	CHECK_EQ_STR(cfg.certs[0].cert_path, "a.pem");
+	CHECK(cfg.certs[0].key_path == NULL);
+	CHECK(cfg.certs[0].ocsp_path == NULL);
 	CHECK_EQ_UINT(cfg.workers, 7);
 
 	/* Value attached to a short flag, and "--flag=value". */
@@ -245,7 +248,7 @@ static void test_short_and_other_spellings(void)
 
 	/* --key may come later than right after its --cert. */
 	EXPECT_RUN("--cert", "a.pem", "-w", "2", "--key", "a.key");
-	CHECK_EQ_STR(cfg.key_path, "a.key");
+	CHECK_EQ_STR(cfg.certs[0].key_path, "a.key");
 
 	/* Options after "--" are operands, so nothing is left: fine. */
 	EXPECT_RUN("-w", "2", "--");
@@ -311,7 +314,7 @@ static void test_usage(void)
 	const char *usage = tern_cli_usage();
 	static const char *const flags[] = {
 		"-l, --listen ADDR", "-b, --backend ADDR", "-c, --cert FILE", "--key FILE", "-w, --workers N",
-		"--max-conns N", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
+		"--max-conns N", "--ocsp FILE", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
 		"--groups STR", "--handshake-timeout DUR", "--idle-timeout DUR", "--connect-timeout DUR",
 		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
@@ -337,7 +340,7 @@ static void test_usage(void)
 	}
 	/* Flags of later versions are not advertised. */
 	static const char *const later[] = {
-		"--alpn", "--session-cache", "--client-ca", "--verify-client", "--ocsp", "--proxy-protocol",
+		"--alpn", "--session-cache", "--client-ca", "--verify-client", "--proxy-protocol",
 		"--metrics", "--user",
 	};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
@@ -374,8 +377,6 @@ static void test_unknown_and_unexpected(void)
 	EXPECT_ERR("unknown option '--session-cache' (see tern --help)", "--session-cache", "0");
 	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
 	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
-	EXPECT_ERR("unknown option '--ocsp' (see tern --help)", "--ocsp", "r.der");
-	EXPECT_ERR("unknown option '--proxy-protocol' (see tern --help)", "--proxy-protocol", "v2");
 	/* Prefixes the ticket flags made ambiguous. */
 	EXPECT_ERR("unknown option '--ticket' (see tern --help)", "--ticket", "x");
 	EXPECT_ERR("unknown option '--ticket-r' (see tern --help)", "--ticket-r", "1h");
@@ -645,12 +646,53 @@ static void test_cert_and_key(void)
 		   "c.pem");
 	EXPECT_ERR("--key: invalid value 'x' (expected one --key per --cert)", "--cert", "c.pem", "--key", "k.pem",
 		   "--key", "x");
-	EXPECT_ERR("--cert: invalid value 'b.pem' (expected a single --cert; several certificates chosen by SNI "
-		   "are not available in this version)",
-		   "--cert", "a.pem", "--cert", "b.pem");
-	EXPECT_ERR("--cert: invalid value 'b.pem' (expected a single --cert; several certificates chosen by SNI "
-		   "are not available in this version)",
-		   "-c", "a.pem", "--key", "a.key", "-c", "b.pem");
+	EXPECT_ERR("--ocsp: invalid value 'r.der' (expected to follow a --cert)", "--ocsp", "r.der");
+	EXPECT_ERR("--ocsp: invalid value 'r.der' (expected to follow a --cert)", "--ocsp", "r.der", "--cert",
+		   "c.pem");
+	EXPECT_ERR("--ocsp: invalid value 'b.der' (expected one --ocsp per --cert)", "--cert", "c.pem", "--ocsp",
+		   "a.der", "--key", "k.pem", "--ocsp", "b.der");
+	EXPECT_ERR("--ocsp: invalid value '' (expected a non-empty path to a DER OCSP response)", "--cert", "c.pem",
+		   "--ocsp", "");
+	/* A second --cert opens a new entry: its --key and --ocsp are its own. */
+	EXPECT_ERR("--key: invalid value 'y' (expected one --key per --cert)", "--cert", "a.pem", "--cert", "b.pem",
+		   "--key", "x", "--key", "y");
+
+	/* Several certificates, each with what follows it, in order. */
+	EXPECT_RUN("--cert", "a.pem", "--ocsp", "a.der", "-c", "b.pem", "--key", "b.key", "--cert", "c.pem",
+		   "--key", "c.key", "--ocsp", "c.der", "--cert", "a.pem");
+	CHECK_EQ_UINT(cfg.num_certs, 4);
+	CHECK_EQ_STR(cfg.certs[0].cert_path, "a.pem");
+	CHECK(cfg.certs[0].key_path == NULL);
+	CHECK_EQ_STR(cfg.certs[0].ocsp_path, "a.der");
+	CHECK_EQ_STR(cfg.certs[1].cert_path, "b.pem");
+	CHECK_EQ_STR(cfg.certs[1].key_path, "b.key");
+	CHECK(cfg.certs[1].ocsp_path == NULL);
+	CHECK_EQ_STR(cfg.certs[2].cert_path, "c.pem");
+	CHECK_EQ_STR(cfg.certs[2].key_path, "c.key");
+	CHECK_EQ_STR(cfg.certs[2].ocsp_path, "c.der");
+	CHECK_EQ_STR(cfg.certs[3].cert_path, "a.pem");
+	CHECK(cfg.certs[3].key_path == NULL && cfg.certs[3].ocsp_path == NULL);
+
+	/* At most TERN_MAX_CERTS. */
+	static char values[TERN_MAX_CERTS + 1][16];
+	char *argv[2 * (TERN_MAX_CERTS + 1) + 2];
+	int argc = 0;
+	argv[argc++] = "tern";
+	for (int i = 0; i < TERN_MAX_CERTS; i++) {
+		snprintf(values[i], sizeof(values[i]), "c%d.pem", i + 1);
+		argv[argc++] = "--cert";
+		argv[argc++] = values[i];
+	}
+	argv[argc] = NULL;
+	CHECK_EQ_INT(parse(argc, argv), TERN_CLI_RUN);
+	CHECK_EQ_UINT(cfg.num_certs, TERN_MAX_CERTS);
+	CHECK_EQ_STR(cfg.certs[TERN_MAX_CERTS - 1].cert_path, "c64.pem");
+	snprintf(values[TERN_MAX_CERTS], sizeof(values[0]), "c%d.pem", TERN_MAX_CERTS + 1);
+	argv[argc++] = "-c";
+	argv[argc++] = values[TERN_MAX_CERTS];
+	argv[argc] = NULL;
+	CHECK_EQ_INT(parse(argc, argv), -EINVAL);
+	CHECK_EQ_STR(err, "--cert: invalid value 'c65.pem' (expected at most 64 certificates)");
 	EXPECT_ERR("--cert: invalid value '' (expected a non-empty path to a PEM file)", "--cert", "");
 	EXPECT_ERR("--cert: invalid value '' (expected a non-empty path to a PEM file)", "-c", "");
 	EXPECT_ERR("--key: invalid value '' (expected a non-empty path to a PEM file)", "--cert", "c.pem", "--key",

@@ -448,18 +448,23 @@ static void test_refcount_threads(void)
 
 /* ---- end to end: two shards, tickets in memory ---- */
 
-static SSL_CTX *server_shard(const struct tern_tls_identity *id, struct tern_ticket_keys *const *current)
+/* A worker's default context, ticket keys installed by the shard, with a
+ * reference of its own (SSL_CTX_free): the shard itself is freed at once,
+ * as a reload would. */
+static SSL_CTX *server_shard(struct tern_tls_identities *id, struct tern_ticket_keys *const *current)
 {
 	struct tern_config cfg;
 	char err[256] = "";
-	SSL_CTX *ctx = NULL;
+	struct tern_tls_shard *shard = NULL;
 
 	tern_config_init(&cfg);
-	CHECK_EQ_INT(tern_tls_ctx_new(&cfg, id, &ctx, err, sizeof(err)), 0);
+	CHECK_EQ_INT(tern_tls_shard_new(&cfg, id, current, &shard, err, sizeof(err)), 0);
 	CHECK_EQ_STR(err, "");
-	if (!ctx)
+	if (!shard)
 		exit(1);
-	CHECK_EQ_INT(tern_ticket_keys_install(ctx, current), 0);
+	SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+	SSL_CTX_up_ref(ctx);
+	tern_tls_shard_free(shard);
 	return ctx;
 }
 
@@ -604,7 +609,7 @@ static void result_free(struct conn_result *r)
 /* The scenario for one protocol version: issue on A, resume on B; rotate
  * once and resume (with a fresh ticket under the new key); rotate twice
  * more and the first ticket is refused while the renewed one resumes. */
-static void test_shards(const struct tern_tls_identity *id, int version)
+static void test_shards(struct tern_tls_identities *id, int version)
 {
 	struct tern_ticket_keys *set = NULL, *next = NULL;
 	/* one current-set pointer per worker, as each worker owns its own */
@@ -768,7 +773,7 @@ static int ticket_opens_with(const SSL_SESSION *sess, const unsigned char raw[80
 /* A file-loaded set resumes across shards; a ticket under the file's
  * second key resumes and is renewed under the first; tickets open with the
  * file's bytes in nginx's order. */
-static void test_file_shards(const struct tern_tls_identity *id, int version)
+static void test_file_shards(struct tern_tls_identities *id, int version)
 {
 	char path_new[PATH_MAX], path_old[PATH_MAX], content[1024], l1[256], l2[256], err[512] = "";
 	char a[33], b[33];
@@ -856,16 +861,16 @@ int main(void)
 	test_refcount_threads();
 
 	struct tern_config cfg;
-	struct tern_tls_identity *id = NULL;
+	struct tern_tls_identities *id = NULL;
 	char err[256] = "";
-	tern_config_init(&cfg); /* cert_path NULL: self-signed */
-	CHECK_EQ_INT(tern_tls_identity_load(&cfg, &id, err, sizeof(err)), 0);
+	tern_config_init(&cfg); /* no --cert: self-signed */
+	CHECK_EQ_INT(tern_tls_identities_load(&cfg, &id, err, sizeof(err)), 0);
 	if (id) {
 		test_shards(id, TLS1_3_VERSION);
 		test_shards(id, TLS1_2_VERSION);
 		test_file_shards(id, TLS1_3_VERSION);
 		test_file_shards(id, TLS1_2_VERSION);
-		tern_tls_identity_free(id);
+		tern_tls_identities_unref(id);
 	}
 	tmp_cleanup();
 	return check_summary();

@@ -233,14 +233,15 @@ static void test_no_renegotiation(SSL_CTX *sctx)
 int main(void)
 {
 	struct tern_config cfg;
-	struct tern_tls_identity *id = NULL;
-	SSL_CTX *sctx = NULL;
+	struct tern_tls_identities *id = NULL;
+	struct tern_tls_shard *shard = NULL;
 	char err[256];
 
 	tern_config_init(&cfg);
-	if (!CHECK_EQ_INT(tern_tls_identity_load(&cfg, &id, err, sizeof(err)), 0) ||
-	    !CHECK_EQ_INT(tern_tls_ctx_new(&cfg, id, &sctx, err, sizeof(err)), 0))
+	if (!CHECK_EQ_INT(tern_tls_identities_load(&cfg, &id, err, sizeof(err)), 0) ||
+	    !CHECK_EQ_INT(tern_tls_shard_new(&cfg, id, NULL, &shard, err, sizeof(err)), 0))
 		return check_summary();
+	SSL_CTX *sctx = tern_tls_shard_default_ctx(shard);
 
 	/* Every quota from 1 byte up to the cap, with small and large
 	 * buffers; the small ones force partial BIO writes of records. */
@@ -255,7 +256,7 @@ int main(void)
 	test_eof_mid_handshake(sctx);
 	test_no_renegotiation(sctx);
 
-	tern_tls_ctx_free(sctx);
-	tern_tls_identity_free(id);
+	tern_tls_shard_free(shard);
+	tern_tls_identities_unref(id);
 	return check_summary();
 }
