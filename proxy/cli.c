@@ -4,6 +4,7 @@
  * short form was typed, so one message can be searched for in the docs. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,7 @@ enum cli_flag_id {
 	FLAG_TICKET_REFRESH,
 	FLAG_TICKET_FLUSH_DELAY,
 	FLAG_CONTROL,
+	FLAG_USER,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -92,6 +94,7 @@ static const struct cli_flag cli_flags[] = {
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
 	{"control", required_argument, FLAG_CONTROL,
 	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
+	{"user", required_argument, FLAG_USER, "the name of an existing user"},
 	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
 	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
 	{"check", no_argument, FLAG_CHECK, NULL},
@@ -353,6 +356,14 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 			return invalid_value(err, err_len, flag, value, flag->expected);
 		cfg->control_path = value;
 		return 0;
+	case FLAG_USER:
+		/* Looked up here, like a --listen host name: a typo is exit 2
+		 * before anything starts. The switch itself comes after binding
+		 * (main.c, privs.h). */
+		if (value[0] == '\0' || getpwnam(value) == NULL)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		cfg->user = value;
+		return 0;
 	default:
 		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
 	}
@@ -524,6 +535,8 @@ static const char cli_usage[] =
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
 	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
+	"      --user NAME              run as this user once listeners are bound and files read;\n"
+	"                               needs root [stay]\n"
 	"      --log-level L            error, warn, info or debug [info]\n"
 	"      --access-log             one line per closed connection on stderr [off]\n"
 	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"

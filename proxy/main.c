@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "tern/control.h"
 #include "tern/log.h"
+#include "tern/privs.h"
 #include "tern/sd_notify.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
@@ -146,6 +147,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tern: %s\n", err);
 		tern_server_join_and_free(&srv);
 		return EXIT_FILE;
+	}
+	/* Everything that needs root is done: listeners bound or inherited,
+	 * certificates, keys and ticket keys read, the control socket bound.
+	 * Workers start as the user; a reload re-reads files as it. */
+	if (cfg.user) {
+		ret = tern_privs_drop(cfg.user, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "tern: %s\n", err);
+			tern_control_stop(control);
+			tern_server_join_and_free(&srv);
+			return ret == -ENOENT ? EXIT_USAGE : EXIT_FILE;
+		}
 	}
 	ret = tern_server_start(&srv, err, sizeof(err));
 	if (ret < 0) {

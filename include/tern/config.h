@@ -81,6 +81,10 @@ struct tern_config {
 	/* No --listen was given: listen[0] is TERN_DEFAULT_LISTEN, which
 	 * inherited sockets (socket activation) replace rather than join. */
 	bool listen_is_default;
+
+	/* --user: the user to become once listeners are bound and files
+	 * read; NULL: stay who we are. */
+	const char *user;
 };
 
 /* Defaults, as SPEC section 2 lists them. */

@@ -319,6 +319,7 @@ static void test_usage(void)
 		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH",
+		"--user NAME",
 		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */
@@ -341,7 +342,7 @@ static void test_usage(void)
 	/* Flags of later versions are not advertised. */
 	static const char *const later[] = {
 		"--alpn", "--session-cache", "--client-ca", "--verify-client", "--proxy-protocol",
-		"--metrics", "--user",
+		"--metrics",
 	};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		if (!CHECK(strstr(usage, later[i]) == NULL))
@@ -373,7 +374,6 @@ static void test_unknown_and_unexpected(void)
 	/* Flags the SPEC lists for later versions are refused, not ignored. */
 	EXPECT_ERR("unknown option '--alpn' (see tern --help)", "--alpn", "h2");
 	EXPECT_ERR("unknown option '--metrics' (see tern --help)", "--metrics", "127.0.0.1:9100");
-	EXPECT_ERR("unknown option '--user' (see tern --help)", "--user", "nobody");
 	EXPECT_ERR("unknown option '--session-cache' (see tern --help)", "--session-cache", "0");
 	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
 	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
@@ -712,6 +712,42 @@ static void test_strings(void)
 	CHECK_EQ_STR(cfg.groups, "nonsense");
 }
 
+/* --user: a name the user database knows (looked up at parse time, so a
+ * typo is exit 2); the switch itself is privs_test's. nobody and root
+ * exist on every Debian system. */
+static void test_user(void)
+{
+	EXPECT_RUN("-w", "1");
+	CHECK(cfg.user == NULL);
+	EXPECT_RUN("--user", "nobody");
+	CHECK_EQ_STR(cfg.user, "nobody");
+	EXPECT_RUN("--user=root");
+	CHECK_EQ_STR(cfg.user, "root");
+	EXPECT_RUN("--user", "root", "--user", "nobody");
+	CHECK_EQ_STR(cfg.user, "nobody");
+	EXPECT_ERR("--user: invalid value 'tern-no-such-user' (expected the name of an existing user)",
+		   "--user", "tern-no-such-user");
+	EXPECT_ERR("--user: invalid value '' (expected the name of an existing user)", "--user", "");
+	EXPECT_ERR("--user: invalid value 'no\\x0abody' (expected the name of an existing user)", "--user",
+		   "no\nbody");
+	EXPECT_ERR("--user: missing value (expected the name of an existing user)", "--user");
+	EXPECT_ERR("--user: missing value (expected the name of an existing user)", "-w", "2", "--user");
+	CHECK(strstr(tern_cli_usage(), "needs root [stay]") != NULL);
+}
+
+/* Whether --listen was given: socket activation replaces only the
+ * default address. */
+static void test_listen_is_default(void)
+{
+	EXPECT_RUN("-w", "1");
+	CHECK(cfg.listen_is_default);
+	EXPECT_RUN("--listen", "127.0.0.1:9443");
+	CHECK(!cfg.listen_is_default);
+	EXPECT_RUN("--listen", "0.0.0.0:8443"); /* the default's text, but typed */
+	CHECK(!cfg.listen_is_default);
+	CHECK_EQ_UINT(cfg.num_listen, 1);
+}
+
 static void test_tickets_and_control(void)
 {
 	/* Bounds and forms accepted. */
@@ -884,6 +920,8 @@ int main(void)
 	test_cert_and_key();
 	test_strings();
 	test_tickets_and_control();
+	test_user();
+	test_listen_is_default();
 	test_value_display();
 	test_err_buffer();
 	return check_summary();
