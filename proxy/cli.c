@@ -24,6 +24,8 @@ enum cli_flag_id {
 	FLAG_VERSION = 'V',
 	FLAG_KEY = 256,
 	FLAG_OCSP,
+	FLAG_ALPN,
+	FLAG_SESSION_CACHE,
 	FLAG_MAX_CONNS,
 	FLAG_TLS_MIN,
 	FLAG_TLS_MAX,
@@ -74,6 +76,10 @@ static const struct cli_flag cli_flags[] = {
 	{"cert", required_argument, FLAG_CERT, "a non-empty path to a PEM file"},
 	{"key", required_argument, FLAG_KEY, "a non-empty path to a PEM file"},
 	{"ocsp", required_argument, FLAG_OCSP, "a non-empty path to a DER OCSP response"},
+	{"alpn", required_argument, FLAG_ALPN,
+	 "a comma list of protocols such as h2,http/1.1, each 1 to 255 printable bytes, at most 511 bytes "
+	 "in all"},
+	{"session-cache", required_argument, FLAG_SESSION_CACHE, "an integer from 0 to 10000000"},
 	{"workers", required_argument, FLAG_WORKERS, "an integer from 1 to 1024"},
 	{"max-conns", required_argument, FLAG_MAX_CONNS, "an integer from 1 to 10000000"},
 	{"tls-min", required_argument, FLAG_TLS_MIN, "1.2 or 1.3"},
@@ -113,6 +119,9 @@ _Static_assert(TERN_MIN_RING_ENTRIES == 8u && TERN_MAX_RING_ENTRIES == 32768u,
 	       "update the --ring-entries texts");
 _Static_assert(TERN_MAX_LISTEN == 64 && TERN_MAX_BACKENDS == 256, "update the --listen/--backend texts");
 _Static_assert(TERN_MAX_CERTS == 64, "update the --cert texts");
+_Static_assert(TERN_MAX_ALPN_WIRE == 512, "update the --alpn texts");
+_Static_assert(TERN_MAX_SESSION_CACHE == 10000000u && TERN_DEFAULT_SESSION_CACHE == 20000u,
+	       "update the --session-cache texts");
 _Static_assert(TERN_DEFAULT_MAX_CONNS == 100000u, "update the --max-conns default in the help");
 _Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_TIMEOUT_MS == 300000u &&
 		       TERN_DEFAULT_CONNECT_TIMEOUT_MS == 5000u && TERN_DEFAULT_DRAIN_TIMEOUT_MS == 30000u,
@@ -296,6 +305,13 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		*slot = value;
 		return 0;
 	}
+	case FLAG_ALPN:
+		if (tern_parse_alpn(value, cfg->alpn_wire, sizeof(cfg->alpn_wire), &cfg->alpn_wire_len) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		cfg->alpn = value;
+		return 0;
+	case FLAG_SESSION_CACHE:
+		return parse_unsigned(flag, value, 0, TERN_MAX_SESSION_CACHE, &cfg->session_cache, err, err_len);
 	case FLAG_WORKERS:
 		return parse_unsigned(flag, value, 1, TERN_MAX_WORKERS, &cfg->workers, err, err_len);
 	case FLAG_MAX_CONNS:
@@ -510,6 +526,9 @@ static const char cli_usage[] =
 	"                               chosen by SNI [self-signed for localhost]\n"
 	"      --key FILE               private key for the preceding --cert [key inside the cert file]\n"
 	"      --ocsp FILE              DER OCSP response stapled for the preceding --cert [none]\n"
+	"      --alpn LIST              ALPN protocols in server preference order, e.g. h2,http/1.1;\n"
+	"                               no common one: no ALPN, the handshake goes on [none]\n"
+	"      --session-cache N        TLS 1.2 session-ID cache entries per worker, 0 is off [20000]\n"
 	"  -w, --workers N              worker threads, 1 to 1024 [online CPUs]\n"
 	"      --max-conns N            open client connections at most, whole process [100000]\n"
 	"      --tls-min VER            lowest TLS version: 1.2 or 1.3 [1.2]\n"

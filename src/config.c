@@ -23,6 +23,9 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->num_listen = 0;
 	cfg->num_backends = 0;
 	cfg->num_certs = 0;
+	cfg->session_cache = TERN_DEFAULT_SESSION_CACHE;
+	cfg->alpn = NULL;
+	cfg->alpn_wire_len = 0;
 	cfg->workers = default_workers();
 	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
 	cfg->tls_min = TERN_TLS_1_2;

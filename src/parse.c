@@ -355,3 +355,37 @@ int tern_parse_log_level(const char *text, enum tern_log_level *out)
 	}
 	return -EINVAL;
 }
+
+int tern_parse_alpn(const char *text, unsigned char *out, size_t cap, size_t *out_len)
+{
+	size_t len = 0;
+
+	if (text == NULL)
+		return -EINVAL;
+	for (const char *p = text;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n > 255)
+			return -EINVAL;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] <= ' ' || p[i] > '~')
+				return -EINVAL;
+		len += 1 + n;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (len > cap)
+		return -ERANGE;
+	size_t used = 0;
+	for (const char *p = text;;) {
+		size_t n = strcspn(p, ",");
+		out[used++] = (unsigned char)n;
+		memcpy(out + used, p, n);
+		used += n;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	*out_len = used;
+	return 0;
+}

@@ -233,7 +233,10 @@ fail:
 
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len)
 {
-	snprintf(out, out_len, "certs=%zu", tern_tls_identities_count(srv->identities));
+	const struct tern_config *cfg = srv->cfg;
+	snprintf(out, out_len, "certs=%zu alpn=%s session_cache=%u",
+		 tern_tls_identities_count(srv->identities), cfg->alpn ? cfg->alpn : "-",
+		 cfg->session_cache);
 }
 
 void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len)

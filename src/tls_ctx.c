@@ -60,7 +60,15 @@ struct tern_tls_identities {
 	size_t num_exact;
 	struct name_entry *wild;
 	size_t num_wild;
+	/* --alpn in wire format, server preference order; alpn_len 0: none. */
+	unsigned char alpn[TERN_MAX_ALPN_WIRE];
+	size_t alpn_len;
 };
+
+/* Every context's session id context: the same everywhere, so a TLS 1.2
+ * session resumes whichever context the connection is switched to (and
+ * OpenSSL refuses to resume a session of another id context). */
+static const unsigned char session_id_context[] = "tern";
 
 struct tern_tls_shard {
 	SSL_CTX **ctx; /* [num_ctx], one reference each; ctx[0] is the default */
@@ -629,6 +637,13 @@ int tern_tls_identities_load(const struct tern_config *cfg, struct tern_tls_iden
 	if (!ids)
 		return -ENOMEM;
 	atomic_init(&ids->refs, 1);
+	if (cfg->alpn_wire_len > sizeof(ids->alpn)) {
+		identities_free(ids);
+		snprintf(err, err_len, "--alpn: too long");
+		return -EINVAL;
+	}
+	memcpy(ids->alpn, cfg->alpn_wire, cfg->alpn_wire_len);
+	ids->alpn_len = cfg->alpn_wire_len;
 	ids->certs = calloc(n, sizeof(*ids->certs));
 	if (!ids->certs)
 		goto fail;
@@ -790,6 +805,34 @@ static int ocsp_status_cb(SSL *ssl, void *arg)
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* SSL_CTX_set_alpn_select_cb(3): the first protocol of --alpn that the
+ * client offers, so the server's preference wins. No common protocol is
+ * not an error: the handshake goes on without ALPN (NOACK), as nginx and
+ * HAProxy do, and the backend sees whatever the client speaks. *out
+ * points into the client's list, which lives through the handshake. */
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *out_len,
+			  const unsigned char *in, unsigned int in_len, void *arg)
+{
+	const struct tern_tls_identities *ids = arg;
+
+	(void)ssl;
+	for (size_t i = 0; i < ids->alpn_len; i += 1u + ids->alpn[i]) {
+		const unsigned char *want = &ids->alpn[i];
+		for (unsigned j = 0; j < in_len;) {
+			unsigned n = in[j];
+			if (n == 0 || j + 1 + n > in_len)
+				break; /* malformed: OpenSSL has already refused it */
+			if (n == want[0] && memcmp(in + j + 1, want + 1, n) == 0) {
+				*out = in + j + 1;
+				*out_len = (unsigned char)n;
+				return SSL_TLSEXT_ERR_OK;
+			}
+			j += 1 + n;
+		}
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
 static int flag_error(char *err, size_t err_len, const char *flag, const char *value,
 		      const char *expected)
 {
@@ -834,6 +877,25 @@ static int ctx_common(SSL_CTX *ctx, const struct tern_config *cfg,
 				  "a colon list of groups such as X25519:P-256");
 	SSL_CTX_set_num_tickets(ctx, cfg->num_tickets);
 	tern_tls_ctx_count_tickets(ctx);
+	if (SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof(session_id_context) - 1) != 1) {
+		snprintf(err, err_len, "cannot set the session id context");
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	/* The server's TLS 1.2 session-ID cache. It is per worker (OpenSSL
+	 * keeps it in the context a connection started on, the default one),
+	 * so a client resumes by ID only on the worker that made the session;
+	 * tickets, shared by every worker, resume anywhere. "Off" keeps
+	 * SSL_SESS_CACHE_SERVER but stores and looks up nothing
+	 * (NO_INTERNAL): SSL_SESS_CACHE_OFF would also silence the
+	 * new-session callback that counts the tickets sent. Clients then get
+	 * a session ID that never resumes, which they treat as a miss. */
+	if (cfg->session_cache == 0) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, cfg->session_cache);
+	}
 	if (ticket_keys && tern_ticket_keys_install(ctx, ticket_keys) < 0) {
 		snprintf(err, err_len, "cannot install the ticket key callback");
 		return -ENOMEM;
@@ -885,6 +947,8 @@ static int ctx_new(const struct tern_config *cfg, struct tern_tls_identities *id
 		}
 		ocsp = ocsp || id->ocsp;
 	}
+	if (ids->alpn_len)
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, ids);
 	if (ocsp) {
 		SSL_CTX_set_tlsext_status_cb(ctx, ocsp_status_cb);
 		SSL_CTX_set_tlsext_status_arg(ctx, d);

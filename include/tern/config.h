@@ -40,6 +40,10 @@ struct tern_cert_config {
 
 #define TERN_MAX_CERTS 64
 
+/* --alpn in wire format (RFC 7301 section 3.1): each protocol as a length
+ * byte and 1..255 bytes. The text is at most one byte shorter. */
+#define TERN_MAX_ALPN_WIRE 512
+
 struct tern_config {
 	struct tern_addr listen[TERN_MAX_LISTEN];
 	size_t num_listen;
@@ -50,6 +54,10 @@ struct tern_config {
 	 * are chosen by SNI. None: an in-memory self-signed cert for localhost. */
 	struct tern_cert_config certs[TERN_MAX_CERTS];
 	size_t num_certs;
+	unsigned session_cache; /* --session-cache: TLS 1.2 sessions per worker; 0: off */
+	const char *alpn;       /* --alpn as typed; NULL: no ALPN */
+	unsigned char alpn_wire[TERN_MAX_ALPN_WIRE]; /* the same, server preference order */
+	size_t alpn_wire_len;                        /* 0: no ALPN */
 
 	unsigned workers;
 	unsigned max_conns;
@@ -101,6 +109,7 @@ struct tern_config {
 #define TERN_DEFAULT_BUFFER_SIZE (16u * 1024u)
 #define TERN_DEFAULT_RING_ENTRIES 4096u
 #define TERN_DEFAULT_NUM_TICKETS 2u
+#define TERN_DEFAULT_SESSION_CACHE 20000u
 #define TERN_DEFAULT_TICKET_ROTATE_MS (60u * 60u * 1000u)
 #define TERN_DEFAULT_TICKET_REFRESH_MS 0u /* off */
 #define TERN_DEFAULT_TICKET_FLUSH_DELAY_MS 200u
@@ -112,6 +121,7 @@ struct tern_config {
 #define TERN_MIN_RING_ENTRIES 8u
 #define TERN_MAX_RING_ENTRIES 32768u
 #define TERN_MAX_NUM_TICKETS 16u
+#define TERN_MAX_SESSION_CACHE 10000000u
 
 /* Fills *cfg with the defaults above, leaving listen and backends empty:
  * the command line adds the default addresses only when none were given.

@@ -45,4 +45,11 @@ int tern_parse_tls_version(const char *text, enum tern_tls_version *out);
 __attribute__((warn_unused_result))
 int tern_parse_log_level(const char *text, enum tern_log_level *out);
 
+/* An ALPN list "h2,http/1.1" to its wire format (RFC 7301 section 3.1):
+ * each protocol 1..255 printable ASCII bytes other than ',' and ' ', in
+ * the order given. -EINVAL for an empty or bad protocol, -ERANGE when the
+ * wire format needs more than cap bytes. */
+__attribute__((warn_unused_result))
+int tern_parse_alpn(const char *text, unsigned char *out, size_t cap, size_t *out_len);
+
 #endif

@@ -84,6 +84,9 @@ static void test_config_init(void)
 	CHECK_EQ_UINT(cfg.num_listen, 0);
 	CHECK_EQ_UINT(cfg.num_backends, 0);
 	CHECK_EQ_UINT(cfg.num_certs, 0);
+	CHECK_EQ_UINT(cfg.session_cache, 20000);
+	CHECK(cfg.alpn == NULL);
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK(cfg.workers >= 1 && cfg.workers <= TERN_MAX_WORKERS);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
@@ -108,6 +111,9 @@ static void test_defaults(void)
 	CHECK_EQ_STR(cfg.backends[0].text, "127.0.0.1:8080");
 	check_inet(&cfg.backends[0], AF_INET, "127.0.0.1", 8080);
 	CHECK_EQ_UINT(cfg.num_certs, 0);
+	CHECK_EQ_UINT(cfg.session_cache, 20000);
+	CHECK(cfg.alpn == NULL);
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK_EQ_UINT(cfg.max_conns, 100000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_2);
@@ -143,7 +149,7 @@ static void test_full_command_line(void)
 {
 	EXPECT_RUN("--listen", "127.0.0.1:9443", "--listen", "[::1]:9444", "--backend", "10.0.0.2:8000",
 		   "--backend", "unix:/run/app.sock", "--cert", "site.pem", "--key", "site.key", "--ocsp",
-		   "site.der", "--workers",
+		   "site.der", "--alpn", "h2,http/1.1", "--session-cache", "77", "--workers",
 		   "3", "--max-conns", "5000", "--tls-min", "1.3", "--tls-max", "1.3", "--ciphers",
 		   "ECDHE+AESGCM", "--ciphersuites", "TLS_AES_256_GCM_SHA384", "--groups", "X25519",
 		   "--handshake-timeout", "2s", "--idle-timeout", "90s", "--connect-timeout", "750ms",
@@ -166,6 +172,9 @@ static void test_full_command_line(void)
 	CHECK_EQ_STR(cfg.certs[0].cert_path, "site.pem");
 	CHECK_EQ_STR(cfg.certs[0].key_path, "site.key");
 	CHECK_EQ_STR(cfg.certs[0].ocsp_path, "site.der");
+	CHECK_EQ_STR(cfg.alpn, "h2,http/1.1");
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 12);
+	CHECK_EQ_UINT(cfg.session_cache, 77);
 	CHECK_EQ_UINT(cfg.workers, 3);
 	CHECK_EQ_UINT(cfg.max_conns, 5000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_3);
@@ -314,7 +323,7 @@ static void test_usage(void)
 	const char *usage = tern_cli_usage();
 	static const char *const flags[] = {
 		"-l, --listen ADDR", "-b, --backend ADDR", "-c, --cert FILE", "--key FILE", "-w, --workers N",
-		"--max-conns N", "--ocsp FILE", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
+		"--max-conns N", "--ocsp FILE", "--alpn LIST", "--session-cache N", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
 		"--groups STR", "--handshake-timeout DUR", "--idle-timeout DUR", "--connect-timeout DUR",
 		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
@@ -341,7 +350,7 @@ static void test_usage(void)
 	}
 	/* Flags of later versions are not advertised. */
 	static const char *const later[] = {
-		"--alpn", "--session-cache", "--client-ca", "--verify-client", "--proxy-protocol",
+		"--client-ca", "--verify-client", "--proxy-protocol",
 		"--metrics",
 	};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
@@ -372,9 +381,7 @@ static void test_unknown_and_unexpected(void)
 	EXPECT_ERR("unknown option '--c' (see tern --help)", "--c", "x");
 	EXPECT_ERR("unknown option '--tls' (see tern --help)", "--tls", "1.2");
 	/* Flags the SPEC lists for later versions are refused, not ignored. */
-	EXPECT_ERR("unknown option '--alpn' (see tern --help)", "--alpn", "h2");
 	EXPECT_ERR("unknown option '--metrics' (see tern --help)", "--metrics", "127.0.0.1:9100");
-	EXPECT_ERR("unknown option '--session-cache' (see tern --help)", "--session-cache", "0");
 	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
 	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
 	/* Prefixes the ticket flags made ambiguous. */
@@ -699,6 +706,53 @@ static void test_cert_and_key(void)
 		   "");
 }
 
+static void test_alpn_and_session_cache(void)
+{
+	EXPECT_RUN("--alpn", "http/1.1");
+	CHECK_EQ_STR(cfg.alpn, "http/1.1");
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 9);
+	CHECK(memcmp(cfg.alpn_wire, "\x08http/1.1", 9) == 0);
+	/* the last --alpn counts, like every single-valued flag */
+	EXPECT_RUN("--alpn", "x", "--alpn", "h2");
+	CHECK_EQ_STR(cfg.alpn, "h2");
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 3);
+#define ALPN_EXPECTED                                                                            \
+	"(expected a comma list of protocols such as h2,http/1.1, each 1 to 255 printable bytes, at " \
+	"most 511 bytes in all)"
+	EXPECT_ERR("--alpn: invalid value '' " ALPN_EXPECTED, "--alpn", "");
+	EXPECT_ERR("--alpn: invalid value 'h2,' " ALPN_EXPECTED, "--alpn", "h2,");
+	EXPECT_ERR("--alpn: invalid value 'h2,,http/1.1' " ALPN_EXPECTED, "--alpn", "h2,,http/1.1");
+	EXPECT_ERR("--alpn: invalid value 'h2, http/1.1' " ALPN_EXPECTED, "--alpn", "h2, http/1.1");
+	EXPECT_ERR("--alpn: invalid value 'h2\\x0a' " ALPN_EXPECTED, "--alpn", "h2\n");
+	static char long_proto[300];
+	memset(long_proto, 'p', 256);
+	char want[512];
+	snprintf(want, sizeof(want), "--alpn: invalid value '%.128s...' " ALPN_EXPECTED, long_proto);
+	EXPECT_ERR(want, "--alpn", long_proto);
+	static char long_list[600];
+	memset(long_list, 'x', 512);
+	for (int i = 100; i < 512; i += 100)
+		long_list[i] = ',';
+	CHECK_EQ_INT(PARSE("--alpn", long_list), -EINVAL);
+	CHECK(strncmp(err, "--alpn: invalid value 'xxx", 26) == 0);
+	long_list[511] = '\0';
+	EXPECT_RUN("--alpn", long_list);
+	CHECK_EQ_UINT(cfg.alpn_wire_len, 512);
+#undef ALPN_EXPECTED
+
+	EXPECT_RUN("--session-cache", "0");
+	CHECK_EQ_UINT(cfg.session_cache, 0);
+	EXPECT_RUN("--session-cache", "10000000");
+	CHECK_EQ_UINT(cfg.session_cache, 10000000);
+	EXPECT_ERR("--session-cache: invalid value '10000001' (expected an integer from 0 to 10000000)",
+		   "--session-cache", "10000001");
+	EXPECT_ERR("--session-cache: invalid value '-1' (expected an integer from 0 to 10000000)",
+		   "--session-cache", "-1");
+	EXPECT_ERR("--session-cache: invalid value '20k' (expected an integer from 0 to 10000000)",
+		   "--session-cache", "20k");
+	EXPECT_ERR("--session-cache: missing value (expected an integer from 0 to 10000000)", "--session-cache");
+}
+
 static void test_strings(void)
 {
 	EXPECT_ERR("--ciphers: invalid value '' (expected a non-empty OpenSSL cipher list)", "--ciphers", "");
@@ -918,6 +972,7 @@ int main(void)
 	test_addresses();
 	test_address_limits();
 	test_cert_and_key();
+	test_alpn_and_session_cache();
 	test_strings();
 	test_tickets_and_control();
 	test_user();

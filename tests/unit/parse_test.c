@@ -447,8 +447,65 @@ static void test_log_level(void)
 	CHECK_EQ_INT(tern_parse_log_level(NULL, &l), -EINVAL);
 }
 
+/* The wire format is compared byte for byte; a refused list leaves the
+ * output untouched. */
+static void test_alpn(void)
+{
+	unsigned char out[TERN_MAX_ALPN_WIRE];
+	size_t len = 0;
+
+	CHECK_EQ_INT(tern_parse_alpn("h2,http/1.1", out, sizeof(out), &len), 0);
+	CHECK_EQ_UINT(len, 12);
+	CHECK(memcmp(out, "\x02h2\x08http/1.1", 12) == 0);
+	CHECK_EQ_INT(tern_parse_alpn("http/1.1", out, sizeof(out), &len), 0);
+	CHECK_EQ_UINT(len, 9);
+	CHECK(memcmp(out, "\x08http/1.1", 9) == 0);
+	CHECK_EQ_INT(tern_parse_alpn("a,b,a", out, sizeof(out), &len), 0); /* repeats are harmless */
+	CHECK_EQ_UINT(len, 6);
+	CHECK(memcmp(out, "\x01" "a" "\x01" "b" "\x01" "a", 6) == 0);
+
+	/* 255 bytes is the longest protocol, 256 too long */
+	char proto[300];
+	memset(proto, 'p', sizeof(proto));
+	proto[255] = '\0';
+	CHECK_EQ_INT(tern_parse_alpn(proto, out, sizeof(out), &len), 0);
+	CHECK_EQ_UINT(len, 256);
+	CHECK_EQ_UINT(out[0], 255);
+	proto[255] = 'p';
+	proto[256] = '\0';
+	len = 7;
+	CHECK_EQ_INT(tern_parse_alpn(proto, out, sizeof(out), &len), -EINVAL);
+	CHECK_EQ_UINT(len, 7);
+
+	/* 511 bytes of text fill 512 of wire; one more is -ERANGE */
+	char list[600];
+	memset(list, 'x', sizeof(list));
+	list[200] = ',';
+	list[400] = ',';
+	list[511] = '\0';
+	CHECK_EQ_INT(tern_parse_alpn(list, out, sizeof(out), &len), 0);
+	CHECK_EQ_UINT(len, 512);
+	list[511] = 'x';
+	list[512] = '\0';
+	len = 7;
+	CHECK_EQ_INT(tern_parse_alpn(list, out, sizeof(out), &len), -ERANGE);
+	CHECK_EQ_UINT(len, 7);
+
+	static const char *const bad[] = {
+		"", ",", "h2,", ",h2", "h2,,http/1.1", "h 2", "h2, http/1.1", "h2\t", "caf\xc3\xa9", "\x7f",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = 7;
+		if (!CHECK_EQ_INT(tern_parse_alpn(bad[i], out, sizeof(out), &len), -EINVAL))
+			fprintf(stderr, "    for '%s'\n", bad[i]);
+		CHECK_EQ_UINT(len, 7);
+	}
+	CHECK_EQ_INT(tern_parse_alpn(NULL, out, sizeof(out), &len), -EINVAL);
+}
+
 int main(void)
 {
+	test_alpn();
 	test_duration();
 	test_size();
 	test_uint();

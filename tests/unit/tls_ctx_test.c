@@ -193,8 +193,14 @@ struct hs {
 	const char *sigalgs; /* NULL: OpenSSL's defaults */
 	int version;         /* TLS1_2_VERSION or TLS1_3_VERSION */
 	bool want_ocsp;
+	const char *alpn_offer;   /* wire format, NUL-terminated for brevity; NULL: none */
+	bool no_ticket;           /* client refuses tickets: TLS 1.2 resumes by session ID */
+	SSL_SESSION *session_in;  /* offered for resumption */
+	SSL_SESSION *session_out; /* the new session, owned by the caller */
 	/* results */
 	bool ok;
+	bool reused;
+	char alpn[64]; /* selected, "" for none */
 	char org[64];  /* the served certificate's O: which --cert it was */
 	char key[16];  /* its key type */
 	unsigned char ocsp[4096];
@@ -227,6 +233,14 @@ static void handshake_ssl(SSL *server, struct hs *h)
 		CHECK_EQ_INT(SSL_set1_sigalgs_list(client, h->sigalgs), 1);
 	if (h->want_ocsp)
 		SSL_set_tlsext_status_type(client, TLSEXT_STATUSTYPE_ocsp);
+	if (h->alpn_offer)
+		CHECK_EQ_INT(SSL_set_alpn_protos(client, (const unsigned char *)h->alpn_offer,
+						 (unsigned)strlen(h->alpn_offer)),
+			     0);
+	if (h->no_ticket)
+		SSL_set_options(client, SSL_OP_NO_TICKET);
+	if (h->session_in)
+		CHECK_EQ_INT(SSL_set_session(client, h->session_in), 1);
 	SSL_set_bio(client, c_in, c_out);
 	SSL_set_bio(server, s_in, s_out);
 	SSL_set_connect_state(client);
@@ -240,6 +254,23 @@ static void handshake_ssl(SSL *server, struct hs *h)
 		pump(s_out, c_in);
 	}
 	h->ok = rc == 1 && rs == 1;
+	h->reused = SSL_session_reused(client) == 1;
+	const unsigned char *sel = NULL;
+	unsigned sel_len = 0;
+	SSL_get0_alpn_selected(client, &sel, &sel_len);
+	snprintf(h->alpn, sizeof(h->alpn), "%.*s", (int)sel_len, sel ? (const char *)sel : "");
+	if (h->ok && h->version == TLS1_3_VERSION) {
+		/* TLS 1.3 tickets come after the handshake */
+		char buf[1];
+		SSL_read(client, buf, sizeof(buf));
+	}
+	h->session_out = SSL_get1_session(client);
+	/* An orderly end: OpenSSL forgets the session of a connection freed
+	 * without one (SSL_free -> SSL_CTX_remove_session), on both sides. */
+	if (h->ok) {
+		SSL_set_shutdown(client, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_set_shutdown(server, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	}
 	h->org[0] = h->key[0] = '\0';
 	h->ocsp_len = -1;
 	X509 *peer = SSL_get0_peer_certificate(client);
@@ -265,6 +296,17 @@ static void handshake(SSL_CTX *sctx, struct hs *h)
 	SSL *server = SSL_new(sctx);
 	handshake_ssl(server, h);
 	SSL_free(server);
+	SSL_SESSION_free(h->session_out);
+	h->session_out = NULL;
+}
+
+/* A handshake whose new session the caller keeps (SSL_SESSION_free). */
+static SSL_SESSION *handshake_keep(SSL_CTX *sctx, struct hs *h)
+{
+	SSL *server = SSL_new(sctx);
+	handshake_ssl(server, h);
+	SSL_free(server);
+	return h->session_out;
 }
 
 /* Which certificate (its O) a client gets for sni, in both versions. */
@@ -412,6 +454,7 @@ static void test_sni(void)
 	CHECK(late.ok);
 	CHECK_EQ_STR(late.org, "exact");
 	SSL_free(early);
+	SSL_SESSION_free(late.session_out);
 }
 
 /* One certificate only: no switching, any SNI gets it. */
@@ -496,6 +539,108 @@ static void test_ocsp(void)
 	CHECK(strstr(line, want) != NULL);
 	tern_tls_shard_free(shard);
 	tern_tls_identities_unref(ids);
+}
+
+/* --alpn: the server's order wins; no overlap is no ALPN, not a failure. */
+static void test_alpn(void)
+{
+	const char *paths[] = {m_default.pem, m_b.pem};
+	cfg_certs(2, paths);
+	static const char server_list[] = "\x02h2\x08http/1.1";
+	memcpy(cfg.alpn_wire, server_list, sizeof(server_list) - 1);
+	cfg.alpn_wire_len = sizeof(server_list) - 1;
+	cfg.alpn = "h2,http/1.1";
+	struct tern_tls_identities *ids = load_ok();
+	/* the identities keep their own copy of the list */
+	memset(cfg.alpn_wire, 0, sizeof(cfg.alpn_wire));
+	struct tern_tls_shard *shard = shard_of(ids);
+	SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+
+	static const struct {
+		const char *offer, *want;
+	} cases[] = {
+		{"\x08http/1.1\x02h2", "h2"}, /* server preference, not the client's */
+		{"\x02h2", "h2"},
+		{"\x08http/1.1", "http/1.1"},
+		{"\x06spdy/1\x08http/1.1", "http/1.1"},
+		{"\x06spdy/1", ""},  /* no overlap: no ALPN, handshake fine */
+		{"\x02h3\x01h", ""}, /* prefixes are not matches */
+		{"\x03h2c", ""},
+		{NULL, ""}, /* none offered */
+	};
+	int versions[2] = {TLS1_2_VERSION, TLS1_3_VERSION};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int v = 0; v < 2; v++) {
+			/* on the default context and on a switched one */
+			const char *snis[2] = {"default.test", "b.test"};
+			for (int s = 0; s < 2; s++) {
+				struct hs h = {.sni = snis[s], .version = versions[v], .alpn_offer = cases[i].offer};
+				handshake(ctx, &h);
+				CHECK(h.ok);
+				if (!CHECK_EQ_STR(h.alpn, cases[i].want))
+					fprintf(stderr, "    case %zu version %x sni %s\n", i, versions[v], snis[s]);
+			}
+		}
+	}
+	tern_tls_shard_free(shard);
+	tern_tls_identities_unref(ids);
+
+	/* without --alpn: nothing selected whatever the client offers */
+	cfg_certs(1, paths);
+	ids = load_ok();
+	shard = shard_of(ids);
+	struct hs h = {.version = TLS1_3_VERSION, .alpn_offer = "\x02h2"};
+	handshake(tern_tls_shard_default_ctx(shard), &h);
+	CHECK(h.ok);
+	CHECK_EQ_STR(h.alpn, "");
+	tern_tls_shard_free(shard);
+	tern_tls_identities_unref(ids);
+}
+
+/* TLS 1.2 session-ID resumption through the server cache, on the default
+ * context and on a switched one; --session-cache 0 resumes nothing by ID,
+ * while tickets still do. */
+static void test_session_cache(void)
+{
+	const char *paths[] = {m_default.pem, m_b.pem};
+	unsigned sizes[2] = {20000, 0};
+	for (int k = 0; k < 2; k++) {
+		cfg_certs(2, paths);
+		cfg.session_cache = sizes[k];
+		struct tern_tls_identities *ids = load_ok();
+		struct tern_tls_shard *shard = shard_of(ids);
+		SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+		const char *snis[3] = {"default.test", "b.test", NULL};
+		for (int s = 0; s < 3; s++) {
+			struct hs first = {.sni = snis[s], .version = TLS1_2_VERSION, .no_ticket = true};
+			SSL_SESSION *sess = handshake_keep(ctx, &first);
+			CHECK(first.ok && !first.reused && sess != NULL);
+			unsigned id_len = 0;
+			SSL_SESSION_get_id(sess, &id_len);
+			CHECK(id_len > 0); /* a session ID even with the cache off */
+			struct hs again = {.sni = snis[s], .version = TLS1_2_VERSION, .no_ticket = true, .session_in = sess};
+			handshake(ctx, &again);
+			CHECK(again.ok);
+			if (!CHECK_EQ_INT(again.reused, sizes[k] != 0))
+				fprintf(stderr, "    session_cache %u sni %s\n", sizes[k], snis[s] ? snis[s] : "(none)");
+			SSL_SESSION_free(sess);
+
+			/* tickets resume either way, in both versions */
+			int versions[2] = {TLS1_2_VERSION, TLS1_3_VERSION};
+			for (int v = 0; v < 2; v++) {
+				struct hs t1 = {.sni = snis[s], .version = versions[v]};
+				SSL_SESSION *ticket = handshake_keep(ctx, &t1);
+				CHECK(t1.ok && ticket != NULL);
+				struct hs t2 = {.sni = snis[s], .version = versions[v], .session_in = ticket};
+				handshake(ctx, &t2);
+				CHECK(t2.ok);
+				CHECK(t2.reused);
+				SSL_SESSION_free(ticket);
+			}
+		}
+		tern_tls_shard_free(shard);
+		tern_tls_identities_unref(ids);
+	}
 }
 
 static void test_load_errors(void)
@@ -615,6 +760,8 @@ int main(void)
 	test_sni();
 	test_single();
 	test_ocsp();
+	test_alpn();
+	test_session_cache();
 	test_load_errors();
 	struct made *all[] = {&m_default, &m_b, &m_wild, &m_exact_in_wild, &m_d_rsa, &m_d_ec, &m_cn_only, &m_shadow};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
