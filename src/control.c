@@ -156,6 +156,8 @@ static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
 #undef TERN_STATS_FIELD
 	tern_json_key(j, "workers");
 	tern_json_uint(j, ctl->srv->num_workers);
+	tern_json_key(j, "reload_failures");
+	tern_json_uint(j, atomic_load_explicit(&ctl->srv->reload_failures, memory_order_relaxed));
 	tern_json_end_object(j);
 }
 

@@ -16,6 +16,7 @@
 
 #include "tern/config.h"
 #include "tern/counters.h"
+#include "tern/histogram.h"
 #include "tern/list.h"
 #include "tern/queue.h"
 
@@ -132,6 +133,9 @@ struct tern_worker {
 	int start_err; /* set by the thread before it reports start-up */
 
 	struct tern_counters ctr;
+	/* Accept to handshake done, per completed handshake; on cache lines
+	 * of its own, like ctr (written by this worker only). */
+	struct tern_histogram hs_hist;
 };
 
 /* Connection IDs carry the owning worker in their top 16 bits, so a
