@@ -47,6 +47,7 @@ enum cli_flag_id {
 	FLAG_TICKET_REFRESH,
 	FLAG_TICKET_FLUSH_DELAY,
 	FLAG_CONTROL,
+	FLAG_METRICS,
 	FLAG_USER,
 };
 
@@ -100,6 +101,7 @@ static const struct cli_flag cli_flags[] = {
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
 	{"control", required_argument, FLAG_CONTROL,
 	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
+	{"metrics", required_argument, FLAG_METRICS, "HOST:PORT, [IPV6]:PORT or *:PORT"},
 	{"user", required_argument, FLAG_USER, "the name of an existing user"},
 	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
 	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
@@ -380,6 +382,17 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 			return invalid_value(err, err_len, flag, value, flag->expected);
 		cfg->user = value;
 		return 0;
+	case FLAG_METRICS: {
+		/* One endpoint: a repeated --metrics replaces the earlier one,
+		 * as a repeated --control does. */
+		size_t num = 0;
+		int rc = add_addr(flag, value, false, &cfg->metrics_addr, &num, 1, "metrics addresses",
+				  err, err_len);
+		if (rc < 0)
+			return rc;
+		cfg->metrics_enabled = true;
+		return 0;
+	}
 	default:
 		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
 	}
@@ -554,6 +567,7 @@ static const char cli_usage[] =
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
 	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
+	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT [off]\n"
 	"      --user NAME              run as this user once listeners are bound and files read;\n"
 	"                               needs root [stay]\n"
 	"      --log-level L            error, warn, info or debug [info]\n"

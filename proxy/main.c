@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "tern/control.h"
 #include "tern/log.h"
+#include "tern/metrics.h"
 #include "tern/privs.h"
 #include "tern/sd_notify.h"
 #include "tern/server.h"
@@ -148,6 +149,17 @@ int main(int argc, char **argv)
 		tern_server_join_and_free(&srv);
 		return EXIT_FILE;
 	}
+	/* The same for --metrics, right after: a port in use fails the start
+	 * before any worker runs, and a port below 1024 is bound before --user
+	 * drops root. It only reads counters, zero until the workers start. */
+	struct tern_metrics *metrics = NULL;
+	ret = tern_metrics_start(&srv, &metrics, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tern: %s\n", err);
+		tern_control_stop(control);
+		tern_server_join_and_free(&srv);
+		return EXIT_FILE;
+	}
 	/* Everything that needs root is done: listeners bound or inherited,
 	 * certificates, keys and ticket keys read, the control socket bound.
 	 * Workers start as the user; a reload re-reads files as it. */
@@ -155,6 +167,7 @@ int main(int argc, char **argv)
 		ret = tern_privs_drop(cfg.user, err, sizeof(err));
 		if (ret < 0) {
 			fprintf(stderr, "tern: %s\n", err);
+			tern_metrics_stop(metrics);
 			tern_control_stop(control);
 			tern_server_join_and_free(&srv);
 			return ret == -ENOENT ? EXIT_USAGE : EXIT_FILE;
@@ -163,6 +176,7 @@ int main(int argc, char **argv)
 	ret = tern_server_start(&srv, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "tern: %s\n", err);
+		tern_metrics_stop(metrics);
 		tern_control_stop(control);
 		tern_server_join_and_free(&srv);
 		return EXIT_FILE;
@@ -172,6 +186,7 @@ int main(int argc, char **argv)
 		 cfg.workers, listen, backends, identity);
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
 	wait_for_signals(&srv, &set);
+	tern_metrics_stop(metrics);
 	tern_control_stop(control);
 	log_totals(&srv);
 	tern_server_join_and_free(&srv);

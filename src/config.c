@@ -48,5 +48,6 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->ticket_rotate_ms = TERN_DEFAULT_TICKET_ROTATE_MS;
 	cfg->ticket_refresh_ms = TERN_DEFAULT_TICKET_REFRESH_MS;
 	cfg->ticket_flush_delay_ms = TERN_DEFAULT_TICKET_FLUSH_DELAY_MS;
+	cfg->metrics_enabled = false;
 	cfg->user = NULL;
 }

@@ -86,6 +86,10 @@ struct tern_config {
 	uint64_t ticket_refresh_ms;   /* --ticket-refresh; 0: off */
 	uint64_t ticket_flush_delay_ms; /* --ticket-flush-delay */
 
+	/* --metrics: the Prometheus endpoint (SPEC section 5). */
+	struct tern_addr metrics_addr;
+	bool metrics_enabled;
+
 	/* No --listen was given: listen[0] is TERN_DEFAULT_LISTEN, which
 	 * inherited sockets (socket activation) replace rather than join. */
 	bool listen_is_default;

@@ -329,6 +329,7 @@ static void test_usage(void)
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH",
 		"--user NAME",
+		"--metrics ADDR",
 		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */
@@ -351,7 +352,6 @@ static void test_usage(void)
 	/* Flags of later versions are not advertised. */
 	static const char *const later[] = {
 		"--client-ca", "--verify-client", "--proxy-protocol",
-		"--metrics",
 	};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		if (!CHECK(strstr(usage, later[i]) == NULL))
@@ -381,7 +381,6 @@ static void test_unknown_and_unexpected(void)
 	EXPECT_ERR("unknown option '--c' (see tern --help)", "--c", "x");
 	EXPECT_ERR("unknown option '--tls' (see tern --help)", "--tls", "1.2");
 	/* Flags the SPEC lists for later versions are refused, not ignored. */
-	EXPECT_ERR("unknown option '--metrics' (see tern --help)", "--metrics", "127.0.0.1:9100");
 	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
 	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
 	/* Prefixes the ticket flags made ambiguous. */
@@ -919,6 +918,51 @@ static void test_tickets_and_control(void)
 	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 600000);
 }
 
+/* --metrics HOST:PORT: one TCP endpoint, off by default, never unix:. */
+static void test_metrics(void)
+{
+	EXPECT_RUN("-w", "1");
+	CHECK(!cfg.metrics_enabled);
+	EXPECT_RUN("--metrics", "127.0.0.1:9100");
+	CHECK(cfg.metrics_enabled);
+	CHECK_EQ_STR(cfg.metrics_addr.text, "127.0.0.1:9100");
+	check_inet(&cfg.metrics_addr, AF_INET, "127.0.0.1", 9100);
+	/* Beside the listening address, not instead of it. */
+	CHECK_EQ_UINT(cfg.num_listen, 1);
+	CHECK_EQ_STR(cfg.listen[0].text, TERN_DEFAULT_LISTEN);
+	EXPECT_RUN("--metrics=[::1]:9100");
+	check_inet(&cfg.metrics_addr, AF_INET6, "::1", 9100);
+	EXPECT_RUN("--metrics", "*:9100");
+	CHECK(cfg.metrics_enabled);
+	check_inet(&cfg.metrics_addr, AF_INET, "0.0.0.0", 9100);
+	EXPECT_RUN("--metrics", "localhost:9100");
+	CHECK(cfg.metrics_enabled);
+	/* Repeated: the last one wins. */
+	EXPECT_RUN("--metrics", "127.0.0.1:1", "--metrics", "127.0.0.1:2");
+	check_inet(&cfg.metrics_addr, AF_INET, "127.0.0.1", 2);
+	CHECK_EQ_STR(cfg.metrics_addr.text, "127.0.0.1:2");
+
+	EXPECT_ERR("--metrics: invalid value 'x' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics", "x");
+	EXPECT_ERR("--metrics: invalid value 'unix:/run/tern/metrics.sock' (expected HOST:PORT, [IPV6]:PORT or "
+		   "*:PORT)",
+		   "--metrics", "unix:/run/tern/metrics.sock");
+	EXPECT_ERR("--metrics: invalid value '9100' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics", "9100");
+	EXPECT_ERR("--metrics: invalid value '' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics", "");
+	EXPECT_ERR("--metrics: invalid value '*:0' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics", "*:0");
+	EXPECT_ERR("--metrics: invalid value '127.0.0.1:65536' (expected HOST:PORT, [IPV6]:PORT or *:PORT)",
+		   "--metrics", "127.0.0.1:65536");
+	EXPECT_ERR("--metrics: invalid value '[::1]' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics",
+		   "[::1]");
+	EXPECT_ERR("--metrics: invalid value 'nosuch.invalid:9100' (expected HOST:PORT, [IPV6]:PORT or *:PORT; "
+		   "cannot resolve nosuch.invalid)",
+		   "--metrics", "nosuch.invalid:9100");
+	EXPECT_ERR("--metrics: missing value (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics");
+	/* A bad value after a good one is still refused. */
+	EXPECT_ERR("--metrics: invalid value 'x' (expected HOST:PORT, [IPV6]:PORT or *:PORT)", "--metrics",
+		   "127.0.0.1:9100", "--metrics", "x");
+	CHECK(strstr(tern_cli_usage(), "--metrics ADDR") != NULL);
+}
+
 /* Values are quoted back escaped and cut, so a message stays one line and
  * still ends with what was expected. */
 static void test_value_display(void)
@@ -977,6 +1021,7 @@ int main(void)
 	test_tickets_and_control();
 	test_user();
 	test_listen_is_default();
+	test_metrics();
 	test_value_display();
 	test_err_buffer();
 	return check_summary();

@@ -1,0 +1,619 @@
+/* The --metrics endpoint: Prometheus text at GET /metrics.
+ *
+ * Rendering sums the workers' counters and histograms (relaxed loads, no
+ * worker involved). Serving is a minimal HTTP/1.1 server on one thread
+ * and one poll() loop: each client is non-blocking, must send its request
+ * within TERN_METRICS_REQUEST_MAX bytes and the whole exchange must end
+ * within TERN_METRICS_CLIENT_TIMEOUT_MS, so a slow, silent or hostile
+ * client costs one of TERN_METRICS_MAX_CLIENTS slots for a bounded time,
+ * never the loop, and never the workers. Every answer closes the
+ * connection (Connection: close): a scrape every few seconds gains
+ * nothing from keep-alive, and a server that never reads a second request
+ * has no request-smuggling or pipelining states to get wrong. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tern/histogram.h"
+#include "tern/log.h"
+#include "tern/metrics.h"
+#include "tern/server.h"
+#include "tern/worker.h"
+
+/* ------------------------------------------------------------ rendering */
+
+/* A growing output buffer; a failed allocation sticks, so the formatting
+ * code stays linear and the error is looked at once, at the end. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		size_t room = t->cap - t->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->buf ? t->buf + t->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap - t->len <= (size_t)n)
+			cap *= 2;
+		char *grown = realloc(t->buf, cap);
+		if (!grown) {
+			t->failed = true;
+			return;
+		}
+		t->buf = grown;
+		t->cap = cap;
+	}
+}
+
+static void header(struct text *t, const char *name, const char *type, const char *help)
+{
+	text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(struct text *t, const char *name, const char *labels, uint64_t value)
+{
+	text_printf(t, "%s%s %llu\n", name, labels, (unsigned long long)value);
+}
+
+int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
+{
+	struct tern_totals c;
+	struct tern_histogram_totals h = {0};
+	struct text t = {0};
+	char num[32];
+
+	tern_server_totals(srv, &c);
+	for (unsigned i = 0; i < srv->num_workers; i++)
+		tern_histogram_add_to(&srv->workers[i].hs_hist, &h);
+
+	header(&t, "tern_connections_active", "gauge", "Client connections open now.");
+	sample(&t, "tern_connections_active", "", c.conns_active);
+	header(&t, "tern_connections_total", "counter", "Client connections accepted.");
+	sample(&t, "tern_connections_total", "", c.conns_total);
+	header(&t, "tern_handshakes_total", "counter",
+	       "TLS handshakes completed, by kind: full, or resumed from a session ticket or "
+	       "the session cache.");
+	sample(&t, "tern_handshakes_total", "{kind=\"full\"}", c.handshakes_full);
+	sample(&t, "tern_handshakes_total", "{kind=\"resumed\"}", c.handshakes_resumed);
+	header(&t, "tern_handshake_failures_total", "counter",
+	       "Client connections that ended before their TLS handshake completed.");
+	sample(&t, "tern_handshake_failures_total", "", c.handshake_failures);
+	header(&t, "tern_bytes_total", "counter",
+	       "Plaintext bytes, by direction: client_in from clients to backends, client_out "
+	       "from backends to clients.");
+	sample(&t, "tern_bytes_total", "{direction=\"client_in\"}", c.bytes_client_in);
+	sample(&t, "tern_bytes_total", "{direction=\"client_out\"}", c.bytes_client_out);
+	header(&t, "tern_tickets_requested_total", "counter",
+	       "Session tickets requested on demand (tickets command, --ticket-refresh).");
+	sample(&t, "tern_tickets_requested_total", "", c.tickets_requested);
+	header(&t, "tern_tickets_sent_total", "counter", "Session tickets sent to clients.");
+	sample(&t, "tern_tickets_sent_total", "", c.tickets_sent);
+	header(&t, "tern_backend_connect_failures_total", "counter",
+	       "Backend connection attempts that failed or timed out.");
+	sample(&t, "tern_backend_connect_failures_total", "", c.backend_connect_failures);
+	header(&t, "tern_reload_failures_total", "counter",
+	       "Configuration reloads that failed and kept the running configuration.");
+	sample(&t, "tern_reload_failures_total", "",
+	       atomic_load_explicit(&srv->reload_failures, memory_order_relaxed));
+	header(&t, "tern_workers", "gauge", "Worker threads.");
+	sample(&t, "tern_workers", "", srv->num_workers);
+
+	header(&t, "tern_handshake_duration_seconds", "histogram",
+	       "Time from accepting a client connection to its TLS handshake completing.");
+	for (unsigned i = 0; i < TERN_HISTOGRAM_NUM_BUCKETS; i++) {
+		if (i < TERN_HISTOGRAM_NUM_BOUNDS)
+			tern_histogram_format_seconds(tern_histogram_bounds_us[i], num, sizeof(num));
+		else
+			snprintf(num, sizeof(num), "+Inf");
+		text_printf(&t, "tern_handshake_duration_seconds_bucket{le=\"%s\"} %llu\n", num,
+			    (unsigned long long)h.cumulative[i]);
+	}
+	tern_histogram_format_seconds(h.sum_us, num, sizeof(num));
+	text_printf(&t, "tern_handshake_duration_seconds_sum %s\n", num);
+	sample(&t, "tern_handshake_duration_seconds_count", "", h.count);
+
+	if (t.failed || !t.buf) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	*out = t.buf;
+	*out_len = t.len;
+	return 0;
+}
+
+/* ------------------------------------------------------ judging requests */
+
+/* RFC 9110 section 5.6.2: the characters of a method or a field name. */
+static bool is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* A request that has not ended yet: wait, or give up. */
+static int incomplete(size_t len, bool eof)
+{
+	if (len >= TERN_METRICS_REQUEST_MAX)
+		return 431;
+	return eof ? 400 : 0;
+}
+
+/* "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 section 3), its characters
+ * already checked to be visible ASCII or spaces. */
+static int judge_request_line(const char *s, size_t n, bool *out_head)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar((unsigned char)s[i]))
+		i++;
+	size_t method_len = i;
+	if (method_len == 0 || i >= n || s[i] != ' ')
+		return 400;
+	const char *target = s + ++i;
+	while (i < n && s[i] != ' ')
+		i++;
+	size_t target_len = (size_t)(s + i - target);
+	if (target_len == 0 || i >= n || s[i] != ' ')
+		return 400;
+	i++;
+	if (n - i != 8 || (memcmp(s + i, "HTTP/1.1", 8) != 0 && memcmp(s + i, "HTTP/1.0", 8) != 0))
+		return 400;
+
+	/* origin-form "/path?query", or absolute-form "http://host/path"
+	 * (which a server must accept, RFC 9112 section 3.2.2). */
+	const char *path = target;
+	size_t path_len = target_len;
+	size_t scheme = 0;
+	if (target_len >= 7 && strncasecmp(target, "http://", 7) == 0)
+		scheme = 7;
+	else if (target_len >= 8 && strncasecmp(target, "https://", 8) == 0)
+		scheme = 8;
+	if (scheme) {
+		const char *slash = memchr(target + scheme, '/', target_len - scheme);
+		path = slash ? slash : "/";
+		path_len = slash ? target_len - (size_t)(slash - target) : 1;
+	} else if (target[0] != '/') {
+		return 400; /* "*" (OPTIONS) or nonsense */
+	}
+	const char *query = memchr(path, '?', path_len);
+	if (query)
+		path_len = (size_t)(query - path);
+
+	bool get = method_len == 3 && memcmp(s, "GET", 3) == 0;
+	bool head = method_len == 4 && memcmp(s, "HEAD", 4) == 0;
+	*out_head = head;
+	if (path_len != 8 || memcmp(path, "/metrics", 8) != 0)
+		return 404;
+	return get || head ? 200 : 405;
+}
+
+int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t pos = 0;
+
+	*out_head = false;
+	/* Empty lines before the request line are ignored (RFC 9112 section
+	 * 2.2); the size bound still counts them. */
+	while (pos < len && (p[pos] == '\r' || p[pos] == '\n'))
+		pos++;
+	const unsigned char *nl = memchr(p + pos, '\n', len - pos);
+	size_t end = nl ? (size_t)(nl - p) : len;
+	/* Checked before the line is complete, so that a TLS ClientHello or
+	 * binary junk gets its 400 at once rather than at the timeout. */
+	for (size_t i = pos; i < end; i++) {
+		if (p[i] == '\r' && i + 1 == end)
+			continue; /* the CR of CRLF, or the last byte so far */
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 400;
+	}
+	if (!nl)
+		return incomplete(len, eof);
+	size_t line_len = end - pos - (end > pos && p[end - 1] == '\r');
+	int status = judge_request_line(in + pos, line_len, out_head);
+	if (status == 400)
+		return 400;
+
+	/* Header fields up to the empty line: only their form is checked,
+	 * none of them changes the answer. */
+	for (pos = end + 1;; pos = end + 1) {
+		nl = memchr(p + pos, '\n', len - pos);
+		end = nl ? (size_t)(nl - p) : len;
+		for (size_t i = pos; i < end; i++) {
+			if (p[i] == '\r' && i + 1 == end)
+				continue;
+			/* Field values may hold HTAB and obs-text (RFC 9110 5.5). */
+			if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+				return 400;
+		}
+		if (!nl)
+			return incomplete(len, eof);
+		size_t field_len = end - pos - (end > pos && p[end - 1] == '\r');
+		if (field_len == 0)
+			return status;
+		/* "name:" with no space before the colon (RFC 9112 section 5.1),
+		 * and no line folding (a line starting with whitespace). */
+		size_t k = pos;
+		while (k < pos + field_len && is_tchar(p[k]))
+			k++;
+		if (k == pos || k == pos + field_len || p[k] != ':')
+			return 400;
+	}
+}
+
+/* -------------------------------------------------------------- serving */
+
+enum client_state {
+	CLIENT_READING,  /* the request line and headers */
+	CLIENT_WRITING,  /* the response */
+	CLIENT_DRAINING, /* response sent and FIN too: reading to EOF */
+};
+
+/* After the response, unread request bytes (a POST body) would make
+ * close() send a reset that can destroy the response in flight (RFC 9112
+ * section 9.6): the client gets this long to read it and close first. */
+#define DRAIN_MS 1000
+/* After accept() fails for want of descriptors or memory, the listener
+ * is left alone this long instead of spinning on it. */
+#define ACCEPT_BACKOFF_MS 100
+
+struct metrics_client {
+	int fd;
+	enum client_state state;
+	size_t in_len;
+	char in[TERN_METRICS_REQUEST_MAX];
+	char *out;
+	size_t out_len, out_off;
+	uint64_t deadline_ms;
+};
+
+struct tern_metrics {
+	struct tern_server *srv;
+	int listen_fd;
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t accept_resume_ms; /* 0: accepting */
+	struct metrics_client *clients[TERN_METRICS_MAX_CLIENTS]; /* allocated per client */
+	unsigned num_clients;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default:  return "Internal Server Error";
+	}
+}
+
+/* The whole response for a judged request; false when out of memory. */
+static bool client_respond(struct tern_metrics *m, struct metrics_client *cl, int status,
+			   bool head)
+{
+	char *body = NULL;
+	size_t body_len = 0;
+	const char *type = TERN_METRICS_CONTENT_TYPE;
+	char small[96];
+
+	if (status == 200 && tern_metrics_render(m->srv, &body, &body_len) < 0)
+		status = 500;
+	if (status != 200) {
+		/* A short reason, as plain text, so curl shows something. */
+		body_len = (size_t)snprintf(small, sizeof(small), "%d %s%s\n", status,
+					    status_text(status),
+					    status == 404 ? ": the metrics are at /metrics" : "");
+		type = "text/plain; charset=utf-8";
+	}
+	struct text t = {0};
+	text_printf(&t, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+		    "Connection: close\r\n\r\n",
+		    status, status_text(status), type, body_len,
+		    status == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (!head)
+		text_printf(&t, "%.*s", (int)body_len, status == 200 ? body : small);
+	free(body);
+	if (t.failed)
+		return false;
+	cl->out = t.buf;
+	cl->out_len = t.len;
+	cl->out_off = 0;
+	cl->state = CLIENT_WRITING;
+	return true;
+}
+
+/* Reads what is there; answers once the request is complete or hopeless.
+ * False: close now. */
+static bool client_read(struct tern_metrics *m, struct metrics_client *cl)
+{
+	for (;;) {
+		size_t room = sizeof(cl->in) - cl->in_len;
+		ssize_t n = room ? recv(cl->fd, cl->in + cl->in_len, room, 0) : 0;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		bool eof = n == 0 && room > 0;
+		if (eof && cl->in_len == 0)
+			return false; /* connected and left: nothing to answer */
+		cl->in_len += (size_t)n;
+		bool head = false;
+		int status = tern_metrics_http_judge(cl->in, cl->in_len, eof, &head);
+		if (status == 0 && !eof && cl->in_len < sizeof(cl->in))
+			continue;
+		if (status == 0)
+			status = 400; /* the judge answers at EOF and when full: a backstop */
+		return client_respond(m, cl, status, head);
+	}
+}
+
+/* Writes what it can; after the last byte, sends FIN and starts draining.
+ * False: close now. */
+static bool client_write(struct metrics_client *cl, uint64_t now)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		cl->out_off += (size_t)n;
+	}
+	free(cl->out);
+	cl->out = NULL;
+	if (shutdown(cl->fd, SHUT_WR) < 0)
+		return false;
+	cl->state = CLIENT_DRAINING;
+	if (cl->deadline_ms > now + DRAIN_MS)
+		cl->deadline_ms = now + DRAIN_MS;
+	return true;
+}
+
+/* Discards what the client still sends. False: it closed, or failed. */
+static bool client_drain(struct metrics_client *cl)
+{
+	char sink[4096];
+	for (;;) {
+		ssize_t n = recv(cl->fd, sink, sizeof(sink), 0);
+		if (n > 0)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EINTR);
+	}
+}
+
+static void client_close(struct tern_metrics *m, unsigned i)
+{
+	struct metrics_client *cl = m->clients[i];
+	close(cl->fd);
+	free(cl->out);
+	free(cl);
+	m->clients[i] = m->clients[--m->num_clients];
+}
+
+static void accept_clients(struct tern_metrics *m, uint64_t now)
+{
+	for (;;) {
+		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				tern_log(TERN_LOG_WARN, "metrics: accept: %s; pausing %u ms",
+					 strerror(errno), ACCEPT_BACKOFF_MS);
+				m->accept_resume_ms = now + ACCEPT_BACKOFF_MS;
+			}
+			return; /* EAGAIN, or a connection that died in the queue */
+		}
+		struct metrics_client *cl = NULL;
+		if (m->num_clients == TERN_METRICS_MAX_CLIENTS || !(cl = calloc(1, sizeof(*cl)))) {
+			/* Best effort, never waited for: a new socket's send
+			 * buffer takes these bytes at once. */
+#define BUSY_BODY "503 Service Unavailable: too many clients\n"
+			static const char busy[] =
+				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
+				"charset=utf-8\r\nContent-Length: 42\r\nConnection: close\r\n\r\n"
+				BUSY_BODY;
+			_Static_assert(sizeof(BUSY_BODY) - 1 == 42, "update the 503 Content-Length");
+#undef BUSY_BODY
+			ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
+			(void)ignored;
+			close(fd);
+			continue;
+		}
+		cl->fd = fd;
+		cl->state = CLIENT_READING;
+		cl->deadline_ms = now + TERN_METRICS_CLIENT_TIMEOUT_MS;
+		m->clients[m->num_clients++] = cl;
+	}
+}
+
+static int poll_timeout(const struct tern_metrics *m, uint64_t now)
+{
+	uint64_t next = now + 1000;
+	if (m->accept_resume_ms && m->accept_resume_ms < next)
+		next = m->accept_resume_ms;
+	for (unsigned i = 0; i < m->num_clients; i++)
+		if (m->clients[i]->deadline_ms < next)
+			next = m->clients[i]->deadline_ms;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+static void *metrics_main(void *arg)
+{
+	struct tern_metrics *m = arg;
+	struct pollfd pfd[TERN_METRICS_MAX_CLIENTS + 2];
+
+	for (;;) {
+		uint64_t now = now_ms();
+		if (m->accept_resume_ms && now >= m->accept_resume_ms)
+			m->accept_resume_ms = 0;
+		unsigned n = 0;
+		pfd[n++] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
+		/* A negative fd is skipped by poll(): the listener rests. */
+		pfd[n++] = (struct pollfd){.fd = m->accept_resume_ms ? -1 : m->listen_fd,
+					   .events = POLLIN};
+		for (unsigned i = 0; i < m->num_clients; i++) {
+			const struct metrics_client *cl = m->clients[i];
+			short events = cl->state == CLIENT_WRITING ? POLLOUT : POLLIN;
+			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
+		}
+		int ready = poll(pfd, n, poll_timeout(m, now));
+		if (ready < 0 && errno != EINTR) {
+			tern_log(TERN_LOG_ERROR, "metrics: poll: %s", strerror(errno));
+			break;
+		}
+		if (ready > 0 && pfd[0].revents)
+			break;
+		now = now_ms();
+		/* By index from the end: closing swaps in the last client,
+		 * whose pollfd was already looked at. */
+		for (unsigned i = m->num_clients; i-- > 0;) {
+			struct metrics_client *cl = m->clients[i];
+			short rev = ready > 0 ? pfd[2 + i].revents : 0;
+			bool keep = true;
+			if (rev & (POLLIN | POLLHUP | POLLERR)) {
+				if (cl->state == CLIENT_READING)
+					keep = client_read(m, cl);
+				else if (cl->state == CLIENT_DRAINING)
+					keep = client_drain(cl);
+			}
+			/* A response is tried at once: usually it all fits the
+			 * socket buffer and the client is done in one pass. */
+			if (keep && cl->state == CLIENT_WRITING &&
+			    ((rev & (POLLOUT | POLLIN)) || cl->out_off == 0))
+				keep = client_write(cl, now);
+			if (keep && (rev & (POLLERR | POLLNVAL)))
+				keep = false;
+			if (keep && now >= cl->deadline_ms)
+				keep = false; /* too slow: the bound is the whole exchange */
+			if (!keep)
+				client_close(m, i);
+		}
+		if (ready > 0 && (pfd[1].revents & POLLIN))
+			accept_clients(m, now);
+	}
+	return NULL;
+}
+
+static int bind_metrics(const struct tern_addr *addr, char *err, size_t err_len)
+{
+	int one = 1;
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* SO_REUSEADDR lets a restart bind past connections in TIME_WAIT;
+	 * a live listener on the port still makes bind() fail. Without
+	 * SO_REUSEPORT: a second tern on the same --metrics is an error. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (addr->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) < 0 ||
+	    listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int e = errno;
+	snprintf(err, err_len, "--metrics: cannot listen on %s: %s", addr->text, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+int tern_metrics_start(struct tern_server *srv, struct tern_metrics **out, char *err,
+		       size_t err_len)
+{
+	const struct tern_config *cfg = srv->cfg;
+	int ret;
+
+	*out = NULL;
+	if (!cfg->metrics_enabled)
+		return 0;
+	struct tern_metrics *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, err_len, "--metrics: out of memory");
+		return -ENOMEM;
+	}
+	m->srv = srv;
+	m->listen_fd = -1;
+	m->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (m->stop_fd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "--metrics: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	m->listen_fd = bind_metrics(&cfg->metrics_addr, err, err_len);
+	if (m->listen_fd < 0) {
+		ret = m->listen_fd;
+		goto fail;
+	}
+	ret = -pthread_create(&m->thread, NULL, metrics_main, m);
+	if (ret < 0) {
+		snprintf(err, err_len, "--metrics: cannot start the metrics thread: %s",
+			 strerror(-ret));
+		goto fail;
+	}
+	m->thread_started = true;
+	tern_log(TERN_LOG_INFO, "metrics: serving GET /metrics on %s", cfg->metrics_addr.text);
+	*out = m;
+	return 0;
+fail:
+	tern_metrics_stop(m);
+	return ret;
+}
+
+void tern_metrics_stop(struct tern_metrics *m)
+{
+	if (!m)
+		return;
+	if (m->thread_started) {
+		uint64_t one = 1;
+		ssize_t ignored = write(m->stop_fd, &one, sizeof(one));
+		(void)ignored;
+		pthread_join(m->thread, NULL);
+	}
+	while (m->num_clients)
+		client_close(m, 0);
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	free(m);
+}
