@@ -48,7 +48,8 @@ static void log_totals(struct tern_server *srv)
 }
 
 /* Signals are taken synchronously here; every other thread blocks them. */
-static void wait_for_signals(struct tern_server *srv, const sigset_t *set)
+static void wait_for_signals(struct tern_server *srv, struct tern_control *control,
+			     const sigset_t *set)
 {
 	unsigned stop_signals = 0;
 
@@ -68,8 +69,8 @@ static void wait_for_signals(struct tern_server *srv, const sigset_t *set)
 				tern_server_stop_now(srv);
 			}
 		} else if (sig == SIGHUP) {
-			tern_log(TERN_LOG_WARN, "SIGHUP ignored: configuration reload is not "
-				 "available in this version");
+			tern_log(TERN_LOG_INFO, "SIGHUP: reloading");
+			tern_control_request_reload(control);
 		}
 	}
 }
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
 		 cfg.workers, listen, backends, identity);
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
-	wait_for_signals(&srv, &set);
+	wait_for_signals(&srv, control, &set);
 	tern_metrics_stop(metrics);
 	tern_control_stop(control);
 	log_totals(&srv);

@@ -21,6 +21,7 @@
 #include "tern/conn.h"
 #include "tern/json.h"
 #include "tern/log.h"
+#include "tern/proxy_proto.h"
 #include "tern/ring.h"
 #include "tern/server.h"
 #include "tern/tls.h"
@@ -64,6 +65,7 @@ struct tern_conn {
 	bool b_eof : 1;     /* the backend's data ended */
 	bool b_wr_shut : 1; /* FIN sent to the backend */
 	bool ticket_flush_due : 1; /* --ticket-flush-delay passed: flush alone */
+	bool pha_pending : 1;      /* verify-client asked; the answer not in yet */
 
 	int cfd;
 	int bfd;
@@ -96,6 +98,10 @@ struct tern_conn {
 
 	struct tern_tls tls;
 	struct tern_buf cin, cout, c2b, b2c;
+	/* --proxy-protocol: the header the backend gets before any of c2b
+	 * (pp_sent of pp_len bytes sent so far); NULL when off or once sent. */
+	uint8_t *pp_hdr;
+	uint32_t pp_len, pp_sent;
 };
 
 static void conn_pump(struct tern_conn *c);
@@ -238,6 +244,7 @@ static void conn_maybe_free(struct tern_conn *c)
 	tern_buf_free(&c->cout);
 	tern_buf_free(&c->c2b);
 	tern_buf_free(&c->b2c);
+	free(c->pp_hdr);
 	c->magic = 0;
 	free(c);
 	w->num_conns--;
@@ -263,14 +270,33 @@ static void format_peer(const struct tern_conn *c, char *out, size_t out_len)
 	}
 }
 
+/* The ALPN protocol chosen, or "-": always one of --alpn's, which the
+ * command line holds to printable bytes, so it goes into logs as it is. */
+static void format_alpn(const struct tern_conn *c, char out[256])
+{
+	const uint8_t *alpn = NULL;
+	size_t len = 0;
+
+	if (c->hs_done)
+		tern_tls_alpn(&c->tls, &alpn, &len);
+	if (!alpn || len == 0 || len > 255) {
+		alpn = (const uint8_t *)"-";
+		len = 1;
+	}
+	memcpy(out, alpn, len);
+	out[len] = '\0';
+}
+
 static void conn_log_access(struct tern_conn *c)
 {
 	char peer[INET6_ADDRSTRLEN + 16];
+	char alpn[256];
 	format_peer(c, peer, sizeof(peer));
-	tern_log_access("id=%llu peer=%s sni=%s alpn=- version=%s cipher=%s resumed=%d "
+	format_alpn(c, alpn);
+	tern_log_access("id=%llu peer=%s sni=%s alpn=%s version=%s cipher=%s resumed=%d "
 			"bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s",
 			(unsigned long long)c->id, peer,
-			c->hs_done ? tern_tls_sni(&c->tls) : "-",
+			c->hs_done ? tern_tls_sni(&c->tls) : "-", alpn,
 			c->hs_done ? tern_tls_version(&c->tls) : "-",
 			c->hs_done ? tern_tls_cipher(&c->tls) : "-",
 			c->hs_done ? tern_tls_resumed(&c->tls) : 0,
@@ -435,6 +461,23 @@ static void conn_flush_tickets(struct tern_conn *c)
 		conn_close(c, "tls_error");
 }
 
+/* The client answered a post-handshake CertificateRequest (a failed
+ * verification does not get here: OpenSSL ends the connection). The
+ * tickets OpenSSL sends next carry the new identity. */
+static void conn_pha_done(struct tern_conn *c)
+{
+	char subject[256];
+
+	c->pha_pending = false;
+	tern_tls_client_cert_answered(&c->tls);
+	if (tern_tls_client_subject(&c->tls, subject, sizeof(subject)))
+		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake client certificate %s (verify: %s)",
+			 (unsigned long long)c->id, subject, tern_tls_verify_status(&c->tls));
+	else
+		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake authentication: the client sent "
+			 "no certificate", (unsigned long long)c->id);
+}
+
 /* Decrypts what cin holds into c2b, while c2b has room. */
 static void pump_client_to_backend(struct tern_conn *c)
 {
@@ -537,6 +580,14 @@ static void conn_post_io(struct tern_conn *c)
 	}
 	if (!c->b_connected)
 		return;
+	if (c->pp_hdr && !c->b_send_busy) {
+		/* The PROXY header first and alone: c2b waits until all of it
+		 * is sent (b_send_busy), partial sends included. */
+		c->b_send_busy = true;
+		c->inflight++;
+		tern_ring_send(ring, c->bfd, c->pp_hdr + c->pp_sent, c->pp_len - c->pp_sent,
+			       tern_ud(c, TERN_OP_B_SEND));
+	}
 	if (!c->b_send_busy && !c->b_wr_shut && !tern_buf_empty(&c->c2b)) {
 		c->c2b.pinned = true;
 		c->b_send_busy = true;
@@ -596,6 +647,8 @@ static void conn_pump(struct tern_conn *c)
 			return;
 	}
 	conn_sync_tickets(c);
+	if (c->pha_pending && c->tls.pha_answered)
+		conn_pha_done(c);
 	conn_post_io(c);
 	if (c->closed)
 		return;
@@ -647,6 +700,75 @@ static void on_client_send(struct tern_conn *c, int32_t res)
 	conn_pump(c);
 }
 
+/* --proxy-protocol: builds the header the backend gets before any client
+ * data. Source = the client, destination = the address it connected to
+ * (the listener's, from getsockname()). Runs once per connection, only
+ * with the flag on. Returns 0 or -ENOMEM. */
+static int conn_build_proxy_header(struct tern_conn *c)
+{
+	struct tern_proxy_info info = {0};
+	struct sockaddr_storage local = {0};
+	socklen_t len = sizeof(local);
+	uint8_t *der = NULL;
+	char cn[512];
+	size_t hdr_len = TERN_PROXY_V1_MAX_LEN;
+	int n = -ENOMEM;
+
+	if (c->peer.sa.sa_family == AF_UNSPEC) {
+		socklen_t peer_len = sizeof(c->peer);
+		(void)getpeername(c->cfd, &c->peer.sa, &peer_len);
+	}
+	if (getsockname(c->cfd, (struct sockaddr *)&local, &len) < 0)
+		local.ss_family = AF_UNSPEC; /* unknown: UNKNOWN / LOCAL */
+	tern_proxy_info_set_addrs(&info, &c->peer.sa, (struct sockaddr *)&local);
+
+	if (c->w->cfg->proxy_protocol == TERN_PROXY_V2) {
+		tern_tls_alpn(&c->tls, &info.alpn, &info.alpn_len);
+		info.sni = tern_tls_servername(&c->tls);
+		info.tls = true;
+		info.tls_version = tern_tls_version(&c->tls);
+		info.cipher = tern_tls_cipher(&c->tls);
+		tern_tls_client_cert_presented(&c->tls, &info.cert_conn, &info.cert_sess);
+		if (info.cert_sess) {
+			info.verify = tern_tls_verify_result(&c->tls);
+			if (tern_tls_client_cn(&c->tls, cn, sizeof(cn)) >= 0)
+				info.cn = cn;
+			int der_len = tern_tls_client_cert_der(&c->tls, NULL, 0);
+			if (der_len > 0) {
+				der = malloc((size_t)der_len);
+				if (!der)
+					goto out;
+				if (tern_tls_client_cert_der(&c->tls, der, (size_t)der_len) == der_len) {
+					info.cert_der = der;
+					info.cert_der_len = (size_t)der_len;
+				}
+			}
+		}
+		hdr_len = tern_proxy_v2_max_len(&info);
+	}
+	c->pp_hdr = malloc(hdr_len);
+	if (!c->pp_hdr)
+		goto out;
+	if (c->w->cfg->proxy_protocol == TERN_PROXY_V2)
+		n = tern_proxy_v2_encode(&info, c->pp_hdr, hdr_len);
+	else
+		n = tern_proxy_v1_encode(&info, c->pp_hdr, hdr_len);
+	/* Always on: the buffer is the size the encoder asked for, and
+	 * v2_max_len is never 0 for what TLS can carry (SNI and ALPN are at
+	 * most 255 bytes, the CN is capped by cn[] above). */
+	if (n <= 0) {
+		tern_log(TERN_LOG_ERROR, "conn %llu: PROXY header encoding failed (%d)",
+			 (unsigned long long)c->id, n);
+		abort();
+	}
+	c->pp_len = (uint32_t)n;
+	c->pp_sent = 0;
+	n = 0;
+out:
+	free(der);
+	return n;
+}
+
 static void on_backend_connect(struct tern_conn *c, int32_t res)
 {
 	struct tern_worker *w = c->w;
@@ -667,6 +789,10 @@ static void on_backend_connect(struct tern_conn *c, int32_t res)
 		return;
 	}
 	c->b_connected = true;
+	if (w->cfg->proxy_protocol != TERN_PROXY_OFF && conn_build_proxy_header(c) < 0) {
+		conn_close(c, "out_of_memory");
+		return;
+	}
 	conn_touch(c);
 	conn_pump(c);
 }
@@ -690,8 +816,31 @@ static void on_backend_recv(struct tern_conn *c, int32_t res)
 	conn_pump(c);
 }
 
+/* A send of the PROXY header completed: the rest goes next, then c2b. */
+static void on_proxy_header_sent(struct tern_conn *c, int32_t res)
+{
+	c->b_send_busy = false;
+	if (c->closed || c->finishing)
+		return;
+	if (res < 0) {
+		conn_close(c, "backend_error");
+		return;
+	}
+	c->pp_sent += (uint32_t)res;
+	if (c->pp_sent >= c->pp_len) {
+		free(c->pp_hdr);
+		c->pp_hdr = NULL;
+	}
+	conn_touch(c);
+	conn_pump(c);
+}
+
 static void on_backend_send(struct tern_conn *c, int32_t res)
 {
+	if (c->pp_hdr) {
+		on_proxy_header_sent(c, res);
+		return;
+	}
 	c->b_send_busy = false;
 	tern_buf_unpin(&c->c2b);
 	if (c->closed || c->finishing)
@@ -828,7 +977,12 @@ void tern_conn_describe(struct tern_conn *c, struct tern_json *j)
 	else
 		tern_json_null(j);
 	tern_json_key(j, "alpn");
-	tern_json_null(j);
+	char alpn[256];
+	format_alpn(c, alpn);
+	if (strcmp(alpn, "-") != 0)
+		tern_json_string(j, alpn);
+	else
+		tern_json_null(j);
 	tern_json_key(j, "version");
 	if (c->hs_done)
 		tern_json_string(j, tern_tls_version(&c->tls));
@@ -856,6 +1010,27 @@ void tern_conn_describe(struct tern_conn *c, struct tern_json *j)
 	tern_json_key(j, "tickets_requested");
 	tern_json_uint(j, c->tickets_requested);
 	tern_json_key(j, "client_cert");
-	tern_json_null(j);
+	char subject[256];
+	if (c->hs_done && tern_tls_client_subject(&c->tls, subject, sizeof(subject)))
+		tern_json_string(j, subject);
+	else
+		tern_json_null(j);
 	tern_json_end_object(j);
+}
+
+int tern_conn_verify_client(struct tern_conn *c)
+{
+	if (c->closed || c->finishing)
+		return -ENOTCONN;
+	if (!c->hs_done)
+		return -EINPROGRESS;
+	if (c->pha_pending)
+		return -EALREADY;
+	int ret = tern_tls_request_client_cert(&c->tls);
+	if (ret < 0)
+		return ret;
+	c->pha_pending = true;
+	conn_pump(c); /* the CertificateRequest leaves now, at a boundary */
+	conn_maybe_free(c);
+	return 0;
 }

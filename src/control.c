@@ -23,6 +23,7 @@
 #include "tern/control_proto.h"
 #include "tern/json.h"
 #include "tern/log.h"
+#include "tern/reload.h"
 #include "tern/reply.h"
 #include "tern/request.h"
 #include "tern/server.h"
@@ -30,6 +31,8 @@
 #include "tern/worker.h"
 
 #define MAX_CLIENTS 256
+/* pollfds before the clients': stop, listening socket, reload. */
+#define FIXED_FDS 3
 /* A client must send a full command line within this long of connecting
  * or of its previous reply, and read each reply within this long. */
 #define CLIENT_TIMEOUT_MS 30000
@@ -53,6 +56,7 @@ struct tern_control {
 	const struct tern_config *cfg;
 	int listen_fd;
 	int stop_fd;
+	int reload_fd; /* SIGHUP, passed on by the main thread */
 	pthread_t thread;
 	bool thread_started;
 	struct control_client *clients[MAX_CLIENTS]; /* allocated per client */
@@ -199,14 +203,16 @@ static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, 
 	tern_reply_unref(reply);
 }
 
+/* tickets, num-tickets and verify-client: one connection, or all. */
 static void cmd_tickets(struct tern_control *ctl, const struct tern_command *cmd,
 			struct tern_json *j)
 {
 	char err[160];
 	bool all = cmd->conn_id == TERN_CONN_ID_ALL;
 	unsigned owner = tern_conn_id_worker(cmd->conn_id);
-	enum tern_request_kind kind =
-		cmd->kind == TERN_CMD_TICKETS ? TERN_REQ_KIND_TICKETS : TERN_REQ_KIND_NUM_TICKETS;
+	enum tern_request_kind kind = cmd->kind == TERN_CMD_TICKETS       ? TERN_REQ_KIND_TICKETS
+				     : cmd->kind == TERN_CMD_NUM_TICKETS ? TERN_REQ_KIND_NUM_TICKETS
+									 : TERN_REQ_KIND_VERIFY_CLIENT;
 
 	if (!all && owner >= ctl->srv->num_workers) {
 		snprintf(err, sizeof(err), "no connection %llu", (unsigned long long)cmd->conn_id);
@@ -312,6 +318,21 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 		ctl->next_rotate_ms = now_ms() + ctl->cfg->ticket_rotate_ms;
 }
 
+static void cmd_reload(struct tern_control *ctl, struct tern_json *j)
+{
+	char err[TERN_ADDR_TEXT_MAX + 512];
+	if (tern_reload(ctl->srv, err, sizeof(err)) < 0) {
+		reply_error(j, err);
+		return;
+	}
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "generation");
+	tern_json_uint(j, ctl->srv->generation);
+	tern_json_end_object(j);
+}
+
 static void execute(struct tern_control *ctl, const char *line, size_t len, struct tern_json *j)
 {
 	struct tern_command cmd;
@@ -333,7 +354,11 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 		break;
 	case TERN_CMD_TICKETS:
 	case TERN_CMD_NUM_TICKETS:
+	case TERN_CMD_VERIFY_CLIENT:
 		cmd_tickets(ctl, &cmd, j);
+		break;
+	case TERN_CMD_RELOAD:
+		cmd_reload(ctl, j);
 		break;
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 		cmd_rotate(ctl, j);
@@ -532,13 +557,14 @@ static int poll_timeout(struct tern_control *ctl, uint64_t now)
 static void *control_main(void *arg)
 {
 	struct tern_control *ctl = arg;
-	struct pollfd pfd[MAX_CLIENTS + 2];
+	struct pollfd pfd[FIXED_FDS + MAX_CLIENTS];
 
 	for (;;) {
 		uint64_t now = now_ms();
 		unsigned n = 0;
 		pfd[n++] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = ctl->reload_fd, .events = POLLIN};
 		for (unsigned i = 0; i < ctl->num_clients; i++) {
 			const struct control_client *cl = ctl->clients[i];
 			short events = 0;
@@ -560,7 +586,7 @@ static void *control_main(void *arg)
 		 * last one, whose pollfd was already looked at. */
 		for (unsigned i = ctl->num_clients; i-- > 0;) {
 			struct control_client *cl = ctl->clients[i];
-			short rev = pfd[2 + i].revents;
+			short rev = pfd[FIXED_FDS + i].revents;
 			bool keep = true;
 			if (rev & POLLIN)
 				keep = client_read(cl);
@@ -579,6 +605,13 @@ static void *control_main(void *arg)
 		}
 		if (pfd[1].revents & POLLIN)
 			accept_clients(ctl);
+		if (pfd[2].revents & POLLIN) {
+			uint64_t count;
+			char err[TERN_ADDR_TEXT_MAX + 512];
+			if (read(ctl->reload_fd, &count, sizeof(count)) == sizeof(count) &&
+			    tern_reload(ctl->srv, err, sizeof(err)) < 0)
+				tern_log(TERN_LOG_DEBUG, "SIGHUP reload failed (logged above)");
+		}
 		run_timers(ctl, now);
 	}
 	return NULL;
@@ -645,7 +678,8 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 	ctl->cfg = srv->cfg;
 	ctl->listen_fd = -1;
 	ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (ctl->stop_fd < 0) {
+	ctl->reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctl->stop_fd < 0 || ctl->reload_fd < 0) {
 		ret = -errno;
 		snprintf(err, err_len, "eventfd: %s", strerror(errno));
 		goto fail;
@@ -693,5 +727,16 @@ void tern_control_stop(struct tern_control *ctl)
 	}
 	if (ctl->stop_fd >= 0)
 		close(ctl->stop_fd);
+	if (ctl->reload_fd >= 0)
+		close(ctl->reload_fd);
 	free(ctl);
+}
+
+void tern_control_request_reload(struct tern_control *ctl)
+{
+	uint64_t one = 1;
+	/* An eventfd write fails only when the counter would overflow: a
+	 * reload is pending then anyway. */
+	ssize_t ignored = write(ctl->reload_fd, &one, sizeof(one));
+	(void)ignored;
 }

@@ -43,12 +43,15 @@ static const struct command_spec command_specs[] = {
 	{"tickets", TERN_CMD_TICKETS, 1, 2, "tickets: expected ID|all [N]"},
 	{"num-tickets", TERN_CMD_NUM_TICKETS, 2, 2, "num-tickets: expected ID N"},
 	{"rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, NULL},
+	{"verify-client", TERN_CMD_VERIFY_CLIENT, 1, 1, "verify-client: expected ID"},
+	{"reload", TERN_CMD_RELOAD, 0, 0, NULL},
 };
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
 static const char *const command_names[NUM_COMMANDS + 1] = {
-	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", NULL,
+	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
+	"reload", NULL,
 };
 
 /* The numbers in the messages below are written out; these keep them
@@ -180,7 +183,10 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_HELP:
 	case TERN_CMD_STATS:
 	case TERN_CMD_ROTATE_TICKET_KEYS:
+	case TERN_CMD_RELOAD:
 		return 0;
+	case TERN_CMD_VERIFY_CLIENT:
+		return parse_conn_id(&args[0], false, &out->conn_id, err, err_len);
 	case TERN_CMD_CONNS:
 		out->limit = TERN_CONTROL_CONNS_DEFAULT;
 		if (num_args == 1 && !parse_count(&args[0], 1, TERN_CONTROL_CONNS_MAX, &out->limit))

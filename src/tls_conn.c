@@ -207,9 +207,10 @@ int tern_tls_write(struct tern_tls *tls, const void *src, size_t len)
 	int err = SSL_get_error(tls->ssl, 0);
 	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
 		/* With partial writes enabled, OpenSSL returns success once a
-		 * record is fully written; a WANT here means part of a record
-		 * (or of a ticket) waits inside it for room in `out`. */
-		tls->write_pending = true;
+		 * record is fully written; WANT_WRITE means part of a record (or
+		 * of a ticket) waits inside it for room in `out`. WANT_READ is a
+		 * post-handshake exchange waiting for the peer, at a boundary. */
+		tls->write_pending = err == SSL_ERROR_WANT_WRITE;
 		return 0;
 	}
 	return tls_fail(tls, "write", err);
@@ -234,10 +235,10 @@ int tern_tls_flush(struct tern_tls *tls)
 	}
 	int err = SSL_get_error(tls->ssl, r);
 	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-		tls->write_pending = true;
+		tls->write_pending = err == SSL_ERROR_WANT_WRITE;
 		return 0;
 	}
-	return tls_fail(tls, "ticket flush", err);
+	return tls_fail(tls, "post-handshake flush", err);
 }
 
 bool tern_tls_flush_needed(const struct tern_tls *tls)
@@ -248,6 +249,80 @@ bool tern_tls_flush_needed(const struct tern_tls *tls)
 bool tern_tls_is_tls13(const struct tern_tls *tls)
 {
 	return SSL_version(tls->ssl) == TLS1_3_VERSION;
+}
+
+/* Watches handshake messages while a post-handshake CertificateRequest is
+ * out: the client's Finished ends its answer. OpenSSL leaves "init" as soon
+ * as the request is written, so its state cannot tell us. */
+static void watch_pha_answer(int write_p, int version, int content_type, const void *buf,
+			     size_t len, SSL *ssl, void *arg)
+{
+	struct tern_tls *tls = arg;
+	(void)version;
+	(void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_FINISHED)
+		tls->pha_answered = true;
+}
+
+int tern_tls_request_client_cert(struct tern_tls *tls)
+{
+	if (SSL_version(tls->ssl) != TLS1_3_VERSION)
+		return -EPROTONOSUPPORT;
+	/* Without a CA list the client has nothing to choose a certificate
+	 * by and tern nothing to verify it against. */
+	STACK_OF(X509_NAME) *cas = SSL_get_client_CA_list(tls->ssl);
+	if (!cas || sk_X509_NAME_num(cas) == 0)
+		return -ENOKEY;
+	int mode = SSL_get_verify_mode(tls->ssl);
+	/* SSL_VERIFY_PEER is what makes OpenSSL ask and verify; a
+	 * certificate, if sent, must verify (--verify-client optional), and
+	 * FAIL_IF_NO_PEER_CERT stays if --verify-client require set it. */
+	SSL_set_verify(tls->ssl, mode | SSL_VERIFY_PEER, NULL);
+	if (SSL_verify_client_post_handshake(tls->ssl) == 1) {
+		tls->pha_answered = false;
+		SSL_set_msg_callback_arg(tls->ssl, tls);
+		SSL_set_msg_callback(tls->ssl, watch_pha_answer);
+		return 0;
+	}
+	int reason = ERR_GET_REASON(ERR_peek_last_error());
+	ERR_clear_error();
+	SSL_set_verify(tls->ssl, mode, NULL);
+	switch (reason) {
+	case SSL_R_EXTENSION_NOT_RECEIVED:
+		return -EOPNOTSUPP; /* the client did not offer post_handshake_auth */
+	case SSL_R_REQUEST_PENDING:
+	case SSL_R_REQUEST_SENT:
+		return -EALREADY;
+	case SSL_R_STILL_IN_INIT:
+		return -EINPROGRESS;
+	default:
+		return -EPROTO;
+	}
+}
+
+void tern_tls_client_cert_answered(struct tern_tls *tls)
+{
+	SSL_set_msg_callback(tls->ssl, NULL);
+	tls->pha_answered = false;
+}
+
+bool tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len)
+{
+	X509 *cert = SSL_get0_peer_certificate(tls->ssl);
+	if (!cert) {
+		if (out_len)
+			out[0] = '\0';
+		return false;
+	}
+	X509_NAME_oneline(X509_get_subject_name(cert), out, (int)out_len);
+	return true;
+}
+
+const char *tern_tls_verify_status(const struct tern_tls *tls)
+{
+	long result = SSL_get_verify_result(tls->ssl);
+	return result == X509_V_OK ? "ok" : X509_verify_cert_error_string(result);
 }
 
 unsigned tern_tls_num_tickets(const struct tern_tls *tls)
@@ -313,4 +388,85 @@ const char *tern_tls_sni(const struct tern_tls *tls)
 bool tern_tls_resumed(const struct tern_tls *tls)
 {
 	return SSL_session_reused(tls->ssl) == 1;
+}
+
+void tern_tls_alpn(const struct tern_tls *tls, const uint8_t **out, size_t *out_len)
+{
+	const unsigned char *data = NULL;
+	unsigned int len = 0;
+
+	SSL_get0_alpn_selected(tls->ssl, &data, &len);
+	*out = len > 0 ? data : NULL;
+	*out_len = len > 0 ? len : 0;
+}
+
+const char *tern_tls_servername(const struct tern_tls *tls)
+{
+	return SSL_get_servername(tls->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+void tern_tls_client_cert_presented(const struct tern_tls *tls, bool *out_conn, bool *out_sess)
+{
+	/* The peer certificate lives in the session: after a resumption it is
+	 * the one of the full handshake, not sent again on this connection. */
+	bool sess = SSL_get0_peer_certificate(tls->ssl) != NULL;
+	*out_sess = sess;
+	*out_conn = sess && !SSL_session_reused(tls->ssl);
+}
+
+uint32_t tern_tls_verify_result(const struct tern_tls *tls)
+{
+	return (uint32_t)SSL_get_verify_result(tls->ssl);
+}
+
+int tern_tls_client_cn(const struct tern_tls *tls, char *out, size_t out_len)
+{
+	X509 *cert = SSL_get0_peer_certificate(tls->ssl);
+	unsigned char *utf8 = NULL;
+	int ret = -ENOENT;
+
+	if (!cert)
+		return -ENOENT;
+	const X509_NAME *name = X509_get_subject_name(cert);
+	int at = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (at < 0)
+		goto out;
+	const ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at));
+	int len = ASN1_STRING_to_UTF8(&utf8, data);
+	if (len < 0 || memchr(utf8, '\0', (size_t)len) != NULL) {
+		ret = -EPROTO;
+		goto out;
+	}
+	if ((size_t)len >= out_len) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	memcpy(out, utf8, (size_t)len);
+	out[len] = '\0';
+	ret = len;
+out:
+	OPENSSL_free(utf8);
+	ERR_clear_error();
+	return ret;
+}
+
+int tern_tls_client_cert_der(const struct tern_tls *tls, uint8_t *out, size_t out_len)
+{
+	X509 *cert = SSL_get0_peer_certificate(tls->ssl);
+
+	if (!cert)
+		return -ENOENT;
+	int len = i2d_X509(cert, NULL);
+	if (len <= 0) {
+		ERR_clear_error();
+		return -EPROTO;
+	}
+	if (out != NULL && (size_t)len <= out_len) {
+		unsigned char *p = out;
+		if (i2d_X509(cert, &p) != len) {
+			ERR_clear_error();
+			return -EPROTO;
+		}
+	}
+	return len;
 }

@@ -15,6 +15,7 @@
 #include "tern/ring.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
+#include "tern/tls_ctx.h"
 #include "tern/worker.h"
 
 static uint64_t monotonic_ms(void)
@@ -244,6 +245,45 @@ static void handle_num_tickets(struct tern_worker *w, const struct tern_request 
 		part->value = 1;
 }
 
+static void handle_verify_client(struct tern_worker *w, const struct tern_request *req,
+				 struct tern_reply_part *part)
+{
+	struct tern_conn *c = worker_find_conn(w, req->conn_id);
+	if (!c) {
+		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+		return;
+	}
+	int ret = tern_conn_verify_client(c);
+	switch (ret) {
+	case 0:
+		part->value = 1;
+		break;
+	case -EOPNOTSUPP:
+		part_error(part, ret, "the client of connection %llu did not offer post-handshake "
+			   "authentication", req->conn_id);
+		break;
+	case -ENOKEY:
+		part_error(part, ret, "no --client-ca configured: connection %llu has nothing to "
+			   "verify a certificate against", req->conn_id);
+		break;
+	case -EPROTONOSUPPORT:
+		part_error(part, ret, "connection %llu is TLS 1.2: post-handshake authentication "
+			   "needs TLS 1.3", req->conn_id);
+		break;
+	case -EALREADY:
+		part_error(part, ret, "connection %llu already has a certificate request in flight",
+			   req->conn_id);
+		break;
+	case -EINPROGRESS:
+		part_error(part, ret, "connection %llu is still in its handshake", req->conn_id);
+		break;
+	default:
+		part_error(part, ret, "connection %llu could not ask for a certificate",
+			   req->conn_id);
+		break;
+	}
+}
+
 /* conns: up to arg connections as a JSON array. */
 static void handle_list_conns(struct tern_worker *w, const struct tern_request *req,
 			      struct tern_reply_part *part)
@@ -287,6 +327,7 @@ static void handle_request(struct tern_worker *w, const struct tern_request *req
 	case TERN_REQ_KIND_TICKETS:
 	case TERN_REQ_KIND_NUM_TICKETS:
 	case TERN_REQ_KIND_LIST_CONNS:
+	case TERN_REQ_KIND_VERIFY_CLIENT:
 		reply = req->ptr;
 		part = &reply->parts[w->index];
 		break;
@@ -303,6 +344,9 @@ static void handle_request(struct tern_worker *w, const struct tern_request *req
 	case TERN_REQ_KIND_LIST_CONNS:
 		handle_list_conns(w, req, part);
 		break;
+	case TERN_REQ_KIND_VERIFY_CLIENT:
+		handle_verify_client(w, req, part);
+		break;
 	case TERN_REQ_KIND_TICKET_REFRESH:
 		handle_refresh(w, req->arg);
 		break;
@@ -312,6 +356,16 @@ static void handle_request(struct tern_worker *w, const struct tern_request *req
 		struct tern_ticket_keys *old = w->ticket_keys;
 		w->ticket_keys = req->ptr;
 		tern_ticket_keys_unref(old);
+		break;
+	}
+	case TERN_REQ_KIND_TLS_SHARD: {
+		/* New connections use the new contexts; connections in flight
+		 * hold their own references to the old ones, which go with the
+		 * last of them (tls_ctx.h). */
+		struct tern_tls_shard *old = w->shard;
+		w->shard = req->ptr;
+		w->ssl_ctx = tern_tls_shard_default_ctx(w->shard);
+		tern_tls_shard_free(old);
 		break;
 	}
 	case TERN_REQ_KIND_NONE:
@@ -336,6 +390,8 @@ void tern_worker_discard_requests(struct tern_worker *w)
 	while (tern_queue_pop(&w->queue, &req)) {
 		if (req.kind == TERN_REQ_KIND_TICKET_KEYS) {
 			tern_ticket_keys_unref(req.ptr);
+		} else if (req.kind == TERN_REQ_KIND_TLS_SHARD) {
+			tern_tls_shard_free(req.ptr);
 		} else if (req.ptr) {
 			struct tern_reply *reply = req.ptr;
 			part_error(&reply->parts[w->index], -ESHUTDOWN, "worker %llu stopped", w->index);

@@ -62,6 +62,13 @@ uint64_t tern_conn_flush_deadline(const struct tern_conn *c);
 /* The flush delay passed: the tickets go out alone. May free c. */
 void tern_conn_flush_due(struct tern_conn *c);
 
+/* verify-client: TLS 1.3 post-handshake client authentication. The
+ * CertificateRequest goes out at once (at a record boundary); the outcome
+ * is logged and shows in `conns` as client_cert. Returns 0 or
+ * tern_tls_request_client_cert()'s errors, -ENOTCONN, -EINPROGRESS,
+ * -EALREADY. The connection may be freed on return when it failed. */
+int tern_conn_verify_client(struct tern_conn *c);
+
 /* SSL_set_num_tickets on the live connection. 0, -ENOTCONN or -EINVAL. */
 int tern_conn_set_num_tickets(struct tern_conn *c, unsigned n);
 

@@ -20,6 +20,10 @@ __attribute__((warn_unused_result))
 int tern_control_start(struct tern_server *srv, struct tern_control **out, char *err,
 		       size_t err_len);
 
+/* Any thread (the main thread on SIGHUP): asks the control thread to
+ * reload, as the `reload` command does. Returns at once. */
+void tern_control_request_reload(struct tern_control *ctl);
+
 /* Stops the thread, closes and unlinks the socket, frees. NULL is fine. */
 void tern_control_stop(struct tern_control *ctl);
 

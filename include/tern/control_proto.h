@@ -36,6 +36,8 @@ enum tern_command_kind {
 	TERN_CMD_TICKETS,            /* conn_id (or TERN_CONN_ID_ALL), count */
 	TERN_CMD_NUM_TICKETS,        /* conn_id, count */
 	TERN_CMD_ROTATE_TICKET_KEYS,
+	TERN_CMD_VERIFY_CLIENT, /* conn_id */
+	TERN_CMD_RELOAD,
 };
 
 struct tern_command {
@@ -58,7 +60,8 @@ struct tern_command {
  *   command", "unknown command 'NAME'", "too many arguments for 'NAME'",
  *   "conns: LIMIT must be 1..100000", "tickets: expected ID|all [N]",
  *   "tickets: N must be 1..16", "num-tickets: expected ID N",
- *   "num-tickets: N must be 0..16", "invalid connection ID 'ID'".
+ *   "num-tickets: N must be 0..16", "verify-client: expected ID",
+ *   "invalid connection ID 'ID'".
  * A quoted NAME longer than 64 bytes (or ID longer than 32) is cut and
  * ends in "...". The ID UINT64_MAX is refused: it is TERN_CONN_ID_ALL.
  *

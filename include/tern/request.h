@@ -26,6 +26,12 @@ enum tern_request_kind {
 	/* adopt a new ticket key set; ptr: struct tern_ticket_keys holding one
 	 * reference that passes to the worker */
 	TERN_REQ_KIND_TICKET_KEYS,
+	/* post-handshake client authentication on conn_id; ptr: struct
+	 * tern_reply */
+	TERN_REQ_KIND_VERIFY_CLIENT,
+	/* adopt new TLS contexts for new connections (reload); ptr: a
+	 * struct tern_tls_shard, which passes to the worker */
+	TERN_REQ_KIND_TLS_SHARD,
 };
 
 struct tern_request {

@@ -32,10 +32,6 @@ struct tern_server {
 	 * Workers add and subtract; relaxed is enough for a cap. */
 	_Atomic unsigned conns_open;
 	_Atomic unsigned workers_running;
-	/* Reloads that failed and left the old configuration in place
-	 * (SPEC section 4); read by metrics and stats. Rare: any thread may
-	 * add with atomic_fetch_add, relaxed. */
-	_Atomic uint64_t reload_failures;
 	/* Listening sockets passed in by a service manager (socket
 	 * activation): every worker accepts on each of them; closed once, by
 	 * tern_server_join_and_free. */
@@ -43,6 +39,12 @@ struct tern_server {
 	/* Bit i set: each worker binds cfg->listen[i] itself (every address,
 	 * unless inherited sockets stand in for some). */
 	uint64_t bind_listen;
+	/* Reloads that failed and left the old configuration in place
+	 * (SPEC section 4); read by metrics and stats. Rare: any thread may
+	 * add with atomic_fetch_add, relaxed. */
+	_Atomic uint64_t reload_failures;
+	/* Reloads applied; the control thread's, like ticket_keys. */
+	uint64_t generation;
 	sem_t started; /* posted by each worker once its ring exists */
 };
 

@@ -40,6 +40,7 @@ struct tern_tls {
 	 * write continues it, so the stream is not at a record boundary. */
 	bool write_pending;
 	uint32_t tickets_sent; /* session tickets written (new-session callback) */
+	bool pha_answered;     /* the client finished answering a CertificateRequest */
 	char error[160];       /* why the last step failed, for the log */
 };
 
@@ -92,6 +93,25 @@ bool tern_tls_flush_needed(const struct tern_tls *tls);
 
 bool tern_tls_is_tls13(const struct tern_tls *tls);
 
+/* TLS 1.3 post-handshake client authentication: queues a
+ * CertificateRequest (SSL_verify_client_post_handshake), written by the
+ * next tern_tls_write() or tern_tls_flush(); the client's answer is read
+ * by tern_tls_read(), which sets pha_answered once it is complete.
+ * Returns 0, -EPROTONOSUPPORT (TLS 1.2), -ENOKEY (no client CA list
+ * configured), -EOPNOTSUPP (the client did not offer post_handshake_auth),
+ * -EALREADY (a request is in flight), -EINPROGRESS or -EPROTO. */
+__attribute__((warn_unused_result))
+int tern_tls_request_client_cert(struct tern_tls *tls);
+
+/* After pha_answered turned true: stops watching for the answer. */
+void tern_tls_client_cert_answered(struct tern_tls *tls);
+
+/* The peer certificate's subject ("/CN=..."), true if there is one. */
+bool tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len);
+
+/* "ok", or why the peer certificate failed verification. */
+const char *tern_tls_verify_status(const struct tern_tls *tls);
+
 /* SSL_get_num_tickets / SSL_set_num_tickets on this connection. */
 unsigned tern_tls_num_tickets(const struct tern_tls *tls);
 __attribute__((warn_unused_result))
@@ -106,5 +126,39 @@ const char *tern_tls_version(const struct tern_tls *tls);
 const char *tern_tls_cipher(const struct tern_tls *tls);
 const char *tern_tls_sni(const struct tern_tls *tls);
 bool tern_tls_resumed(const struct tern_tls *tls);
+
+/* What --proxy-protocol v2 tells the backend about the client's TLS.
+ * Valid after the handshake; what they point to is borrowed from the SSL
+ * object and lives as long as tls. Worker thread only. */
+
+/* The ALPN protocol selected (SSL_get0_alpn_selected): *out NULL and
+ * *out_len 0 when none was. */
+void tern_tls_alpn(const struct tern_tls *tls, const uint8_t **out, size_t *out_len);
+
+/* The SNI host name the client sent, or NULL (tern_tls_sni() says "-"). */
+const char *tern_tls_servername(const struct tern_tls *tls);
+
+/* Whether the client presented a certificate in this connection's
+ * handshake (*out_conn), and whether the TLS session it belongs to has one
+ * (*out_sess: a resumption keeps the certificate of its full handshake). */
+void tern_tls_client_cert_presented(const struct tern_tls *tls, bool *out_conn, bool *out_sess);
+
+/* SSL_get_verify_result: 0 (X509_V_OK) or an X509_V_ERR_* code. 0 too
+ * when no certificate was presented: check that first. */
+uint32_t tern_tls_verify_result(const struct tern_tls *tls);
+
+/* The first commonName of the client certificate's subject, in UTF-8 and
+ * NUL-terminated in out. Returns its length; -ENOENT without a
+ * certificate or a CN; -ENOSPC when it needs more than out_len (nothing is
+ * written: a cut name could name someone else); -EPROTO when it cannot be
+ * converted or holds a NUL byte. */
+__attribute__((warn_unused_result))
+int tern_tls_client_cn(const struct tern_tls *tls, char *out, size_t out_len);
+
+/* The client certificate in DER. Returns its length and writes it to out
+ * only when out_len is enough, so a call with out NULL sizes the buffer;
+ * -ENOENT without a certificate; -EPROTO when it cannot be encoded. */
+__attribute__((warn_unused_result))
+int tern_tls_client_cert_der(const struct tern_tls *tls, uint8_t *out, size_t out_len);
 
 #endif

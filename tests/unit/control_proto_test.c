@@ -53,6 +53,8 @@ static void test_simple_commands(void)
 	EXPECT_CMD("help", TERN_CMD_HELP, 0, 0, 0);
 	EXPECT_CMD("stats", TERN_CMD_STATS, 0, 0, 0);
 	EXPECT_CMD("rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, 0);
+	EXPECT_CMD("reload", TERN_CMD_RELOAD, 0, 0, 0);
+	EXPECT_CMD("verify-client 281474976710657", TERN_CMD_VERIFY_CLIENT, 281474976710657ull, 0, 0);
 
 	/* Spaces and tabs anywhere around the tokens; a trailing "\r". */
 	EXPECT_CMD("  stats  ", TERN_CMD_STATS, 0, 0, 0);
@@ -143,10 +145,10 @@ static void test_unknown_and_arity(void)
 	EXPECT_ERR("stat", "unknown command 'stat'");
 	EXPECT_ERR("stats2", "unknown command 'stats2'");
 	EXPECT_ERR("num_tickets 1 2", "unknown command 'num_tickets'");
-	/* Their features have not landed: refused, never accepted and
-	 * ignored. */
-	EXPECT_ERR("verify-client 42", "unknown command 'verify-client'");
-	EXPECT_ERR("reload", "unknown command 'reload'");
+	EXPECT_ERR("verify-client", "verify-client: expected ID");
+	EXPECT_ERR("verify-client all", "invalid connection ID 'all'");
+	EXPECT_ERR("verify-client 1 2", "too many arguments for 'verify-client'");
+	EXPECT_ERR("reload now", "too many arguments for 'reload'");
 	EXPECT_ERR("caf\xc3\xa9", "unknown command 'caf\xc3\xa9'");
 
 	EXPECT_ERR("help me", "too many arguments for 'help'");
@@ -239,6 +241,7 @@ static void test_command_names(void)
 {
 	static const char *const want[] = {
 		"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys",
+		"verify-client", "reload",
 	};
 	const char *const *names = tern_control_command_names();
 	size_t n = 0;
