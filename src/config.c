@@ -50,4 +50,5 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->ticket_flush_delay_ms = TERN_DEFAULT_TICKET_FLUSH_DELAY_MS;
 	cfg->metrics_enabled = false;
 	cfg->user = NULL;
+	cfg->proxy_protocol = TERN_PROXY_OFF;
 }

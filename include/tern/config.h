@@ -28,6 +28,13 @@ enum tern_tls_version {
 	TERN_TLS_1_3 = 13,
 };
 
+/* --proxy-protocol: the PROXY protocol header sent to backends. */
+enum tern_proxy_protocol {
+	TERN_PROXY_OFF,
+	TERN_PROXY_V1,
+	TERN_PROXY_V2,
+};
+
 #define TERN_MAX_LISTEN 64
 #define TERN_MAX_BACKENDS 256
 
@@ -97,6 +104,9 @@ struct tern_config {
 	/* --user: the user to become once listeners are bound and files
 	 * read; NULL: stay who we are. */
 	const char *user;
+
+	/* --proxy-protocol: the header each backend connection starts with. */
+	enum tern_proxy_protocol proxy_protocol;
 };
 
 /* Defaults, as SPEC section 2 lists them. */
