@@ -26,6 +26,8 @@ enum cli_flag_id {
 	FLAG_OCSP,
 	FLAG_ALPN,
 	FLAG_SESSION_CACHE,
+	FLAG_CLIENT_CA,
+	FLAG_VERIFY_CLIENT,
 	FLAG_MAX_CONNS,
 	FLAG_TLS_MIN,
 	FLAG_TLS_MAX,
@@ -81,6 +83,8 @@ static const struct cli_flag cli_flags[] = {
 	 "a comma list of protocols such as h2,http/1.1, each 1 to 255 printable bytes, at most 511 bytes "
 	 "in all"},
 	{"session-cache", required_argument, FLAG_SESSION_CACHE, "an integer from 0 to 10000000"},
+	{"client-ca", required_argument, FLAG_CLIENT_CA, "a non-empty path to a PEM file of CA certificates"},
+	{"verify-client", required_argument, FLAG_VERIFY_CLIENT, "none, optional or require"},
 	{"workers", required_argument, FLAG_WORKERS, "an integer from 1 to 1024"},
 	{"max-conns", required_argument, FLAG_MAX_CONNS, "an integer from 1 to 10000000"},
 	{"tls-min", required_argument, FLAG_TLS_MIN, "1.2 or 1.3"},
@@ -314,6 +318,18 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		return 0;
 	case FLAG_SESSION_CACHE:
 		return parse_unsigned(flag, value, 0, TERN_MAX_SESSION_CACHE, &cfg->session_cache, err, err_len);
+	case FLAG_CLIENT_CA:
+		return parse_string(flag, value, &cfg->client_ca_path, err, err_len);
+	case FLAG_VERIFY_CLIENT:
+		if (strcmp(value, "none") == 0)
+			cfg->verify_client = TERN_VERIFY_CLIENT_NONE;
+		else if (strcmp(value, "optional") == 0)
+			cfg->verify_client = TERN_VERIFY_CLIENT_OPTIONAL;
+		else if (strcmp(value, "require") == 0)
+			cfg->verify_client = TERN_VERIFY_CLIENT_REQUIRE;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
 	case FLAG_WORKERS:
 		return parse_unsigned(flag, value, 1, TERN_MAX_WORKERS, &cfg->workers, err, err_len);
 	case FLAG_MAX_CONNS:
@@ -495,6 +511,12 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 		return invalid_value(err, err_len, flag_by_id(FLAG_TICKET_ROTATE), ticket_rotate_value,
 				     "no --ticket-rotate with --ticket-keys: the file's keys are rotated by "
 				     "rewriting it and running rotate-ticket-keys");
+	/* Asking for a client certificate with nothing to verify it against
+	 * would accept any: refused rather than guessed at. */
+	if (cfg->verify_client != TERN_VERIFY_CLIENT_NONE && cfg->client_ca_path == NULL)
+		return invalid_value(err, err_len, flag_by_id(FLAG_VERIFY_CLIENT),
+				     cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
+				     "none, or a --client-ca to verify client certificates against");
 
 	/* Defaults only when none was given: a --listen replaces the default
 	 * address rather than adding to it. */
@@ -542,6 +564,9 @@ static const char cli_usage[] =
 	"      --alpn LIST              ALPN protocols in server preference order, e.g. h2,http/1.1;\n"
 	"                               no common one: no ALPN, the handshake goes on [none]\n"
 	"      --session-cache N        TLS 1.2 session-ID cache entries per worker, 0 is off [20000]\n"
+	"      --client-ca FILE         PEM bundle of CAs that client certificates must chain to [none]\n"
+	"      --verify-client MODE     none, optional (a certificate, if sent, must verify) or require;\n"
+	"                               optional and require need --client-ca [none]\n"
 	"  -w, --workers N              worker threads, 1 to 1024 [online CPUs]\n"
 	"      --max-conns N            open client connections at most, whole process [100000]\n"
 	"      --tls-min VER            lowest TLS version: 1.2 or 1.3 [1.2]\n"

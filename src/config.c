@@ -26,6 +26,8 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->session_cache = TERN_DEFAULT_SESSION_CACHE;
 	cfg->alpn = NULL;
 	cfg->alpn_wire_len = 0;
+	cfg->client_ca_path = NULL;
+	cfg->verify_client = TERN_VERIFY_CLIENT_NONE;
 	cfg->workers = default_workers();
 	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
 	cfg->tls_min = TERN_TLS_1_2;

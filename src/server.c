@@ -234,9 +234,15 @@ fail:
 void tern_server_describe(const struct tern_server *srv, char *out, size_t out_len)
 {
 	const struct tern_config *cfg = srv->cfg;
-	snprintf(out, out_len, "certs=%zu alpn=%s session_cache=%u",
+	static const char *const verify[] = {
+		[TERN_VERIFY_CLIENT_NONE] = "none",
+		[TERN_VERIFY_CLIENT_OPTIONAL] = "optional",
+		[TERN_VERIFY_CLIENT_REQUIRE] = "require",
+	};
+	snprintf(out, out_len, "certs=%zu alpn=%s session_cache=%u client_ca=%s verify_client=%s",
 		 tern_tls_identities_count(srv->identities), cfg->alpn ? cfg->alpn : "-",
-		 cfg->session_cache);
+		 cfg->session_cache, cfg->client_ca_path ? cfg->client_ca_path : "-",
+		 verify[cfg->verify_client]);
 }
 
 void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len)

@@ -63,6 +63,10 @@ struct tern_tls_identities {
 	/* --alpn in wire format, server preference order; alpn_len 0: none. */
 	unsigned char alpn[TERN_MAX_ALPN_WIRE];
 	size_t alpn_len;
+	/* --client-ca: the CAs client certificates must chain to, in file
+	 * order; NULL without the flag. */
+	STACK_OF(X509) *client_cas;
+	char *client_ca_source;
 };
 
 /* Every context's session id context: the same everywhere, so a TLS 1.2
@@ -242,6 +246,8 @@ static void identities_free(struct tern_tls_identities *ids)
 	free(ids->certs);
 	free(ids->exact);
 	free(ids->wild);
+	sk_X509_pop_free(ids->client_cas, X509_free);
+	free(ids->client_ca_source);
 	free(ids);
 }
 
@@ -367,6 +373,44 @@ out:
 	OPENSSL_free(der);
 	fclose(f);
 	ERR_clear_error();
+	return ret;
+}
+
+/* Reads every certificate of a PEM bundle. At least one, and nothing
+ * but certificates: a half-read bundle would trust fewer CAs than the
+ * operator meant without a word. */
+static int load_client_cas(struct tern_tls_identities *ids, const char *path, char *err,
+			   size_t err_len)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	int ret = 0;
+
+	if (!bio)
+		return open_error(err, err_len, path);
+	ids->client_cas = sk_X509_new_null();
+	ids->client_ca_source = strdup(path);
+	if (!ids->client_cas || !ids->client_ca_source) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		X509 *ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (!ca)
+			break;
+		if (!sk_X509_push(ids->client_cas, ca)) {
+			X509_free(ca);
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	unsigned long e = ERR_peek_last_error();
+	if (sk_X509_num(ids->client_cas) == 0)
+		ret = file_error(err, err_len, path, "no PEM certificate found");
+	else if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+		ret = file_error(err, err_len, path, "bad PEM certificate in the CA bundle");
+out:
+	ERR_clear_error();
+	BIO_free(bio);
 	return ret;
 }
 
@@ -661,6 +705,11 @@ int tern_tls_identities_load(const struct tern_config *cfg, struct tern_tls_iden
 		if (ret < 0)
 			goto fail;
 	}
+	if (cfg->client_ca_path) {
+		ret = load_client_cas(ids, cfg->client_ca_path, err, err_len);
+		if (ret < 0)
+			goto fail;
+	}
 	ret = assign_groups(ids, err, err_len);
 	if (ret == 0)
 		ret = build_tables(ids, err, err_len);
@@ -903,6 +952,42 @@ static int ctx_common(SSL_CTX *ctx, const struct tern_config *cfg,
 	return 0;
 }
 
+/* --client-ca and --verify-client. Every context gets them, since a
+ * connection keeps the verify mode of the context it started on while it
+ * reads the trust store and the CA list of the one SNI moved it to. With
+ * --client-ca and mode none, nothing is asked during the handshake, but
+ * the store and the CA list are there for a later TLS 1.3
+ * post-handshake request (SSL_verify_client_post_handshake, after
+ * SSL_set_verify(SSL_VERIFY_PEER) on that connection). */
+static int ctx_client_auth(SSL_CTX *ctx, const struct tern_config *cfg,
+			   const struct tern_tls_identities *ids, char *err, size_t err_len)
+{
+	static const int modes[] = {
+		[TERN_VERIFY_CLIENT_NONE] = SSL_VERIFY_NONE,
+		[TERN_VERIFY_CLIENT_OPTIONAL] = SSL_VERIFY_PEER,
+		[TERN_VERIFY_CLIENT_REQUIRE] = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	};
+
+	if (!ids->client_cas)
+		return 0;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	for (int i = 0; i < sk_X509_num(ids->client_cas); i++) {
+		X509 *ca = sk_X509_value(ids->client_cas, i);
+		/* The CertificateRequest names the CAs (RFC 8446 section
+		 * 4.2.4), so a client with several certificates sends the right
+		 * one. */
+		if (X509_STORE_add_cert(store, ca) != 1 || SSL_CTX_add_client_CA(ctx, ca) != 1) {
+			char reason[128];
+			ssl_reason(reason, sizeof(reason), "rejected");
+			snprintf(err, err_len, "%s: CA certificate unusable (%s)", ids->client_ca_source,
+				 reason);
+			return -EIO;
+		}
+	}
+	SSL_CTX_set_verify(ctx, modes[cfg->verify_client], NULL);
+	return 0;
+}
+
 /* One context: the common settings and the certificates of one group. */
 static int ctx_new(const struct tern_config *cfg, struct tern_tls_identities *ids, size_t group,
 		   struct tern_ticket_keys *const *ticket_keys, SSL_CTX **out, char *err,
@@ -947,6 +1032,9 @@ static int ctx_new(const struct tern_config *cfg, struct tern_tls_identities *id
 		}
 		ocsp = ocsp || id->ocsp;
 	}
+	ret = ctx_client_auth(ctx, cfg, ids, err, err_len);
+	if (ret < 0)
+		goto fail;
 	if (ids->alpn_len)
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, ids);
 	if (ocsp) {

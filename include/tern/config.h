@@ -51,6 +51,13 @@ struct tern_cert_config {
  * byte and 1..255 bytes. The text is at most one byte shorter. */
 #define TERN_MAX_ALPN_WIRE 512
 
+/* --verify-client: what a client must show when --client-ca is set. */
+enum tern_verify_client {
+	TERN_VERIFY_CLIENT_NONE,     /* not asked for (post-handshake auth may ask later) */
+	TERN_VERIFY_CLIENT_OPTIONAL, /* asked for; one sent must verify */
+	TERN_VERIFY_CLIENT_REQUIRE,  /* asked for, must be sent and verify */
+};
+
 struct tern_config {
 	struct tern_addr listen[TERN_MAX_LISTEN];
 	size_t num_listen;
@@ -65,6 +72,8 @@ struct tern_config {
 	const char *alpn;       /* --alpn as typed; NULL: no ALPN */
 	unsigned char alpn_wire[TERN_MAX_ALPN_WIRE]; /* the same, server preference order */
 	size_t alpn_wire_len;                        /* 0: no ALPN */
+	const char *client_ca_path; /* --client-ca: PEM bundle of CAs for client certs; NULL: none */
+	enum tern_verify_client verify_client; /* --verify-client; not NONE only with client_ca_path */
 
 	unsigned workers;
 	unsigned max_conns;

@@ -1,10 +1,12 @@
 /* Server TLS contexts: the identities loaded once, and one shard of
  * SSL_CTX objects per worker built from them.
  *
- * Identities: every --cert with its chain, key and --ocsp response, loaded
- * once on the main thread into one immutable, reference-counted object that
- * every worker's shard reads (OpenSSL reference-counts the X509 and
- * EVP_PKEY objects inside it; nothing in it changes after loading).
+ * Identities: every --cert with its chain, key and --ocsp response, the
+ * --client-ca bundle and the --alpn list, loaded once on the main thread
+ * into one immutable, reference-counted object that every worker's shard
+ * reads (OpenSSL reference-counts the X509 and EVP_PKEY objects inside it;
+ * nothing in it changes after loading). A reload loads new identities and
+ * builds new shards from them.
  *
  * Shard: one worker's contexts. The certificates are grouped by their name
  * set (the subjectAltName DNS names, or the CN when there are none): one
@@ -17,6 +19,14 @@
  * wildcard; "*.example.com" covers exactly one label; a name in several
  * groups goes to the first --cert that has it; unknown or absent SNI gets
  * the default.
+ *
+ * Every context of a shard has the same versions, options, ciphers,
+ * ticket callback and counts, session id context and cache size, ALPN
+ * callback, and client verification (trust store, CA list, verify mode):
+ * OpenSSL copies some of these into an SSL at SSL_new() and reads others
+ * from whichever context the SSL is on, so they must agree. With
+ * --client-ca every context can also serve a later TLS 1.3
+ * post-handshake certificate request (see ctx_client_auth in tls_ctx.c).
  *
  * Lifetimes: an SSL holds a reference to its current SSL_CTX, and every
  * SSL_CTX holds what its callbacks read (a reference to the identities; the
@@ -40,7 +50,8 @@ struct tern_tls_shard;
 
 /* Loads every cfg->certs[] entry (certificate, chain, key, OCSP response),
  * or makes an in-memory self-signed certificate for localhost when there is
- * none, and groups them by name set. Returns 0 with *out holding one
+ * none, groups them by name set, and loads cfg->client_ca_path and keeps
+ * cfg->alpn_wire. Returns 0 with *out holding one
  * reference, or -EIO with "PATH: reason" in err for a file that cannot be
  * read or parsed (or a certificate that clashes with an earlier one), or
  * -ENOMEM. Main thread. */

@@ -87,6 +87,8 @@ static void test_config_init(void)
 	CHECK_EQ_UINT(cfg.session_cache, 20000);
 	CHECK(cfg.alpn == NULL);
 	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
+	CHECK(cfg.client_ca_path == NULL);
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK(cfg.workers >= 1 && cfg.workers <= TERN_MAX_WORKERS);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
@@ -114,6 +116,8 @@ static void test_defaults(void)
 	CHECK_EQ_UINT(cfg.session_cache, 20000);
 	CHECK(cfg.alpn == NULL);
 	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
+	CHECK(cfg.client_ca_path == NULL);
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
 	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
 	CHECK_EQ_UINT(cfg.max_conns, 100000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_2);
@@ -149,7 +153,8 @@ static void test_full_command_line(void)
 {
 	EXPECT_RUN("--listen", "127.0.0.1:9443", "--listen", "[::1]:9444", "--backend", "10.0.0.2:8000",
 		   "--backend", "unix:/run/app.sock", "--cert", "site.pem", "--key", "site.key", "--ocsp",
-		   "site.der", "--alpn", "h2,http/1.1", "--session-cache", "77", "--workers",
+		   "site.der", "--alpn", "h2,http/1.1", "--session-cache", "77", "--client-ca", "ca.pem",
+		   "--verify-client", "optional", "--workers",
 		   "3", "--max-conns", "5000", "--tls-min", "1.3", "--tls-max", "1.3", "--ciphers",
 		   "ECDHE+AESGCM", "--ciphersuites", "TLS_AES_256_GCM_SHA384", "--groups", "X25519",
 		   "--handshake-timeout", "2s", "--idle-timeout", "90s", "--connect-timeout", "750ms",
@@ -175,6 +180,8 @@ static void test_full_command_line(void)
 	CHECK_EQ_STR(cfg.alpn, "h2,http/1.1");
 	CHECK_EQ_UINT(cfg.alpn_wire_len, 12);
 	CHECK_EQ_UINT(cfg.session_cache, 77);
+	CHECK_EQ_STR(cfg.client_ca_path, "ca.pem");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_OPTIONAL);
 	CHECK_EQ_UINT(cfg.workers, 3);
 	CHECK_EQ_UINT(cfg.max_conns, 5000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_3);
@@ -323,7 +330,8 @@ static void test_usage(void)
 	const char *usage = tern_cli_usage();
 	static const char *const flags[] = {
 		"-l, --listen ADDR", "-b, --backend ADDR", "-c, --cert FILE", "--key FILE", "-w, --workers N",
-		"--max-conns N", "--ocsp FILE", "--alpn LIST", "--session-cache N", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
+		"--max-conns N", "--ocsp FILE", "--alpn LIST", "--session-cache N", "--client-ca FILE",
+		"--verify-client MODE", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
 		"--groups STR", "--handshake-timeout DUR", "--idle-timeout DUR", "--connect-timeout DUR",
 		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
@@ -351,7 +359,7 @@ static void test_usage(void)
 	}
 	/* Flags of later versions are not advertised. */
 	static const char *const later[] = {
-		"--client-ca", "--verify-client", "--proxy-protocol",
+		"--proxy-protocol",
 	};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		if (!CHECK(strstr(usage, later[i]) == NULL))
@@ -381,8 +389,6 @@ static void test_unknown_and_unexpected(void)
 	EXPECT_ERR("unknown option '--c' (see tern --help)", "--c", "x");
 	EXPECT_ERR("unknown option '--tls' (see tern --help)", "--tls", "1.2");
 	/* Flags the SPEC lists for later versions are refused, not ignored. */
-	EXPECT_ERR("unknown option '--client-ca' (see tern --help)", "--client-ca", "ca.pem");
-	EXPECT_ERR("unknown option '--verify-client' (see tern --help)", "--verify-client", "require");
 	/* Prefixes the ticket flags made ambiguous. */
 	EXPECT_ERR("unknown option '--ticket' (see tern --help)", "--ticket", "x");
 	EXPECT_ERR("unknown option '--ticket-r' (see tern --help)", "--ticket-r", "1h");
@@ -752,6 +758,38 @@ static void test_alpn_and_session_cache(void)
 	EXPECT_ERR("--session-cache: missing value (expected an integer from 0 to 10000000)", "--session-cache");
 }
 
+static void test_client_auth(void)
+{
+	EXPECT_RUN("--client-ca", "ca.pem");
+	CHECK_EQ_STR(cfg.client_ca_path, "ca.pem");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE); /* post-handshake auth only */
+	EXPECT_RUN("--client-ca", "ca.pem", "--verify-client", "require");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_REQUIRE);
+	/* either order */
+	EXPECT_RUN("--verify-client", "optional", "--client-ca", "ca.pem");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_OPTIONAL);
+	EXPECT_RUN("--verify-client", "none");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
+	CHECK(cfg.client_ca_path == NULL);
+	/* the last one counts */
+	EXPECT_RUN("--client-ca", "ca.pem", "--verify-client", "require", "--verify-client", "none");
+	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
+
+	EXPECT_ERR("--verify-client: invalid value 'require' (expected none, or a --client-ca to verify client "
+		   "certificates against)",
+		   "--verify-client", "require");
+	EXPECT_ERR("--verify-client: invalid value 'optional' (expected none, or a --client-ca to verify client "
+		   "certificates against)",
+		   "-w", "2", "--verify-client", "optional");
+	EXPECT_ERR("--verify-client: invalid value 'yes' (expected none, optional or require)", "--client-ca",
+		   "ca.pem", "--verify-client", "yes");
+	EXPECT_ERR("--verify-client: invalid value 'Require' (expected none, optional or require)",
+		   "--verify-client", "Require");
+	EXPECT_ERR("--verify-client: missing value (expected none, optional or require)", "--verify-client");
+	EXPECT_ERR("--client-ca: invalid value '' (expected a non-empty path to a PEM file of CA certificates)",
+		   "--client-ca", "");
+}
+
 static void test_strings(void)
 {
 	EXPECT_ERR("--ciphers: invalid value '' (expected a non-empty OpenSSL cipher list)", "--ciphers", "");
@@ -1017,6 +1055,7 @@ int main(void)
 	test_address_limits();
 	test_cert_and_key();
 	test_alpn_and_session_cache();
+	test_client_auth();
 	test_strings();
 	test_tickets_and_control();
 	test_user();

@@ -141,6 +141,42 @@ static void make_cert(struct made *m, const char *name, const char *type, const 
 	fclose(f);
 }
 
+/* A CA (basicConstraints CA:TRUE, self-signed), or a client certificate
+ * for cn issued by ca; EC keys; written with its key to DIR/name.pem. */
+static void make_issued(struct made *m, const char *name, const struct made *ca)
+{
+	X509V3_CTX v3;
+
+	memset(m, 0, sizeof(*m));
+	m->key = EVP_EC_gen("P-256");
+	m->cert = X509_new();
+	X509_NAME *subject = X509_NAME_new();
+	if (!m->key || !m->cert || !subject)
+		exit(1);
+	X509_set_version(m->cert, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(m->cert), 2);
+	X509_gmtime_adj(X509_getm_notBefore(m->cert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(m->cert), 3600);
+	X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+	X509_set_subject_name(m->cert, subject);
+	X509_set_issuer_name(m->cert, ca ? X509_get_subject_name(ca->cert) : subject);
+	X509_NAME_free(subject);
+	X509_set_pubkey(m->cert, m->key);
+	X509V3_set_ctx(&v3, ca ? ca->cert : m->cert, m->cert, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+						  ca ? "critical,CA:FALSE" : "critical,CA:TRUE");
+	if (!ext || !X509_add_ext(m->cert, ext, -1))
+		exit(1);
+	X509_EXTENSION_free(ext);
+	if (!X509_sign(m->cert, ca ? ca->key : m->key, EVP_sha256()))
+		exit(1);
+	snprintf(m->pem, sizeof(m->pem), "%s/%s.pem", tmp_dir, name);
+	FILE *f = fopen(m->pem, "w");
+	if (!f || !PEM_write_X509(f, m->cert) || !PEM_write_PrivateKey(f, m->key, NULL, NULL, 0, NULL, NULL))
+		exit(1);
+	fclose(f);
+}
+
 static void made_free(struct made *m)
 {
 	X509_free(m->cert);
@@ -197,10 +233,14 @@ struct hs {
 	bool no_ticket;           /* client refuses tickets: TLS 1.2 resumes by session ID */
 	SSL_SESSION *session_in;  /* offered for resumption */
 	SSL_SESSION *session_out; /* the new session, owned by the caller */
+	const struct made *client_cert; /* sent when asked; NULL: none */
 	/* results */
 	bool ok;
 	bool reused;
 	char alpn[64]; /* selected, "" for none */
+	bool server_saw_cert; /* the server has a (verified) client certificate */
+	char server_sni[64];  /* SSL_get_servername() on the server, "" for none */
+	int ca_names;         /* CA names in the server's CertificateRequest; -1: none came */
 	char org[64];  /* the served certificate's O: which --cert it was */
 	char key[16];  /* its key type */
 	unsigned char ocsp[4096];
@@ -241,6 +281,10 @@ static void handshake_ssl(SSL *server, struct hs *h)
 		SSL_set_options(client, SSL_OP_NO_TICKET);
 	if (h->session_in)
 		CHECK_EQ_INT(SSL_set_session(client, h->session_in), 1);
+	if (h->client_cert) {
+		CHECK_EQ_INT(SSL_use_certificate(client, h->client_cert->cert), 1);
+		CHECK_EQ_INT(SSL_use_PrivateKey(client, h->client_cert->key), 1);
+	}
 	SSL_set_bio(client, c_in, c_out);
 	SSL_set_bio(server, s_in, s_out);
 	SSL_set_connect_state(client);
@@ -255,6 +299,11 @@ static void handshake_ssl(SSL *server, struct hs *h)
 	}
 	h->ok = rc == 1 && rs == 1;
 	h->reused = SSL_session_reused(client) == 1;
+	h->server_saw_cert = SSL_get0_peer_certificate(server) != NULL;
+	const char *sn = SSL_get_servername(server, TLSEXT_NAMETYPE_host_name);
+	snprintf(h->server_sni, sizeof(h->server_sni), "%s", sn ? sn : "");
+	const STACK_OF(X509_NAME) *cas = SSL_get0_peer_CA_list(client);
+	h->ca_names = cas ? sk_X509_NAME_num(cas) : -1;
 	const unsigned char *sel = NULL;
 	unsigned sel_len = 0;
 	SSL_get0_alpn_selected(client, &sel, &sel_len);
@@ -643,6 +692,113 @@ static void test_session_cache(void)
 	}
 }
 
+/* --client-ca with each --verify-client mode, on the default context and
+ * on one SNI switched to, in both versions. */
+static void test_client_auth(void)
+{
+	struct made ca, other_ca, good, bad;
+	make_issued(&ca, "client-ca", NULL);
+	make_issued(&other_ca, "other-ca", NULL);
+	make_issued(&good, "good-client", &ca);
+	make_issued(&bad, "bad-client", &other_ca);
+	/* a bundle: another CA first, then ours */
+	char bundle[PATH_MAX];
+	snprintf(bundle, sizeof(bundle), "%s/bundle.pem", tmp_dir);
+	FILE *f = fopen(bundle, "w");
+	if (!f || !PEM_write_X509(f, other_ca.cert) || !PEM_write_X509(f, ca.cert))
+		exit(1);
+	fclose(f);
+
+	static const struct {
+		enum tern_verify_client mode;
+		int which; /* --client-ca 0: client-ca.pem, 1: the two-CA bundle */
+	} setups[] = {
+		{TERN_VERIFY_CLIENT_REQUIRE, 0},
+		{TERN_VERIFY_CLIENT_OPTIONAL, 0},
+		{TERN_VERIFY_CLIENT_NONE, 0},
+		{TERN_VERIFY_CLIENT_REQUIRE, 1},
+	};
+	const char *paths[] = {m_default.pem, m_b.pem};
+	int versions[2] = {TLS1_2_VERSION, TLS1_3_VERSION};
+	const char *snis[2] = {"default.test", "b.test"};
+	for (size_t k = 0; k < sizeof(setups) / sizeof(setups[0]); k++) {
+		cfg_certs(2, paths);
+		cfg.client_ca_path = setups[k].which ? bundle : ca.pem;
+		cfg.verify_client = setups[k].mode;
+		struct tern_tls_identities *ids = load_ok();
+		struct tern_tls_shard *shard = shard_of(ids);
+		SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+		bool asks = setups[k].mode != TERN_VERIFY_CLIENT_NONE;
+		int want_names = !asks ? -1 : setups[k].which ? 2 : 1;
+		/* the bundle trusts both CAs, and names both */
+		bool other_ok = setups[k].which == 1;
+		for (int v = 0; v < 2; v++) {
+			for (int s = 0; s < 2; s++) {
+				struct hs none = {.sni = snis[s], .version = versions[v]};
+				handshake(ctx, &none);
+				CHECK_EQ_INT(none.ok, setups[k].mode != TERN_VERIFY_CLIENT_REQUIRE);
+				CHECK(!none.server_saw_cert);
+				CHECK_EQ_INT(none.ca_names, want_names);
+
+				struct hs with_good = {.sni = snis[s], .version = versions[v], .client_cert = &good};
+				handshake(ctx, &with_good);
+				CHECK(with_good.ok);
+				CHECK_EQ_INT(with_good.server_saw_cert, asks);
+				CHECK_EQ_STR(with_good.org, snis[s][0] == 'b' ? "b" : "default");
+
+				struct hs with_bad = {.sni = snis[s], .version = versions[v], .client_cert = &bad};
+				handshake(ctx, &with_bad);
+				if (!CHECK_EQ_INT(with_bad.ok, !asks || other_ok))
+					fprintf(stderr, "    setup %zu version %x sni %s\n", k, versions[v], snis[s]);
+			}
+		}
+		/* a session made with a client certificate resumes (it carries
+		 * the session id context every context shares) */
+		if (setups[k].mode == TERN_VERIFY_CLIENT_REQUIRE) {
+			struct hs first = {.sni = "b.test", .version = TLS1_2_VERSION, .no_ticket = true, .client_cert = &good};
+			SSL_SESSION *sess = handshake_keep(ctx, &first);
+			CHECK(first.ok && sess);
+			struct hs again = {.sni = "b.test", .version = TLS1_2_VERSION, .no_ticket = true, .session_in = sess};
+			handshake(ctx, &again);
+			CHECK(again.ok);
+			CHECK(again.reused);
+			CHECK(again.server_saw_cert); /* from the session */
+			SSL_SESSION_free(sess);
+		}
+		tern_tls_shard_free(shard);
+		tern_tls_identities_unref(ids);
+	}
+
+	/* bad --client-ca files: exit 1 material, naming the path */
+	char path[PATH_MAX], want[2 * PATH_MAX];
+	cfg_certs(1, paths);
+	snprintf(path, sizeof(path), "%s/no-ca.pem", tmp_dir);
+	cfg.client_ca_path = path;
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(ENOENT));
+	expect_load_error(-EIO, want);
+	write_bytes(path, "empty-ca.pem", "", 0);
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: no PEM certificate found (", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	/* a certificate, then garbage in PEM armour */
+	static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n";
+	char mixed[8192];
+	f = fopen(ca.pem, "r");
+	size_t n = f ? fread(mixed, 1, sizeof(mixed) - sizeof(junk), f) : 0;
+	if (f)
+		fclose(f);
+	memcpy(mixed + n, junk, sizeof(junk) - 1);
+	write_bytes(path, "mixed-ca.pem", mixed, n + sizeof(junk) - 1);
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: bad PEM certificate in the CA bundle (", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+
+	made_free(&ca);
+	made_free(&other_ca);
+	made_free(&good);
+	made_free(&bad);
+}
+
 static void test_load_errors(void)
 {
 	char path[PATH_MAX], want[2 * PATH_MAX + 256], der[PATH_MAX];
@@ -762,6 +918,7 @@ int main(void)
 	test_ocsp();
 	test_alpn();
 	test_session_cache();
+	test_client_auth();
 	test_load_errors();
 	struct made *all[] = {&m_default, &m_b, &m_wild, &m_exact_in_wild, &m_d_rsa, &m_d_ec, &m_cn_only, &m_shadow};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
