@@ -826,6 +826,20 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* SSL_CTX_set_tlsext_servername_callback(3), on every context: the
+ * context was chosen already (client_hello_cb); this only accepts the
+ * name. Without an OK here OpenSSL 3.0 neither acknowledges SNI nor keeps
+ * the name in a TLS 1.2 session, so a connection resuming one would have
+ * no SNI (SSL_get_servername() returns the session's name then) in the
+ * logs, in `conns` or in a PROXY header. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	(void)ssl;
+	(void)alert;
+	(void)arg;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 /* SSL_CTX_set_tlsext_status_cb(3), server side: called only when the
  * client asked for a status, after the certificate was chosen, so
  * SSL_get_certificate() is the one being sent (RSA or ECDSA). Each
@@ -926,6 +940,7 @@ static int ctx_common(SSL_CTX *ctx, const struct tern_config *cfg,
 				  "a colon list of groups such as X25519:P-256");
 	SSL_CTX_set_num_tickets(ctx, cfg->num_tickets);
 	tern_tls_ctx_count_tickets(ctx);
+	SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 	if (SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof(session_id_context) - 1) != 1) {
 		snprintf(err, err_len, "cannot set the session id context");
 		ERR_clear_error();

@@ -672,6 +672,9 @@ static void test_session_cache(void)
 			CHECK(again.ok);
 			if (!CHECK_EQ_INT(again.reused, sizes[k] != 0))
 				fprintf(stderr, "    session_cache %u sni %s\n", sizes[k], snis[s] ? snis[s] : "(none)");
+			/* a resumed TLS 1.2 session still names its host (the
+			 * servername callback accepted it into the session) */
+			CHECK_EQ_STR(again.server_sni, snis[s] ? snis[s] : "");
 			SSL_SESSION_free(sess);
 
 			/* tickets resume either way, in both versions */
