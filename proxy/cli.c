@@ -49,6 +49,7 @@ enum cli_flag_id {
 	FLAG_TICKET_REFRESH,
 	FLAG_TICKET_FLUSH_DELAY,
 	FLAG_CONTROL,
+	FLAG_PROXY_PROTOCOL,
 	FLAG_METRICS,
 	FLAG_USER,
 };
@@ -107,6 +108,7 @@ static const struct cli_flag cli_flags[] = {
 	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
 	{"metrics", required_argument, FLAG_METRICS, "HOST:PORT, [IPV6]:PORT or *:PORT"},
 	{"user", required_argument, FLAG_USER, "the name of an existing user"},
+	{"proxy-protocol", required_argument, FLAG_PROXY_PROTOCOL, "off, v1 or v2"},
 	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
 	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
 	{"check", no_argument, FLAG_CHECK, NULL},
@@ -409,6 +411,16 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		cfg->metrics_enabled = true;
 		return 0;
 	}
+	case FLAG_PROXY_PROTOCOL:
+		if (strcmp(value, "off") == 0)
+			cfg->proxy_protocol = TERN_PROXY_OFF;
+		else if (strcmp(value, "v1") == 0)
+			cfg->proxy_protocol = TERN_PROXY_V1;
+		else if (strcmp(value, "v2") == 0)
+			cfg->proxy_protocol = TERN_PROXY_V2;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
 	default:
 		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
 	}
@@ -595,6 +607,8 @@ static const char cli_usage[] =
 	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT [off]\n"
 	"      --user NAME              run as this user once listeners are bound and files read;\n"
 	"                               needs root [stay]\n"
+	"      --proxy-protocol V       PROXY protocol header to backends: off, v1 or v2 (v2 with TLVs\n"
+	"                               for ALPN, SNI, TLS version, cipher, client cert) [off]\n"
 	"      --log-level L            error, warn, info or debug [info]\n"
 	"      --access-log             one line per closed connection on stderr [off]\n"
 	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"

@@ -2,7 +2,6 @@
 then runs every thread as the user, and still serves. Needs root, as CI
 runs; skipped with a message otherwise."""
 
-import grp
 import os
 import pwd
 import signal

@@ -230,6 +230,202 @@ static void test_no_renegotiation(SSL_CTX *sctx)
 	pair_free(&p);
 }
 
+/* --proxy-protocol's getters, against contexts built here (not from
+ * tern's configuration): a client certificate, ALPN and SNI, verified or
+ * not, and a resumption, which keeps the session's certificate without
+ * presenting it again. */
+static EVP_PKEY *pp_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static X509 *pp_self_signed(EVP_PKEY *key, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = x ? X509_get_subject_name(x) : NULL;
+
+	if (!x || !name || X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 7) != 1 ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600) || X509_set_pubkey(x, key) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"tern test", -1,
+				       -1, 0) != 1 ||
+	    (cn && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+					      -1, 0) != 1) ||
+	    X509_set_issuer_name(x, name) != 1 || X509_sign(x, key, EVP_sha256()) <= 0) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static int pp_accept_any(int preverify_ok, X509_STORE_CTX *store)
+{
+	(void)preverify_ok;
+	(void)store;
+	return 1; /* the handshake goes on; SSL_get_verify_result keeps the error */
+}
+
+static int pp_select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_len,
+			  const unsigned char *in, unsigned int in_len, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	static const unsigned char h2[] = "\x02h2";
+	unsigned char *sel = NULL;
+	if (SSL_select_next_proto(&sel, out_len, h2, 3, in, in_len) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* A server context that asks for a client certificate and trusts
+ * `trusted` (NULL: trusts nothing, but lets the handshake go on). */
+static SSL_CTX *pp_server_ctx(X509 *cert, EVP_PKEY *key, X509 *trusted)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_use_certificate(ctx, cert);
+	SSL_CTX_use_PrivateKey(ctx, key);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, trusted ? NULL : pp_accept_any);
+	if (trusted)
+		X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), trusted);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tern", 4);
+	SSL_CTX_set_alpn_select_cb(ctx, pp_select_alpn, NULL);
+	return ctx;
+}
+
+/* Handshakes a client (with cert/key when given, SNI when sni, offering
+ * h2 when alpn) against sctx, resuming sess when given. */
+static bool pp_pair(struct pair *p, SSL_CTX *sctx, int version, X509 *cert, EVP_PKEY *key,
+		    const char *sni, bool alpn, SSL_SESSION *sess)
+{
+	memset(p, 0, sizeof(*p));
+	p->cap = 16384 + 512;
+	p->max_quota = 17000;
+	p->sctx = sctx;
+	p->cctx = client_ctx(version);
+	if (!sctx || !p->cctx)
+		return false;
+	if (cert) {
+		SSL_CTX_use_certificate(p->cctx, cert);
+		SSL_CTX_use_PrivateKey(p->cctx, key);
+	}
+	if (alpn)
+		SSL_CTX_set_alpn_protos(p->cctx, (const unsigned char *)"\x02h2\x08http/1.1", 12);
+	if (tern_tls_init(&p->server.tls, sctx, false, &p->server.in, &p->server.out, p->cap) < 0 ||
+	    tern_tls_init(&p->client.tls, p->cctx, true, &p->client.in, &p->client.out, p->cap) < 0)
+		return false;
+	if (sni)
+		SSL_set_tlsext_host_name(p->client.tls.ssl, sni);
+	if (sess)
+		SSL_set_session(p->client.tls.ssl, sess);
+	return pair_handshake(p);
+}
+
+static void test_proxy_info_getters(void)
+{
+	EVP_PKEY *srv_key = pp_key(), *cli_key = pp_key();
+	X509 *srv_cert = srv_key ? pp_self_signed(srv_key, "localhost") : NULL;
+	/* A UTF-8 CN, to see it come out as UTF-8. */
+	X509 *cli_cert = cli_key ? pp_self_signed(cli_key, "pr\xc3\xb8xy client") : NULL;
+	X509 *no_cn_cert = cli_key ? pp_self_signed(cli_key, NULL) : NULL;
+	SSL_SESSION *sess = NULL;
+	SSL_CTX *trusting = NULL, *untrusting = NULL;
+	struct pair p;
+	const uint8_t *alpn;
+	size_t alpn_len;
+	bool conn, in_sess;
+	char cn[64];
+	uint8_t der[4096];
+
+	if (!CHECK(srv_cert && cli_cert && no_cn_cert))
+		goto out;
+	trusting = pp_server_ctx(srv_cert, srv_key, cli_cert);
+	untrusting = pp_server_ctx(srv_cert, srv_key, NULL);
+
+	/* A verified certificate, ALPN, SNI; TLS 1.2 so the session resumes
+	 * by ID below. */
+	if (CHECK(pp_pair(&p, trusting, TLS1_2_VERSION, cli_cert, cli_key, "localhost", true, NULL))) {
+		struct tern_tls *t = &p.server.tls;
+		tern_tls_alpn(t, &alpn, &alpn_len);
+		CHECK(alpn_len == 2 && alpn && memcmp(alpn, "h2", 2) == 0);
+		CHECK_EQ_STR(tern_tls_servername(t), "localhost");
+		tern_tls_client_cert_presented(t, &conn, &in_sess);
+		CHECK(conn && in_sess);
+		CHECK_EQ_UINT(tern_tls_verify_result(t), 0);
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, sizeof(cn)), 13);
+		CHECK_EQ_STR(cn, "pr\xc3\xb8xy client");
+		/* Too small by one (the NUL): refused, never cut. */
+		memset(cn, 'x', sizeof(cn));
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, 13), -ENOSPC);
+		CHECK(cn[0] == 'x');
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, 14), 13);
+		int want_len = i2d_X509(cli_cert, NULL);
+		unsigned char *want = NULL;
+		CHECK_EQ_INT(i2d_X509(cli_cert, &want), want_len);
+		CHECK_EQ_INT(tern_tls_client_cert_der(t, NULL, 0), want_len);
+		CHECK_EQ_INT(tern_tls_client_cert_der(t, der, (size_t)want_len - 1), want_len);
+		CHECK_EQ_INT(tern_tls_client_cert_der(t, der, sizeof(der)), want_len);
+		CHECK(want && memcmp(der, want, (size_t)want_len) == 0);
+		OPENSSL_free(want);
+		/* Both close_notify: OpenSSL drops a session from its cache
+		 * (and marks it not resumable) when its SSL is freed without. */
+		CHECK_EQ_INT(tern_tls_shutdown(&p.client.tls), 0);
+		CHECK_EQ_INT(tern_tls_shutdown(&p.server.tls), 0);
+		sess = SSL_get1_session(p.client.tls.ssl);
+	}
+	pair_free(&p);
+
+	/* The resumption: the session's certificate, not presented again. */
+	if (CHECK(sess != NULL) &&
+	    CHECK(pp_pair(&p, trusting, TLS1_2_VERSION, cli_cert, cli_key, "localhost", true, sess))) {
+		struct tern_tls *t = &p.server.tls;
+		CHECK(tern_tls_resumed(t));
+		tern_tls_client_cert_presented(t, &conn, &in_sess);
+		CHECK(!conn && in_sess);
+		CHECK_EQ_UINT(tern_tls_verify_result(t), 0);
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, sizeof(cn)), 13);
+	}
+	pair_free(&p);
+
+	/* A certificate that does not verify (self-signed, not trusted), and
+	 * one without a CN; no ALPN, no SNI. */
+	if (CHECK(pp_pair(&p, untrusting, TLS1_3_VERSION, no_cn_cert, cli_key, NULL, false, NULL))) {
+		struct tern_tls *t = &p.server.tls;
+		tern_tls_alpn(t, &alpn, &alpn_len);
+		CHECK(alpn == NULL && alpn_len == 0);
+		CHECK(tern_tls_servername(t) == NULL);
+		tern_tls_client_cert_presented(t, &conn, &in_sess);
+		CHECK(conn && in_sess);
+		CHECK_EQ_UINT(tern_tls_verify_result(t), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, sizeof(cn)), -ENOENT);
+		CHECK(tern_tls_client_cert_der(t, NULL, 0) > 0);
+	}
+	pair_free(&p);
+
+	/* No certificate at all. */
+	if (CHECK(pp_pair(&p, untrusting, TLS1_3_VERSION, NULL, NULL, "localhost", false, NULL))) {
+		struct tern_tls *t = &p.server.tls;
+		tern_tls_client_cert_presented(t, &conn, &in_sess);
+		CHECK(!conn && !in_sess);
+		CHECK_EQ_INT(tern_tls_client_cn(t, cn, sizeof(cn)), -ENOENT);
+		CHECK_EQ_INT(tern_tls_client_cert_der(t, der, sizeof(der)), -ENOENT);
+	}
+	pair_free(&p);
+out:
+	SSL_SESSION_free(sess);
+	SSL_CTX_free(trusting);
+	SSL_CTX_free(untrusting);
+	X509_free(srv_cert);
+	X509_free(cli_cert);
+	X509_free(no_cn_cert);
+	EVP_PKEY_free(srv_key);
+	EVP_PKEY_free(cli_key);
+}
+
 int main(void)
 {
 	struct tern_config cfg;
@@ -255,6 +451,7 @@ int main(void)
 	test_garbage(sctx);
 	test_eof_mid_handshake(sctx);
 	test_no_renegotiation(sctx);
+	test_proxy_info_getters();
 
 	tern_tls_shard_free(shard);
 	tern_tls_identities_unref(id);

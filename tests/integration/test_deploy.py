@@ -1,0 +1,476 @@
+"""deploy/: the files are checked against the binary they ship, so that a
+flag renamed or a system call added cannot silently break a deployment.
+
+- tern.service and tern.socket pass `systemd-analyze verify` with no
+  warning; the service's ExecStart is accepted by `tern --check`; the
+  socket's addresses are the service's --listen addresses.
+- tern, traced with strace through start, traffic, the control socket,
+  SIGHUP and a drain, makes no system call the unit's SystemCallFilter
+  refuses.
+- The Kubernetes manifests parse (PyYAML) and hold what the README
+  promises; the deployment's tern arguments pass `tern --check`; the
+  reloader sidecar's script, run for real against a tern, turns a Secret
+  update (a switched ..data symlink) into rotate-ticket-keys.
+- The Dockerfile's stages, user, port and entrypoint, the Debian packages
+  it names, and that its runtime packages provide every library the binary
+  links.
+
+No container engine and no cluster are needed (this machine has neither).
+Each check needs a tool (systemd-analyze, strace, PyYAML, apt-cache); .ci/run
+installs them, and a check whose tool is missing is skipped with its name.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TernTestCase, free_port, main, scaled, tern_bin, wait_for  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+DEFAULT_DRAIN_S = 30
+
+try:
+    import yaml
+except ImportError:  # Debian: python3-yaml
+    yaml = None
+
+
+def read(*parts):
+    with open(os.path.join(DEPLOY, *parts)) as f:
+        return f.read()
+
+
+def read_file(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def unit_entries(text):
+    """[(section, key, value)] of a systemd unit, continuation lines joined."""
+    out, section, pending = [], None, ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        out.append((section, key.strip(), value.strip()))
+    return out
+
+
+def unit_values(text, key):
+    return [v for _, k, v in unit_entries(text) if k == key]
+
+
+def is_sanitizer_build(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    return b"AddressSanitizer" in data or b"ThreadSanitizer" in data
+
+
+def seconds(text):
+    m = re.fullmatch(r"(\d+)(ms|s|min|m)?", text)
+    n = int(m.group(1))
+    return {"ms": n / 1000, "s": n, None: n, "min": n * 60, "m": n * 60}[m.group(2)]
+
+
+def syscall_groups():
+    """systemd-analyze's groups, each expanded to its system calls."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True,
+                         check=True).stdout
+    groups, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            current = line.strip()
+            groups[current] = []
+        elif line.strip() and not line.strip().startswith("#") and current:
+            groups[current].append(line.strip())
+
+    def expand(name):
+        if not name.startswith("@"):
+            return {name}
+        result = set()
+        for member in groups.get(name, []):
+            result |= expand(member)
+        return result
+    return expand
+
+
+class DeployTestCase(TernTestCase):
+
+    def require(self, tool):
+        if not shutil.which(tool):
+            self.skipTest("%s not installed (.ci/run installs it)" % tool)
+
+    def require_yaml(self):
+        if yaml is None:
+            self.skipTest("PyYAML not installed (Debian python3-yaml; .ci/run installs it)")
+
+    def key_file(self, path, mode=0o600):
+        """A valid ticket key file: one random 80-byte key, base64."""
+        import base64
+        with open(path, "w") as f:
+            f.write(base64.b64encode(os.urandom(80)).decode() + "\n")
+        os.chmod(path, mode)
+        return path
+
+    def check_args(self, args):
+        """Runs `tern --check ARGS`; fails with its stderr unless exit 0."""
+        r = self.run_tern(["--check"] + args)
+        self.assertEqual(r.returncode, 0, "tern --check %s:\n%s" % (" ".join(args), r.stderr))
+
+    def service_args(self):
+        """tern.service's ExecStart arguments, with /etc/tern and /run/tern
+        moved into the test's temp dir and its files made."""
+        (exec_start,) = unit_values(read("tern.service"), "ExecStart")
+        argv = shlex.split(exec_start)
+        self.assertEqual(argv[0], "/usr/local/bin/tern")
+        etc = os.path.join(self.tmp, "etc")
+        os.makedirs(etc, exist_ok=True)
+        cert = self.default_cert()
+        shutil.copy(cert["cert"], os.path.join(etc, "cert.pem"))
+        self.key_file(os.path.join(etc, "ticket.keys"))
+        return [a.replace("/etc/tern/", etc + "/").replace("/run/tern/", self.tmp + "/")
+                for a in argv[1:]]
+
+
+class TestSystemd(DeployTestCase):
+
+    def test_units_verify_without_a_warning(self):
+        self.require("systemd-analyze")
+        for name in ("tern.service", "tern.socket"):
+            text = read(name).replace("/usr/local/bin/tern", os.path.abspath(tern_bin()))
+            with open(os.path.join(self.tmp, name), "w") as f:
+                f.write(text)
+        r = subprocess.run(["systemd-analyze", "verify", "tern.socket", "tern.service"],
+                           cwd=self.tmp, capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""),
+                         "systemd-analyze verify reported something")
+
+    def test_service_holds_what_the_readme_promises(self):
+        unit = read("tern.service")
+        one = {k: v for _, k, v in unit_entries(unit)}
+        for key, value in {
+                "Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID",
+                "RuntimeDirectory": "tern", "User": "tern",
+                "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
+                "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE", "NoNewPrivileges": "yes",
+                "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+                "PrivateDevices": "yes", "ProtectKernelTunables": "yes",
+                "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes",
+                "ProtectControlGroups": "yes",
+                "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+                "RestrictNamespaces": "yes", "LockPersonality": "yes",
+                "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
+                "LimitNOFILE": "1048576", "KillSignal": "SIGTERM", "Restart": "on-failure"}.items():
+            self.assertEqual(one.get(key), value, key)
+        self.assertNotIn("DynamicUser", one)
+        allow = unit_values(unit, "SystemCallFilter")[0].split()
+        for call in ("@system-service", "io_uring_setup", "io_uring_enter", "io_uring_register"):
+            self.assertIn(call, allow)
+        self.assertGreater(seconds(one["TimeoutStopSec"]), DEFAULT_DRAIN_S)
+        # The control socket lives in the RuntimeDirectory.
+        self.assertIn("--control /run/tern/control.sock", one["ExecStart"])
+
+    def test_exec_start_passes_tern_check(self):
+        self.check_args(self.service_args())
+
+    def test_socket_addresses_are_the_service_listen_addresses(self):
+        args = self.service_args()
+        listens = [args[i + 1] for i, a in enumerate(args) if a == "--listen"]
+        sockets = unit_values(read("tern.socket"), "ListenStream")
+        self.assertEqual(sorted(listens), sorted(sockets))
+        self.assertEqual(unit_values(read("tern.socket"), "BindIPv6Only"), ["ipv6-only"])
+
+    def test_syscall_filter_allows_every_call_tern_makes(self):
+        self.require("strace")
+        self.require("systemd-analyze")
+        if is_sanitizer_build(tern_bin()):
+            self.skipTest("a sanitizer build: its runtime makes system calls of its own")
+        expand = syscall_groups()
+        unit = read("tern.service")
+        allowed, denied = set(), set()
+        for value in unit_values(unit, "SystemCallFilter"):
+            if value.startswith("~"):
+                for name in value[1:].split():
+                    denied |= expand(name)
+            else:
+                for name in value.split():
+                    allowed |= expand(name)
+        allowed -= denied
+
+        be = self.echo_backend()
+        port = free_port()
+        control = os.path.join(self.tmp, "control.sock")
+        keys = self.key_file(os.path.join(self.tmp, "ticket.keys"))
+        trace = os.path.join(self.tmp, "strace.txt")
+        log_path = os.path.join(self.tmp, "traced.stderr")
+        with open(log_path, "wb") as log:
+            p = self.popen(["strace", "-f", "-qq", "-o", trace, tern_bin(),
+                            "--listen", "127.0.0.1:%d" % port, "--backend", be.addr,
+                            "--cert", self.default_cert()["cert"], "--ticket-keys", keys,
+                            "--control", control, "--workers", "2", "--access-log"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+
+        def log_text():
+            with open(log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        wait_for(lambda: " ready: " in log_text() or p.poll() is not None, 20, "traced tern ready")
+        self.assertIn(" ready: ", log_text())
+        c = self.client(port=port).handshake()
+        self.assertEqual(c.exchange(b"traced", expect=6), b"traced")
+        c.shut_write("close_notify")
+        c.recv_until_close()
+        for command in ("stats", "conns", "rotate-ticket-keys"):
+            self.assertEqual(subprocess.run([tern_bin(), "ctl", "--control", control, command],
+                                            capture_output=True, timeout=scaled(10)).returncode, 0)
+        # SIGHUP goes to tern, not to strace: tern is strace's child.
+        tern_pid = int(subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                      text=True).stdout.split()[0])
+        os.kill(tern_pid, signal.SIGHUP)
+        time.sleep(0.3)
+        os.kill(tern_pid, signal.SIGTERM)
+        p.wait(timeout=scaled(20))
+        self.assertIn(" stopped: ", log_text())
+
+        used = set()
+        with open(trace) as f:
+            for line in f:
+                m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+                if m:
+                    used.add(m.group(1))
+        used.discard("execve")  # strace's own exec of tern, before any filter
+        self.assertIn("io_uring_setup", used)
+        self.assertEqual(sorted(used - allowed), [],
+                         "system calls tern made that tern.service's SystemCallFilter refuses")
+
+
+class TestKubernetes(DeployTestCase):
+
+    def manifests(self):
+        self.require_yaml()
+        out = {}
+        for name in ("deployment.yaml", "service.yaml", "secret.yaml"):
+            docs = [d for d in yaml.safe_load_all(read("kubernetes", name)) if d]
+            self.assertTrue(docs, name)
+            for d in docs:
+                out[(d["kind"], d["metadata"]["name"])] = d
+        return out
+
+    def test_manifests_parse_and_hold_what_the_readme_promises(self):
+        m = self.manifests()
+        dep = m[("Deployment", "tern")]
+        pod = dep["spec"]["template"]["spec"]
+        self.assertEqual(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault")
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        containers = {c["name"]: c for c in pod["containers"]}
+        tern = containers["tern"]
+        args = tern["args"]
+        self.assertEqual(args[args.index("--ticket-keys") + 1], "/etc/tern/keys/ticket.keys")
+        ports = {p["name"]: p["containerPort"] for p in tern["ports"]}
+        self.assertEqual(ports["https"], 8443)
+        probe_port = tern["readinessProbe"]["tcpSocket"]["port"]
+        self.assertEqual(ports.get(probe_port, probe_port), 8443)
+        self.assertIn("resources", tern)
+        for c in containers.values():
+            sc = c["securityContext"]
+            self.assertTrue(sc["runAsNonRoot"], c["name"])
+            self.assertTrue(sc["readOnlyRootFilesystem"], c["name"])
+            self.assertFalse(sc["allowPrivilegeEscalation"], c["name"])
+            self.assertEqual(sc["capabilities"]["drop"], ["ALL"], c["name"])
+        # The drain fits in the grace period, after preStop.
+        pre_stop = tern["lifecycle"]["preStop"]["exec"]["command"]
+        drain = seconds(args[args.index("--drain-timeout") + 1]) if "--drain-timeout" in args \
+            else DEFAULT_DRAIN_S
+        self.assertGreater(pod["terminationGracePeriodSeconds"], drain + int(pre_stop[-1]))
+        # Secrets: mounted read-only, nobody but owner and group can read.
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for name in ("ticket-keys", "tls"):
+            secret = volumes[name]["secret"]
+            self.assertEqual(secret["defaultMode"] & 0o007, 0, name)
+            self.assertIn(("Secret", secret["secretName"]), m)
+        self.assertEqual(volumes["ticket-keys"]["secret"]["defaultMode"], 0o440)
+        self.assertIn("emptyDir", volumes["run"])
+        for c in containers.values():
+            mounts = {v["name"]: v["mountPath"] for v in c["volumeMounts"]}
+            self.assertEqual(mounts["run"], "/run/tern", c["name"])
+        svc = m[("Service", "tern")]
+        self.assertEqual(svc["spec"]["ports"][0]["targetPort"], "https")
+        self.assertEqual(svc["spec"]["selector"], dep["spec"]["selector"]["matchLabels"])
+
+    def test_deployment_args_pass_tern_check(self):
+        m = self.manifests()
+        tern = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
+                if c["name"] == "tern"][0]
+        cert = self.default_cert()
+        keys_dir = os.path.join(self.tmp, "keys")
+        os.mkdir(keys_dir)
+        self.key_file(os.path.join(keys_dir, "ticket.keys"), 0o440)
+        args = list(tern["args"])
+        # The cluster's names and paths, moved to this machine.
+        args[args.index("--backend") + 1] = "127.0.0.1:8080"
+        args[args.index("--cert") + 1] = cert["cert_only"]
+        args[args.index("--key") + 1] = cert["key"]
+        args[args.index("--ticket-keys") + 1] = os.path.join(keys_dir, "ticket.keys")
+        args[args.index("--control") + 1] = os.path.join(self.tmp, "control.sock")
+        self.check_args(args)
+
+    def make_secret_dir(self, path, files, version):
+        """A Secret volume as the kubelet lays it out: files in a versioned
+        directory, ..data pointing at it, and a symlink per file through
+        ..data. A new version switches ..data atomically (rename)."""
+        os.makedirs(path, exist_ok=True)
+        data = "..%d" % version
+        os.mkdir(os.path.join(path, data))
+        for name, (content_path, mode) in files.items():
+            target = os.path.join(path, data, name)
+            shutil.copy(content_path, target)
+            os.chmod(target, mode)
+            link = os.path.join(path, name)
+            if not os.path.islink(link):
+                os.symlink(os.path.join("..data", name), link)
+        tmp_link = os.path.join(path, "..data_tmp")
+        os.symlink(data, tmp_link)
+        os.rename(tmp_link, os.path.join(path, "..data"))
+
+    def test_reloader_turns_a_secret_update_into_rotate_ticket_keys(self):
+        m = self.manifests()
+        reloader = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
+                    if c["name"] == "reloader"][0]
+        self.assertEqual(reloader["command"], ["/bin/sh", "-c"])
+        script = reloader["args"][0]
+
+        keys_dir = os.path.join(self.tmp, "keys")
+        tls_dir = os.path.join(self.tmp, "tls")
+        first = self.key_file(os.path.join(self.tmp, "first.keys"))
+        self.make_secret_dir(keys_dir, {"ticket.keys": (first, 0o440)}, 1)
+        self.make_secret_dir(tls_dir, {"tls.crt": (self.default_cert()["cert_only"], 0o440)}, 1)
+        control = os.path.join(self.tmp, "control.sock")
+        be = self.echo_backend()
+        tern = self.start_tern([be], extra=["--ticket-keys", os.path.join(keys_dir, "ticket.keys"),
+                                            "--control", control])
+        env = dict(os.environ, KEYS_DIR=keys_dir, TLS_DIR=tls_dir, INTERVAL="0.1",
+                   TERN_CONTROL=control,
+                   PATH=os.path.dirname(os.path.abspath(tern_bin())) + ":" + os.environ["PATH"])
+        out_path = os.path.join(self.tmp, "reloader.out")
+        with open(out_path, "wb") as out:
+            self.popen(["/bin/sh", "-c", script], env=env, stdin=subprocess.DEVNULL, stdout=out,
+                       stderr=subprocess.STDOUT)
+        wait_for(lambda: "reloader: watching" in read_file(out_path), 5, "the reloader's start")
+        time.sleep(0.3)  # a few rounds with nothing changed: no rotation
+        self.assertNotIn("ticket keys rotated", tern.log())
+
+        second = self.key_file(os.path.join(self.tmp, "second.keys"))
+        self.make_secret_dir(keys_dir, {"ticket.keys": (second, 0o440)}, 2)
+        tern.wait_log("ticket keys rotated", 10, "the rotation the reloader asked for")
+        time.sleep(0.3)  # and only once
+        self.assertEqual(tern.log().count("ticket keys rotated"), 1, read_file(out_path))
+        tern.stop_ok()
+
+
+class TestDockerfile(DeployTestCase):
+
+    def instructions(self):
+        lines, pending = [], ""
+        for raw in read("Dockerfile").splitlines():
+            if raw.strip().startswith("#") and not pending:
+                continue
+            line = pending + raw.strip()
+            if line.endswith("\\"):
+                pending = line[:-1] + " "
+                continue
+            pending = ""
+            if line:
+                word, _, rest = line.partition(" ")
+                lines.append((word.upper(), rest.strip()))
+        return lines
+
+    def stages(self):
+        stages = []
+        for word, rest in self.instructions():
+            if word == "FROM":
+                stages.append({"from": rest, "lines": []})
+            else:
+                stages[-1]["lines"].append((word, rest))
+        return stages
+
+    @staticmethod
+    def packages(stage):
+        out = []
+        for word, rest in stage["lines"]:
+            if word == "RUN" and "apt-get install" in rest:
+                part = rest.split("apt-get install", 1)[1].split("&&")[0]
+                out += [w for w in part.split() if not w.startswith("-")]
+        return out
+
+    def test_stages_user_port_entrypoint(self):
+        build, runtime = self.stages()
+        self.assertEqual(build["from"], "debian:bookworm AS build")
+        self.assertEqual(runtime["from"], "debian:bookworm-slim")
+        self.assertEqual(sorted(self.packages(build)),
+                         sorted("build-essential cmake pkg-config libssl-dev liburing-dev "
+                                "libjemalloc-dev".split()))
+        self.assertEqual(sorted(self.packages(runtime)),
+                         sorted("libssl3 liburing2 libjemalloc2 ca-certificates".split()))
+        final = dict(runtime["lines"])
+        user = final["USER"].split(":")
+        self.assertTrue(all(u.isdigit() and int(u) != 0 for u in user), final["USER"])
+        self.assertEqual(final["EXPOSE"], "8443")
+        self.assertEqual(json.loads(final["ENTRYPOINT"]), ["/usr/local/bin/tern"])
+        self.assertIn("--from=build", final["COPY"])
+        # Every path the build stage copies exists (the context is the repo root).
+        for word, rest in build["lines"]:
+            if word == "COPY":
+                for src in rest.split()[:-1]:
+                    self.assertTrue(os.path.exists(os.path.join(ROOT, src)), src)
+
+    def test_packages_exist_and_cover_what_tern_links(self):
+        self.require("apt-cache")
+        self.require("dpkg")
+        with open("/etc/os-release") as f:
+            if "VERSION_CODENAME=bookworm" not in f.read():
+                self.skipTest("not Debian bookworm: the Dockerfile's package names are bookworm's")
+        build, runtime = self.stages()
+        for name in self.packages(build) + self.packages(runtime):
+            r = subprocess.run(["apt-cache", "show", name], capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, "no Debian package %s" % name)
+        if is_sanitizer_build(tern_bin()):
+            self.skipTest("a sanitizer build links its runtime; the image ships the normal one")
+        runtime_pkgs = self.packages(runtime)
+        closure = subprocess.run(
+            ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
+             "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"] + runtime_pkgs,
+            capture_output=True, text=True, timeout=120).stdout
+        provided = set(runtime_pkgs) | {line.strip().split(":", 1)[0] for line in
+                                        closure.splitlines() if not line.startswith(" ")}
+        provided |= {line.split("Depends:", 1)[1].strip().split(":", 1)[0]
+                     for line in closure.splitlines() if "Depends:" in line}
+        ldd = subprocess.run(["ldd", tern_bin()], capture_output=True, text=True, timeout=30).stdout
+        for line in ldd.splitlines():
+            if "=>" not in line or "not found" in line:
+                self.assertNotIn("not found", line)
+                continue
+            lib = os.path.realpath(line.split("=>")[1].split()[0])
+            owner = subprocess.run(["dpkg", "-S", lib], capture_output=True, text=True).stdout
+            if not owner:
+                continue  # not from a package (a local build of a library)
+            pkg = owner.split(":")[0]
+            self.assertIn(pkg, provided, "%s (%s) comes from no runtime package" % (lib, pkg))
+
+
+if __name__ == "__main__":
+    main()
