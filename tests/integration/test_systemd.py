@@ -307,6 +307,27 @@ class TestNotify(TernTestCase):
         self.assertEqual(tern.wait_exit(), 0)
         tern.check_sanitizers()
 
+    def test_reload_is_announced_for_type_notify_reload(self):
+        """systemd >= 253's Type=notify-reload: RELOADING=1 with
+        MONOTONIC_USEC when a reload starts, READY=1 when it ends."""
+        be = self.echo_backend()
+        notify = NotifySocket(self)
+        os.environ["NOTIFY_SOCKET"] = notify.env_value
+        try:
+            tern = self.start_tern([be])
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        self.assertEqual(notify.recv(), "READY=1\nMAINPID=%d" % tern.proc.pid)
+        before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        tern.send_signal(signal.SIGHUP)
+        reloading = notify.recv()
+        after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        head, _, usec = reloading.partition("\nMONOTONIC_USEC=")
+        self.assertEqual(head, "RELOADING=1", reloading)
+        self.assertTrue(before <= int(usec) <= after, (before, usec, after))
+        self.assertEqual(notify.recv(), "READY=1\nMAINPID=%d" % tern.proc.pid)
+        tern.stop_ok()
+
     def test_unreachable_notify_socket_is_not_fatal(self):
         be = self.echo_backend()
         os.environ["NOTIFY_SOCKET"] = os.path.join(self.tmp, "nobody-listens.sock")
