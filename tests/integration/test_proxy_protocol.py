@@ -2,19 +2,22 @@
 starts with, checked by a backend that decodes PROXY v1 and v2 itself
 (HAProxy's doc/proxy-protocol.txt, CRC32C included) and then echoes: the
 client's real address and port, the address it connected to, the SNI, the
-TLS version and cipher it negotiated, and then exactly the client's bytes.
-With the flag off (or absent) the backend sees the client's bytes alone."""
+TLS version and cipher it negotiated, the ALPN protocol, the client
+certificate (CN, DER, verify result, whether it came in this connection or
+only in the resumed session), and then exactly the client's bytes. With the
+flag off (or absent) the backend sees the client's bytes alone."""
 
 import os
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Backend, TernTestCase, client_context, free_port, main,  # noqa: E402
-                     run_threads, wait_for)
+                     run_threads, scaled, wait_for)
 
 V2_SIG = b"\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a"
 
@@ -203,6 +206,35 @@ class RawEchoBackend(Backend):
         conn.shutdown(socket.SHUT_WR)
 
 
+def openssl(tc, *args):
+    r = subprocess.run(["openssl"] + list(args), cwd=tc.tmp, capture_output=True,
+                       timeout=scaled(60))
+    if r.returncode != 0:
+        raise AssertionError("openssl %s failed: %s"
+                             % (" ".join(args), r.stderr.decode(errors="replace")))
+
+
+def client_ca_and_cert(tc, cn):
+    """A CA and a client certificate it issued, with the openssl command:
+    (CA certificate path, client certificate path, client key path)."""
+    p = lambda name: os.path.join(tc.tmp, name)  # noqa: E731
+    openssl(tc, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", p("ca.key"))
+    openssl(tc, "req", "-new", "-x509", "-key", p("ca.key"), "-out", p("ca.crt"), "-days", "2",
+            "-subj", "/CN=pp test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
+    openssl(tc, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", p("client.key"))
+    openssl(tc, "req", "-new", "-key", p("client.key"), "-out", p("client.csr"),
+            "-subj", "/O=tern tests/CN=%s" % cn)
+    with open(p("client.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    openssl(tc, "x509", "-req", "-in", p("client.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
+            "-set_serial", "4097", "-days", "2", "-extfile", p("client.ext"),
+            "-out", p("client.crt"))
+    return p("ca.crt"), p("client.crt"), p("client.key")
+
+
 def have_ipv6():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -238,7 +270,7 @@ class TestProxyProtocol(TernTestCase):
     def check_v2_tls(self, h, c, sni):
         self.assertEqual(h["command"], 0x1, "PROXY command")
         self.assertIs(h["crc_ok"], True, "CRC32C TLV present and valid")
-        # CRC32C first, then ALPN (none: tern offers no ALPN yet),
+        # CRC32C first, then ALPN (none: no --alpn in these tests),
         # AUTHORITY when the client sent SNI, then SSL.
         want_types = [0x03] + ([0x02] if sni else []) + [0x20]
         self.assertEqual(h["tlv_types"], want_types)
@@ -388,6 +420,70 @@ class TestProxyProtocol(TernTestCase):
         index, h = self.header_of(be, c)
         self.assertIs(h["crc_ok"], True)
         self.assertEqual(bytes(be.data[index]), payload)
+        tern.stop_ok()
+
+    # ------------------------------------------- mTLS and ALPN (v2)
+
+    def test_v2_client_certificate_and_alpn(self):
+        ca, crt, key = client_ca_and_cert(self, "proxy client")
+        with open(crt) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        be = self.backend(ProxyProtocolBackend)
+        tern = self.start_tern([be], extra=["--proxy-protocol", "v2", "--alpn", "h2,http/1.1",
+                                            "--client-ca", ca, "--verify-client", "optional"])
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=version):
+                ctx = client_context(min_version=version, max_version=version)
+                ctx.load_cert_chain(crt, key)
+                ctx.set_alpn_protocols(["http/1.1", "h2"])
+                c = self.client(ctx=ctx, server_hostname="localhost").handshake()
+                self.assertEqual(c.obj.selected_alpn_protocol(), "h2")
+                self.round_trip(c, b"with a certificate")
+                index, h = self.header_of(be, c)
+                self.assertIs(h["crc_ok"], True)
+                self.assertEqual(h["tlv_types"], [0x03, 0x01, 0x02, 0x20])
+                self.assertEqual(h["tlvs"][0x01], b"h2")
+                # TLS, a certificate in this connection and its session,
+                # verified: verify is 0.
+                self.assertEqual(h["ssl_client"], 0x07)
+                self.assertEqual(h["ssl_verify"], 0)
+                sub = h["ssl_sub"]
+                self.assertEqual(sub.get(0x21), c.version().encode())
+                self.assertEqual(sub.get(0x22), b"proxy client")
+                self.assertEqual(sub.get(0x23), c.cipher()[0].encode())
+                self.assertEqual(sub.get(0x28), der, "PP2_SUBTYPE_SSL_CLIENT_CERT is the DER")
+                self.assertEqual(bytes(be.data[index]), b"with a certificate")
+
+        # optional: no certificate is fine, and says so.
+        c = self.client(server_hostname="localhost").handshake()
+        self.round_trip(c, b"without")
+        _, h = self.header_of(be, c)
+        self.check_v2_tls(h, c, "localhost")
+        tern.stop_ok()
+
+    def test_v2_resumed_session_keeps_the_certificate(self):
+        ca, crt, key = client_ca_and_cert(self, "resuming client")
+        be = self.backend(ProxyProtocolBackend)
+        tern = self.start_tern([be], workers=1,
+                               extra=["--proxy-protocol", "v2", "--client-ca", ca,
+                                      "--verify-client", "require"])
+        ctx = client_context(max_version=ssl.TLSVersion.TLSv1_2)
+        ctx.load_cert_chain(crt, key)
+        c1 = self.client(ctx=ctx).handshake()
+        self.round_trip(c1, b"first")
+        session = c1.obj.session
+        c2 = self.client(ctx=ctx, session=session).handshake()
+        self.assertTrue(c2.obj.session_reused, "the second connection did not resume")
+        self.round_trip(c2, b"second")
+        _, h1 = self.header_of(be, c1)
+        _, h2 = self.header_of(be, c2)
+        self.assertEqual(h1["ssl_client"], 0x07)
+        # Resumed: the certificate belongs to the session, not presented
+        # again on this connection.
+        self.assertEqual(h2["ssl_client"], 0x05)
+        self.assertEqual(h2["ssl_verify"], 0)
+        self.assertEqual(h2["ssl_sub"].get(0x22), b"resuming client")
+        self.assertEqual(h2["ssl_sub"].get(0x28), h1["ssl_sub"].get(0x28))
         tern.stop_ok()
 
     # ------------------------------------------------------------ off
