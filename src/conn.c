@@ -357,7 +357,9 @@ static void conn_finish(struct tern_conn *c, const char *reason)
 		return;
 	c->finishing = true;
 	c->reason = reason;
-	if (c->hs_done && !c->close_notify_queued && tern_tls_shutdown(&c->tls) == 0)
+	/* After a TLS failure the alert is the goodbye: no close_notify. */
+	if (c->hs_done && !c->close_notify_queued && !c->tls.error[0] &&
+	    tern_tls_shutdown(&c->tls) == 0)
 		c->close_notify_queued = true;
 	if (c->bfd >= 0) {
 		tern_ring_cancel_fd(w->ring, c->bfd);
@@ -433,6 +435,18 @@ static void conn_sync_tickets(struct tern_conn *c)
 	c->last_ticket_ms = c->w->now_ms;
 }
 
+/* A TLS failure after the handshake: OpenSSL has put its alert in cout,
+ * so the connection ends politely (the alert goes out) rather than at once.
+ * A failed post-handshake authentication is worth a warning: verify-client
+ * already answered ok, and the log is where its outcome is told. */
+static void conn_tls_failed(struct tern_conn *c)
+{
+	if (c->pha_pending)
+		tern_log(TERN_LOG_WARN, "conn %llu: post-handshake client authentication failed: %s",
+			 (unsigned long long)c->id, c->tls.error);
+	conn_finish(c, "tls_error");
+}
+
 /* Hands the waiting tickets to OpenSSL when they can go out now and the
  * stream is at a record boundary: just before backend data is encrypted
  * (so they leave in the same send, ahead of it), or alone once the flush
@@ -448,7 +462,7 @@ static void conn_issue_tickets(struct tern_conn *c)
 	c->ticket_flush_due = false;
 	tern_list_del(&c->flush_link);
 	if (r < 0)
-		conn_close(c, "tls_error");
+		conn_tls_failed(c);
 }
 
 /* Writes handshake messages (tickets) OpenSSL still holds when no
@@ -458,7 +472,7 @@ static void conn_flush_tickets(struct tern_conn *c)
 	if (!tern_buf_empty(&c->b2c) || !tern_tls_flush_needed(&c->tls))
 		return;
 	if (tern_tls_flush(&c->tls) < 0)
-		conn_close(c, "tls_error");
+		conn_tls_failed(c);
 }
 
 /* The client answered a post-handshake CertificateRequest (a failed
@@ -504,7 +518,7 @@ static void pump_client_to_backend(struct tern_conn *c)
 		} else if (n == TERN_TLS_CLOSED) {
 			c->c_eof = true;
 		} else {
-			conn_close(c, "tls_error");
+			conn_tls_failed(c);
 			return;
 		}
 	}
@@ -528,13 +542,13 @@ static void pump_backend_to_client(struct tern_conn *c)
 		} else if (n == 0) {
 			return;
 		} else {
-			conn_close(c, "tls_error");
+			conn_tls_failed(c);
 			return;
 		}
 	}
 	if (c->b_eof && !c->close_notify_queued && tern_buf_room(&c->cout) >= TLS_ALERT_ROOM) {
 		if (tern_tls_shutdown(&c->tls) < 0) {
-			conn_close(c, "tls_error");
+			conn_tls_failed(c);
 			return;
 		}
 		c->close_notify_queued = true;
@@ -633,17 +647,19 @@ static void conn_pump(struct tern_conn *c)
 			return;
 	}
 	if (c->hs_done && !c->finishing) {
+		/* A step that ends the connection has already queued what must
+		 * still go out (conn_finish pumps): stop here. */
 		pump_client_to_backend(c);
-		if (c->closed)
+		if (c->closed || c->finishing)
 			return;
 		conn_issue_tickets(c);
-		if (c->closed)
+		if (c->closed || c->finishing)
 			return;
 		conn_flush_tickets(c);
-		if (c->closed)
+		if (c->closed || c->finishing)
 			return;
 		pump_backend_to_client(c);
-		if (c->closed)
+		if (c->closed || c->finishing)
 			return;
 	}
 	conn_sync_tickets(c);

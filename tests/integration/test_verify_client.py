@@ -539,13 +539,6 @@ class TestForeignCertificate(VerifyClientTestCase):
         counters = self.finish(tern, [a, bystander, m])
         self.assertEqual(counters["conns_total"], 3)
 
-    # tern bug: after a failed post-handshake authentication the connection
-    # is closed without the alert OpenSSL queued (conn.c: the read error in
-    # pump_client_to_backend calls conn_close, which drops cout, where a
-    # handshake failure goes through conn_finish and flushes it), so the
-    # client sees a bare EOF ("unexpected eof while reading" in s_client)
-    # instead of unknown_ca / certificate verify failed.
-    @unittest.expectedFailure
     def test_other_ca_gets_an_alert(self):
         be = self.echo_backend()
         tern = self.tern_ca([be])
@@ -555,13 +548,6 @@ class TestForeignCertificate(VerifyClientTestCase):
                         % (m.c.got_eof, m.c.ragged))
         self.finish(tern, [bystander, m])
 
-    # tern bug: a rejected post-handshake certificate leaves no trace at the
-    # default log level (only `--log-level debug` says "conn N closed:
-    # tls_error: read: ... certificate verify failed", and the access log
-    # says reason=tls_error). `verify-client` answered ok:true ("requested"),
-    # so the log is the only place an operator can learn the outcome, which
-    # SPEC section 3 says appears there.
-    @unittest.expectedFailure
     def test_other_ca_is_logged(self):
         be = self.echo_backend()
         tern = self.tern_ca([be])
