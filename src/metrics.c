@@ -28,6 +28,7 @@
 #include "tern/histogram.h"
 #include "tern/log.h"
 #include "tern/metrics.h"
+#include "tern/sock.h"
 #include "tern/server.h"
 #include "tern/worker.h"
 
@@ -531,30 +532,14 @@ static void *metrics_main(void *arg)
 	return NULL;
 }
 
+/* Without SO_REUSEPORT: a second tern on the same --metrics is an error. */
 static int bind_metrics(const struct tern_addr *addr, char *err, size_t err_len)
 {
-	int one = 1;
-	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	char why[TERN_ADDR_TEXT_MAX + 128];
+	int fd = tern_sock_listen(addr, TERN_SOCK_NONBLOCK, why, sizeof(why));
 	if (fd < 0)
-		goto fail;
-	/* SO_REUSEADDR lets a restart bind past connections in TIME_WAIT;
-	 * a live listener on the port still makes bind() fail. Without
-	 * SO_REUSEPORT: a second tern on the same --metrics is an error. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
-	if (addr->ss.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) < 0 ||
-	    listen(fd, SOMAXCONN) < 0)
-		goto fail;
+		snprintf(err, err_len, "--metrics: %s", why);
 	return fd;
-fail:;
-	int e = errno;
-	snprintf(err, err_len, "--metrics: cannot listen on %s: %s", addr->text, strerror(e));
-	if (fd >= 0)
-		close(fd);
-	return -e;
 }
 
 int tern_metrics_start(struct tern_server *srv, struct tern_metrics **out, char *err,

@@ -11,6 +11,7 @@
 #include "tern/listen_fds.h"
 #include "tern/log.h"
 #include "tern/server.h"
+#include "tern/sock.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
 #include "tern/worker.h"
@@ -20,27 +21,7 @@
  * connections between them. Blocking mode: io_uring arms a poll itself. */
 static int listen_socket(const struct tern_addr *addr, char *err, size_t err_len)
 {
-	int one = 1;
-	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		goto fail;
-	/* [::]:443 must not also claim 0.0.0.0:443: that is its own --listen. */
-	if (addr->ss.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) < 0 ||
-	    listen(fd, SOMAXCONN) < 0)
-		goto fail;
-	return fd;
-fail:;
-	int e = errno;
-	snprintf(err, err_len, "cannot listen on %s: %s", addr->text, strerror(e));
-	if (fd >= 0)
-		close(fd);
-	return -e;
+	return tern_sock_listen(addr, TERN_SOCK_REUSEPORT, err, err_len);
 }
 
 static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsigned index,
