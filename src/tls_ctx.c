@@ -306,11 +306,29 @@ out:
 	return ret;
 }
 
+/* The file holding a private key (--key, or the --cert file the key is
+ * in) must not be readable or writable by other users: whoever reads it
+ * can impersonate the site, whoever writes it can swap in their own. Checked on the open file, so no rename can slip
+ * another file in between the check and the read. */
 static int load_key_file(struct identity *id, const char *path, char *err, size_t err_len)
 {
-	BIO *bio = BIO_new_file(path, "r");
-	if (!bio)
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	if (!f)
 		return open_error(err, err_len, path);
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		fclose(f);
+		snprintf(err, err_len,
+			 "%s: private key %s by other users (mode %04o); chmod 600 or 640 it", path,
+			 (st.st_mode & S_IROTH) ? "readable" : "writable",
+			 (unsigned)(st.st_mode & 07777));
+		return -EACCES;
+	}
+	BIO *bio = BIO_new_fp(f, BIO_CLOSE);
+	if (!bio) {
+		fclose(f);
+		return -ENOMEM;
+	}
 	id->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (!id->key)

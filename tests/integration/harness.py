@@ -120,6 +120,10 @@ def _openssl(args, cwd):
                            % (" ".join(args), r.stderr.decode(errors="replace")))
 
 
+# Files the tests write (combined cert+key PEMs, key files) stay private,
+# as tern requires of any file holding a private key or ticket keys.
+os.umask(0o077)
+
 def make_cert(directory, kind="ec", cn="localhost", sans=("DNS:localhost", "IP:127.0.0.1"),
               combined=True, name=None):
     """Makes a self-signed certificate with the openssl CLI.

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -819,6 +820,25 @@ static void test_load_errors(void)
 	cfg.certs[0].ocsp_path = path;
 	expect_load_error(-EIO, want);
 
+	/* A private key other users can read is refused, in --key or inside
+	 * the --cert file; 0640 (a group of operators) is fine. */
+	cfg_certs(1, missing);
+	CHECK_EQ_INT(chmod(m_default.pem, 0644), 0);
+	snprintf(want, sizeof(want),
+		 "%s: private key readable by other users (mode 0644); chmod 600 or 640 it",
+		 m_default.pem);
+	expect_load_error(-EACCES, want);
+	CHECK_EQ_INT(chmod(m_default.pem, 0602), 0);
+	snprintf(want, sizeof(want),
+		 "%s: private key writable by other users (mode 0602); chmod 600 or 640 it",
+		 m_default.pem);
+	expect_load_error(-EACCES, want);
+	CHECK_EQ_INT(chmod(m_default.pem, 0640), 0);
+	struct tern_tls_identities *ok_ids = NULL;
+	CHECK_EQ_INT(tern_tls_identities_load(&cfg, &ok_ids, err, sizeof(err)), 0);
+	tern_tls_identities_unref(ok_ids);
+	CHECK_EQ_INT(chmod(m_default.pem, 0600), 0);
+
 	/* OCSP files that are not a successful DER response */
 	cfg_certs(1, missing);
 	write_bytes(der, "garbage.der", "not DER at all", 14);
@@ -913,6 +933,8 @@ static void test_load_errors(void)
 
 int main(void)
 {
+	/* Files written here hold private keys: private, as tern requires. */
+	umask(077);
 	tmp_init();
 	test_name_match();
 	make_all();
