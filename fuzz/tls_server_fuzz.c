@@ -87,6 +87,8 @@ static void build_shard(void)
 	char paths[NUM_CERTS][sizeof(dir) + 16];
 	char err[512];
 
+	/* The PEMs written below hold private keys: private, as tern requires. */
+	umask(077);
 	FUZZ_CHECK(mkdtemp(dir) != NULL);
 	struct tern_config *cfg = calloc(1, sizeof(*cfg));
 	FUZZ_CHECK(cfg != NULL);
