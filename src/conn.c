@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/json.h"
 #include "tern/log.h"
@@ -181,16 +182,6 @@ static void conn_release_slot(struct tern_worker *w)
 	tern_worker_slot_freed(w);
 }
 
-/* Microseconds, for the handshake histogram: w->now_ms is refreshed once
- * per loop iteration, too coarse for handshakes that take well under a
- * millisecond. Two vDSO calls per connection, no system call. */
-static uint64_t monotonic_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void tern_conn_accept(struct tern_worker *w, int fd)
 {
 	const struct tern_config *cfg = w->cfg;
@@ -205,7 +196,8 @@ void tern_conn_accept(struct tern_worker *w, int fd)
 	c->bfd = -1;
 	c->id = ((uint64_t)w->index << TERN_CONN_ID_WORKER_SHIFT) | ++w->next_conn_seq;
 	c->start_ms = w->now_ms;
-	c->start_us = monotonic_us();
+	/* w->now_ms is too coarse for handshakes well under a millisecond. */
+	c->start_us = tern_clock_us();
 	tern_list_init(&c->timer);
 	tern_list_init(&c->flush_link);
 	if (tern_tls_init(&c->tls, w->ssl_ctx, false, &c->cin, &c->cout,
@@ -414,7 +406,7 @@ static void conn_handshake_done(struct tern_conn *c)
 	struct tern_worker *w = c->w;
 
 	c->hs_done = true;
-	tern_histogram_observe(&w->hs_hist, monotonic_us() - c->start_us);
+	tern_histogram_observe(&w->hs_hist, tern_clock_us() - c->start_us);
 	if (tern_tls_resumed(&c->tls))
 		tern_counter_add(&w->ctr.handshakes_resumed, 1);
 	else

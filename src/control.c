@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +15,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "tern/clock.h"
 #include "tern/control.h"
 #include "tern/control_proto.h"
 #include "tern/json.h"
@@ -65,26 +64,6 @@ struct tern_control {
 	uint64_t next_refresh_ms; /* 0: no refresh timer */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Pushes a request, retrying a full queue for a bounded time: the worker
- * drains its queue every loop iteration, so "full" is momentary. */
-static int push_retry(struct tern_worker *w, const struct tern_request *req)
-{
-	uint64_t give_up = now_ms() + PUSH_RETRY_MS;
-	for (;;) {
-		int ret = tern_worker_push(w, req);
-		if (ret != -EBUSY || now_ms() >= give_up)
-			return ret;
-		sched_yield();
-	}
-}
-
 /* Sends one request to worker `only` (or every worker when only < 0) and
  * waits for the answers. Returns the reply (the caller unrefs it) or NULL
  * with the reason in err. */
@@ -108,7 +87,7 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 	for (unsigned i = first; i < last; i++) {
 		struct tern_request req = {.kind = kind, .count = count, .conn_id = conn_id,
 					   .arg = arg, .ptr = reply};
-		if (push_retry(&srv->workers[i], &req) < 0) {
+		if (tern_worker_push_wait(&srv->workers[i], &req, PUSH_RETRY_MS) < 0) {
 			struct tern_reply_part *part = &reply->parts[i];
 			part->status = -EBUSY;
 			snprintf(part->error, sizeof(part->error), "worker %u is busy", i);
@@ -246,22 +225,6 @@ static void cmd_tickets(struct tern_control *ctl, const struct tern_command *cmd
 	tern_reply_unref(reply);
 }
 
-/* Gives every worker a reference to `keys` through its queue. Returns the
- * number of workers that could not be reached. */
-static unsigned distribute_keys(struct tern_control *ctl, struct tern_ticket_keys *keys)
-{
-	unsigned failed = 0;
-	for (unsigned i = 0; i < ctl->srv->num_workers; i++) {
-		struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS, .ptr = keys};
-		tern_ticket_keys_ref(keys);
-		if (push_retry(&ctl->srv->workers[i], &req) < 0) {
-			tern_ticket_keys_unref(keys);
-			failed++;
-		}
-	}
-	return failed;
-}
-
 /* rotate-ticket-keys and the --ticket-rotate timer: re-reads the key file,
  * or puts a new random key in front of the current two. */
 static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
@@ -280,10 +243,7 @@ static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
 		tern_log(TERN_LOG_ERROR, "ticket key rotation failed, old keys stay: %s", err);
 		return ret;
 	}
-	unsigned failed = distribute_keys(ctl, next);
-	struct tern_ticket_keys *old = srv->ticket_keys;
-	srv->ticket_keys = next;
-	tern_ticket_keys_unref(old);
+	unsigned failed = tern_server_adopt_ticket_keys(srv, next);
 	if (failed) {
 		snprintf(err, err_len, "%u worker(s) too busy to take the new keys", failed);
 		tern_log(TERN_LOG_ERROR, "ticket key rotation: %s", err);
@@ -315,7 +275,7 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 	tern_json_end_object(j);
 	/* An in-memory rotation by hand restarts the timer's period. */
 	if (ctl->next_rotate_ms)
-		ctl->next_rotate_ms = now_ms() + ctl->cfg->ticket_rotate_ms;
+		ctl->next_rotate_ms = tern_clock_ms() + ctl->cfg->ticket_rotate_ms;
 }
 
 static void cmd_reload(struct tern_control *ctl, struct tern_json *j)
@@ -398,7 +358,7 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 	if (!client_append(cl, j.buf, j.len) || !client_append(cl, "\n", 1))
 		cl->closing = true;
 	tern_json_free(&j);
-	cl->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+	cl->deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
 }
 
 static void client_close(struct tern_control *ctl, unsigned i)
@@ -510,7 +470,7 @@ static void accept_clients(struct tern_control *ctl)
 		}
 		ctl->clients[ctl->num_clients++] = cl;
 		cl->fd = fd;
-		cl->deadline_ms = now_ms() + CLIENT_TIMEOUT_MS;
+		cl->deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
 	}
 }
 
@@ -560,7 +520,7 @@ static void *control_main(void *arg)
 	struct pollfd pfd[FIXED_FDS + MAX_CLIENTS];
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = tern_clock_ms();
 		unsigned n = 0;
 		pfd[n++] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
@@ -581,7 +541,7 @@ static void *control_main(void *arg)
 		}
 		if (pfd[0].revents)
 			break;
-		now = now_ms();
+		now = tern_clock_ms();
 		/* Clients first, by index from the end: closing swaps in the
 		 * last one, whose pollfd was already looked at. */
 		for (unsigned i = ctl->num_clients; i-- > 0;) {
@@ -691,7 +651,7 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 			goto fail;
 		}
 	}
-	uint64_t now = now_ms();
+	uint64_t now = tern_clock_ms();
 	if (!ctl->cfg->ticket_keys_path)
 		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
 	if (ctl->cfg->ticket_refresh_ms)

@@ -27,6 +27,7 @@
 
 #include "tern/histogram.h"
 #include "tern/log.h"
+#include "tern/clock.h"
 #include "tern/metrics.h"
 #include "tern/sock.h"
 #include "tern/server.h"
@@ -308,13 +309,6 @@ struct tern_metrics {
 	unsigned num_clients;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const char *status_text(int status)
 {
 	switch (status) {
@@ -481,7 +475,7 @@ static void *metrics_main(void *arg)
 	struct pollfd pfd[TERN_METRICS_MAX_CLIENTS + 2];
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = tern_clock_ms();
 		if (m->accept_resume_ms && now >= m->accept_resume_ms)
 			m->accept_resume_ms = 0;
 		unsigned n = 0;
@@ -501,7 +495,7 @@ static void *metrics_main(void *arg)
 		}
 		if (ready > 0 && pfd[0].revents)
 			break;
-		now = now_ms();
+		now = tern_clock_ms();
 		/* By index from the end: closing swaps in the last client,
 		 * whose pollfd was already looked at. */
 		for (unsigned i = m->num_clients; i-- > 0;) {

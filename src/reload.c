@@ -1,11 +1,9 @@
 /* In-process reload: build everything off the data path, then hand each
  * worker its new TLS context through its queue. */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tern/log.h"
 #include "tern/reload.h"
@@ -18,24 +16,6 @@
 
 /* How long a hand-over retries a full worker queue. */
 #define HANDOVER_RETRY_MS 1000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int push_retry(struct tern_worker *w, const struct tern_request *req)
-{
-	uint64_t give_up = now_ms() + HANDOVER_RETRY_MS;
-	for (;;) {
-		int ret = tern_worker_push(w, req);
-		if (ret != -EBUSY || now_ms() >= give_up)
-			return ret;
-		sched_yield();
-	}
-}
 
 /* What a reload builds before anything reaches a worker. */
 struct reload_set {
@@ -109,23 +89,14 @@ int tern_reload(struct tern_server *srv, char *err, size_t err_len)
 	/* Commit: each worker adopts its shard on its own thread. */
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		struct tern_request req = {.kind = TERN_REQ_KIND_TLS_SHARD, .ptr = set.shards[i]};
-		if (push_retry(&srv->workers[i], &req) == 0)
+		if (tern_worker_push_wait(&srv->workers[i], &req, HANDOVER_RETRY_MS) == 0)
 			set.shards[i] = NULL; /* the worker owns it now */
 		else
 			failed++;
 	}
 	if (set.keys) {
-		for (unsigned i = 0; i < srv->num_workers; i++) {
-			struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS,
-						   .ptr = tern_ticket_keys_ref(set.keys)};
-			if (push_retry(&srv->workers[i], &req) < 0) {
-				tern_ticket_keys_unref(set.keys);
-				failed++;
-			}
-		}
-		struct tern_ticket_keys *old_keys = srv->ticket_keys;
-		srv->ticket_keys = set.keys;
-		set.keys = old_keys; /* freed with the set */
+		failed += tern_server_adopt_ticket_keys(srv, set.keys);
+		set.keys = NULL; /* the server's now */
 	}
 	struct tern_tls_identities *old_identities = srv->identities;
 	srv->identities = set.identities;

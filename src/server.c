@@ -10,6 +10,7 @@
 
 #include "tern/listen_fds.h"
 #include "tern/log.h"
+#include "tern/request.h"
 #include "tern/server.h"
 #include "tern/sock.h"
 #include "tern/ticket_keys.h"
@@ -321,4 +322,24 @@ void tern_server_join_and_free(struct tern_server *srv)
 		pthread_join(srv->workers[i].thread, NULL);
 	srv->num_threads = 0;
 	server_free(srv);
+}
+
+/* How long a key hand-over retries a full worker queue. */
+#define KEYS_HANDOVER_MS 1000
+
+unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_ticket_keys *keys)
+{
+	unsigned failed = 0;
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS,
+					   .ptr = tern_ticket_keys_ref(keys)};
+		if (tern_worker_push_wait(&srv->workers[i], &req, KEYS_HANDOVER_MS) < 0) {
+			tern_ticket_keys_unref(keys);
+			failed++;
+		}
+	}
+	struct tern_ticket_keys *old = srv->ticket_keys;
+	srv->ticket_keys = keys;
+	tern_ticket_keys_unref(old);
+	return failed;
 }

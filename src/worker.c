@@ -2,11 +2,13 @@
  * threads. Connections themselves are in conn.c. */
 #include <assert.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/json.h"
 #include "tern/log.h"
@@ -17,13 +19,6 @@
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
 #include "tern/worker.h"
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void listener_arm(struct tern_listener *l)
 {
@@ -513,6 +508,18 @@ void tern_worker_request(struct tern_worker *w, unsigned req)
 	worker_wake(w);
 }
 
+int tern_worker_push_wait(struct tern_worker *w, const struct tern_request *req,
+			  unsigned timeout_ms)
+{
+	uint64_t give_up = tern_clock_ms() + timeout_ms;
+	for (;;) {
+		int ret = tern_worker_push(w, req);
+		if (ret != -EBUSY || tern_clock_ms() >= give_up)
+			return ret;
+		sched_yield();
+	}
+}
+
 int tern_worker_push(struct tern_worker *w, const struct tern_request *req)
 {
 	int ret = tern_queue_push(&w->queue, req);
@@ -534,7 +541,7 @@ void *tern_worker_main(void *arg)
 	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
 	w->next_backend = w->index;
-	w->now_ms = monotonic_ms();
+	w->now_ms = tern_clock_ms();
 
 	/* The ring is made here: its creator is its only submitter. */
 	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
@@ -553,7 +560,7 @@ void *tern_worker_main(void *arg)
 			tern_log(TERN_LOG_ERROR, "worker %u: io_uring: %s", w->index, strerror(-ret));
 			break;
 		}
-		w->now_ms = monotonic_ms();
+		w->now_ms = tern_clock_ms();
 		tern_ring_drain(w->ring, dispatch, w);
 	}
 	/* Push out the last closes; the ring's exit cancels the tick and the

@@ -83,6 +83,11 @@ bool tern_server_finished(struct tern_server *srv);
  * failed) and frees everything prepare and start made. */
 void tern_server_join_and_free(struct tern_server *srv);
 
+/* Control thread: makes keys (the caller's reference) the current ticket
+ * key set and hands every worker a reference through its queue. Returns
+ * how many workers could not be reached (they keep their old keys). */
+unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_ticket_keys *keys);
+
 /* Any thread: the sum of all workers' counters. */
 struct tern_totals {
 #define TERN_TOTAL_DECLARE(name) uint64_t name;

@@ -157,6 +157,13 @@ void tern_worker_request(struct tern_worker *w, unsigned req);
 __attribute__((warn_unused_result))
 int tern_worker_push(struct tern_worker *w, const struct tern_request *req);
 
+/* From any thread that may wait (control threads): tern_worker_push,
+ * retrying a full queue for up to timeout_ms. The worker drains its queue
+ * every loop iteration, so "full" is momentary. */
+__attribute__((warn_unused_result))
+int tern_worker_push_wait(struct tern_worker *w, const struct tern_request *req,
+			  unsigned timeout_ms);
+
 /* Capacity of each worker's request queue. */
 #define TERN_WORKER_QUEUE_CAPACITY 1024
 
