@@ -40,6 +40,7 @@ enum cli_flag_id {
 	FLAG_DRAIN_TIMEOUT,
 	FLAG_BUFFER_SIZE,
 	FLAG_RING_ENTRIES,
+	FLAG_READ_BUFFERS,
 	FLAG_LOG_LEVEL,
 	FLAG_ACCESS_LOG,
 	FLAG_CHECK,
@@ -104,6 +105,7 @@ static const struct cli_flag cli_flags[] = {
 	{"drain-timeout", required_argument, FLAG_DRAIN_TIMEOUT, EXPECT_DURATION},
 	{"buffer-size", required_argument, FLAG_BUFFER_SIZE, "a size such as 16k or 1m, from 1k to 16m"},
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
+	{"read-buffers", required_argument, FLAG_READ_BUFFERS, "an integer from 0 to 4096"},
 	{"control", required_argument, FLAG_CONTROL,
 	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
 	{"metrics", required_argument, FLAG_METRICS, "HOST:PORT, [IPV6]:PORT or *:PORT"},
@@ -136,6 +138,7 @@ _Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_
 	       "update the timeout defaults in the help");
 _Static_assert(TERN_DEFAULT_BUFFER_SIZE == 16u * 1024u, "update the --buffer-size default in the help");
 _Static_assert(TERN_DEFAULT_RING_ENTRIES == 4096u, "update the --ring-entries default in the help");
+_Static_assert(TERN_MAX_READ_BUFFERS == 4096u && TERN_DEFAULT_READ_BUFFERS == 64u, "update the --read-buffers texts");
 _Static_assert(TERN_MAX_NUM_TICKETS == 16u && TERN_DEFAULT_NUM_TICKETS == 2u, "update the --num-tickets texts");
 _Static_assert(TERN_DEFAULT_TICKET_ROTATE_MS == 3600000u && TERN_DEFAULT_TICKET_REFRESH_MS == 0u &&
 		       TERN_DEFAULT_TICKET_FLUSH_DELAY_MS == 200u,
@@ -339,6 +342,8 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 	case FLAG_RING_ENTRIES:
 		return parse_unsigned(flag, value, TERN_MIN_RING_ENTRIES, TERN_MAX_RING_ENTRIES, &cfg->ring_entries,
 				      err, err_len);
+	case FLAG_READ_BUFFERS:
+		return parse_unsigned(flag, value, 0, TERN_MAX_READ_BUFFERS, &cfg->read_buffers, err, err_len);
 	case FLAG_TLS_MIN:
 		if (tern_parse_tls_version(value, &cfg->tls_min) < 0)
 			return invalid_value(err, err_len, flag, value, flag->expected);
@@ -603,6 +608,8 @@ static const char cli_usage[] =
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
+	"      --read-buffers N         --buffer-size buffers per worker that connections borrow to read\n"
+	"                               into, so an idle one holds none; 0 to 4096, 0 is off [64]\n"
 	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
 	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT [off]\n"
 	"      --user NAME              run as this user once listeners are bound and files read;\n"

@@ -41,6 +41,7 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->drain_timeout_ms = TERN_DEFAULT_DRAIN_TIMEOUT_MS;
 	cfg->buffer_size = TERN_DEFAULT_BUFFER_SIZE;
 	cfg->ring_entries = TERN_DEFAULT_RING_ENTRIES;
+	cfg->read_buffers = TERN_DEFAULT_READ_BUFFERS;
 	cfg->log_level = TERN_LOG_INFO;
 	cfg->access_log = false;
 	cfg->check = false;

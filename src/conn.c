@@ -67,6 +67,13 @@ struct tern_conn {
 	bool b_wr_shut : 1; /* FIN sent to the backend */
 	bool ticket_flush_due : 1; /* --ticket-flush-delay passed: flush alone */
 	bool pha_pending : 1;      /* verify-client asked; the answer not in yet */
+	/* cin / b2c hold a provided buffer of the ring (ids below) instead of
+	 * memory of their own: see conn_settle_buffers(). */
+	bool cin_lent, b2c_lent;
+	/* The last provided recv found none free: the next reads into the
+	 * connection's own buffer. */
+	bool cin_no_provided, b2c_no_provided;
+	uint16_t cin_bid, b2c_bid;
 
 	int cfd;
 	int bfd;
@@ -109,6 +116,7 @@ static void conn_pump(struct tern_conn *c);
 static void conn_close(struct tern_conn *c, const char *reason);
 static void conn_maybe_free(struct tern_conn *c);
 static void conn_sync_tickets(struct tern_conn *c);
+static void conn_settle_buffers(struct tern_conn *c);
 
 struct tern_conn *tern_conn_from_link(struct tern_list *node)
 {
@@ -231,6 +239,7 @@ static void conn_maybe_free(struct tern_conn *c)
 	if (!c->closed || c->inflight)
 		return;
 	struct tern_worker *w = c->w;
+	conn_settle_buffers(c); /* borrowed buffers back to the ring */
 	tern_tls_free(&c->tls);
 	tern_buf_free(&c->cin);
 	tern_buf_free(&c->cout);
@@ -538,7 +547,9 @@ static void pump_backend_to_client(struct tern_conn *c)
 			return;
 		}
 	}
-	if (c->b_eof && !c->close_notify_queued && tern_buf_room(&c->cout) >= TLS_ALERT_ROOM) {
+	/* cout without memory (freed when it drained) has all its room. */
+	if (c->b_eof && !c->close_notify_queued &&
+	    (!c->cout.data || tern_buf_room(&c->cout) >= TLS_ALERT_ROOM)) {
 		if (tern_tls_shutdown(&c->tls) < 0) {
 			conn_tls_failed(c);
 			return;
@@ -547,11 +558,113 @@ static void pump_backend_to_client(struct tern_conn *c)
 	}
 }
 
+/* Queues the recv of one socket (op: TERN_OP_C_RECV into cin, or
+ * TERN_OP_B_RECV into b2c). An idle connection holds no buffer memory: an
+ * empty buffer is read through a provided buffer of the ring, chosen by
+ * the kernel when data arrives and lent to the connection while the
+ * completion is handled (conn_borrow). A buffer that still holds bytes
+ * reads into its own memory, and only when those bytes need more to make
+ * progress (want_more: a partial record), so that a read in flight never
+ * pins a buffer that could have drained and been freed. So does a side
+ * whose last provided recv found none free, and every read when the ring
+ * has none. Returns 0, or -ENOMEM with the connection closed. */
+static int conn_post_recv(struct tern_conn *c, struct tern_buf *b, bool *no_provided,
+			  enum tern_op op, bool want_more)
+{
+	struct tern_ring *ring = c->w->ring;
+	bool client = op == TERN_OP_C_RECV;
+	int fd = client ? c->cfd : c->bfd;
+
+	if (!b->data && tern_ring_has_buffers(ring) && !*no_provided) {
+		tern_ring_recv_provided(ring, fd, tern_ud(c, op));
+	} else {
+		*no_provided = false;
+		if (!tern_buf_empty(b) && !want_more)
+			return 0;
+		if (tern_buf_reserve(b, (uint32_t)c->w->cfg->buffer_size) < 0) {
+			conn_close(c, "out_of_memory");
+			return -ENOMEM;
+		}
+		if (tern_buf_free_tail(b) == 0)
+			tern_buf_compact(b);
+		if (tern_buf_free_tail(b) == 0)
+			return 0;
+		b->pinned = true;
+		tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), tern_ud(c, op));
+	}
+	if (client)
+		c->c_recv_busy = true;
+	else
+		c->b_recv_busy = true;
+	c->inflight++;
+	return 0;
+}
+
+/* A recv completion that took a provided buffer: b borrows it, empty,
+ * for the handler to fill as if the recv had been into b. */
+static void conn_borrow(struct tern_conn *c, struct tern_buf *b, bool *lent, uint16_t *bid_out,
+			uint16_t bid)
+{
+	struct tern_ring *ring = c->w->ring;
+
+	assert(!b->data && !*lent);
+	b->data = tern_ring_buffer(ring, bid);
+	b->cap = tern_ring_buffer_size(ring);
+	b->head = b->tail = 0;
+	*lent = true;
+	*bid_out = bid;
+}
+
+/* Gives a borrowed buffer back to the ring. Bytes the connection still
+ * needs (a partial record; data waiting for room on the other side) move
+ * to memory of its own first: one copy, only in that case. */
+static void conn_give_back(struct tern_conn *c, struct tern_buf *b, bool *lent, uint16_t bid)
+{
+	uint32_t len = tern_buf_len(b);
+	uint8_t *own = NULL;
+	uint32_t cap = (uint32_t)c->w->cfg->buffer_size;
+
+	if (!*lent)
+		return;
+	if (len > 0 && !c->closed) {
+		if (cap < len)
+			cap = len;
+		own = malloc(cap);
+		if (own)
+			memcpy(own, tern_buf_head_ptr(b), len);
+	}
+	*lent = false;
+	tern_ring_buffer_return(c->w->ring, bid);
+	b->data = own;
+	b->cap = own ? cap : 0;
+	b->head = 0;
+	b->tail = own ? len : 0;
+	if (len > 0 && !c->closed && !own)
+		conn_close(c, "out_of_memory");
+}
+
+/* After every event: borrowed buffers go back to the ring and drained
+ * buffers are freed, so that between events a connection holds memory
+ * only for bytes in flight. */
+static void conn_settle_buffers(struct tern_conn *c)
+{
+	conn_give_back(c, &c->cin, &c->cin_lent, c->cin_bid);
+	conn_give_back(c, &c->b2c, &c->b2c_lent, c->b2c_bid);
+	tern_buf_release_if_empty(&c->cin);
+	tern_buf_release_if_empty(&c->b2c);
+	tern_buf_release_if_empty(&c->c2b);
+	tern_buf_release_if_empty(&c->cout);
+}
+
 /* Queues every socket operation the buffers allow now. */
 static void conn_post_io(struct tern_conn *c)
 {
 	struct tern_worker *w = c->w;
 	struct tern_ring *ring = w->ring;
+
+	conn_settle_buffers(c);
+	if (c->closed)
+		return;
 
 	if (!c->c_send_busy && !c->c_wr_shut && !tern_buf_empty(&c->cout)) {
 		c->cout.pinned = true;
@@ -570,19 +683,12 @@ static void conn_post_io(struct tern_conn *c)
 		c->c_wr_shut = true;
 	}
 	if (!c->c_recv_busy && !c->c_eof && !c->finishing && !c->tls.in_eof) {
-		if (tern_buf_reserve(&c->cin, (uint32_t)w->cfg->buffer_size) < 0) {
-			conn_close(c, "out_of_memory");
+		/* Bytes left in cin with room in c2b can only be a partial
+		 * record: they need more. Otherwise c2b is full and reading
+		 * waits for it to drain. */
+		bool partial = !c->c2b.data || tern_buf_room(&c->c2b) > 0;
+		if (conn_post_recv(c, &c->cin, &c->cin_no_provided, TERN_OP_C_RECV, partial) < 0)
 			return;
-		}
-		if (tern_buf_free_tail(&c->cin) == 0)
-			tern_buf_compact(&c->cin);
-		if (tern_buf_free_tail(&c->cin) > 0) {
-			c->cin.pinned = true;
-			c->c_recv_busy = true;
-			c->inflight++;
-			tern_ring_recv(ring, c->cfd, tern_buf_tail_ptr(&c->cin),
-				       tern_buf_free_tail(&c->cin), tern_ud(c, TERN_OP_C_RECV));
-		}
 	}
 	if (!c->b_connected)
 		return;
@@ -606,21 +712,9 @@ static void conn_post_io(struct tern_conn *c)
 		(void)shutdown(c->bfd, SHUT_WR);
 		c->b_wr_shut = true;
 	}
-	if (!c->b_recv_busy && !c->b_eof) {
-		if (tern_buf_reserve(&c->b2c, (uint32_t)w->cfg->buffer_size) < 0) {
-			conn_close(c, "out_of_memory");
-			return;
-		}
-		if (tern_buf_free_tail(&c->b2c) == 0)
-			tern_buf_compact(&c->b2c);
-		if (tern_buf_free_tail(&c->b2c) > 0) {
-			c->b2c.pinned = true;
-			c->b_recv_busy = true;
-			c->inflight++;
-			tern_ring_recv(ring, c->bfd, tern_buf_tail_ptr(&c->b2c),
-				       tern_buf_free_tail(&c->b2c), tern_ud(c, TERN_OP_B_RECV));
-		}
-	}
+	/* Bytes left in b2c wait for room in cout: reading waits for them. */
+	if (!c->b_recv_busy && !c->b_eof)
+		(void)conn_post_recv(c, &c->b2c, &c->b2c_no_provided, TERN_OP_B_RECV, false);
 }
 
 static void conn_pump(struct tern_conn *c)
@@ -686,7 +780,7 @@ static void on_client_recv(struct tern_conn *c, int32_t res)
 		conn_touch(c);
 	} else if (res == 0) {
 		c->tls.in_eof = true;
-	} else {
+	} else if (res != -EAGAIN) {
 		conn_close(c, "client_error");
 		return;
 	}
@@ -817,7 +911,7 @@ static void on_backend_recv(struct tern_conn *c, int32_t res)
 		conn_touch(c);
 	} else if (res == 0) {
 		c->b_eof = true;
-	} else {
+	} else if (res != -EAGAIN) {
 		conn_close(c, "backend_error");
 		return;
 	}
@@ -876,10 +970,26 @@ void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flag
 {
 	struct tern_conn *c = conn_from_ud(ud);
 
-	(void)flags;
+	uint16_t bid;
+
 	assert(c->inflight > 0 && conn_handlers[op]);
 	c->inflight--;
+	if (tern_ring_cqe_buffer(flags, &bid)) {
+		if (op == TERN_OP_C_RECV)
+			conn_borrow(c, &c->cin, &c->cin_lent, &c->cin_bid, bid);
+		else
+			conn_borrow(c, &c->b2c, &c->b2c_lent, &c->b2c_bid, bid);
+	} else if (res == -ENOBUFS) {
+		/* No provided buffer was free: this side reads into memory of
+		 * its own next time, and nothing is lost. */
+		if (op == TERN_OP_C_RECV)
+			c->cin_no_provided = true;
+		else
+			c->b2c_no_provided = true;
+		res = -EAGAIN;
+	}
 	conn_handlers[op](c, res);
+	conn_settle_buffers(c);
 	conn_maybe_free(c);
 }
 
@@ -1017,6 +1127,10 @@ void tern_conn_describe(struct tern_conn *c, struct tern_json *j)
 	tern_json_uint(j, c->tickets_pending);
 	tern_json_key(j, "tickets_requested");
 	tern_json_uint(j, c->tickets_requested);
+	/* Memory the connection's buffers hold now (borrowed read buffers
+	 * included): 0 for an idle connection, the point of lending. */
+	tern_json_key(j, "buffer_bytes");
+	tern_json_uint(j, (uint64_t)c->cin.cap + c->cout.cap + c->c2b.cap + c->b2c.cap);
 	tern_json_key(j, "client_cert");
 	char subject[256];
 	if (c->hs_done && tern_tls_client_subject(&c->tls, subject, sizeof(subject)))

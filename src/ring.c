@@ -7,9 +7,19 @@
 #include "tern/log.h"
 #include "tern/ring.h"
 
+/* The provided-buffer group every recv_provided draws from. */
+#define PROVIDED_GROUP 0
+
 struct tern_ring {
 	struct io_uring uring;
+	/* Provided buffers (none when buf_ring is NULL). */
+	struct io_uring_buf_ring *buf_ring;
+	uint8_t *buf_base; /* the buffers, buf_size bytes each, back to back */
+	uint32_t buf_size;
+	unsigned buf_entries; /* the ring's size: a power of two */
 };
+
+static struct io_uring_sqe *ring_sqe(struct tern_ring *ring);
 
 int tern_ring_new(unsigned entries, struct tern_ring **out)
 {
@@ -43,8 +53,93 @@ void tern_ring_free(struct tern_ring *ring)
 {
 	if (!ring)
 		return;
+	/* Exiting the ring unregisters the buffer ring with it. */
 	io_uring_queue_exit(&ring->uring);
+	free(ring->buf_ring);
+	free(ring->buf_base);
 	free(ring);
+}
+
+int tern_ring_provide_buffers(struct tern_ring *ring, unsigned count, uint32_t size)
+{
+	struct io_uring_buf_reg reg = {0};
+	int ret;
+
+	unsigned entries = 1;
+
+	if (ring->buf_ring || count == 0 || count > 32768 || size == 0)
+		return -EINVAL;
+	/* The ring's size is a power of two; it may hold fewer buffers. */
+	while (entries < count)
+		entries *= 2;
+	/* The kernel maps the ring's entries: page-aligned. The buffers are
+	 * plain memory, touched (made resident) only as they are used. */
+	if (posix_memalign((void **)&ring->buf_ring, 4096, entries * sizeof(struct io_uring_buf)))
+		return -ENOMEM;
+	ring->buf_base = malloc((size_t)count * size);
+	if (!ring->buf_base) {
+		free(ring->buf_ring);
+		ring->buf_ring = NULL;
+		return -ENOMEM;
+	}
+	reg.ring_addr = (uint64_t)(uintptr_t)ring->buf_ring;
+	reg.ring_entries = entries;
+	reg.bgid = PROVIDED_GROUP;
+	ret = io_uring_register_buf_ring(&ring->uring, &reg, 0);
+	if (ret < 0) {
+		free(ring->buf_ring);
+		free(ring->buf_base);
+		ring->buf_ring = NULL;
+		ring->buf_base = NULL;
+		return ret;
+	}
+	ring->buf_size = size;
+	ring->buf_entries = entries;
+	io_uring_buf_ring_init(ring->buf_ring);
+	for (unsigned i = 0; i < count; i++)
+		io_uring_buf_ring_add(ring->buf_ring, ring->buf_base + (size_t)i * size, size,
+				      (unsigned short)i, io_uring_buf_ring_mask(entries), (int)i);
+	io_uring_buf_ring_advance(ring->buf_ring, (int)count);
+	return 0;
+}
+
+bool tern_ring_has_buffers(const struct tern_ring *ring)
+{
+	return ring->buf_ring != NULL;
+}
+
+uint32_t tern_ring_buffer_size(const struct tern_ring *ring)
+{
+	return ring->buf_size;
+}
+
+void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_recv(sqe, fd, NULL, ring->buf_size, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = PROVIDED_GROUP;
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid)
+{
+	if (!(flags & IORING_CQE_F_BUFFER))
+		return false;
+	*bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+	return true;
+}
+
+uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid)
+{
+	return ring->buf_base + (size_t)bid * ring->buf_size;
+}
+
+void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid)
+{
+	io_uring_buf_ring_add(ring->buf_ring, tern_ring_buffer(ring, bid), ring->buf_size, bid,
+			      io_uring_buf_ring_mask(ring->buf_entries), 0);
+	io_uring_buf_ring_advance(ring->buf_ring, 1);
 }
 
 /* A free submission entry, submitting what is queued when the queue is

@@ -29,6 +29,23 @@ static void listener_arm(struct tern_listener *l)
 }
 
 /* Re-arms every listener whose accept ended, unless accepting is paused. */
+/* --read-buffers provided buffers per worker, shared by its connections
+ * for their reads (see conn.c): a buffer is held only from the moment data
+ * arrives until the event is handled, so a few dozen serve thousands of
+ * connections; when all are taken a read falls back to the connection's
+ * own buffer. Kernels without buffer rings (before 5.19) run without. */
+static void worker_provide_buffers(struct tern_worker *w)
+{
+	unsigned count = w->cfg->read_buffers;
+
+	if (count == 0)
+		return;
+	int ret = tern_ring_provide_buffers(w->ring, count, (uint32_t)w->cfg->buffer_size);
+	if (ret < 0)
+		tern_log(TERN_LOG_INFO, "worker %u: no provided buffers (%s): each connection "
+			 "reads into buffers of its own", w->index, strerror(-ret));
+}
+
 static void worker_arm_listeners(struct tern_worker *w)
 {
 	if (w->accept_paused || w->draining || w->stopping)
@@ -545,6 +562,8 @@ void *tern_worker_main(void *arg)
 
 	/* The ring is made here: its creator is its only submitter. */
 	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
+	if (w->start_err == 0)
+		worker_provide_buffers(w);
 	if (w->start_err < 0)
 		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	sem_post(&srv->started);

@@ -89,6 +89,7 @@ struct tern_config {
 
 	size_t buffer_size;    /* per direction, per connection */
 	unsigned ring_entries; /* io_uring SQ entries per worker */
+	unsigned read_buffers; /* --read-buffers: provided buffers per worker */
 
 	enum tern_log_level log_level;
 	bool access_log;
@@ -131,6 +132,7 @@ struct tern_config {
 #define TERN_DEFAULT_DRAIN_TIMEOUT_MS 30000u
 #define TERN_DEFAULT_BUFFER_SIZE (16u * 1024u)
 #define TERN_DEFAULT_RING_ENTRIES 4096u
+#define TERN_DEFAULT_READ_BUFFERS 64u
 #define TERN_DEFAULT_NUM_TICKETS 2u
 #define TERN_DEFAULT_SESSION_CACHE 20000u
 #define TERN_DEFAULT_TICKET_ROTATE_MS (60u * 60u * 1000u)
@@ -143,6 +145,7 @@ struct tern_config {
 #define TERN_MAX_BUFFER_SIZE (16u * 1024u * 1024u)
 #define TERN_MIN_RING_ENTRIES 8u
 #define TERN_MAX_RING_ENTRIES 32768u
+#define TERN_MAX_READ_BUFFERS 4096u
 #define TERN_MAX_NUM_TICKETS 16u
 #define TERN_MAX_SESSION_CACHE 10000000u
 

@@ -45,6 +45,24 @@ void tern_ring_cancel_fd(struct tern_ring *ring, int fd);
 void tern_ring_cancel(struct tern_ring *ring, uint64_t target_ud);
 void tern_ring_timeout(struct tern_ring *ring, struct __kernel_timespec *ts, uint64_t ud);
 
+/* Provided buffers: `count` buffers of `size` bytes registered with the
+ * kernel as a buffer ring (group 0). A recv queued with
+ * tern_ring_recv_provided() takes one only when data arrives, so a socket
+ * that waits for data holds no memory of its own; the completion carries
+ * the buffer (tern_ring_cqe_buffer), which the caller hands back with
+ * tern_ring_buffer_return() once done with it. When none is free the recv
+ * completes with -ENOBUFS. count is at most 32768. Returns
+ * 0 or -errno (-EINVAL on kernels before 5.19: run without). */
+__attribute__((warn_unused_result))
+int tern_ring_provide_buffers(struct tern_ring *ring, unsigned count, uint32_t size);
+bool tern_ring_has_buffers(const struct tern_ring *ring);
+uint32_t tern_ring_buffer_size(const struct tern_ring *ring);
+void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud);
+/* True if the completion's flags carry a provided buffer; sets *bid. */
+bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid);
+uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid);
+void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid);
+
 /* Submits everything queued and waits for at least one completion.
  * Returns 0 or -errno (-EINTR, -ETIME are normal). */
 int tern_ring_submit_and_wait(struct tern_ring *ring);

@@ -153,6 +153,7 @@ static void test_defaults(void)
 	CHECK_EQ_UINT(cfg.drain_timeout_ms, 30000);
 	CHECK_EQ_UINT(cfg.buffer_size, 16384);
 	CHECK_EQ_UINT(cfg.ring_entries, 4096);
+	CHECK_EQ_UINT(cfg.read_buffers, 64);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
 	CHECK(!cfg.access_log);
 	CHECK(!cfg.check);
@@ -180,7 +181,7 @@ static void test_full_command_line(void)
 		   "3", "--max-conns", "5000", "--tls-min", "1.3", "--tls-max", "1.3", "--ciphers",
 		   "ECDHE+AESGCM", "--ciphersuites", "TLS_AES_256_GCM_SHA384", "--groups", "X25519",
 		   "--handshake-timeout", "2s", "--idle-timeout", "90s", "--connect-timeout", "750ms",
-		   "--drain-timeout", "1m", "--buffer-size", "64k", "--ring-entries", "256", "--log-level",
+		   "--drain-timeout", "1m", "--buffer-size", "64k", "--ring-entries", "256", "--read-buffers", "0", "--log-level",
 		   "debug", "--access-log", "--check", "--num-tickets", "5", "--ticket-keys", "/etc/tern/keys",
 		   "--ticket-refresh", "10m", "--ticket-flush-delay", "50ms", "--control", "/run/tern/c.sock");
 	CHECK_EQ_UINT(cfg.num_listen, 2);
@@ -217,6 +218,7 @@ static void test_full_command_line(void)
 	CHECK_EQ_UINT(cfg.drain_timeout_ms, 60000);
 	CHECK_EQ_UINT(cfg.buffer_size, 65536);
 	CHECK_EQ_UINT(cfg.ring_entries, 256);
+	CHECK_EQ_UINT(cfg.read_buffers, 0);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_DEBUG);
 	CHECK(cfg.access_log);
 	CHECK(cfg.check);
@@ -259,7 +261,8 @@ static void test_short_and_other_spellings(void)
 	CHECK_EQ_UINT(cfg.ring_entries, 8);
 	CHECK_EQ_UINT(cfg.buffer_size, 1024);
 	EXPECT_RUN("-w", "1024", "--max-conns", "10000000", "--ring-entries", "32768", "--buffer-size", "16m",
-		   "--drain-timeout", "720h", "--handshake-timeout", "1ms");
+		   "--drain-timeout", "720h", "--handshake-timeout", "1ms", "--read-buffers", "4096");
+	CHECK_EQ_UINT(cfg.read_buffers, 4096);
 	CHECK_EQ_UINT(cfg.workers, 1024);
 	CHECK_EQ_UINT(cfg.max_conns, 10000000);
 	CHECK_EQ_UINT(cfg.ring_entries, 32768);
@@ -355,7 +358,7 @@ static void test_usage(void)
 		"--max-conns N", "--ocsp FILE", "--alpn LIST", "--session-cache N", "--client-ca FILE",
 		"--verify-client MODE", "--tls-min VER", "--tls-max VER", "--ciphers STR", "--ciphersuites STR",
 		"--groups STR", "--handshake-timeout DUR", "--idle-timeout DUR", "--connect-timeout DUR",
-		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--log-level L",
+		"--drain-timeout DUR", "--buffer-size SIZE", "--ring-entries N", "--read-buffers N", "--log-level L",
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH", "--proxy-protocol V",
 		"--user NAME",
@@ -497,6 +500,9 @@ static void test_numbers(void)
 
 	EXPECT_ERR("--ring-entries: invalid value '7' (expected an integer from 8 to 32768)", "--ring-entries",
 		   "7");
+	EXPECT_ERR("--read-buffers: invalid value '4097' (expected an integer from 0 to 4096)", "--read-buffers",
+		   "4097");
+	EXPECT_ERR("--read-buffers: missing value (expected an integer from 0 to 4096)", "--read-buffers");
 	EXPECT_ERR("--ring-entries: invalid value '32769' (expected an integer from 8 to 32768)",
 		   "--ring-entries", "32769");
 	EXPECT_ERR("--ring-entries: invalid value '4k' (expected an integer from 8 to 32768)", "--ring-entries",

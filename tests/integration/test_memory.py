@@ -1,0 +1,116 @@
+"""Memory per connection: an idle connection holds no buffer memory.
+
+Reads go through io_uring provided buffers (--read-buffers) that a
+connection borrows only while an event is handled, and every buffer that
+drains is freed, so `conns` reports buffer_bytes 0 for a connection that
+waits. The same holds after bulk transfers in both directions, and the
+bytes stay exact when the shared buffers run out (one buffer for a
+hundred busy connections) or are switched off."""
+
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TLSClient, TernTestCase, main, run_threads, sha256,  # noqa: E402
+                     wait_for)
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+
+class TestMemory(TernTestCase):
+
+    def start(self, extra=()):
+        be = self.echo_backend()
+        control = os.path.join(self.tmp, "control.sock")
+        return self.start_tern([be], extra=["--control", control] + list(extra), workers=2)
+
+    def open_clients(self, port, sizes):
+        """One client per size: a handshake and an exact echo of that many
+        random bytes; the clients stay open."""
+        rng = random.Random(len(sizes))
+        clients = []
+        for n in sizes:
+            c = TLSClient(port)
+            clients.append(c)
+            c.handshake()
+            payload = rng.randbytes(n)
+            got = c.exchange(payload, expect=n, timeout=30)
+            self.assertEqual(sha256(got), sha256(payload), "echo of %d bytes" % n)
+        return clients
+
+    def assert_idle_conns_hold_no_buffers(self, tern, count):
+        def settled():
+            conns = tern.conns()
+            return len(conns) == count and all(c["buffer_bytes"] == 0 for c in conns)
+        try:
+            wait_for(settled, 10, "%d idle connections with buffer_bytes 0" % count)
+        except AssertionError:
+            raise AssertionError("buffers held while idle: %r"
+                                 % sorted(c["buffer_bytes"] for c in tern.conns()))
+
+    def test_idle_connections_hold_no_buffers(self):
+        tern = self.start()
+        # Sizes around a record and well past the buffers, so that every
+        # buffer was filled at least once (partial records kept included).
+        sizes = [1, 100, 1000, 16 * KiB - 1, 16 * KiB + 1, 100 * KiB, 1 * MiB, 3 * MiB] * 4
+        clients = self.open_clients(self.port, sizes)
+        try:
+            self.assert_idle_conns_hold_no_buffers(tern, len(sizes))
+            # And a connection that is busy again still gets its bytes.
+            payload = random.Random(7).randbytes(200 * KiB)
+            got = clients[0].exchange(payload, expect=len(payload), timeout=30)
+            self.assertEqual(sha256(got), sha256(payload))
+            self.assert_idle_conns_hold_no_buffers(tern, len(sizes))
+        finally:
+            for c in clients:
+                c.close()
+        tern.stop_ok()
+
+    def transfer_concurrently(self, port, n, size):
+        payloads = [random.Random(i).randbytes(size) for i in range(n)]
+
+        def one(payload):
+            c = TLSClient(port)
+            try:
+                c.handshake(timeout=30)
+                got = c.exchange(payload, expect=len(payload), timeout=90)
+                if sha256(got) != sha256(payload):
+                    raise AssertionError("%d bytes sent, %d back, content %s" % (
+                        len(payload), len(got), "equal" if got == payload else "differs"))
+                c.shut_write("close_notify")
+            finally:
+                c.close()
+        run_threads(one, [(p,) for p in payloads], 120, "concurrent transfers")
+
+    def test_one_shared_buffer_for_many_connections(self):
+        # A single provided buffer: most reads find none free and fall back
+        # to the connection's own buffer; no byte may be lost or reordered.
+        tern = self.start(["--read-buffers", "1"])
+        self.transfer_concurrently(self.port, 60, 256 * KiB)
+        c = tern.stop_ok()
+        self.assertEqual(c["conns_total"], 60)
+        self.assertEqual(c["bytes_client_in"], 60 * 256 * KiB)
+        self.assertEqual(c["bytes_client_out"], 60 * 256 * KiB)
+
+    def test_read_buffers_off(self):
+        # --read-buffers 0: each connection reads into buffers of its own,
+        # which an idle connection keeps (the behaviour this flag trades).
+        tern = self.start(["--read-buffers", "0"])
+        self.transfer_concurrently(self.port, 20, 256 * KiB)
+        clients = self.open_clients(self.port, [1000] * 3)
+        try:
+            def held():
+                conns = tern.conns()
+                return len(conns) == 3 and all(c["buffer_bytes"] >= 2 * 16 * KiB for c in conns)
+            wait_for(held, 10, "each idle connection holding its two read buffers")
+        finally:
+            for c in clients:
+                c.close()
+        c = tern.stop_ok()
+        self.assertEqual(c["bytes_client_in"], 20 * 256 * KiB + 3000)
+
+
+if __name__ == "__main__":
+    main()
