@@ -136,7 +136,7 @@ _Static_assert(TERN_DEFAULT_MAX_CONNS == 100000u, "update the --max-conns defaul
 _Static_assert(TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS == 10000u && TERN_DEFAULT_IDLE_TIMEOUT_MS == 300000u &&
 		       TERN_DEFAULT_CONNECT_TIMEOUT_MS == 5000u && TERN_DEFAULT_DRAIN_TIMEOUT_MS == 30000u,
 	       "update the timeout defaults in the help");
-_Static_assert(TERN_DEFAULT_BUFFER_SIZE == 64u * 1024u, "update the --buffer-size default in the help");
+_Static_assert(TERN_DEFAULT_BUFFER_SIZE == 16u * 1024u, "update the --buffer-size default in the help");
 _Static_assert(TERN_DEFAULT_RING_ENTRIES == 4096u, "update the --ring-entries default in the help");
 _Static_assert(TERN_MAX_READ_BUFFERS == 4096u && TERN_DEFAULT_READ_BUFFERS == 64u, "update the --read-buffers texts");
 _Static_assert(TERN_MAX_NUM_TICKETS == 16u && TERN_DEFAULT_NUM_TICKETS == 2u, "update the --num-tickets texts");
@@ -606,7 +606,7 @@ static const char cli_usage[] =
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
-	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [64k]\n"
+	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
 	"      --read-buffers N         --buffer-size buffers per worker that connections borrow to read\n"
 	"                               into, so an idle one holds none; 0 to 4096, 0 is off [64]\n"

@@ -283,7 +283,7 @@ FLOOD = 64 * MiB
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 STALLED = 4
 # tern's memory with STALLED connections each holding a 64 MiB push that
-# its backend never reads: the four --buffer-size buffers (64 KiB default;
+# its backend never reads: the four --buffer-size buffers (16 KiB default;
 # ciphertext-out 512 bytes more) and OpenSSL's state per connection, well
 # under 1 MiB each (measured: +176 KiB for all four); RSS_BOUND allows
 # 1 MiB per connection. The rest of the push waits in the kernel's socket
@@ -400,9 +400,9 @@ class TestBackendNeverReads(FaultTestCase):
             n, how = never.ended[i]
             self.assertEqual(how, "eof", "backend connection %d" % i)
             # What tern decrypted and had not yet sent when it gave up is
-            # at most one --buffer-size buffer (64 KiB by default).
+            # at most one --buffer-size buffer (16 KiB).
             self.assertGreaterEqual(a["bytes_in"], n, a)
-            self.assertLessEqual(a["bytes_in"] - n, 64 * KiB, (a, n))
+            self.assertLessEqual(a["bytes_in"] - n, 16 * KiB, (a, n))
         self.assert_counts(tern, conns_active=STALLED, conns_total=2 * STALLED,
                            backend_connect_failures=0, handshake_failures=0)
         for i, c in enumerate(echoes):

@@ -151,7 +151,7 @@ static void test_defaults(void)
 	CHECK_EQ_UINT(cfg.idle_timeout_ms, 300000);
 	CHECK_EQ_UINT(cfg.connect_timeout_ms, 5000);
 	CHECK_EQ_UINT(cfg.drain_timeout_ms, 30000);
-	CHECK_EQ_UINT(cfg.buffer_size, 65536);
+	CHECK_EQ_UINT(cfg.buffer_size, 16384);
 	CHECK_EQ_UINT(cfg.ring_entries, 4096);
 	CHECK_EQ_UINT(cfg.read_buffers, 64);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
@@ -368,7 +368,7 @@ static void test_usage(void)
 	/* The defaults as SPEC section 2 lists them. */
 	static const char *const defaults[] = {
 		"[0.0.0.0:8443]", "[127.0.0.1:8080]", "[online CPUs]", "[100000]", "[1.2]", "[1.3]",
-		"[X25519:P-256]", "[10s]", "[5m]", "[5s]", "[30s]", "[64k]", "[4096]", "[info]", "[off]",
+		"[X25519:P-256]", "[10s]", "[5m]", "[5s]", "[30s]", "[16k]", "[4096]", "[info]", "[off]",
 		"[" TERN_DEFAULT_CIPHERS "]", "[" TERN_DEFAULT_CIPHERSUITES "]", "[2]", "[random, in memory]",
 		"[1h]", "0 is off [0]", "[200ms]", "for tern ctl [off]",
 	};
