@@ -95,6 +95,7 @@ struct tern_conn {
 	uint32_t tickets_seen; /* tls.tickets_sent already added to counters */
 	uint64_t last_ticket_ms;
 	struct tern_list flush_link; /* w->ticket_flush while tickets wait */
+	struct tern_list spare_link; /* w->spare while cout or c2b is drained */
 	uint64_t flush_deadline_ms;
 	const struct tern_addr *backend;
 	struct __kernel_timespec connect_ts;
@@ -208,6 +209,7 @@ void tern_conn_accept(struct tern_worker *w, int fd)
 	c->start_us = tern_clock_us();
 	tern_list_init(&c->timer);
 	tern_list_init(&c->flush_link);
+	tern_list_init(&c->spare_link);
 	if (tern_tls_init(&c->tls, w->ssl_ctx, false, &c->cin, &c->cout,
 			  (uint32_t)cfg->buffer_size + TLS_RECORD_ROOM) < 0) {
 		free(c);
@@ -643,15 +645,42 @@ static void conn_give_back(struct tern_conn *c, struct tern_buf *b, bool *lent, 
 		conn_close(c, "out_of_memory");
 }
 
-/* After every event: borrowed buffers go back to the ring and drained
- * buffers are freed, so that between events a connection holds memory
- * only for bytes in flight. */
+static bool buf_drained(const struct tern_buf *b)
+{
+	return b->data && tern_buf_empty(b) && !b->pinned;
+}
+
+/* After every event: borrowed buffers go back to the ring and drained read
+ * buffers are freed at once (an allocated one would be read into, and so
+ * held, while the connection waits). Drained write buffers wait on the
+ * spare list for the next tick: a connection busy with requests reuses
+ * them instead of allocating and freeing two per request. So between
+ * events a connection holds memory only for bytes in flight, and for
+ * at most a tick (TERN_TICK_MS) its empty write buffers. */
 static void conn_settle_buffers(struct tern_conn *c)
 {
 	conn_give_back(c, &c->cin, &c->cin_lent, c->cin_bid);
 	conn_give_back(c, &c->b2c, &c->b2c_lent, c->b2c_bid);
 	tern_buf_release_if_empty(&c->cin);
 	tern_buf_release_if_empty(&c->b2c);
+	if (c->closed) {
+		tern_list_del(&c->spare_link);
+		tern_buf_release_if_empty(&c->c2b);
+		tern_buf_release_if_empty(&c->cout);
+	} else if ((buf_drained(&c->c2b) || buf_drained(&c->cout)) &&
+		   !tern_list_linked(&c->spare_link)) {
+		tern_list_add_tail(&c->w->spare, &c->spare_link);
+	}
+}
+
+struct tern_conn *tern_conn_from_spare(struct tern_list *node)
+{
+	return tern_container_of(node, struct tern_conn, spare_link);
+}
+
+void tern_conn_release_spare(struct tern_conn *c)
+{
+	tern_list_del(&c->spare_link);
 	tern_buf_release_if_empty(&c->c2b);
 	tern_buf_release_if_empty(&c->cout);
 }
@@ -986,6 +1015,7 @@ void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flag
 			c->cin_no_provided = true;
 		else
 			c->b2c_no_provided = true;
+		tern_counter_add(&c->w->ctr.read_buffer_misses, 1);
 		res = -EAGAIN;
 	}
 	conn_handlers[op](c, res);

@@ -122,6 +122,10 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	header(&t, "tern_backend_connect_failures_total", "counter",
 	       "Backend connection attempts that failed or timed out.");
 	sample(&t, "tern_backend_connect_failures_total", "", c.backend_connect_failures);
+	header(&t, "tern_read_buffer_misses_total", "counter",
+	       "Reads that found none of the worker's --read-buffers free and fell back to a "
+	       "buffer of the connection's own.");
+	sample(&t, "tern_read_buffer_misses_total", "", c.read_buffer_misses);
 	header(&t, "tern_reload_failures_total", "counter",
 	       "Configuration reloads that failed and kept the running configuration.");
 	sample(&t, "tern_reload_failures_total", "",

@@ -431,6 +431,8 @@ static void on_tick(struct tern_worker *w)
 	worker_expire(w, &w->idle);
 	worker_expire(w, &w->lingering);
 	worker_expire_flushes(w);
+	while (!tern_list_empty(&w->spare))
+		tern_conn_release_spare(tern_conn_from_spare(w->spare.next));
 	if (w->draining && !w->stopping && w->now_ms >= w->drain_deadline_ms) {
 		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
 			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));
@@ -555,6 +557,7 @@ void *tern_worker_main(void *arg)
 	tern_list_init(&w->idle);
 	tern_list_init(&w->lingering);
 	tern_list_init(&w->ticket_flush);
+	tern_list_init(&w->spare);
 	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
 	w->next_backend = w->index;

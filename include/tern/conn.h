@@ -56,6 +56,14 @@ int tern_conn_request_tickets(struct tern_conn *c, unsigned n);
  * ticket (or handshake) is older than older_than_ms (--ticket-refresh). */
 bool tern_conn_wants_refresh(const struct tern_conn *c, uint64_t older_than_ms);
 
+/* The spare list: connections keeping drained write buffers (ciphertext
+ * for the client, plaintext for the backend) for their next bytes. Each
+ * tick frees them, so an idle connection holds none after at most one
+ * tick, while a busy one does not allocate and free them per request. */
+struct tern_conn *tern_conn_from_spare(struct tern_list *node);
+/* Frees the connection's drained buffers and takes it off the list. */
+void tern_conn_release_spare(struct tern_conn *c);
+
 /* The ticket-flush list: connections whose requested tickets wait. */
 struct tern_conn *tern_conn_from_flush(struct tern_list *node);
 uint64_t tern_conn_flush_deadline(const struct tern_conn *c);

@@ -21,7 +21,8 @@
 	X(bytes_client_out)          \
 	X(backend_connect_failures)  \
 	X(tickets_requested)         \
-	X(tickets_sent)
+	X(tickets_sent)              \
+	X(read_buffer_misses)
 
 struct tern_counters {
 #define TERN_COUNTER_DECLARE(name) _Atomic uint64_t name;

@@ -117,6 +117,7 @@ struct tern_worker {
 	struct tern_list idle;        /* by idle deadline */
 	struct tern_list lingering;   /* flushing a last alert, by deadline */
 	struct tern_list ticket_flush; /* requested tickets, by flush deadline */
+	struct tern_list spare;        /* drained buffers kept until the next tick */
 	/* The ticket keys this worker's SSL_CTX encrypts and decrypts with;
 	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
 	 * request, so the handshake path reads it without a lock. */

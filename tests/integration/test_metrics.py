@@ -33,6 +33,7 @@ STATS_TO_METRIC = {
     "tickets_requested": "tern_tickets_requested_total",
     "tickets_sent": "tern_tickets_sent_total",
     "backend_connect_failures": "tern_backend_connect_failures_total",
+    "read_buffer_misses": "tern_read_buffer_misses_total",
     "reload_failures": "tern_reload_failures_total",
     "workers": "tern_workers",
 }
