@@ -46,6 +46,15 @@ enum conn_timer {
 	TIMER_LINGER,
 };
 
+/* A read buffer's dealings with the worker's provided buffers (see
+ * conn_post_recv). */
+struct conn_lending {
+	bool lent;        /* the buffer is the ring's buffer bid, borrowed */
+	bool no_provided; /* the last provided recv found none free: the next
+			   * reads into the connection's own memory */
+	uint16_t bid;
+};
+
 struct tern_conn {
 	uint32_t magic;
 	uint8_t inflight; /* operations in flight that name this connection */
@@ -67,13 +76,8 @@ struct tern_conn {
 	bool b_wr_shut : 1; /* FIN sent to the backend */
 	bool ticket_flush_due : 1; /* --ticket-flush-delay passed: flush alone */
 	bool pha_pending : 1;      /* verify-client asked; the answer not in yet */
-	/* cin / b2c hold a provided buffer of the ring (ids below) instead of
-	 * memory of their own: see conn_settle_buffers(). */
-	bool cin_lent, b2c_lent;
-	/* The last provided recv found none free: the next reads into the
-	 * connection's own buffer. */
-	bool cin_no_provided, b2c_no_provided;
-	uint16_t cin_bid, b2c_bid;
+	/* How cin and b2c stand with the ring's provided buffers. */
+	struct conn_lending cin_lend, b2c_lend;
 
 	int cfd;
 	int bfd;
@@ -570,17 +574,17 @@ static void pump_backend_to_client(struct tern_conn *c)
  * pins a buffer that could have drained and been freed. So does a side
  * whose last provided recv found none free, and every read when the ring
  * has none. Returns 0, or -ENOMEM with the connection closed. */
-static int conn_post_recv(struct tern_conn *c, struct tern_buf *b, bool *no_provided,
+static int conn_post_recv(struct tern_conn *c, struct tern_buf *b, struct conn_lending *lend,
 			  enum tern_op op, bool want_more)
 {
 	struct tern_ring *ring = c->w->ring;
 	bool client = op == TERN_OP_C_RECV;
 	int fd = client ? c->cfd : c->bfd;
 
-	if (!b->data && tern_ring_has_buffers(ring) && !*no_provided) {
+	if (!b->data && tern_ring_has_buffers(ring) && !lend->no_provided) {
 		tern_ring_recv_provided(ring, fd, tern_ud(c, op));
 	} else {
-		*no_provided = false;
+		lend->no_provided = false;
 		if (!tern_buf_empty(b) && !want_more)
 			return 0;
 		if (tern_buf_reserve(b, (uint32_t)c->w->cfg->buffer_size) < 0) {
@@ -604,29 +608,29 @@ static int conn_post_recv(struct tern_conn *c, struct tern_buf *b, bool *no_prov
 
 /* A recv completion that took a provided buffer: b borrows it, empty,
  * for the handler to fill as if the recv had been into b. */
-static void conn_borrow(struct tern_conn *c, struct tern_buf *b, bool *lent, uint16_t *bid_out,
+static void conn_borrow(struct tern_conn *c, struct tern_buf *b, struct conn_lending *lend,
 			uint16_t bid)
 {
 	struct tern_ring *ring = c->w->ring;
 
-	assert(!b->data && !*lent);
+	assert(!b->data && !lend->lent);
 	b->data = tern_ring_buffer(ring, bid);
 	b->cap = tern_ring_buffer_size(ring);
 	b->head = b->tail = 0;
-	*lent = true;
-	*bid_out = bid;
+	lend->lent = true;
+	lend->bid = bid;
 }
 
 /* Gives a borrowed buffer back to the ring. Bytes the connection still
  * needs (a partial record; data waiting for room on the other side) move
  * to memory of its own first: one copy, only in that case. */
-static void conn_give_back(struct tern_conn *c, struct tern_buf *b, bool *lent, uint16_t bid)
+static void conn_give_back(struct tern_conn *c, struct tern_buf *b, struct conn_lending *lend)
 {
 	uint32_t len = tern_buf_len(b);
 	uint8_t *own = NULL;
 	uint32_t cap = (uint32_t)c->w->cfg->buffer_size;
 
-	if (!*lent)
+	if (!lend->lent)
 		return;
 	if (len > 0 && !c->closed) {
 		if (cap < len)
@@ -635,8 +639,8 @@ static void conn_give_back(struct tern_conn *c, struct tern_buf *b, bool *lent, 
 		if (own)
 			memcpy(own, tern_buf_head_ptr(b), len);
 	}
-	*lent = false;
-	tern_ring_buffer_return(c->w->ring, bid);
+	lend->lent = false;
+	tern_ring_buffer_return(c->w->ring, lend->bid);
 	b->data = own;
 	b->cap = own ? cap : 0;
 	b->head = 0;
@@ -659,8 +663,8 @@ static bool buf_drained(const struct tern_buf *b)
  * at most a tick (TERN_TICK_MS) its empty write buffers. */
 static void conn_settle_buffers(struct tern_conn *c)
 {
-	conn_give_back(c, &c->cin, &c->cin_lent, c->cin_bid);
-	conn_give_back(c, &c->b2c, &c->b2c_lent, c->b2c_bid);
+	conn_give_back(c, &c->cin, &c->cin_lend);
+	conn_give_back(c, &c->b2c, &c->b2c_lend);
 	tern_buf_release_if_empty(&c->cin);
 	tern_buf_release_if_empty(&c->b2c);
 	if (c->closed) {
@@ -716,7 +720,7 @@ static void conn_post_io(struct tern_conn *c)
 		 * record: they need more. Otherwise c2b is full and reading
 		 * waits for it to drain. */
 		bool partial = !c->c2b.data || tern_buf_room(&c->c2b) > 0;
-		if (conn_post_recv(c, &c->cin, &c->cin_no_provided, TERN_OP_C_RECV, partial) < 0)
+		if (conn_post_recv(c, &c->cin, &c->cin_lend, TERN_OP_C_RECV, partial) < 0)
 			return;
 	}
 	if (!c->b_connected)
@@ -743,7 +747,7 @@ static void conn_post_io(struct tern_conn *c)
 	}
 	/* Bytes left in b2c wait for room in cout: reading waits for them. */
 	if (!c->b_recv_busy && !c->b_eof)
-		(void)conn_post_recv(c, &c->b2c, &c->b2c_no_provided, TERN_OP_B_RECV, false);
+		(void)conn_post_recv(c, &c->b2c, &c->b2c_lend, TERN_OP_B_RECV, false);
 }
 
 static void conn_pump(struct tern_conn *c)
@@ -998,23 +1002,19 @@ static conn_handler_fn *const conn_handlers[TERN_OP_COUNT] = {
 void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flags)
 {
 	struct tern_conn *c = conn_from_ud(ud);
-
+	bool recv = op == TERN_OP_C_RECV || op == TERN_OP_B_RECV;
+	struct tern_buf *b = op == TERN_OP_C_RECV ? &c->cin : &c->b2c;
+	struct conn_lending *lend = op == TERN_OP_C_RECV ? &c->cin_lend : &c->b2c_lend;
 	uint16_t bid;
 
 	assert(c->inflight > 0 && conn_handlers[op]);
 	c->inflight--;
-	if (tern_ring_cqe_buffer(flags, &bid)) {
-		if (op == TERN_OP_C_RECV)
-			conn_borrow(c, &c->cin, &c->cin_lent, &c->cin_bid, bid);
-		else
-			conn_borrow(c, &c->b2c, &c->b2c_lent, &c->b2c_bid, bid);
-	} else if (res == -ENOBUFS) {
+	if (recv && tern_ring_cqe_buffer(flags, &bid)) {
+		conn_borrow(c, b, lend, bid);
+	} else if (recv && res == -ENOBUFS) {
 		/* No provided buffer was free: this side reads into memory of
 		 * its own next time, and nothing is lost. */
-		if (op == TERN_OP_C_RECV)
-			c->cin_no_provided = true;
-		else
-			c->b2c_no_provided = true;
+		lend->no_provided = true;
 		tern_counter_add(&c->w->ctr.read_buffer_misses, 1);
 		res = -EAGAIN;
 	}

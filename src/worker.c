@@ -28,7 +28,6 @@ static void listener_arm(struct tern_listener *l)
 	tern_ring_accept_multishot(l->w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
 }
 
-/* Re-arms every listener whose accept ended, unless accepting is paused. */
 /* --read-buffers provided buffers per worker, shared by its connections
  * for their reads (see conn.c): a buffer is held only from the moment data
  * arrives until the event is handled, so a few dozen serve thousands of
@@ -46,6 +45,7 @@ static void worker_provide_buffers(struct tern_worker *w)
 			 "reads into buffers of its own", w->index, strerror(-ret));
 }
 
+/* Re-arms every listener whose accept ended, unless accepting is paused. */
 static void worker_arm_listeners(struct tern_worker *w)
 {
 	if (w->accept_paused || w->draining || w->stopping)
