@@ -273,6 +273,28 @@ size_t tern_tls_identities_count(const struct tern_tls_identities *ids)
 	return ids->num_certs;
 }
 
+/* Appends every PEM certificate left in bio to certs. Returns 0 at the end
+ * of the file, -ENOMEM, or -EBADMSG for a CERTIFICATE block that does not
+ * parse (OpenSSL's reason left in the error queue for the message). Other
+ * PEM blocks, such as a private key, are skipped. */
+static int read_pem_certs(BIO *bio, STACK_OF(X509) *certs)
+{
+	for (;;) {
+		X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (!cert)
+			break;
+		if (!sk_X509_push(certs, cert)) {
+			X509_free(cert);
+			return -ENOMEM;
+		}
+	}
+	/* The loop ends on "no start line" at the end of the file. */
+	unsigned long e = ERR_peek_last_error();
+	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+		return -EBADMSG;
+	return 0; /* the caller clears the error queue */
+}
+
 /* Reads the leaf and the chain that follows it from one PEM file. */
 static int load_cert_file(struct identity *id, const char *path, char *err, size_t err_len)
 {
@@ -290,18 +312,11 @@ static int load_cert_file(struct identity *id, const char *path, char *err, size
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		X509 *ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		if (!ca)
-			break;
-		if (!sk_X509_push(id->chain, ca)) {
-			X509_free(ca);
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	ERR_clear_error(); /* the loop ends on "no start line": not an error */
+	ret = read_pem_certs(bio, id->chain);
+	if (ret == -EBADMSG)
+		ret = file_error(err, err_len, path, "bad PEM certificate in the chain");
 out:
+	ERR_clear_error();
 	BIO_free(bio);
 	return ret;
 }
@@ -411,21 +426,11 @@ static int load_client_cas(struct tern_tls_identities *ids, const char *path, ch
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		X509 *ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		if (!ca)
-			break;
-		if (!sk_X509_push(ids->client_cas, ca)) {
-			X509_free(ca);
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	unsigned long e = ERR_peek_last_error();
-	if (sk_X509_num(ids->client_cas) == 0)
-		ret = file_error(err, err_len, path, "no PEM certificate found");
-	else if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+	ret = read_pem_certs(bio, ids->client_cas);
+	if (ret == -EBADMSG)
 		ret = file_error(err, err_len, path, "bad PEM certificate in the CA bundle");
+	else if (ret == 0 && sk_X509_num(ids->client_cas) == 0)
+		ret = file_error(err, err_len, path, "no PEM certificate found");
 out:
 	ERR_clear_error();
 	BIO_free(bio);

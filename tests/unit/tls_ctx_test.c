@@ -839,6 +839,31 @@ static void test_load_errors(void)
 	tern_tls_identities_unref(ok_ids);
 	CHECK_EQ_INT(chmod(m_default.pem, 0600), 0);
 
+	FILE *f;
+	/* A chain certificate that does not parse is refused, not dropped:
+	 * a silently shorter chain would fail only at the clients. */
+	char broken[PATH_MAX];
+	static const char junk_cert[] =
+		"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n";
+	char pem[16384];
+	f = fopen(m_default.pem, "r");
+	size_t pem_len = f ? fread(pem, 1, sizeof(pem) - sizeof(junk_cert), f) : 0;
+	if (f)
+		fclose(f);
+	memcpy(pem + pem_len, junk_cert, sizeof(junk_cert) - 1);
+	write_bytes(broken, "broken-chain.pem", pem, pem_len + sizeof(junk_cert) - 1);
+	CHECK_EQ_INT(chmod(broken, 0600), 0);
+	const char *broken_certs[] = {broken};
+	cfg_certs(1, broken_certs);
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: bad PEM certificate in the chain (", broken);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	/* and the same file without the broken block loads */
+	write_bytes(broken, "broken-chain.pem", pem, pem_len);
+	CHECK_EQ_INT(chmod(broken, 0600), 0);
+	CHECK_EQ_INT(tern_tls_identities_load(&cfg, &ok_ids, err, sizeof(err)), 0);
+	tern_tls_identities_unref(ok_ids);
+
 	/* OCSP files that are not a successful DER response */
 	cfg_certs(1, missing);
 	write_bytes(der, "garbage.der", "not DER at all", 14);
@@ -860,7 +885,7 @@ static void test_load_errors(void)
 	/* trailing bytes */
 	char good[PATH_MAX];
 	make_ocsp(&m_default, OCSP_RESPONSE_STATUS_SUCCESSFUL, good, "good.der");
-	FILE *f = fopen(good, "ab");
+	f = fopen(good, "ab");
 	fputs("x", f);
 	fclose(f);
 	cfg.certs[0].ocsp_path = good;
