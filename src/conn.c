@@ -1019,7 +1019,11 @@ void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flag
 		res = -EAGAIN;
 	}
 	conn_handlers[op](c, res);
-	conn_settle_buffers(c);
+	/* A handler that pumped settled the buffers already (conn_post_io);
+	 * one that stopped early (the connection closed or finishing) still
+	 * owes the ring the buffer it borrowed. */
+	if (c->cin_lend.lent || c->b2c_lend.lent)
+		conn_settle_buffers(c);
 	conn_maybe_free(c);
 }
 
