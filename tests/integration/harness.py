@@ -424,6 +424,21 @@ class TernTestCase(unittest.TestCase):
         args += list(extra)
         return Tern(self, args, ready=ready)
 
+    def start_tern_with_metrics(self, backends, workers=2, extra=()):
+        """start_tern with --control (self.ctl_path, in the test's
+        directory) and --metrics on a free port (self.mport)."""
+        self.ctl_path = os.path.join(self.tmp, "control.sock")
+        for attempt in range(3):
+            self.mport = free_port()
+            try:
+                return self.start_tern(backends, workers=workers, extra=[
+                    "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
+                    + list(extra))
+            except AssertionError:
+                # free_port() races with other processes, as in start_tern.
+                if attempt == 2 or "in use" not in self._terns[-1].log():
+                    raise
+
     def run_tern(self, args, timeout=10):
         """Runs tern to completion (CLI tests): returns CompletedProcess
         with text stdout/stderr."""

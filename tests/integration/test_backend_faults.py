@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Backend, TernTestCase, binary_is_sanitized,  # noqa: E402
-                     check_sanitizers_at_cleanup, closed_port, free_port, main, process_rss,
+                     check_sanitizers_at_cleanup, closed_port, main, process_rss,
                      run_threads, scaled, slow_payload, wait_for)
 
 KiB = 1024
@@ -132,17 +132,7 @@ class FaultTestCase(TernTestCase):
         self.ctl_path = os.path.join(self.tmp, "control.sock")
 
     def start(self, backends, workers=1, extra=()):
-        """tern with --control and --metrics (on a free port)."""
-        for attempt in range(3):
-            self.mport = free_port()
-            try:
-                return self.start_tern(backends, workers=workers, extra=[
-                    "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
-            except AssertionError:
-                # free_port() races with other processes, as in start_tern.
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        return self.start_tern_with_metrics(backends, workers, extra)
 
     def metrics(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=scaled(5))

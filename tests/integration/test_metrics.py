@@ -82,17 +82,7 @@ class MetricsTestCase(TernTestCase):
         self.ctl_path = os.path.join(self.tmp, "control.sock")
 
     def start(self, backends, workers=2, extra=()):
-        """tern with --metrics on a free port and --control."""
-        for attempt in range(3):
-            self.mport = free_port()
-            try:
-                return self.start_tern(backends, workers=workers, extra=[
-                    "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
-            except AssertionError:
-                # free_port() races with other processes, as in start_tern.
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        return self.start_tern_with_metrics(backends, workers, extra)
 
     def request(self, method="GET", path="/metrics", body=None, timeout=5):
         """One request with http.client: (status, headers, body)."""
