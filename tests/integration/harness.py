@@ -899,6 +899,17 @@ class TLSClient:
     def _eof_seen(self):
         return self.got_eof or self.reset
 
+    def wait_ciphertext(self, wait):
+        """Waits up to `wait` seconds for bytes from the server and moves
+        them into the BIO (decrypting is the caller's); after EOF, just
+        paces the caller's loop."""
+        if not self._eof_seen():
+            self.poll.modify(self.sock, select.POLLIN)
+            self.poll.poll(max(0.0, wait) * 1000)
+            self._fill()
+        else:
+            time.sleep(min(wait, 0.01))
+
     # --- handshake
     def handshake(self, timeout=5):
         deadline = time.monotonic() + scaled(timeout)

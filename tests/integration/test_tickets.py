@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import random
-import select
 import shutil
 import socket
 import ssl
@@ -103,12 +102,7 @@ class TicketConn:
 
     def pump_once(self, wait):
         """Waits up to `wait` seconds for bytes, then decrypts what came."""
-        if not self.c._eof_seen():
-            self.c.poll.modify(self.c.sock, select.POLLIN)
-            self.c.poll.poll(max(0.0, wait) * 1000)
-            self.c._fill()
-        else:
-            time.sleep(min(wait, 0.01))
+        self.c.wait_ciphertext(wait)
         got = bytearray()
         self.c._read_available(got)  # the message callback logs tickets
         if got:

@@ -17,7 +17,6 @@ PHAConn.pump_once() reads and then sends what OpenSSL wrote in answer.
 import os
 import random
 import re
-import select
 import shutil
 import ssl
 import subprocess
@@ -167,12 +166,7 @@ class PHAConn:
         self.c._flush()  # what OpenSSL answered while reading, if anything
 
     def pump_once(self, wait):
-        if not self.c._eof_seen():
-            self.c.poll.modify(self.c.sock, select.POLLIN)
-            self.c.poll.poll(max(0.0, wait) * 1000)
-            self.c._fill()
-        else:
-            time.sleep(min(wait, 0.01))
+        self.c.wait_ciphertext(wait)
         if self.error is None:
             try:
                 self.c._read_available(self.data)
