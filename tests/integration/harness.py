@@ -424,6 +424,15 @@ class TernTestCase(unittest.TestCase):
         args += list(extra)
         return Tern(self, args, ready=ready)
 
+    def finish(self, tern, clients=()):
+        """Closes the clients, waits until tern (started with --control)
+        lists no connection, and stops it: exit 0, no sanitizer report.
+        Returns the stopped: counters."""
+        for c in clients:
+            c.close()
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        return tern.stop_ok()
+
     def start_tern_with_metrics(self, backends, workers=2, extra=()):
         """start_tern with --control (self.ctl_path, in the test's
         directory) and --metrics on a free port (self.mport)."""

@@ -166,12 +166,6 @@ class ReloadTestCase(TernTestCase):
             self.assertIn(n, reply["error"])
         return reply["error"]
 
-    def finish(self, tern, clients=()):
-        for c in clients:
-            c.close()
-        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
-        return tern.stop_ok()
-
 
 class TestReload(ReloadTestCase):
 

@@ -227,15 +227,6 @@ class TicketTestCase(TernTestCase):
                 self.assertEqual(reply["encrypting_key"], first_key[:16].hex(), reply)
         return reply
 
-    def finish(self, tern, conns):
-        """Closes the clients, waits until tern lists no connection, and
-        stops it: exit 0, no sanitizer report. Returns the stopped:
-        counters."""
-        for c in conns:
-            c.close()
-        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
-        return tern.stop_ok()
-
     def full_then_session(self, watch, port=None, tickets=2):
         """A full handshake that waits for its tickets; returns the conn."""
         a = self.conn(watch, port=port)

@@ -255,14 +255,6 @@ class VerifyClientTestCase(TernTestCase):
         return [line for line in tern.lines() if "post-handshake client certificate" in line
                 and (cid is None or (" conn %d: " % cid) in line)]
 
-    def finish(self, tern, conns):
-        """Closes the clients, waits until tern lists no connection, stops
-        it: exit 0, no sanitizer report. Returns the stopped: counters."""
-        for c in conns:
-            c.close()
-        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
-        return tern.stop_ok()
-
 
 class TestVerifyClient(VerifyClientTestCase):
 
