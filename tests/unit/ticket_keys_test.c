@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "check.h"
+#include "tmp_dir.h"
 #include "tern/config.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
@@ -28,23 +29,6 @@
 static char tmp_dir[256];
 static unsigned tmp_seq;
 
-static void tmp_init(void)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(tmp_dir, sizeof(tmp_dir), "%s/ticket_keys_test.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void tmp_cleanup(void)
-{
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
-}
 
 /* Writes len bytes of content to a new file with the given mode; its name
  * goes to path. */
@@ -852,7 +836,7 @@ static void test_file_shards(struct tern_tls_identities *id, int version)
 
 int main(void)
 {
-	tmp_init();
+	test_tmp_dir_make(tmp_dir, sizeof(tmp_dir), "ticket_keys_test");
 	test_load_good();
 	test_load_errors();
 	test_rotate();
@@ -872,6 +856,6 @@ int main(void)
 		test_file_shards(id, TLS1_2_VERSION);
 		tern_tls_identities_unref(id);
 	}
-	tmp_cleanup();
+	test_tmp_dir_remove(tmp_dir);
 	return check_summary();
 }

@@ -18,28 +18,12 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "tmp_dir.h"
 #include "tern/config.h"
 #include "tern/tls_ctx.h"
 
 static char tmp_dir[256];
 
-static void tmp_init(void)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(tmp_dir, sizeof(tmp_dir), "%s/tls_ctx_test.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
-}
-
-static void tmp_cleanup(void)
-{
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
-}
 
 /* ---- the name rule ---- */
 
@@ -960,7 +944,7 @@ int main(void)
 {
 	/* Files written here hold private keys: private, as tern requires. */
 	umask(077);
-	tmp_init();
+	test_tmp_dir_make(tmp_dir, sizeof(tmp_dir), "tls_ctx_test");
 	test_name_match();
 	make_all();
 	test_sni();
@@ -973,6 +957,6 @@ int main(void)
 	struct made *all[] = {&m_default, &m_b, &m_wild, &m_exact_in_wild, &m_d_rsa, &m_d_ec, &m_cn_only, &m_shadow};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		made_free(all[i]);
-	tmp_cleanup();
+	test_tmp_dir_remove(tmp_dir);
 	return check_summary();
 }
