@@ -50,7 +50,7 @@ enum conn_timer {
  * conn_post_recv). */
 struct conn_lending {
 	bool lent;        /* the buffer is the ring's buffer bid, borrowed */
-	bool no_provided; /* the last provided recv found none free: the next
+	bool no_provided; /* the last provided recv found every buffer taken: the next
 			   * reads into the connection's own memory */
 	uint16_t bid;
 };
@@ -614,7 +614,7 @@ static void conn_borrow(struct tern_conn *c, struct tern_buf *b, struct conn_len
 	struct tern_ring *ring = c->w->ring;
 
 	assert(!b->data && !lend->lent);
-	b->data = tern_ring_buffer(ring, bid);
+	b->data = tern_ring_buffer_take(ring, bid);
 	b->cap = tern_ring_buffer_size(ring);
 	b->head = b->tail = 0;
 	lend->lent = true;
@@ -1012,9 +1012,12 @@ void tern_conn_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flag
 	if (recv && tern_ring_cqe_buffer(flags, &bid)) {
 		conn_borrow(c, b, lend, bid);
 	} else if (recv && res == -ENOBUFS) {
-		/* No provided buffer was free: this side reads into memory of
-		 * its own next time, and nothing is lost. */
-		lend->no_provided = true;
+		/* No provided buffer was offered: the ring offers more, and
+		 * the read is queued again. Only when every buffer is taken
+		 * does this side read into memory of its own next time (held
+		 * while it waits), and nothing is lost either way. */
+		tern_ring_buffers_missed(c->w->ring);
+		lend->no_provided = tern_ring_buffers_published(c->w->ring) == 0;
 		tern_counter_add(&c->w->ctr.read_buffer_misses, 1);
 		res = -EAGAIN;
 	}

@@ -9,14 +9,33 @@
 
 /* The provided-buffer group every recv_provided draws from. */
 #define PROVIDED_GROUP 0
+/* Provided buffers published to the kernel at the least, and the ticks
+ * without a miss after which the published set halves. */
+#define WARM_MIN 4u
+#define WARM_DECAY_TICKS 20u
 
+/* The kernel takes provided buffers from the head of its ring and a
+ * returned one goes to the tail, so with all of them published every recv
+ * would land in the buffer used longest ago: a busy worker cycles through
+ * all of them (64 × 16 KiB by default), out of the CPU's cache, and both
+ * the kernel's copy into it and OpenSSL's read of it miss. So only `warm`
+ * buffers are published at a time; the others wait on a stack, the one
+ * returned last on top, and go in first. A recv that finds none published
+ * (-ENOBUFS, tern_ring_buffers_missed) doubles `warm`; a second of ticks
+ * without one halves it again. */
 struct tern_ring {
 	struct io_uring uring;
 	/* Provided buffers (none when buf_ring is NULL). */
 	struct io_uring_buf_ring *buf_ring;
 	uint8_t *buf_base; /* the buffers, buf_size bytes each, back to back */
 	uint32_t buf_size;
-	unsigned buf_entries; /* the ring's size: a power of two */
+	unsigned buf_entries;   /* the kernel ring's size: a power of two */
+	unsigned buf_count;     /* buffers in all */
+	uint16_t *buf_stack;    /* ids not published and not taken, last returned on top */
+	unsigned buf_stacked;
+	unsigned buf_published; /* in the kernel ring, not yet taken by a recv */
+	unsigned warm;          /* how many to keep published */
+	unsigned quiet_ticks;   /* ticks since the last miss */
 };
 
 static struct io_uring_sqe *ring_sqe(struct tern_ring *ring);
@@ -57,7 +76,22 @@ void tern_ring_free(struct tern_ring *ring)
 	io_uring_queue_exit(&ring->uring);
 	free(ring->buf_ring);
 	free(ring->buf_base);
+	free(ring->buf_stack);
 	free(ring);
+}
+
+static void buffer_publish(struct tern_ring *ring, uint16_t bid)
+{
+	io_uring_buf_ring_add(ring->buf_ring, tern_ring_buffer(ring, bid), ring->buf_size, bid,
+			      io_uring_buf_ring_mask(ring->buf_entries), 0);
+	io_uring_buf_ring_advance(ring->buf_ring, 1);
+	ring->buf_published++;
+}
+
+static void buffers_fill(struct tern_ring *ring)
+{
+	while (ring->buf_published < ring->warm && ring->buf_stacked > 0)
+		buffer_publish(ring, ring->buf_stack[--ring->buf_stacked]);
 }
 
 int tern_ring_provide_buffers(struct tern_ring *ring, unsigned count, uint32_t size)
@@ -77,30 +111,36 @@ int tern_ring_provide_buffers(struct tern_ring *ring, unsigned count, uint32_t s
 	if (posix_memalign((void **)&ring->buf_ring, 4096, entries * sizeof(struct io_uring_buf)))
 		return -ENOMEM;
 	ring->buf_base = malloc((size_t)count * size);
-	if (!ring->buf_base) {
-		free(ring->buf_ring);
-		ring->buf_ring = NULL;
-		return -ENOMEM;
+	ring->buf_stack = malloc(count * sizeof(*ring->buf_stack));
+	if (!ring->buf_base || !ring->buf_stack) {
+		ret = -ENOMEM;
+		goto fail;
 	}
 	reg.ring_addr = (uint64_t)(uintptr_t)ring->buf_ring;
 	reg.ring_entries = entries;
 	reg.bgid = PROVIDED_GROUP;
 	ret = io_uring_register_buf_ring(&ring->uring, &reg, 0);
-	if (ret < 0) {
-		free(ring->buf_ring);
-		free(ring->buf_base);
-		ring->buf_ring = NULL;
-		ring->buf_base = NULL;
-		return ret;
-	}
+	if (ret < 0)
+		goto fail;
 	ring->buf_size = size;
 	ring->buf_entries = entries;
+	ring->buf_count = count;
 	io_uring_buf_ring_init(ring->buf_ring);
+	/* Buffer 0 on top: the first ones used are the first in memory. */
 	for (unsigned i = 0; i < count; i++)
-		io_uring_buf_ring_add(ring->buf_ring, ring->buf_base + (size_t)i * size, size,
-				      (unsigned short)i, io_uring_buf_ring_mask(entries), (int)i);
-	io_uring_buf_ring_advance(ring->buf_ring, (int)count);
+		ring->buf_stack[i] = (uint16_t)(count - 1 - i);
+	ring->buf_stacked = count;
+	ring->warm = count < WARM_MIN ? count : WARM_MIN;
+	buffers_fill(ring);
 	return 0;
+fail:
+	free(ring->buf_ring);
+	free(ring->buf_base);
+	free(ring->buf_stack);
+	ring->buf_ring = NULL;
+	ring->buf_base = NULL;
+	ring->buf_stack = NULL;
+	return ret;
 }
 
 bool tern_ring_has_buffers(const struct tern_ring *ring)
@@ -135,11 +175,39 @@ uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid)
 	return ring->buf_base + (size_t)bid * ring->buf_size;
 }
 
+uint8_t *tern_ring_buffer_take(struct tern_ring *ring, uint16_t bid)
+{
+	ring->buf_published--;
+	buffers_fill(ring);
+	return tern_ring_buffer(ring, bid);
+}
+
 void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid)
 {
-	io_uring_buf_ring_add(ring->buf_ring, tern_ring_buffer(ring, bid), ring->buf_size, bid,
-			      io_uring_buf_ring_mask(ring->buf_entries), 0);
-	io_uring_buf_ring_advance(ring->buf_ring, 1);
+	/* On top of the stack, and so the next published: it is the warmest.
+	 * Published at once only to keep the published set full. */
+	ring->buf_stack[ring->buf_stacked++] = bid;
+	buffers_fill(ring);
+}
+
+void tern_ring_buffers_missed(struct tern_ring *ring)
+{
+	ring->quiet_ticks = 0;
+	ring->warm = ring->warm * 2 < ring->buf_count ? ring->warm * 2 : ring->buf_count;
+	buffers_fill(ring);
+}
+
+void tern_ring_buffers_tick(struct tern_ring *ring)
+{
+	if (!ring->buf_ring || ring->warm <= WARM_MIN || ++ring->quiet_ticks < WARM_DECAY_TICKS)
+		return;
+	ring->quiet_ticks = 0;
+	ring->warm = ring->warm / 2 > WARM_MIN ? ring->warm / 2 : WARM_MIN;
+}
+
+unsigned tern_ring_buffers_published(const struct tern_ring *ring)
+{
+	return ring->buf_published;
 }
 
 /* A free submission entry, submitting what is queued when the queue is

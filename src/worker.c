@@ -433,6 +433,7 @@ static void on_tick(struct tern_worker *w)
 	worker_expire_flushes(w);
 	while (!tern_list_empty(&w->spare))
 		tern_conn_release_spare(tern_conn_from_spare(w->spare.next));
+	tern_ring_buffers_tick(w->ring);
 	if (w->draining && !w->stopping && w->now_ms >= w->drain_deadline_ms) {
 		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
 			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));

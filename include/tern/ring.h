@@ -61,7 +61,18 @@ void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud);
 /* True if the completion's flags carry a provided buffer; sets *bid. */
 bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid);
 uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid);
+/* The buffer a completion carried (its bid), now the caller's. */
+uint8_t *tern_ring_buffer_take(struct tern_ring *ring, uint16_t bid);
 void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid);
+/* Only a few buffers are offered to the kernel at a time, the most
+ * recently returned first, so that reads land in cache-warm memory; a
+ * recv that got -ENOBUFS reports it here and more are offered, and
+ * tern_ring_buffers_tick (every worker tick) offers fewer again after a
+ * quiet second. */
+void tern_ring_buffers_missed(struct tern_ring *ring);
+void tern_ring_buffers_tick(struct tern_ring *ring);
+/* Buffers offered to the kernel now: 0 when every one is taken. */
+unsigned tern_ring_buffers_published(const struct tern_ring *ring);
 
 /* Submits everything queued and waits for at least one completion.
  * Returns 0 or -errno (-EINTR, -ETIME are normal). */

@@ -9,6 +9,7 @@ hundred busy connections) or are switched off."""
 
 import os
 import random
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,6 +94,37 @@ class TestMemory(TernTestCase):
         self.assertEqual(c["conns_total"], 60)
         self.assertEqual(c["bytes_client_in"], 60 * 256 * KiB)
         self.assertEqual(c["bytes_client_out"], 60 * 256 * KiB)
+
+    def test_burst_of_reads_then_idle(self):
+        # The worker offers the kernel only a few provided buffers at a
+        # time (the most recently used, for the cache). With tern stopped,
+        # forty clients send at once; when it resumes, every one of their
+        # reads completes in one batch, more than the buffers offered, so
+        # some find none (read_buffer_misses) and are queued again while
+        # the ring offers more. Every echo must come back exact, and once
+        # idle no connection may hold a buffer.
+        tern = self.start()
+        rng = random.Random(40)
+        clients = self.open_clients(self.port, [10] * 40)
+        try:
+            payloads = [rng.randbytes(3000) for _ in clients]
+            misses = tern.stats()["read_buffer_misses"]
+            tern.proc.send_signal(signal.SIGSTOP)
+            try:
+                for c, p in zip(clients, payloads):
+                    c.obj.write(p)
+                    self.assertTrue(wait_for(c._flush, 5, "the request on the wire"))
+            finally:
+                tern.proc.send_signal(signal.SIGCONT)
+            run_threads(lambda c, p: self.assertEqual(
+                sha256(c.exchange(expect=len(p), timeout=30)), sha256(p)),
+                list(zip(clients, payloads)), 60, "echoes after the burst")
+            self.assertGreater(tern.stats()["read_buffer_misses"], misses)
+            self.assert_idle_conns_hold_no_buffers(tern, len(clients))
+        finally:
+            for c in clients:
+                c.close()
+        tern.stop_ok()
 
     def test_read_buffers_off(self):
         # --read-buffers 0: each connection reads into buffers of its own,

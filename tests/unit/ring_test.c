@@ -1,0 +1,196 @@
+/* The ring's provided buffers, on a real io_uring: reads land in the few
+ * most recently used buffers instead of cycling through all of them; a
+ * read that finds none offered makes more offered; quiet ticks make fewer
+ * offered again. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "tern/ring.h"
+
+#define COUNT 16u
+#define SIZE 4096u
+#define WARM_MIN 4u          /* ring.c's published set at the least */
+#define WARM_DECAY_TICKS 20u /* ring.c's quiet ticks before it halves */
+
+struct completion {
+	uint64_t ud;
+	int32_t res;
+	uint32_t flags;
+};
+
+struct reaped {
+	struct completion c[64];
+	unsigned n;
+};
+
+static void on_completion(void *ctx, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct reaped *r = ctx;
+	if (r->n < sizeof(r->c) / sizeof(r->c[0]))
+		r->c[r->n++] = (struct completion){ud, res, flags};
+}
+
+/* Submits what is queued and reaps until `want` completions came. */
+static void reap(struct tern_ring *ring, struct reaped *r, unsigned want)
+{
+	r->n = 0;
+	for (int i = 0; i < 100 && r->n < want; i++) {
+		int ret = tern_ring_submit_and_wait(ring);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME)
+			break;
+		tern_ring_drain(ring, on_completion, r);
+	}
+}
+
+static bool new_ring(struct tern_ring **ring, unsigned count)
+{
+	if (!CHECK(tern_ring_new(64, ring) == 0))
+		return false;
+	int ret = tern_ring_provide_buffers(*ring, count, SIZE);
+	if (ret == -EINVAL) {
+		fprintf(stderr, "SKIP: this kernel has no buffer rings\n");
+		tern_ring_free(*ring);
+		exit(0);
+	}
+	return CHECK_EQ_INT(ret, 0);
+}
+
+/* Writes `len` bytes to pair[0] and reads them on pair[1] through a
+ * provided buffer; returns its id (taken, not returned) or -1. */
+static int read_one(struct tern_ring *ring, int pair[2], uint8_t fill, size_t len)
+{
+	uint8_t msg[SIZE];
+	struct reaped r;
+	uint16_t bid;
+
+	memset(msg, fill, len);
+	if (!CHECK(write(pair[0], msg, len) == (ssize_t)len))
+		return -1;
+	tern_ring_recv_provided(ring, pair[1], 7);
+	reap(ring, &r, 1);
+	if (!CHECK_EQ_UINT(r.n, 1) || !CHECK_EQ_INT(r.c[0].res, (long long)len) ||
+	    !CHECK(tern_ring_cqe_buffer(r.c[0].flags, &bid)))
+		return -1;
+	uint8_t *data = tern_ring_buffer_take(ring, bid);
+	CHECK(memcmp(data, msg, len) == 0);
+	return bid;
+}
+
+static void test_reads_reuse_warm_buffers(void)
+{
+	struct tern_ring *ring;
+	int pair[2];
+	bool used[COUNT] = {0};
+	unsigned distinct = 0;
+
+	if (!new_ring(&ring, COUNT))
+		return;
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), WARM_MIN);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+	/* One read at a time, each buffer returned once read: with all 16
+	 * offered, 64 reads would go through all 16; here they stay in the
+	 * four offered plus the one being returned. */
+	for (unsigned i = 0; i < 64; i++) {
+		int bid = read_one(ring, pair, (uint8_t)i, 100 + i);
+		if (bid < 0)
+			break;
+		if (!used[bid]) {
+			used[bid] = true;
+			distinct++;
+		}
+		CHECK_EQ_UINT(tern_ring_buffers_published(ring), WARM_MIN);
+		tern_ring_buffer_return(ring, (uint16_t)bid);
+	}
+	CHECK_EQ_UINT(distinct, WARM_MIN + 1);
+	close(pair[0]);
+	close(pair[1]);
+	tern_ring_free(ring);
+}
+
+static void test_miss_offers_more_and_quiet_ticks_fewer(void)
+{
+	struct tern_ring *ring;
+	int pairs[WARM_MIN + 1][2];
+	struct reaped r;
+	uint16_t held[2 * WARM_MIN + 1];
+	unsigned num_held = 0, misses = 0;
+
+	if (!new_ring(&ring, COUNT))
+		return;
+	/* Five reads with data waiting, in one submit: four get a buffer,
+	 * the fifth finds none offered. */
+	for (unsigned i = 0; i <= WARM_MIN; i++) {
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]) == 0);
+		CHECK(write(pairs[i][0], "abc", 3) == 3);
+		tern_ring_recv_provided(ring, pairs[i][1], i + 1);
+	}
+	reap(ring, &r, WARM_MIN + 1);
+	CHECK_EQ_UINT(r.n, WARM_MIN + 1);
+	for (unsigned i = 0; i < r.n; i++) {
+		uint16_t bid;
+		if (tern_ring_cqe_buffer(r.c[i].flags, &bid)) {
+			CHECK_EQ_INT(r.c[i].res, 3);
+			(void)tern_ring_buffer_take(ring, bid);
+			held[num_held++] = bid;
+		} else {
+			CHECK_EQ_INT(r.c[i].res, -ENOBUFS);
+			misses++;
+		}
+	}
+	CHECK_EQ_UINT(num_held, WARM_MIN);
+	CHECK_EQ_UINT(misses, 1);
+	/* Taking refills the offered set; the miss doubles it. */
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), WARM_MIN);
+	tern_ring_buffers_missed(ring);
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), 2 * WARM_MIN);
+
+	/* A second of quiet ticks halves it: what is offered already stays
+	 * offered, but once reads have taken the surplus no more is added. */
+	for (unsigned i = 0; i < WARM_DECAY_TICKS - 1; i++)
+		tern_ring_buffers_tick(ring);
+	int bid = read_one(ring, pairs[0], 'x', 10);
+	CHECK(bid >= 0);
+	if (bid >= 0)
+		held[num_held++] = (uint16_t)bid;
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), 2 * WARM_MIN); /* refilled: not yet */
+	tern_ring_buffers_tick(ring);
+	for (unsigned i = 0; i < WARM_MIN; i++) {
+		bid = read_one(ring, pairs[0], 'y', 10);
+		if (!CHECK(bid >= 0))
+			break;
+		held[num_held++] = (uint16_t)bid;
+	}
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), WARM_MIN);
+	for (unsigned i = 0; i < num_held; i++)
+		tern_ring_buffer_return(ring, held[i]);
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), WARM_MIN);
+	for (unsigned i = 0; i <= WARM_MIN; i++) {
+		close(pairs[i][0]);
+		close(pairs[i][1]);
+	}
+	tern_ring_free(ring);
+}
+
+static void test_fewer_buffers_than_the_minimum(void)
+{
+	struct tern_ring *ring;
+
+	if (!new_ring(&ring, 2))
+		return;
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), 2);
+	tern_ring_buffers_missed(ring);
+	CHECK_EQ_UINT(tern_ring_buffers_published(ring), 2);
+	tern_ring_free(ring);
+}
+
+int main(void)
+{
+	test_reads_reuse_warm_buffers();
+	test_miss_offers_more_and_quiet_ticks_fewer();
+	test_fewer_buffers_than_the_minimum();
+	return check_summary();
+}
