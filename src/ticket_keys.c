@@ -407,12 +407,17 @@ out:
 
 /* ---- the OpenSSL ticket callback ---- */
 
-static pthread_once_t ex_index_once = PTHREAD_ONCE_INIT;
+static pthread_once_t callback_once = PTHREAD_ONCE_INIT;
 static int ex_index = -1;
+/* Fetched once: EVP_aes_256_cbc() would make every EVP_*Init_ex look the
+ * cipher up again by name in OpenSSL 3.0's provider store, which takes the
+ * store's lock, on every ticket issued or read. */
+static EVP_CIPHER *ticket_cipher;
 
-static void ex_index_init(void)
+static void callback_init(void)
 {
 	ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
 }
 
 static int mac_init(EVP_MAC_CTX *hctx, const struct ticket_key *key)
@@ -440,7 +445,7 @@ static int ticket_key_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[
 {
 	struct tern_ticket_keys *const *current = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index);
 	const struct tern_ticket_keys *keys = current ? *current : NULL;
-	const EVP_CIPHER *cipher = EVP_aes_256_cbc();
+	const EVP_CIPHER *cipher = ticket_cipher;
 
 	if (!keys)
 		return 0;
@@ -477,8 +482,8 @@ static int ticket_key_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[
 
 int tern_ticket_keys_install(SSL_CTX *ctx, struct tern_ticket_keys *const *current)
 {
-	pthread_once(&ex_index_once, ex_index_init);
-	if (ex_index < 0)
+	pthread_once(&callback_once, callback_init);
+	if (ex_index < 0 || !ticket_cipher)
 		goto fail;
 	/* ex_data holds a non-const pointer; the callback only reads through
 	 * it. */
