@@ -123,8 +123,8 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	       "Backend connection attempts that failed or timed out.");
 	sample(&t, "tern_backend_connect_failures_total", "", c.backend_connect_failures);
 	header(&t, "tern_read_buffer_misses_total", "counter",
-	       "Reads that found none of the worker's --read-buffers free and fell back to a "
-	       "buffer of the connection's own.");
+	       "Reads that found none of the worker's --read-buffers offered: more are offered, "
+	       "and when all are taken the read uses a buffer of the connection's own.");
 	sample(&t, "tern_read_buffer_misses_total", "", c.read_buffer_misses);
 	header(&t, "tern_reload_failures_total", "counter",
 	       "Configuration reloads that failed and kept the running configuration.");
