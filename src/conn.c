@@ -572,8 +572,8 @@ static void pump_backend_to_client(struct tern_conn *c)
  * reads into its own memory, and only when those bytes need more to make
  * progress (want_more: a partial record), so that a read in flight never
  * pins a buffer that could have drained and been freed. So does a side
- * whose last provided recv found none free, and every read when the ring
- * has none. Returns 0, or -ENOMEM with the connection closed. */
+ * whose last provided recv found every buffer taken, and every read when
+ * the ring has none. Returns 0, or -ENOMEM with the connection closed. */
 static int conn_post_recv(struct tern_conn *c, struct tern_buf *b, struct conn_lending *lend,
 			  enum tern_op op, bool want_more)
 {
@@ -668,9 +668,7 @@ static void conn_settle_buffers(struct tern_conn *c)
 	tern_buf_release_if_empty(&c->cin);
 	tern_buf_release_if_empty(&c->b2c);
 	if (c->closed) {
-		tern_list_del(&c->spare_link);
-		tern_buf_release_if_empty(&c->c2b);
-		tern_buf_release_if_empty(&c->cout);
+		tern_conn_release_spare(c);
 	} else if ((buf_drained(&c->c2b) || buf_drained(&c->cout)) &&
 		   !tern_list_linked(&c->spare_link)) {
 		tern_list_add_tail(&c->w->spare, &c->spare_link);

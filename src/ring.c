@@ -80,9 +80,14 @@ void tern_ring_free(struct tern_ring *ring)
 	free(ring);
 }
 
+static uint8_t *buffer_at(const struct tern_ring *ring, uint16_t bid)
+{
+	return ring->buf_base + (size_t)bid * ring->buf_size;
+}
+
 static void buffer_publish(struct tern_ring *ring, uint16_t bid)
 {
-	io_uring_buf_ring_add(ring->buf_ring, tern_ring_buffer(ring, bid), ring->buf_size, bid,
+	io_uring_buf_ring_add(ring->buf_ring, buffer_at(ring, bid), ring->buf_size, bid,
 			      io_uring_buf_ring_mask(ring->buf_entries), 0);
 	io_uring_buf_ring_advance(ring->buf_ring, 1);
 	ring->buf_published++;
@@ -170,16 +175,12 @@ bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid)
 	return true;
 }
 
-uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid)
-{
-	return ring->buf_base + (size_t)bid * ring->buf_size;
-}
 
 uint8_t *tern_ring_buffer_take(struct tern_ring *ring, uint16_t bid)
 {
 	ring->buf_published--;
 	buffers_fill(ring);
-	return tern_ring_buffer(ring, bid);
+	return buffer_at(ring, bid);
 }
 
 void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid)

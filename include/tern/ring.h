@@ -60,7 +60,6 @@ uint32_t tern_ring_buffer_size(const struct tern_ring *ring);
 void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud);
 /* True if the completion's flags carry a provided buffer; sets *bid. */
 bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid);
-uint8_t *tern_ring_buffer(const struct tern_ring *ring, uint16_t bid);
 /* The buffer a completion carried (its bid), now the caller's. */
 uint8_t *tern_ring_buffer_take(struct tern_ring *ring, uint16_t bid);
 void tern_ring_buffer_return(struct tern_ring *ring, uint16_t bid);
