@@ -207,6 +207,24 @@ static void write_bytes(char path[PATH_MAX], const char *name, const void *data,
 	fclose(f);
 }
 
+/* Writes tmp_dir/name: a copy of the PEM file src, followed, when
+ * bad_cert, by a CERTIFICATE block that does not parse. */
+static void write_pem_copy(char path[PATH_MAX], const char *name, const char *src, bool bad_cert)
+{
+	static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n";
+	char pem[16384];
+	FILE *f = fopen(src, "r");
+	size_t len = f ? fread(pem, 1, sizeof(pem) - sizeof(junk), f) : 0;
+	if (!f || len == 0)
+		exit(1);
+	fclose(f);
+	if (bad_cert) {
+		memcpy(pem + len, junk, sizeof(junk) - 1);
+		len += sizeof(junk) - 1;
+	}
+	write_bytes(path, name, pem, len);
+}
+
 /* ---- handshakes in memory ---- */
 
 struct hs {
@@ -769,14 +787,7 @@ static void test_client_auth(void)
 	snprintf(want, sizeof(want), "%s: no PEM certificate found (", path);
 	CHECK(strncmp(err, want, strlen(want)) == 0);
 	/* a certificate, then garbage in PEM armour */
-	static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n";
-	char mixed[8192];
-	f = fopen(ca.pem, "r");
-	size_t n = f ? fread(mixed, 1, sizeof(mixed) - sizeof(junk), f) : 0;
-	if (f)
-		fclose(f);
-	memcpy(mixed + n, junk, sizeof(junk) - 1);
-	write_bytes(path, "mixed-ca.pem", mixed, n + sizeof(junk) - 1);
+	write_pem_copy(path, "mixed-ca.pem", ca.pem, true);
 	expect_load_error(-EIO, NULL);
 	snprintf(want, sizeof(want), "%s: bad PEM certificate in the CA bundle (", path);
 	CHECK(strncmp(err, want, strlen(want)) == 0);
@@ -823,19 +834,10 @@ static void test_load_errors(void)
 	tern_tls_identities_unref(ok_ids);
 	CHECK_EQ_INT(chmod(m_default.pem, 0600), 0);
 
-	FILE *f;
 	/* A chain certificate that does not parse is refused, not dropped:
 	 * a silently shorter chain would fail only at the clients. */
 	char broken[PATH_MAX];
-	static const char junk_cert[] =
-		"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n";
-	char pem[16384];
-	f = fopen(m_default.pem, "r");
-	size_t pem_len = f ? fread(pem, 1, sizeof(pem) - sizeof(junk_cert), f) : 0;
-	if (f)
-		fclose(f);
-	memcpy(pem + pem_len, junk_cert, sizeof(junk_cert) - 1);
-	write_bytes(broken, "broken-chain.pem", pem, pem_len + sizeof(junk_cert) - 1);
+	write_pem_copy(broken, "broken-chain.pem", m_default.pem, true);
 	CHECK_EQ_INT(chmod(broken, 0600), 0);
 	const char *broken_certs[] = {broken};
 	cfg_certs(1, broken_certs);
@@ -843,7 +845,7 @@ static void test_load_errors(void)
 	snprintf(want, sizeof(want), "%s: bad PEM certificate in the chain (", broken);
 	CHECK(strncmp(err, want, strlen(want)) == 0);
 	/* and the same file without the broken block loads */
-	write_bytes(broken, "broken-chain.pem", pem, pem_len);
+	write_pem_copy(broken, "broken-chain.pem", m_default.pem, false);
 	CHECK_EQ_INT(chmod(broken, 0600), 0);
 	CHECK_EQ_INT(tern_tls_identities_load(&cfg, &ok_ids, err, sizeof(err)), 0);
 	tern_tls_identities_unref(ok_ids);
@@ -869,7 +871,7 @@ static void test_load_errors(void)
 	/* trailing bytes */
 	char good[PATH_MAX];
 	make_ocsp(&m_default, OCSP_RESPONSE_STATUS_SUCCESSFUL, good, "good.der");
-	f = fopen(good, "ab");
+	FILE *f = fopen(good, "ab");
 	fputs("x", f);
 	fclose(f);
 	cfg.certs[0].ocsp_path = good;
