@@ -37,9 +37,49 @@ void tern_buf_release_if_empty(struct tern_buf *b)
 void tern_buf_free(struct tern_buf *b)
 {
 	free(b->data);
+	tern_buf_free_retired(b);
 	b->data = NULL;
 	b->cap = b->head = b->tail = 0;
 	b->pinned = false;
+}
+
+void tern_buf_free_retired(struct tern_buf *b)
+{
+	free(b->retired);
+	b->retired = NULL;
+}
+
+int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t min_cap)
+{
+	if (!b->data && tern_buf_reserve(b, min_cap > len ? min_cap : len) < 0)
+		return -ENOMEM;
+	if (tern_buf_free_tail(b) < len)
+		tern_buf_compact(b);
+	if (tern_buf_free_tail(b) < len) {
+		uint32_t held = tern_buf_len(b);
+		uint64_t want = (uint64_t)held + len;
+		if (want < (uint64_t)b->cap * 2)
+			want = (uint64_t)b->cap * 2;
+		if (want > UINT32_MAX)
+			return -ENOMEM;
+		uint8_t *grown = malloc(want);
+		if (!grown)
+			return -ENOMEM;
+		memcpy(grown, tern_buf_head_ptr(b), held);
+		/* Only the storage current when the send was queued is the
+		 * kernel's: one that replaced it since is ours to free. */
+		if (b->pinned && !b->retired)
+			b->retired = b->data;
+		else
+			free(b->data);
+		b->data = grown;
+		b->cap = (uint32_t)want;
+		b->head = 0;
+		b->tail = held;
+	}
+	memcpy(tern_buf_tail_ptr(b), src, len);
+	tern_buf_produce(b, len);
+	return 0;
 }
 
 uint32_t tern_buf_write(struct tern_buf *b, const void *src, uint32_t len)

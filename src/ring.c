@@ -303,6 +303,12 @@ int tern_ring_submit_and_wait(struct tern_ring *ring)
 	return ret < 0 ? ret : 0;
 }
 
+int tern_ring_submit_and_poll(struct tern_ring *ring)
+{
+	int ret = io_uring_submit_and_get_events(&ring->uring);
+	return ret < 0 ? ret : 0;
+}
+
 void tern_ring_submit(struct tern_ring *ring)
 {
 	io_uring_submit(&ring->uring);

@@ -42,7 +42,7 @@ static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsign
 	ret = tern_tls_shard_new(cfg, srv->identities, &w->ticket_keys, &w->shard, err, err_len);
 	if (ret < 0)
 		return ret;
-	w->ssl_ctx = tern_tls_shard_default_ctx(w->shard);
+	w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
 	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
 	if (ret < 0) {
 		snprintf(err, err_len, "out of memory");

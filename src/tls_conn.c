@@ -29,9 +29,9 @@ static int buf_bio_read(BIO *bio, char *dst, int len)
 	return (int)tern_buf_read(tls->in, dst, (uint32_t)len);
 }
 
-/* Appends ciphertext to the connection's output buffer, allocating it on
- * first use. A full buffer is "retry later": OpenSSL keeps the unwritten
- * part of the record and resends it on the next call. */
+/* Appends ciphertext to the connection's output buffer, whole: never
+ * "retry later", so OpenSSL never keeps part of a record (tls.h). Only a
+ * failed allocation fails, and that ends the step and the connection. */
 static int buf_bio_write(BIO *bio, const char *src, int len)
 {
 	struct tern_tls *tls = BIO_get_data(bio);
@@ -39,14 +39,9 @@ static int buf_bio_write(BIO *bio, const char *src, int len)
 	BIO_clear_retry_flags(bio);
 	if (len <= 0)
 		return 0;
-	if (tern_buf_reserve(tls->out, tls->out_cap) < 0)
-		return -1; /* not retryable: the step fails, the connection ends */
-	uint32_t n = tern_buf_write(tls->out, src, (uint32_t)len);
-	if (n == 0) {
-		BIO_set_retry_write(bio);
+	if (tern_buf_append(tls->out, src, (uint32_t)len, tls->out_cap) < 0)
 		return -1;
-	}
-	return (int)n;
+	return len;
 }
 
 static long buf_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
@@ -87,6 +82,33 @@ static void buf_bio_method_init(void)
 	buf_bio_method = m;
 }
 
+/* Sees every handshake message OpenSSL writes or reads (and every record
+ * header, ignored): counts the NewSessionTickets actually written, in TLS
+ * 1.2 and 1.3 alike (the new-session callback, by contrast, is skipped for
+ * TLS 1.2 ticket sessions and called for session-ID ones), and spots the
+ * client's Finished that ends its answer to a post-handshake
+ * CertificateRequest (OpenSSL leaves "init" as soon as the request is
+ * written, so its state cannot tell). */
+static void watch_messages(int write_p, int version, int content_type, const void *buf,
+			   size_t len, SSL *ssl, void *arg)
+{
+	struct tern_tls *tls = arg;
+	(void)version;
+	(void)ssl;
+	if (content_type != SSL3_RT_HANDSHAKE || len == 0)
+		return;
+	unsigned char type = ((const unsigned char *)buf)[0];
+	if (type == SSL3_MT_NEWSESSION_TICKET) {
+		if (write_p)
+			tls->tickets_sent++;
+		else
+			tls->tickets_received++;
+	} else if (type == SSL3_MT_FINISHED && !write_p && tls->pha_awaiting) {
+		tls->pha_awaiting = false;
+		tls->pha_answered = true;
+	}
+}
+
 int tern_tls_init(struct tern_tls *tls, SSL_CTX *ctx, bool client, struct tern_buf *in,
 		  struct tern_buf *out, uint32_t out_cap)
 {
@@ -109,6 +131,9 @@ int tern_tls_init(struct tern_tls *tls, SSL_CTX *ctx, bool client, struct tern_b
 	BIO_set_data(bio, tls);
 	SSL_set_bio(ssl, bio, bio); /* one BIO, both directions: ssl owns it */
 	SSL_set_app_data(ssl, tls);
+	SSL_set_msg_callback(ssl, watch_messages);
+	SSL_set_msg_callback_arg(ssl, tls);
+	tls->num_tickets = (unsigned)SSL_get_num_tickets(ssl);
 	if (client)
 		SSL_set_connect_state(ssl);
 	else
@@ -143,8 +168,17 @@ static int tls_fail(struct tern_tls *tls, const char *what, int ssl_err)
 int tern_tls_handshake(struct tern_tls *tls)
 {
 	int r = SSL_do_handshake(tls->ssl);
-	if (r == 1)
+	if (r == 1) {
+		/* The automatic tickets are written. From now on tern counts
+		 * tickets itself: OpenSSL would top up every later batch to
+		 * num_tickets, and a post-handshake authentication after a
+		 * resumption to one ticket at most. */
+		if (SSL_is_server(tls->ssl)) {
+			tls->num_tickets = (unsigned)SSL_get_num_tickets(tls->ssl);
+			(void)SSL_set_num_tickets(tls->ssl, 0);
+		}
 		return TERN_TLS_DONE;
+	}
 	int err = SSL_get_error(tls->ssl, r);
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
@@ -200,42 +234,41 @@ int tern_tls_write(struct tern_tls *tls, const void *src, size_t len)
 	size_t n = 0;
 	if (len > INT32_MAX)
 		len = INT32_MAX;
-	if (SSL_write_ex(tls->ssl, src, len, &n) == 1) {
-		tls->write_pending = false;
+	if (SSL_write_ex(tls->ssl, src, len, &n) == 1)
 		return (int)n;
-	}
 	int err = SSL_get_error(tls->ssl, 0);
-	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-		/* With partial writes enabled, OpenSSL returns success once a
-		 * record is fully written; WANT_WRITE means part of a record (or
-		 * of a ticket) waits inside it for room in `out`. WANT_READ is a
-		 * post-handshake exchange waiting for the peer, at a boundary. */
-		tls->write_pending = err == SSL_ERROR_WANT_WRITE;
+	if (err == SSL_ERROR_WANT_READ) {
+		/* A handshake exchange (the client's answer to a
+		 * CertificateRequest) must finish first; nothing was written. */
+		ERR_clear_error();
 		return 0;
 	}
 	return tls_fail(tls, "write", err);
 }
 
-int tern_tls_new_tickets(struct tern_tls *tls, unsigned n)
+bool tern_tls_tickets_allowed(const struct tern_tls *tls)
 {
-	if (SSL_version(tls->ssl) != TLS1_3_VERSION)
-		return -EPROTONOSUPPORT;
-	for (unsigned i = 0; i < n; i++)
-		if (SSL_new_session_ticket(tls->ssl) != 1)
-			return tls_fail(tls, "new session ticket", SSL_ERROR_SSL);
-	return 0;
+	return SSL_version(tls->ssl) == TLS1_3_VERSION && SSL_is_init_finished(tls->ssl) &&
+	       !tls->pha_awaiting;
+}
+
+unsigned tern_tls_new_tickets(struct tern_tls *tls, unsigned n)
+{
+	unsigned taken = 0;
+	while (taken < n && SSL_new_session_ticket(tls->ssl) == 1)
+		taken++;
+	ERR_clear_error();
+	return taken;
 }
 
 int tern_tls_flush(struct tern_tls *tls)
 {
 	int r = SSL_do_handshake(tls->ssl);
-	if (r == 1) {
-		tls->write_pending = false;
+	if (r == 1)
 		return TERN_TLS_DONE;
-	}
 	int err = SSL_get_error(tls->ssl, r);
-	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-		tls->write_pending = err == SSL_ERROR_WANT_WRITE;
+	if (err == SSL_ERROR_WANT_READ) {
+		ERR_clear_error();
 		return 0;
 	}
 	return tls_fail(tls, "post-handshake flush", err);
@@ -249,20 +282,6 @@ bool tern_tls_flush_needed(const struct tern_tls *tls)
 bool tern_tls_is_tls13(const struct tern_tls *tls)
 {
 	return SSL_version(tls->ssl) == TLS1_3_VERSION;
-}
-
-/* Watches handshake messages while a post-handshake CertificateRequest is
- * out: the client's Finished ends its answer. OpenSSL leaves "init" as soon
- * as the request is written, so its state cannot tell us. */
-static void watch_pha_answer(int write_p, int version, int content_type, const void *buf,
-			     size_t len, SSL *ssl, void *arg)
-{
-	struct tern_tls *tls = arg;
-	(void)version;
-	(void)ssl;
-	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-	    ((const unsigned char *)buf)[0] == SSL3_MT_FINISHED)
-		tls->pha_answered = true;
 }
 
 int tern_tls_request_client_cert(struct tern_tls *tls)
@@ -281,8 +300,7 @@ int tern_tls_request_client_cert(struct tern_tls *tls)
 	SSL_set_verify(tls->ssl, mode | SSL_VERIFY_PEER, NULL);
 	if (SSL_verify_client_post_handshake(tls->ssl) == 1) {
 		tls->pha_answered = false;
-		SSL_set_msg_callback_arg(tls->ssl, tls);
-		SSL_set_msg_callback(tls->ssl, watch_pha_answer);
+		tls->pha_awaiting = true;
 		return 0;
 	}
 	int reason = ERR_GET_REASON(ERR_peek_last_error());
@@ -303,7 +321,6 @@ int tern_tls_request_client_cert(struct tern_tls *tls)
 
 void tern_tls_client_cert_answered(struct tern_tls *tls)
 {
-	SSL_set_msg_callback(tls->ssl, NULL);
 	tls->pha_answered = false;
 }
 
@@ -327,29 +344,7 @@ const char *tern_tls_verify_status(const struct tern_tls *tls)
 
 unsigned tern_tls_num_tickets(const struct tern_tls *tls)
 {
-	return (unsigned)SSL_get_num_tickets(tls->ssl);
-}
-
-int tern_tls_set_num_tickets(struct tern_tls *tls, unsigned n)
-{
-	return SSL_set_num_tickets(tls->ssl, n) == 1 ? 0 : -EINVAL;
-}
-
-/* OpenSSL calls the new-session callback for every ticket a TLS 1.3 server
- * writes (and for every new TLS 1.2 session): that is "sent" for tern.
- * Returning 0 leaves the session's reference with OpenSSL. */
-static int count_ticket(SSL *ssl, SSL_SESSION *session)
-{
-	struct tern_tls *tls = SSL_get_app_data(ssl);
-	(void)session;
-	if (tls)
-		tls->tickets_sent++;
-	return 0;
-}
-
-void tern_tls_ctx_count_tickets(SSL_CTX *ctx)
-{
-	SSL_CTX_sess_set_new_cb(ctx, count_ticket);
+	return tls->num_tickets;
 }
 
 int tern_tls_shutdown(struct tern_tls *tls)

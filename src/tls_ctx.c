@@ -962,7 +962,6 @@ static int ctx_common(SSL_CTX *ctx, const struct tern_config *cfg,
 		return flag_error(err, err_len, "--groups", cfg->groups,
 				  "a colon list of groups such as X25519:P-256");
 	SSL_CTX_set_num_tickets(ctx, cfg->num_tickets);
-	tern_tls_ctx_count_tickets(ctx);
 	SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 	if (SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof(session_id_context) - 1) != 1) {
 		snprintf(err, err_len, "cannot set the session id context");

@@ -10,6 +10,7 @@
 
 #include "tern/clock.h"
 #include "tern/conn.h"
+#include "tern/conn_ring.h"
 #include "tern/json.h"
 #include "tern/log.h"
 #include "tern/reply.h"
@@ -91,7 +92,7 @@ static void worker_resume_accept(struct tern_worker *w)
 		int fd = w->parked[0];
 		w->num_parked--;
 		memmove(&w->parked[0], &w->parked[1], w->num_parked * sizeof(w->parked[0]));
-		tern_conn_accept(w, fd);
+		tern_conn_ring_accept(w, fd);
 	}
 	if (atomic_load_explicit(&w->srv->conns_open, memory_order_relaxed) >= w->cfg->max_conns)
 		return;
@@ -133,7 +134,7 @@ static void on_accept(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t 
 		worker_pause_accept(w);
 		return;
 	}
-	tern_conn_accept(w, res);
+	tern_conn_ring_accept(w, res);
 	if (!l->armed)
 		worker_arm_listeners(w);
 }
@@ -160,27 +161,54 @@ static void worker_close_listeners(struct tern_worker *w)
 
 static void worker_abort_all(struct tern_worker *w, const char *reason)
 {
-	while (!tern_list_empty(&w->conns))
-		tern_conn_abort(tern_conn_from_link(w->conns.next), reason);
+	while (!tern_list_empty(&w->host.conns))
+		tern_conn_abort(tern_conn_from_link(w->host.conns.next), reason);
 }
 
-static void worker_expire(struct tern_worker *w, struct tern_list *list)
+static void worker_expire(struct tern_worker *w, struct tern_timer_list *list)
 {
-	while (!tern_list_empty(list)) {
-		struct tern_conn *c = tern_conn_from_timer(list->next);
-		if (tern_conn_deadline(c) > w->now_ms)
-			break;
-		tern_conn_expire(c); /* takes c off this list */
-	}
+	struct tern_timer *t;
+	while ((t = tern_timer_pop_due(list, w->host.now_ms)))
+		tern_conn_expire(tern_conn_from_timer(t));
 }
 
 static void worker_expire_flushes(struct tern_worker *w)
 {
-	while (!tern_list_empty(&w->ticket_flush)) {
-		struct tern_conn *c = tern_conn_from_flush(w->ticket_flush.next);
-		if (tern_conn_flush_deadline(c) > w->now_ms)
-			break;
-		tern_conn_flush_due(c); /* takes c off the list */
+	struct tern_timer *t;
+	while ((t = tern_timer_pop_due(&w->host.ticket_flush, w->host.now_ms)))
+		tern_conn_tickets_flush_expired(tern_conn_from_flush(t));
+}
+
+/* --ticket-flush-delay is kept to the millisecond, not to the tick: a
+ * timeout of its own for the earliest flush deadline. Every deadline is
+ * the same delay after its request, so the earliest is the first armed:
+ * one timeout at a time is enough. */
+static void worker_arm_flush(struct tern_worker *w)
+{
+	uint64_t next = tern_timer_next(&w->host.ticket_flush);
+	if (next == TERN_TIMER_NEVER || w->flush_armed_ms)
+		return;
+	uint64_t in_ms = next > w->host.now_ms ? next - w->host.now_ms : 0;
+	w->flush_ts.tv_sec = (long long)(in_ms / 1000);
+	w->flush_ts.tv_nsec = (long long)(in_ms % 1000) * 1000000LL;
+	w->flush_armed_ms = next;
+	tern_ring_timeout(w->ring, &w->flush_ts, tern_ud(&w->flush_event, TERN_OP_WORKER));
+}
+
+/* Tickets whose time came are written a batch per loop iteration, so that
+ * `tickets all` over thousands of connections never holds the loop: the
+ * other connections' completions are handled between batches. A batch is
+ * about this many tickets (each costs tens of microseconds). */
+#define TICKET_BATCH 32u
+
+static void worker_write_due_tickets(struct tern_worker *w)
+{
+	unsigned budget = TICKET_BATCH;
+	while (budget > 0 && !tern_list_empty(&w->host.tickets_due)) {
+		struct tern_conn *c = tern_conn_from_due(w->host.tickets_due.next);
+		unsigned n = c->tickets.pending + c->tickets.owed;
+		budget = n >= budget ? 0 : budget - n;
+		tern_conn_tickets_write_due(c); /* takes c off the list; may free it */
 	}
 }
 
@@ -188,9 +216,9 @@ static struct tern_conn *worker_find_conn(struct tern_worker *w, uint64_t id)
 {
 	/* A walk, not a table: control requests are rare next to the data
 	 * path, which then pays nothing to keep an index. */
-	for (struct tern_list *n = w->conns.next; n != &w->conns; n = n->next) {
+	for (struct tern_list *n = w->host.conns.next; n != &w->host.conns; n = n->next) {
 		struct tern_conn *c = tern_conn_from_link(n);
-		if (tern_conn_id(c) == id)
+		if (c->id == id)
 			return c;
 	}
 	return NULL;
@@ -208,8 +236,8 @@ static void handle_tickets(struct tern_worker *w, const struct tern_request *req
 			   struct tern_reply_part *part)
 {
 	if (req->conn_id == TERN_CONN_ID_ALL) {
-		struct tern_list *n = w->conns.next;
-		while (n != &w->conns) {
+		struct tern_list *n = w->host.conns.next;
+		while (n != &w->host.conns) {
 			struct tern_conn *c = tern_conn_from_link(n);
 			n = n->next; /* c may be freed by the request */
 			if (tern_conn_request_tickets(c, req->count) == 0)
@@ -304,7 +332,7 @@ static void handle_list_conns(struct tern_worker *w, const struct tern_request *
 
 	tern_json_init(&j);
 	tern_json_begin_array(&j);
-	for (struct tern_list *n = w->conns.next; n != &w->conns && part->value < req->arg;
+	for (struct tern_list *n = w->host.conns.next; n != &w->host.conns && part->value < req->arg;
 	     n = n->next) {
 		tern_conn_describe(tern_conn_from_link(n), &j);
 		part->value++;
@@ -321,8 +349,8 @@ static void handle_list_conns(struct tern_worker *w, const struct tern_request *
 
 static void handle_refresh(struct tern_worker *w, uint64_t older_than_ms)
 {
-	struct tern_list *n = w->conns.next;
-	while (n != &w->conns) {
+	struct tern_list *n = w->host.conns.next;
+	while (n != &w->host.conns) {
 		struct tern_conn *c = tern_conn_from_link(n);
 		n = n->next;
 		if (tern_conn_wants_refresh(c, older_than_ms))
@@ -376,7 +404,7 @@ static void handle_request(struct tern_worker *w, const struct tern_request *req
 		 * last of them (tls_ctx.h). */
 		struct tern_tls_shard *old = w->shard;
 		w->shard = req->ptr;
-		w->ssl_ctx = tern_tls_shard_default_ctx(w->shard);
+		w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
 		tern_tls_shard_free(old);
 		break;
 	}
@@ -427,14 +455,14 @@ static void arm_wake(struct tern_worker *w)
 
 static void on_tick(struct tern_worker *w)
 {
-	worker_expire(w, &w->handshaking);
-	worker_expire(w, &w->idle);
-	worker_expire(w, &w->lingering);
+	worker_expire(w, &w->host.handshaking);
+	worker_expire(w, &w->host.idle);
+	worker_expire(w, &w->host.lingering);
 	worker_expire_flushes(w);
-	while (!tern_list_empty(&w->spare))
-		tern_conn_release_spare(tern_conn_from_spare(w->spare.next));
+	while (!tern_list_empty(&w->host.spare))
+		tern_conn_release_spare(tern_conn_from_spare(w->host.spare.next));
 	tern_ring_buffers_tick(w->ring);
-	if (w->draining && !w->stopping && w->now_ms >= w->drain_deadline_ms) {
+	if (w->draining && !w->stopping && w->host.now_ms >= w->drain_deadline_ms) {
 		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
 			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));
 		w->stopping = true;
@@ -455,7 +483,7 @@ static void on_wake(struct tern_worker *w, int32_t res)
 		tern_log(TERN_LOG_ERROR, "worker %u: wake read: %s", w->index, strerror(-res));
 	if ((req & TERN_REQ_DRAIN) && !w->draining) {
 		w->draining = true;
-		w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+		w->drain_deadline_ms = w->host.now_ms + w->cfg->drain_timeout_ms;
 		worker_close_listeners(w);
 	}
 	if ((req & TERN_REQ_STOP) && !w->stopping) {
@@ -476,10 +504,18 @@ static void on_worker_event(struct tern_worker *w, uint64_t ud, int32_t res, uin
 
 	(void)flags;
 	assert(ev->magic == TERN_EVENT_MAGIC && ev->w == w);
-	if (ev->kind == TERN_EVENT_TICK)
+	switch (ev->kind) {
+	case TERN_EVENT_TICK:
 		on_tick(w);
-	else
+		break;
+	case TERN_EVENT_WAKE:
 		on_wake(w, res);
+		break;
+	case TERN_EVENT_FLUSH:
+		w->flush_armed_ms = 0;
+		worker_expire_flushes(w);
+		break;
+	}
 }
 
 /* The completion table: every operation's completion lands here by its
@@ -489,7 +525,7 @@ typedef void completion_fn(struct tern_worker *w, uint64_t ud, int32_t res, uint
 static void on_conn_op(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
 {
 	(void)w;
-	tern_conn_complete(ud, (enum tern_op)(ud & TERN_OP_MASK), res, flags);
+	tern_conn_ring_complete(ud, (enum tern_op)(ud & TERN_OP_MASK), res, flags);
 }
 
 static void on_ignore(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
@@ -553,16 +589,17 @@ void *tern_worker_main(void *arg)
 	struct tern_worker *w = arg;
 	struct tern_server *srv = w->srv;
 
-	tern_list_init(&w->conns);
-	tern_list_init(&w->handshaking);
-	tern_list_init(&w->idle);
-	tern_list_init(&w->lingering);
-	tern_list_init(&w->ticket_flush);
-	tern_list_init(&w->spare);
+	tern_conn_host_init(&w->host);
+	w->host.ops = &tern_conn_ring_ops;
+	w->host.cfg = w->cfg;
+	w->host.ctr = &w->ctr;
+	w->host.hs_hist = &w->hs_hist;
+	w->host.worker_index = w->index;
+	w->host.next_backend = w->index;
+	w->host.now_ms = tern_clock_ms();
 	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
-	w->next_backend = w->index;
-	w->now_ms = tern_clock_ms();
+	w->flush_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_FLUSH, w};
 
 	/* The ring is made here: its creator is its only submitter. */
 	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
@@ -577,14 +614,19 @@ void *tern_worker_main(void *arg)
 	worker_arm_listeners(w);
 	arm_wake(w);
 	arm_tick(w);
-	while (!(w->draining && w->num_conns == 0)) {
-		int ret = tern_ring_submit_and_wait(w->ring);
+	while (!(w->draining && w->host.num_conns == 0)) {
+		worker_arm_flush(w);
+		/* With tickets still to write, look for completions without
+		 * waiting: the loop comes back to them at once. */
+		int ret = tern_list_empty(&w->host.tickets_due) ? tern_ring_submit_and_wait(w->ring)
+								 : tern_ring_submit_and_poll(w->ring);
 		if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY) {
 			tern_log(TERN_LOG_ERROR, "worker %u: io_uring: %s", w->index, strerror(-ret));
 			break;
 		}
-		w->now_ms = tern_clock_ms();
+		w->host.now_ms = tern_clock_ms();
 		tern_ring_drain(w->ring, dispatch, w);
+		worker_write_due_tickets(w);
 	}
 	/* Push out the last closes; the ring's exit cancels the tick and the
 	 * wake read. */

@@ -77,6 +77,10 @@ unsigned tern_ring_buffers_published(const struct tern_ring *ring);
  * Returns 0 or -errno (-EINTR, -ETIME are normal). */
 int tern_ring_submit_and_wait(struct tern_ring *ring);
 
+/* Submits everything queued and takes the completions ready now, without
+ * waiting for one. Returns 0 or -errno. */
+int tern_ring_submit_and_poll(struct tern_ring *ring);
+
 /* Submits everything queued without waiting. */
 void tern_ring_submit(struct tern_ring *ring);
 

@@ -11,7 +11,16 @@
  *   < 0                     a negative errno; TERN_TLS_CLOSED for an orderly
  *                           end of the peer's data
  * Owned by one thread; the OpenSSL error queue of that thread is left empty
- * after every call. */
+ * after every call.
+ *
+ * `out` never refuses OpenSSL: whatever a step writes goes in whole, the
+ * buffer growing if it must (tern_buf_append). So OpenSSL never holds a
+ * half-written record, every step ends at a record boundary, and a read
+ * that must write (a KeyUpdate answer, tickets after a post-handshake
+ * authentication) never meets a write left half done, which OpenSSL
+ * refuses with "bad length". The caller bounds `out` instead: it asks
+ * tern_tls_write for no more than `out` has room for, and stops reading
+ * while `out` is far over its size. */
 #ifndef TERN_TLS_H
 #define TERN_TLS_H
 
@@ -36,12 +45,17 @@ struct tern_tls {
 	struct tern_buf *out; /* ciphertext for the peer */
 	uint32_t out_cap;     /* capacity `out` is given when first written */
 	bool in_eof;          /* the transport delivered EOF after `in` */
-	/* OpenSSL holds part of a record that `out` had no room for: the next
-	 * write continues it, so the stream is not at a record boundary. */
-	bool write_pending;
-	uint32_t tickets_sent; /* session tickets written (new-session callback) */
-	bool pha_answered;     /* the client finished answering a CertificateRequest */
-	char error[160];       /* why the last step failed, for the log */
+	/* A post-handshake CertificateRequest is out (server): watching for
+	 * the client's Finished, which ends its answer. */
+	bool pha_awaiting;
+	bool pha_answered; /* ... and it came: see tern_tls_client_cert_answered */
+	/* After the handshake, how many tickets a post-handshake
+	 * authentication issues (SPEC `num-tickets`); OpenSSL's own count is
+	 * set to 0 then, so that it never adds tickets nobody asked for. */
+	unsigned num_tickets;
+	uint32_t tickets_sent;     /* NewSessionTicket messages written */
+	uint32_t tickets_received; /* ... and read (a client's count, for tests) */
+	char error[160];           /* why the last step failed, for the log */
 };
 
 /* Creates the SSL object from ctx, server side unless `client`, wired to
@@ -64,9 +78,11 @@ int tern_tls_handshake(struct tern_tls *tls);
 __attribute__((warn_unused_result))
 int tern_tls_read(struct tern_tls *tls, void *dst, size_t len);
 
-/* Encrypts up to len bytes from src into `out`. Returns the number of bytes
- * taken (> 0), 0 when `out` has no room, or -EPROTO. After 0, call again
- * with the same bytes (it may grow; it may have moved). */
+/* Encrypts len bytes from src into `out` (one record at most 16 KiB; the
+ * caller sizes len by the room `out` has). Returns len (> 0), 0 when
+ * OpenSSL cannot write now (a post-handshake exchange waits for the
+ * peer's messages), or -EPROTO. Tickets handed to OpenSSL before
+ * (tern_tls_new_tickets) are written first, ahead of the data. */
 __attribute__((warn_unused_result))
 int tern_tls_write(struct tern_tls *tls, const void *src, size_t len);
 
@@ -74,21 +90,28 @@ int tern_tls_write(struct tern_tls *tls, const void *src, size_t len);
 __attribute__((warn_unused_result))
 int tern_tls_shutdown(struct tern_tls *tls);
 
-/* Asks OpenSSL for n more TLS 1.3 session tickets
- * (SSL_new_session_ticket). They are written by the next tern_tls_write()
- * ahead of its data, or by tern_tls_flush(). Only at a record boundary
- * (!write_pending) after the handshake. Returns 0, -EPROTONOSUPPORT for a
- * TLS 1.2 connection, -EPROTO on failure. */
-__attribute__((warn_unused_result))
-int tern_tls_new_tickets(struct tern_tls *tls, unsigned n);
+/* True when OpenSSL can take new TLS 1.3 tickets now: a TLS 1.3 server
+ * connection past its handshake, with no handshake exchange in progress
+ * (SSL_in_init false) and no post-handshake authentication awaiting its
+ * answer (tickets then carry the identity it brings). */
+bool tern_tls_tickets_allowed(const struct tern_tls *tls);
 
-/* Writes handshake messages OpenSSL has pending (requested tickets) into
- * `out` without application data. TERN_TLS_DONE when none is left, 0 when
- * `out` had no room, -EPROTO on failure. */
+/* Hands up to n tickets to OpenSSL (SSL_new_session_ticket), written by
+ * the next tern_tls_write() ahead of its data, or by tern_tls_flush().
+ * Returns how many OpenSSL took: fewer than n (0 too) means "not now",
+ * never a failure, since OpenSSL refuses with nothing on its error queue
+ * while its handshake machinery is busy. Call when tickets are allowed. */
+unsigned tern_tls_new_tickets(struct tern_tls *tls, unsigned n);
+
+/* Writes the handshake messages OpenSSL has to send (tickets, a
+ * CertificateRequest) into `out` without application data.
+ * TERN_TLS_DONE when nothing is left, 0 when OpenSSL waits for the peer
+ * first, -EPROTO on failure. */
 __attribute__((warn_unused_result))
 int tern_tls_flush(struct tern_tls *tls);
 
-/* True while OpenSSL has handshake messages (tickets) to write. */
+/* True while OpenSSL has handshake messages to write or read (SSL_in_init):
+ * tickets handed over, a CertificateRequest, an answer being read. */
 bool tern_tls_flush_needed(const struct tern_tls *tls);
 
 bool tern_tls_is_tls13(const struct tern_tls *tls);
@@ -96,7 +119,8 @@ bool tern_tls_is_tls13(const struct tern_tls *tls);
 /* TLS 1.3 post-handshake client authentication: queues a
  * CertificateRequest (SSL_verify_client_post_handshake), written by the
  * next tern_tls_write() or tern_tls_flush(); the client's answer is read
- * by tern_tls_read(), which sets pha_answered once it is complete.
+ * by tern_tls_read(), which sets pha_answered once it is complete (and
+ * pha_awaiting until then).
  * Returns 0, -EPROTONOSUPPORT (TLS 1.2), -ENOKEY (no client CA list
  * configured), -EOPNOTSUPP (the client did not offer post_handshake_auth),
  * -EALREADY (a request is in flight), -EINPROGRESS or -EPROTO. */
@@ -112,14 +136,9 @@ bool tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_l
 /* "ok", or why the peer certificate failed verification. */
 const char *tern_tls_verify_status(const struct tern_tls *tls);
 
-/* SSL_get_num_tickets / SSL_set_num_tickets on this connection. */
+/* tls->num_tickets: the context's --num-tickets until a post-handshake
+ * `num-tickets` changes it. */
 unsigned tern_tls_num_tickets(const struct tern_tls *tls);
-__attribute__((warn_unused_result))
-int tern_tls_set_num_tickets(struct tern_tls *tls, unsigned n);
-
-/* Makes every connection of ctx count the tickets it writes in its
- * tern_tls.tickets_sent. Called once per SSL_CTX, before use. */
-void tern_tls_ctx_count_tickets(struct ssl_ctx_st *ctx);
 
 /* Negotiated facts for logs; valid after the handshake. Never NULL. */
 const char *tern_tls_version(const struct tern_tls *tls);

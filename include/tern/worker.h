@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "tern/config.h"
+#include "tern/conn.h"
 #include "tern/counters.h"
 #include "tern/histogram.h"
 #include "tern/list.h"
@@ -64,8 +65,9 @@ struct tern_listener {
 };
 
 enum tern_worker_event_kind {
-	TERN_EVENT_TICK, /* the timer tick: timeouts, accept resume */
-	TERN_EVENT_WAKE, /* the eventfd: requests from other threads */
+	TERN_EVENT_TICK,  /* the timer tick: timeouts, accept resume */
+	TERN_EVENT_WAKE,  /* the eventfd: requests from other threads */
+	TERN_EVENT_FLUSH, /* the earliest ticket-flush deadline, to the millisecond */
 };
 
 struct tern_worker_event {
@@ -94,9 +96,8 @@ struct tern_worker {
 	 * connections start on: always tern_tls_shard_default_ctx(shard).
 	 * Replaced together, on this thread only (reload); connections keep
 	 * the context they were made from, so the old shard can be freed at
-	 * once. */
+	 * once. The default context is host.ssl_ctx. */
 	struct tern_tls_shard *shard;
-	struct ssl_ctx_st *ssl_ctx;
 	struct tern_listener *listeners;
 	size_t num_listeners;
 	int wake_fd;
@@ -108,23 +109,17 @@ struct tern_worker {
 
 	/* Owned by the worker thread. */
 	struct tern_ring *ring;
-	uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop iteration */
+	/* What connections see of the worker (conn.h): the clock, the
+	 * connection list, the timer lists, the counters. */
+	struct tern_conn_host host;
 	uint64_t wake_value;
-	struct __kernel_timespec tick_ts;
-	struct tern_worker_event tick_event, wake_event;
-	struct tern_list conns;       /* every live connection */
-	struct tern_list handshaking; /* by handshake deadline */
-	struct tern_list idle;        /* by idle deadline */
-	struct tern_list lingering;   /* flushing a last alert, by deadline */
-	struct tern_list ticket_flush; /* requested tickets, by flush deadline */
-	struct tern_list spare;        /* drained buffers kept until the next tick */
+	struct __kernel_timespec tick_ts, flush_ts;
+	struct tern_worker_event tick_event, wake_event, flush_event;
+	uint64_t flush_armed_ms; /* the flush timeout in the ring, or 0 */
 	/* The ticket keys this worker's SSL_CTX encrypts and decrypts with;
 	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
 	 * request, so the handshake path reads it without a lock. */
 	struct tern_ticket_keys *ticket_keys;
-	uint64_t num_conns;           /* allocated connections */
-	uint64_t next_conn_seq;
-	unsigned next_backend;
 	int parked[TERN_MAX_PARKED];
 	unsigned num_parked;
 	bool accept_paused;
@@ -138,14 +133,6 @@ struct tern_worker {
 	 * of its own, like ctr (written by this worker only). */
 	struct tern_histogram hs_hist;
 };
-
-/* Connection IDs carry the owning worker in their top 16 bits, so a
- * request for an ID routes to its worker with no table and no lock. */
-#define TERN_CONN_ID_WORKER_SHIFT 48
-static inline unsigned tern_conn_id_worker(uint64_t id)
-{
-	return (unsigned)(id >> TERN_CONN_ID_WORKER_SHIFT);
-}
 
 /* The worker thread's body. */
 void *tern_worker_main(void *arg);

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "check.h"
+#include "tls_fixture.h"
 #include "tern/config.h"
 #include "tern/tls.h"
 #include "tern/tls_ctx.h"
@@ -34,14 +35,6 @@ static size_t move_bytes(struct side *from, struct side *to, size_t quota, uint3
 	return n;
 }
 
-static SSL_CTX *client_ctx(int max_version)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_max_proto_version(ctx, max_version);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	return ctx;
-}
-
 struct pair {
 	struct side client, server;
 	SSL_CTX *cctx, *sctx;
@@ -60,7 +53,7 @@ static void pair_init(struct pair *p, SSL_CTX *sctx, int client_max, uint32_t ca
 {
 	memset(p, 0, sizeof(*p));
 	p->sctx = sctx;
-	p->cctx = client_ctx(client_max);
+	p->cctx = fixture_client_ctx(client_max);
 	p->cap = cap;
 	p->max_quota = max_quota;
 	CHECK_EQ_INT(tern_tls_init(&p->server.tls, sctx, false, &p->server.in, &p->server.out, cap), 0);
@@ -234,31 +227,6 @@ static void test_no_renegotiation(SSL_CTX *sctx)
  * tern's configuration): a client certificate, ALPN and SNI, verified or
  * not, and a resumption, which keeps the session's certificate without
  * presenting it again. */
-static EVP_PKEY *pp_key(void)
-{
-	return EVP_EC_gen("P-256");
-}
-
-static X509 *pp_self_signed(EVP_PKEY *key, const char *cn)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = x ? X509_get_subject_name(x) : NULL;
-
-	if (!x || !name || X509_set_version(x, 2) != 1 ||
-	    ASN1_INTEGER_set(X509_get_serialNumber(x), 7) != 1 ||
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600) || X509_set_pubkey(x, key) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"tern test", -1,
-				       -1, 0) != 1 ||
-	    (cn && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-					      -1, 0) != 1) ||
-	    X509_set_issuer_name(x, name) != 1 || X509_sign(x, key, EVP_sha256()) <= 0) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
 static int pp_accept_any(int preverify_ok, X509_STORE_CTX *store)
 {
 	(void)preverify_ok;
@@ -306,7 +274,7 @@ static bool pp_pair(struct pair *p, SSL_CTX *sctx, int version, X509 *cert, EVP_
 	p->cap = 16384 + 512;
 	p->max_quota = 17000;
 	p->sctx = sctx;
-	p->cctx = client_ctx(version);
+	p->cctx = fixture_client_ctx(version);
 	if (!sctx || !p->cctx)
 		return false;
 	if (cert) {
@@ -327,11 +295,11 @@ static bool pp_pair(struct pair *p, SSL_CTX *sctx, int version, X509 *cert, EVP_
 
 static void test_proxy_info_getters(void)
 {
-	EVP_PKEY *srv_key = pp_key(), *cli_key = pp_key();
-	X509 *srv_cert = srv_key ? pp_self_signed(srv_key, "localhost") : NULL;
+	EVP_PKEY *srv_key = fixture_key(), *cli_key = fixture_key();
+	X509 *srv_cert = srv_key ? fixture_self_signed(srv_key, "localhost") : NULL;
 	/* A UTF-8 CN, to see it come out as UTF-8. */
-	X509 *cli_cert = cli_key ? pp_self_signed(cli_key, "pr\xc3\xb8xy client") : NULL;
-	X509 *no_cn_cert = cli_key ? pp_self_signed(cli_key, NULL) : NULL;
+	X509 *cli_cert = cli_key ? fixture_self_signed(cli_key, "pr\xc3\xb8xy client") : NULL;
+	X509 *no_cn_cert = cli_key ? fixture_self_signed(cli_key, NULL) : NULL;
 	SSL_SESSION *sess = NULL;
 	SSL_CTX *trusting = NULL, *untrusting = NULL;
 	struct pair p;
