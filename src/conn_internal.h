@@ -1,0 +1,37 @@
+/* Between conn.c (phases, flows, I/O) and conn_tickets.c (tickets and
+ * post-handshake authentication): what each needs of the other. Private
+ * to those two files. Worker thread only. */
+#ifndef TERN_CONN_INTERNAL_H
+#define TERN_CONN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tern_conn;
+
+/* conn.c */
+
+/* Does all the TLS work the state allows and asks for the I/O now
+ * possible; may end the connection (never frees it). */
+void conn_pump(struct tern_conn *c);
+/* Phase CONNECTING or STREAMING: the TLS session is up. */
+bool conn_live(const struct tern_conn *c);
+/* ... and our close_notify is not queued: handshake messages (tickets,
+ * a CertificateRequest) can still be written. */
+bool conn_can_write_handshake(const struct tern_conn *c);
+/* How much of b2c the next SSL_write may take now (0: not worth a record). */
+uint32_t conn_b2c_next_write(const struct tern_conn *c);
+
+/* conn_tickets.c */
+
+/* Adds the tickets OpenSSL wrote since the last look to the counters. */
+void conn_sync_tickets(struct tern_conn *c);
+/* Forgets tickets not handed over: the connection ends. */
+void conn_drop_tickets(struct tern_conn *c);
+/* Hands waiting tickets to OpenSSL if they may go now (docs/connection.md). */
+void conn_hand_over_tickets(struct tern_conn *c);
+/* Notices a completed answer to a CertificateRequest: logs it, and owes
+ * the connection its num_tickets tickets. */
+void conn_pha_check(struct tern_conn *c);
+
+#endif

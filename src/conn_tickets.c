@@ -1,0 +1,163 @@
+/* Tickets on demand and post-handshake client authentication: the
+ * connection's control actions (conn.h, docs/connection.md). What they
+ * may do in each phase is decided here; the writing itself happens in
+ * conn.c's pump, which calls conn_hand_over_tickets() at the record
+ * boundary before backend data is encrypted. */
+#include <errno.h>
+
+#include "tern/conn.h"
+#include "tern/log.h"
+
+#include "conn_internal.h"
+
+/* Adds the tickets OpenSSL wrote since the last look to the counters. */
+void conn_sync_tickets(struct tern_conn *c)
+{
+	uint32_t sent = c->tls.tickets_sent;
+	if (sent == c->tickets.seen)
+		return;
+	tern_counter_add(&c->host->ctr->tickets_sent, sent - c->tickets.seen);
+	c->tickets.seen = sent;
+	c->tickets.last_ms = c->host->now_ms;
+}
+
+/* Tickets asked for and not handed over go with a connection that ends. */
+void conn_drop_tickets(struct tern_conn *c)
+{
+	c->tickets.pending = c->tickets.owed = 0;
+	c->tickets.due = false;
+	tern_timer_disarm(&c->tickets.flush);
+	tern_list_del(&c->tickets.due_link);
+}
+
+/* Hands the waiting tickets to OpenSSL when they may go now: when due (the
+ * flush delay passed; owed after a post-handshake authentication), when
+ * backend data is about to be written (they go ahead of it, in the same
+ * send), or when the backend's data ended (they go before close_notify).
+ * OpenSSL may take fewer than asked ("not now"): the rest stay. */
+void conn_hand_over_tickets(struct tern_conn *c)
+{
+	struct tern_conn_tickets *t = &c->tickets;
+	uint32_t n = t->pending + t->owed;
+
+	if (n == 0 || !tern_tls_tickets_allowed(&c->tls))
+		return;
+	bool writing = conn_b2c_next_write(c) > 0;
+	bool ended = c->b2c.state == TERN_FLOW_EOF && tern_buf_empty(&c->b2c.buf);
+	if (!t->due && !writing && !ended)
+		return;
+	unsigned taken = tern_tls_new_tickets(&c->tls, n);
+	unsigned from_owed = taken < t->owed ? taken : t->owed;
+	t->owed -= from_owed;
+	t->pending -= taken - from_owed;
+	if (t->pending + t->owed == 0) {
+		t->due = false;
+		tern_timer_disarm(&t->flush);
+		tern_list_del(&t->due_link);
+	}
+}
+
+/* The client finished answering a post-handshake CertificateRequest (a
+ * failed verification does not get here: OpenSSL ends the connection).
+ * num_tickets tickets follow at once, carrying the new identity. */
+void conn_pha_check(struct tern_conn *c)
+{
+	char subject[256];
+
+	if (!c->pha_awaiting || !c->tls.pha_answered)
+		return;
+	c->pha_awaiting = false;
+	tern_tls_client_cert_answered(&c->tls);
+	if (tern_tls_client_subject(&c->tls, subject, sizeof(subject)))
+		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake client certificate %s (verify: %s)",
+			 (unsigned long long)c->id, subject, tern_tls_verify_status(&c->tls));
+	else
+		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake authentication: the client sent "
+			 "no certificate", (unsigned long long)c->id);
+	c->tickets.owed += tern_tls_num_tickets(&c->tls);
+	if (c->tickets.owed + c->tickets.pending > 0)
+		c->tickets.due = true;
+}
+
+static void conn_tickets_make_due(struct tern_conn *c)
+{
+	tern_timer_disarm(&c->tickets.flush);
+	c->tickets.due = true;
+	if (!tern_list_linked(&c->tickets.due_link))
+		tern_list_add_tail(&c->host->tickets_due, &c->tickets.due_link);
+}
+
+int tern_conn_request_tickets(struct tern_conn *c, unsigned n)
+{
+	struct tern_conn_host *h = c->host;
+	struct tern_conn_tickets *t = &c->tickets;
+
+	if (c->phase == TERN_PHASE_HANDSHAKING)
+		return -EINPROGRESS;
+	if (!conn_can_write_handshake(c))
+		return -ENOTCONN;
+	if (!tern_tls_is_tls13(&c->tls))
+		return -EPROTONOSUPPORT;
+	/* Requests add up; OpenSSL is asked once, at the boundary. */
+	if (t->pending + n > TERN_CONN_MAX_PENDING_TICKETS)
+		return -EBUSY;
+	t->pending += n;
+	t->requested += n;
+	tern_counter_add(&h->ctr->tickets_requested, n);
+	/* No write now: they wait for the connection's next one, or for the
+	 * flush delay, and due ones are written by the worker in batches,
+	 * so that asking every connection at once does not stall the loop. */
+	if (h->cfg->ticket_flush_delay_ms == 0)
+		conn_tickets_make_due(c);
+	else if (!t->due && !tern_timer_armed(&t->flush))
+		tern_timer_arm(&h->ticket_flush, &t->flush, h->now_ms + h->cfg->ticket_flush_delay_ms);
+	return 0;
+}
+
+bool tern_conn_wants_refresh(const struct tern_conn *c, uint64_t older_than_ms)
+{
+	return conn_can_write_handshake(c) && tern_tls_is_tls13(&c->tls) &&
+	       c->tickets.pending + c->tickets.owed == 0 &&
+	       c->host->now_ms - c->tickets.last_ms >= older_than_ms;
+}
+
+void tern_conn_tickets_flush_expired(struct tern_conn *c)
+{
+	conn_tickets_make_due(c);
+}
+
+void tern_conn_tickets_write_due(struct tern_conn *c)
+{
+	tern_list_del(&c->tickets.due_link);
+	if (conn_live(c))
+		conn_pump(c);
+	tern_conn_settle(c);
+}
+
+int tern_conn_verify_client(struct tern_conn *c)
+{
+	if (c->phase == TERN_PHASE_HANDSHAKING)
+		return -EINPROGRESS;
+	if (!conn_can_write_handshake(c))
+		return -ENOTCONN;
+	if (c->pha_awaiting)
+		return -EALREADY;
+	int ret = tern_tls_request_client_cert(&c->tls);
+	if (ret < 0)
+		return ret;
+	c->pha_awaiting = true;
+	conn_pump(c); /* the CertificateRequest leaves now, at a boundary */
+	tern_conn_settle(c);
+	return 0;
+}
+int tern_conn_set_num_tickets(struct tern_conn *c, unsigned n)
+{
+	if (c->phase == TERN_PHASE_HANDSHAKING)
+		return -EINPROGRESS;
+	if (!conn_live(c))
+		return -ENOTCONN;
+	if (!tern_tls_is_tls13(&c->tls))
+		return -EPROTONOSUPPORT;
+	c->tls.num_tickets = n;
+	return 0;
+}
