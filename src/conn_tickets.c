@@ -87,17 +87,29 @@ static void conn_tickets_make_due(struct tern_conn *c)
 		tern_list_add_tail(&c->host->tickets_due, &c->tickets.due_link);
 }
 
+/* The control requests' rows of the table (docs/connection.md): 0 when
+ * the request may act now, or the error the operator is told. `writes`:
+ * it makes OpenSSL write a handshake message, which our close_notify ends
+ * the chance of. */
+static int conn_control_allowed(const struct tern_conn *c, bool writes)
+{
+	if (c->phase == TERN_PHASE_HANDSHAKING)
+		return -EINPROGRESS;
+	if (writes ? !conn_can_write_handshake(c) : !conn_live(c))
+		return -ENOTCONN;
+	if (!tern_tls_is_tls13(&c->tls))
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
 int tern_conn_request_tickets(struct tern_conn *c, unsigned n)
 {
 	struct tern_conn_host *h = c->host;
 	struct tern_conn_tickets *t = &c->tickets;
+	int ret = conn_control_allowed(c, true);
 
-	if (c->phase == TERN_PHASE_HANDSHAKING)
-		return -EINPROGRESS;
-	if (!conn_can_write_handshake(c))
-		return -ENOTCONN;
-	if (!tern_tls_is_tls13(&c->tls))
-		return -EPROTONOSUPPORT;
+	if (ret < 0)
+		return ret;
 	/* Requests add up; OpenSSL is asked once, at the boundary. */
 	if (t->pending + n > TERN_CONN_MAX_PENDING_TICKETS)
 		return -EBUSY;
@@ -136,13 +148,13 @@ void tern_conn_tickets_write_due(struct tern_conn *c)
 
 int tern_conn_verify_client(struct tern_conn *c)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING)
-		return -EINPROGRESS;
-	if (!conn_can_write_handshake(c))
-		return -ENOTCONN;
+	int ret = conn_control_allowed(c, true);
+
+	if (ret < 0)
+		return ret;
 	if (c->pha_awaiting)
 		return -EALREADY;
-	int ret = tern_tls_request_client_cert(&c->tls);
+	ret = tern_tls_request_client_cert(&c->tls);
 	if (ret < 0)
 		return ret;
 	c->pha_awaiting = true;
@@ -150,14 +162,13 @@ int tern_conn_verify_client(struct tern_conn *c)
 	tern_conn_settle(c);
 	return 0;
 }
+
 int tern_conn_set_num_tickets(struct tern_conn *c, unsigned n)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING)
-		return -EINPROGRESS;
-	if (!conn_live(c))
-		return -ENOTCONN;
-	if (!tern_tls_is_tls13(&c->tls))
-		return -EPROTONOSUPPORT;
+	int ret = conn_control_allowed(c, false);
+
+	if (ret < 0)
+		return ret;
 	c->tls.num_tickets = n;
 	return 0;
 }
