@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "fuzz_util.h"
+#include "json_reader.h"
 #include "tern/json.h"
 
 /* Strict UTF-8 (RFC 3629 / Unicode 15 section 3.9): no overlong forms, no

@@ -3,7 +3,7 @@
  * The whole exchange (connect, send, read the reply line) runs on a
  * non-blocking socket under one deadline, --timeout, so a wedged or busy
  * tern never hangs a script. What the reply holds comes from another
- * process: it is parsed strictly (src/json.c) and every piece of text is
+ * process: it is parsed strictly (json_reader.c) and every piece of text is
  * shown with control characters escaped, so a reply cannot drive the
  * terminal. */
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "json_reader.h"
 #include "tern/json.h"
 #include "tern/parse.h"
 

@@ -1,7 +1,7 @@
-/* Unit tests for src/json.c: the writer's exact output (commas, nesting,
- * escaping), its sticky failures, and the size cap; the reader on tern's
- * own replies, on every escape, and on malformed input (refused, never a
- * crash: run under ASan). */
+/* Unit tests for src/json.c and proxy/json_reader.c: the writer's exact
+ * output (commas, nesting, escaping), its sticky failures, and the size
+ * cap; the reader on tern's own replies, on every escape, and on malformed
+ * input (refused, never a crash: run under ASan). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "json_reader.h"
 #include "tern/json.h"
 
 static struct tern_json j;
