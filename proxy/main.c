@@ -111,8 +111,9 @@ int main(int argc, char **argv)
 	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
 	tern_server_describe(&srv, identity, sizeof(identity));
 	if (cfg.check) {
-		printf("configuration ok: workers=%u listen=%s backends=%s %s ticket_keys=%s (%u)\n",
-		       cfg.workers, listen, backends, identity,
+		printf("configuration ok: workers=%u listen=%s backends=%s %s num_tickets=%u "
+		       "ticket_keys=%s (%u)\n",
+		       cfg.workers, listen, backends, identity, cfg.num_tickets,
 		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
 		       tern_ticket_keys_count(srv.ticket_keys));
 		for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {

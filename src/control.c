@@ -4,6 +4,7 @@
  * it may block briefly on a worker's answer (bounded by REPLY_TIMEOUT_MS).
  * Every client is non-blocking with its own input and output buffer, so a
  * slow or silent client costs a slot, never the loop. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -65,51 +66,32 @@ struct tern_control {
 };
 
 /* Sends one request to worker `only` (or every worker when only < 0) and
- * waits for the answers. Returns the reply (the caller unrefs it) or NULL
- * with the reason in err. */
+ * waits for the answers: every addressed part of the reply then says
+ * whether its worker carried the request out (reply.h). Returns the reply
+ * (the caller unrefs it), or NULL when out of memory. */
 static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_kind kind,
-				  uint64_t conn_id, uint32_t count, uint64_t arg, int only,
-				  char *err, size_t err_len)
+				  uint64_t conn_id, uint32_t count, uint64_t arg, int only)
 {
 	struct tern_server *srv = ctl->srv;
 	struct tern_reply *reply = tern_reply_new(srv->num_workers);
 	unsigned first = only < 0 ? 0 : (unsigned)only;
 	unsigned last = only < 0 ? srv->num_workers : (unsigned)only + 1;
 
-	if (!reply) {
-		snprintf(err, err_len, "out of memory");
+	if (!reply)
 		return NULL;
-	}
-	/* Every answer is expected before the first push, so the count
-	 * cannot reach zero early (reply.h). */
 	for (unsigned i = first; i < last; i++)
-		tern_reply_expect(reply);
+		tern_reply_expect(reply, i);
 	for (unsigned i = first; i < last; i++) {
 		struct tern_request req = {.kind = kind, .count = count, .conn_id = conn_id,
 					   .arg = arg, .ptr = reply};
-		if (tern_worker_push_wait(&srv->workers[i], &req, PUSH_RETRY_MS) < 0) {
-			struct tern_reply_part *part = &reply->parts[i];
-			part->status = -EBUSY;
-			snprintf(part->error, sizeof(part->error), "worker %u is busy", i);
-			tern_reply_unexpect(reply);
-		}
+		if (tern_worker_push_wait(&srv->workers[i], &req, PUSH_RETRY_MS) < 0)
+			tern_reply_withdraw(reply, i);
 	}
-	if (!tern_reply_wait(reply, REPLY_TIMEOUT_MS)) {
-		snprintf(err, err_len, "workers did not answer within %u ms", REPLY_TIMEOUT_MS);
-		tern_reply_unref(reply);
-		return NULL;
-	}
+	unsigned abandoned = tern_reply_finish(reply, REPLY_TIMEOUT_MS);
+	if (abandoned)
+		tern_log(TERN_LOG_WARN, "control: %u worker(s) did not answer within %u ms; the "
+			 "request was not carried out there", abandoned, REPLY_TIMEOUT_MS);
 	return reply;
-}
-
-static void reply_error(struct tern_json *j, const char *error)
-{
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, false);
-	tern_json_key(j, "error");
-	tern_json_string(j, error);
-	tern_json_end_object(j);
 }
 
 static void cmd_help(struct tern_json *j)
@@ -139,6 +121,9 @@ static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
 #undef TERN_STATS_FIELD
 	tern_json_key(j, "workers");
 	tern_json_uint(j, ctl->srv->num_workers);
+	/* --num-tickets: fixed at start (a reload keeps it). */
+	tern_json_key(j, "num_tickets");
+	tern_json_uint(j, ctl->cfg->num_tickets);
 	tern_json_key(j, "reload_failures");
 	tern_json_uint(j, atomic_load_explicit(&ctl->srv->reload_failures, memory_order_relaxed));
 	tern_json_end_object(j);
@@ -146,39 +131,14 @@ static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
 
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
-	char err[160];
-	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1,
-					   err, sizeof(err));
+	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1);
 	if (!reply) {
-		reply_error(j, err);
+		tern_reply_render_error(j, "out of memory");
 		return;
 	}
-	for (unsigned i = 0; i < reply->num_parts; i++) {
-		if (reply->parts[i].status < 0) {
-			reply_error(j, reply->parts[i].error);
-			tern_reply_unref(reply);
-			return;
-		}
-	}
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "conns");
-	tern_json_begin_array(j);
-	uint64_t listed = 0;
-	for (unsigned i = 0; i < reply->num_parts; i++) {
-		const struct tern_reply_part *part = &reply->parts[i];
-		/* Each worker listed up to LIMIT; the whole reply keeps LIMIT
-		 * by taking whole workers' lists while they fit. */
-		if (!part->json || part->value == 0 || listed + part->value > cmd->limit)
-			continue;
-		/* The worker's array without its brackets: its objects become
-		 * elements of ours (the writer puts a comma between parts). */
-		tern_json_raw_len(j, part->json + 1, part->json_len - 2);
-		listed += part->value;
-	}
-	tern_json_end_array(j);
-	tern_json_end_object(j);
+	/* Each worker listed up to LIMIT; LIMIT of them in all are taken, in
+	 * worker order. */
+	tern_reply_render_list(reply, "conns", cmd->limit, j);
 	tern_reply_unref(reply);
 }
 
@@ -186,42 +146,31 @@ static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, 
 static void cmd_tickets(struct tern_control *ctl, const struct tern_command *cmd,
 			struct tern_json *j)
 {
-	char err[160];
 	bool all = cmd->conn_id == TERN_CONN_ID_ALL;
 	unsigned owner = tern_conn_id_worker(cmd->conn_id);
 	enum tern_request_kind kind = cmd->kind == TERN_CMD_TICKETS       ? TERN_REQ_KIND_TICKETS
 				     : cmd->kind == TERN_CMD_NUM_TICKETS ? TERN_REQ_KIND_NUM_TICKETS
 									 : TERN_REQ_KIND_VERIFY_CLIENT;
+	const char *count_key = kind == TERN_REQ_KIND_TICKETS ? "queued" : NULL;
 
 	if (!all && owner >= ctl->srv->num_workers) {
+		char err[64];
 		snprintf(err, sizeof(err), "no connection %llu", (unsigned long long)cmd->conn_id);
-		reply_error(j, err);
+		tern_reply_render_error(j, err);
 		return;
 	}
 	struct tern_reply *reply = fan_out(ctl, kind, cmd->conn_id, cmd->count, 0,
-					   all ? -1 : (int)owner, err, sizeof(err));
+					   all ? -1 : (int)owner);
 	if (!reply) {
-		reply_error(j, err);
+		tern_reply_render_error(j, "out of memory");
 		return;
 	}
-	uint64_t reached = 0;
-	for (unsigned i = 0; i < reply->num_parts; i++) {
-		const struct tern_reply_part *part = &reply->parts[i];
-		if (part->status < 0 && (!all || part->status == -EBUSY)) {
-			reply_error(j, part->error);
-			tern_reply_unref(reply);
-			return;
-		}
-		reached += part->value;
-	}
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	if (kind == TERN_REQ_KIND_TICKETS) {
-		tern_json_key(j, "queued");
-		tern_json_uint(j, reached);
-	}
-	tern_json_end_object(j);
+	/* Only tickets takes "all" (control_proto.c). */
+	assert(!all || count_key);
+	if (all)
+		tern_reply_render_counts(reply, count_key, j);
+	else
+		tern_reply_render_one(reply, owner, count_key, j);
 	tern_reply_unref(reply);
 }
 
@@ -258,7 +207,7 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 {
 	char err[TERN_ADDR_TEXT_MAX + 256];
 	if (rotate_keys(ctl, err, sizeof(err)) < 0) {
-		reply_error(j, err);
+		tern_reply_render_error(j, err);
 		return;
 	}
 	tern_json_begin_object(j);
@@ -282,7 +231,7 @@ static void cmd_reload(struct tern_control *ctl, struct tern_json *j)
 {
 	char err[TERN_ADDR_TEXT_MAX + 512];
 	if (tern_reload(ctl->srv, err, sizeof(err)) < 0) {
-		reply_error(j, err);
+		tern_reply_render_error(j, err);
 		return;
 	}
 	tern_json_begin_object(j);
@@ -299,7 +248,7 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 	char err[TERN_CONTROL_ERR_MAX];
 
 	if (tern_control_parse(line, len, &cmd, err, sizeof(err)) < 0) {
-		reply_error(j, err);
+		tern_reply_render_error(j, err);
 		return;
 	}
 	switch (cmd.kind) {
@@ -324,7 +273,7 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 		cmd_rotate(ctl, j);
 		break;
 	case TERN_CMD_NONE:
-		reply_error(j, "empty command");
+		tern_reply_render_error(j, "empty command");
 		break;
 	}
 }
@@ -349,7 +298,7 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 	execute(ctl, line, len, &j);
 	if (tern_json_finish(&j) < 0) {
 		tern_json_free(&j);
-		reply_error(&j, "reply too large");
+		tern_reply_render_error(&j, "reply too large");
 		if (tern_json_finish(&j) < 0) {
 			cl->closing = true;
 			return;

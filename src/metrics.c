@@ -132,6 +132,9 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	       atomic_load_explicit(&srv->reload_failures, memory_order_relaxed));
 	header(&t, "tern_workers", "gauge", "Worker threads.");
 	sample(&t, "tern_workers", "", srv->num_workers);
+	header(&t, "tern_config_num_tickets", "gauge",
+	       "TLS 1.3 session tickets sent after a full handshake (--num-tickets).");
+	sample(&t, "tern_config_num_tickets", "", srv->cfg->num_tickets);
 
 	header(&t, "tern_handshake_duration_seconds", "histogram",
 	       "Time from accepting a client connection to its TLS handshake completing.");

@@ -1,8 +1,11 @@
-/* Fan-out replies between control threads and workers. */
+/* Fan-out replies between control threads and workers (see reply.h for the
+ * part states), and the JSON replies rendered from them. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "tern/json.h"
 #include "tern/reply.h"
 
 struct tern_reply *tern_reply_new(unsigned num_parts)
@@ -13,6 +16,8 @@ struct tern_reply *tern_reply_new(unsigned num_parts)
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->pending, 0);
 	r->num_parts = num_parts;
+	for (unsigned i = 0; i < num_parts; i++)
+		atomic_init(&r->parts[i].state, TERN_REPLY_IDLE);
 	if (sem_init(&r->done, 0, 0) < 0) {
 		free(r);
 		return NULL;
@@ -20,32 +25,77 @@ struct tern_reply *tern_reply_new(unsigned num_parts)
 	return r;
 }
 
-void tern_reply_expect(struct tern_reply *r)
+void tern_reply_expect(struct tern_reply *r, unsigned i)
 {
+	/* Relaxed: the push that follows publishes the reply (queue.h). */
+	atomic_store_explicit(&r->parts[i].state, TERN_REPLY_PENDING, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
 }
 
-void tern_reply_unexpect(struct tern_reply *r)
+/* Part i is DONE, UNSENT or ABANDONED: one fewer to wait for. acq_rel: the
+ * part's fields are published before the count drops, and the last
+ * resolver sees every other part before posting. */
+static void resolve(struct tern_reply *r)
 {
-	atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&r->refs, 1, memory_order_relaxed);
-}
-
-void tern_reply_answer(struct tern_reply *r)
-{
-	/* acq_rel: this worker's part is published before the count drops,
-	 * and the last answerer sees every other part before posting. */
 	if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
 		sem_post(&r->done);
+}
+
+void tern_reply_withdraw(struct tern_reply *r, unsigned i)
+{
+	struct tern_reply_part *part = &r->parts[i];
+
+	/* The request never reached the queue: no other thread knows of the
+	 * part, so plain stores do. */
+	atomic_store_explicit(&part->state, TERN_REPLY_UNSENT, memory_order_relaxed);
+	part->status = -EBUSY;
+	snprintf(part->error, sizeof(part->error), "worker %u is busy (its queue is full)", i);
+	resolve(r);
 	tern_reply_unref(r);
 }
 
-bool tern_reply_wait(struct tern_reply *r, unsigned timeout_ms)
+struct tern_reply_part *tern_reply_take(struct tern_reply *r, unsigned i)
 {
-	if (atomic_load_explicit(&r->pending, memory_order_acquire) == 0)
-		return true;
+	struct tern_reply_part *part = &r->parts[i];
+	unsigned expected = TERN_REPLY_PENDING;
+
+	/* Relaxed both ways: the request came through the queue (acquire),
+	 * and what the worker writes next is published by resolve(). Losing
+	 * means the control thread abandoned the part and said so. */
+	if (atomic_compare_exchange_strong_explicit(&part->state, &expected, TERN_REPLY_TAKEN,
+						    memory_order_relaxed, memory_order_relaxed))
+		return part;
+	tern_reply_unref(r);
+	return NULL;
+}
+
+void tern_reply_answer(struct tern_reply *r, unsigned i)
+{
+	atomic_store_explicit(&r->parts[i].state, TERN_REPLY_DONE, memory_order_release);
+	resolve(r);
+	tern_reply_unref(r);
+}
+
+/* Waits until pending is zero, or until deadline when it is not NULL.
+ * True when it is zero. */
+static bool wait_pending(struct tern_reply *r, const struct timespec *deadline)
+{
+	/* done is posted once, after the decrement to zero: one successful
+	 * wait is enough, and a zero seen first needs none. */
+	while (atomic_load_explicit(&r->pending, memory_order_acquire) != 0) {
+		int ret = deadline ? sem_timedwait(&r->done, deadline) : sem_wait(&r->done);
+		if (ret < 0 && errno != EINTR)
+			return false;
+	}
+	return true;
+}
+
+unsigned tern_reply_finish(struct tern_reply *r, unsigned timeout_ms)
+{
 	struct timespec deadline;
+	unsigned abandoned = 0;
+
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += timeout_ms / 1000;
 	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -53,20 +103,189 @@ bool tern_reply_wait(struct tern_reply *r, unsigned timeout_ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	while (sem_timedwait(&r->done, &deadline) < 0) {
-		if (errno != EINTR)
-			return false;
+	if (wait_pending(r, &deadline))
+		return 0;
+	for (unsigned i = 0; i < r->num_parts; i++) {
+		struct tern_reply_part *part = &r->parts[i];
+		unsigned expected = TERN_REPLY_PENDING;
+		/* Relaxed: winning means the worker will never write the part;
+		 * losing means it is TAKEN or DONE, and resolve() publishes it. */
+		if (!atomic_compare_exchange_strong_explicit(&part->state, &expected,
+							     TERN_REPLY_ABANDONED, memory_order_relaxed,
+							     memory_order_relaxed))
+			continue;
+		part->status = -ETIMEDOUT;
+		snprintf(part->error, sizeof(part->error), "worker %u did not answer within %u ms",
+			 i, timeout_ms);
+		abandoned++;
+		resolve(r);
 	}
-	/* sem_post happened after the last acq_rel decrement: parts visible. */
-	return atomic_load_explicit(&r->pending, memory_order_acquire) == 0;
+	/* Only TAKEN parts are left: their workers are carrying them out. */
+	(void)wait_pending(r, NULL);
+	return abandoned;
 }
 
 void tern_reply_unref(struct tern_reply *r)
 {
 	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (unsigned i = 0; i < r->num_parts; i++)
+	for (unsigned i = 0; i < r->num_parts; i++) {
 		free(r->parts[i].json);
+		free(r->parts[i].item_end);
+	}
 	sem_destroy(&r->done);
 	free(r);
+}
+
+int tern_reply_part_end_item(struct tern_reply_part *part, size_t end)
+{
+	if (part->value == part->item_end_cap) {
+		size_t cap = part->item_end_cap ? part->item_end_cap * 2 : 64;
+		size_t *grown = realloc(part->item_end, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		part->item_end = grown;
+		part->item_end_cap = cap;
+	}
+	part->item_end[part->value++] = end;
+	return 0;
+}
+
+/* ------------------------------------------------------------ rendering */
+
+static bool addressed(const struct tern_reply_part *part)
+{
+	return atomic_load_explicit(&part->state, memory_order_acquire) != TERN_REPLY_IDLE;
+}
+
+static bool carried_out(const struct tern_reply_part *part)
+{
+	return atomic_load_explicit(&part->state, memory_order_acquire) == TERN_REPLY_DONE;
+}
+
+void tern_reply_render_error(struct tern_json *j, const char *error)
+{
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, false);
+	tern_json_key(j, "error");
+	tern_json_string(j, error);
+	tern_json_end_object(j);
+}
+
+void tern_reply_render_one(const struct tern_reply *r, unsigned i, const char *count_key,
+			   struct tern_json *j)
+{
+	const struct tern_reply_part *part = &r->parts[i];
+
+	if (part->status < 0) {
+		char error[sizeof(part->error) + 32];
+		snprintf(error, sizeof(error), carried_out(part) ? "%s" : "%s: not carried out",
+			 part->error);
+		tern_reply_render_error(j, error);
+		return;
+	}
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	if (count_key) {
+		tern_json_key(j, count_key);
+		tern_json_uint(j, part->value);
+	}
+	tern_json_end_object(j);
+}
+
+/* Writes "ok" and, when an addressed part failed, an "error" naming as
+ * many of the failed workers as fit, then `tail` (may be ""). */
+static void render_ok(struct tern_json *j, const struct tern_reply *r, const char *tail)
+{
+	char error[1024];
+	unsigned num_addressed = 0, num_failed = 0;
+	size_t len = 0;
+
+	for (unsigned i = 0; i < r->num_parts; i++) {
+		const struct tern_reply_part *part = &r->parts[i];
+		if (!addressed(part))
+			continue;
+		num_addressed++;
+		if (part->status >= 0)
+			continue;
+		/* Names past the buffer are cut; the count stays exact. */
+		if (len < sizeof(error))
+			len += (size_t)snprintf(error + len, sizeof(error) - len, "%s%s",
+						num_failed ? "; " : "", part->error);
+		num_failed++;
+	}
+	tern_json_key(j, "ok");
+	tern_json_bool(j, num_failed == 0);
+	if (num_failed == 0)
+		return;
+	char text[sizeof(error) + 128];
+	snprintf(text, sizeof(text), "%u of %u workers not reached: %s%s", num_failed,
+		 num_addressed, error, tail);
+	tern_json_key(j, "error");
+	tern_json_string(j, text);
+}
+
+void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
+			      struct tern_json *j)
+{
+	uint64_t total = 0;
+	char tail[96];
+
+	for (unsigned i = 0; i < r->num_parts; i++) {
+		if (addressed(&r->parts[i]) && r->parts[i].status >= 0)
+			total += r->parts[i].value;
+	}
+	snprintf(tail, sizeof(tail), "; %s on the others: %llu", count_key,
+		 (unsigned long long)total);
+	tern_json_begin_object(j);
+	render_ok(j, r, tail);
+	tern_json_key(j, count_key);
+	tern_json_uint(j, total);
+	tern_json_key(j, "workers");
+	tern_json_begin_array(j);
+	for (unsigned i = 0; i < r->num_parts; i++) {
+		const struct tern_reply_part *part = &r->parts[i];
+		if (!addressed(part))
+			continue;
+		tern_json_begin_object(j);
+		tern_json_key(j, "worker");
+		tern_json_uint(j, i);
+		if (part->status < 0) {
+			tern_json_key(j, "error");
+			tern_json_string(j, part->error);
+		} else {
+			tern_json_key(j, count_key);
+			tern_json_uint(j, part->value);
+		}
+		tern_json_end_object(j);
+	}
+	tern_json_end_array(j);
+	tern_json_end_object(j);
+}
+
+void tern_reply_render_list(const struct tern_reply *r, const char *list_key, uint64_t limit,
+			    struct tern_json *j)
+{
+	uint64_t listed = 0;
+
+	tern_json_begin_object(j);
+	render_ok(j, r, "");
+	tern_json_key(j, list_key);
+	tern_json_begin_array(j);
+	for (unsigned i = 0; i < r->num_parts && listed < limit; i++) {
+		const struct tern_reply_part *part = &r->parts[i];
+		if (!addressed(part) || part->status < 0 || part->value == 0 || !part->json ||
+		    !part->item_end)
+			continue;
+		uint64_t take = part->value < limit - listed ? part->value : limit - listed;
+		/* Elements 0..take-1 of the worker's array, without its '[':
+		 * they become elements of ours (the writer puts the comma
+		 * between workers). */
+		tern_json_raw_len(j, part->json + 1, part->item_end[take - 1] - 1);
+		listed += take;
+	}
+	tern_json_end_array(j);
+	tern_json_end_object(j);
 }

@@ -230,6 +230,41 @@ static void part_error(struct tern_reply_part *part, int status, const char *fmt
 	snprintf(part->error, sizeof(part->error), fmt, (unsigned long long)id);
 }
 
+/* The connection a single-ID request names, or NULL with the part's error
+ * set. */
+static struct tern_conn *request_conn(struct tern_worker *w, const struct tern_request *req,
+				      struct tern_reply_part *part)
+{
+	struct tern_conn *c = worker_find_conn(w, req->conn_id);
+	if (!c)
+		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+	return c;
+}
+
+/* What tickets ID and num-tickets ID answer: done, or why not (the same
+ * refusals, SPEC section 3). */
+static void ticket_answer(struct tern_reply_part *part, int ret, uint64_t id)
+{
+	switch (ret) {
+	case 0:
+		part->value = 1;
+		break;
+	case -EPROTONOSUPPORT:
+		part_error(part, ret, "connection %llu is TLS 1.2: tickets on demand need TLS 1.3",
+			   id);
+		break;
+	case -EINPROGRESS:
+		part_error(part, ret, "connection %llu is still in its handshake", id);
+		break;
+	case -EBUSY:
+		part_error(part, ret, "connection %llu has too many tickets waiting", id);
+		break;
+	default:
+		part_error(part, ret, "connection %llu is closing", id);
+		break;
+	}
+}
+
 /* tickets ID|all N: see tern_conn_request_tickets(). For all, connections
  * that cannot take tickets (TLS 1.2, mid-handshake) are skipped. */
 static void handle_tickets(struct tern_worker *w, const struct tern_request *req,
@@ -245,54 +280,32 @@ static void handle_tickets(struct tern_worker *w, const struct tern_request *req
 		}
 		return;
 	}
-	struct tern_conn *c = worker_find_conn(w, req->conn_id);
-	if (!c) {
-		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+	struct tern_conn *c = request_conn(w, req, part);
+	if (!c)
 		return;
-	}
 	int ret = tern_conn_request_tickets(c, req->count);
-	switch (ret) {
-	case 0:
-		part->value = 1;
-		break;
-	case -EPROTONOSUPPORT:
-		part_error(part, ret, "connection %llu is TLS 1.2: tickets on demand need TLS 1.3",
-			   req->conn_id);
-		break;
-	case -EINPROGRESS:
-		part_error(part, ret, "connection %llu is still in its handshake", req->conn_id);
-		break;
-	case -EBUSY:
-		part_error(part, ret, "connection %llu has too many tickets waiting", req->conn_id);
-		break;
-	default:
-		part_error(part, ret, "connection %llu is closing", req->conn_id);
-		break;
-	}
+	ticket_answer(part, ret, req->conn_id);
+	/* One connection's tickets due at once (--ticket-flush-delay 0) are
+	 * written now, so the next request sees them sent; the batches are
+	 * for `tickets all`. May free c. */
+	if (ret == 0 && c->tickets.due)
+		tern_conn_tickets_write_due(c);
 }
 
 static void handle_num_tickets(struct tern_worker *w, const struct tern_request *req,
 			       struct tern_reply_part *part)
 {
-	struct tern_conn *c = worker_find_conn(w, req->conn_id);
-	if (!c) {
-		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
-		return;
-	}
-	if (tern_conn_set_num_tickets(c, req->count) < 0)
-		part_error(part, -EINVAL, "connection %llu is closing", req->conn_id);
-	else
-		part->value = 1;
+	struct tern_conn *c = request_conn(w, req, part);
+	if (c)
+		ticket_answer(part, tern_conn_set_num_tickets(c, req->count), req->conn_id);
 }
 
 static void handle_verify_client(struct tern_worker *w, const struct tern_request *req,
 				 struct tern_reply_part *part)
 {
-	struct tern_conn *c = worker_find_conn(w, req->conn_id);
-	if (!c) {
-		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
+	struct tern_conn *c = request_conn(w, req, part);
+	if (!c)
 		return;
-	}
 	int ret = tern_conn_verify_client(c);
 	switch (ret) {
 	case 0:
@@ -324,22 +337,25 @@ static void handle_verify_client(struct tern_worker *w, const struct tern_reques
 	}
 }
 
-/* conns: up to arg connections as a JSON array. */
+/* conns: up to arg connections as a JSON array, with where each element
+ * ends, so the control thread can take as many as LIMIT leaves it. */
 static void handle_list_conns(struct tern_worker *w, const struct tern_request *req,
 			      struct tern_reply_part *part)
 {
 	struct tern_json j;
+	int ret = 0;
 
 	tern_json_init(&j);
 	tern_json_begin_array(&j);
-	for (struct tern_list *n = w->host.conns.next; n != &w->host.conns && part->value < req->arg;
-	     n = n->next) {
+	for (struct tern_list *n = w->host.conns.next;
+	     n != &w->host.conns && part->value < req->arg && ret == 0; n = n->next) {
 		tern_conn_describe(tern_conn_from_link(n), &j);
-		part->value++;
+		ret = tern_reply_part_end_item(part, j.len);
 	}
 	tern_json_end_array(&j);
-	if (tern_json_finish(&j) < 0) {
+	if (ret < 0 || tern_json_finish(&j) < 0) {
 		tern_json_free(&j);
+		part->value = 0;
 		part_error(part, -ENOMEM, "out of memory listing worker %llu", w->index);
 		return;
 	}
@@ -358,21 +374,32 @@ static void handle_refresh(struct tern_worker *w, uint64_t older_than_ms)
 	}
 }
 
-static void handle_request(struct tern_worker *w, const struct tern_request *req)
+/* The kinds whose ptr is a struct tern_reply (request.h). */
+static bool request_has_reply(const struct tern_request *req)
 {
-	struct tern_reply *reply = NULL;
-	struct tern_reply_part *part = NULL;
-
 	switch ((enum tern_request_kind)req->kind) {
 	case TERN_REQ_KIND_TICKETS:
 	case TERN_REQ_KIND_NUM_TICKETS:
 	case TERN_REQ_KIND_LIST_CONNS:
 	case TERN_REQ_KIND_VERIFY_CLIENT:
-		reply = req->ptr;
-		part = &reply->parts[w->index];
-		break;
+		return true;
 	default:
-		break;
+		return false;
+	}
+}
+
+static void handle_request(struct tern_worker *w, const struct tern_request *req)
+{
+	struct tern_reply *reply = NULL;
+	struct tern_reply_part *part = NULL;
+
+	if (request_has_reply(req)) {
+		reply = req->ptr;
+		/* NULL: the control thread gave up waiting and has reported
+		 * the request not carried out, so it must not be (reply.h). */
+		part = tern_reply_take(reply, w->index);
+		if (!part)
+			return;
 	}
 	switch ((enum tern_request_kind)req->kind) {
 	case TERN_REQ_KIND_TICKETS:
@@ -412,7 +439,7 @@ static void handle_request(struct tern_worker *w, const struct tern_request *req
 		break;
 	}
 	if (reply)
-		tern_reply_answer(reply);
+		tern_reply_answer(reply, w->index);
 }
 
 static void worker_drain_queue(struct tern_worker *w)
@@ -432,10 +459,13 @@ void tern_worker_discard_requests(struct tern_worker *w)
 			tern_ticket_keys_unref(req.ptr);
 		} else if (req.kind == TERN_REQ_KIND_TLS_SHARD) {
 			tern_tls_shard_free(req.ptr);
-		} else if (req.ptr) {
+		} else if (request_has_reply(&req)) {
 			struct tern_reply *reply = req.ptr;
-			part_error(&reply->parts[w->index], -ESHUTDOWN, "worker %llu stopped", w->index);
-			tern_reply_answer(reply);
+			struct tern_reply_part *part = tern_reply_take(reply, w->index);
+			if (!part)
+				continue; /* abandoned: reported not carried out */
+			part_error(part, -ESHUTDOWN, "worker %llu stopped: not carried out", w->index);
+			tern_reply_answer(reply, w->index);
 		}
 	}
 }

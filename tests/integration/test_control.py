@@ -303,6 +303,99 @@ class TestControlSocket(ControlTestCase):
         tern.stop_ok()
 
 
+class TestFanOut(ControlTestCase):
+    """Replies gathered from every worker (issue 11, cases 8 and 9): `conns
+    LIMIT` lists exactly min(LIMIT, open) connections whichever workers hold
+    them, and `tickets all` says what each worker did."""
+
+    def place(self, tern, want):
+        """Open TLS 1.3 connections, want[w] of them on worker w: the kernel
+        spreads connections over the workers by hash, so connect until each
+        worker holds its share (bounded) and close the others. Returns
+        {worker: [clients]}, every handshake finished on tern's side."""
+        kept = {w: [] for w in want}
+        spare = []
+        attempts = 0
+        while any(len(kept[w]) < n for w, n in want.items()):
+            attempts += 1
+            self.assertLessEqual(attempts, 64, "connections never landed as %r" % want)
+            cl = self.client().handshake()
+            self.assertEqual(cl.exchange(b"x", expect=1), b"x")  # tern's handshake is done
+            w = tern.conn_of(cl)["worker"]
+            (kept[w] if len(kept.get(w, ())) < want.get(w, 0) else spare).append(cl)
+        for cl in spare:
+            cl.close()
+        total = sum(want.values())
+        wait_for(lambda: tern.stats()["conns_active"] == total, 5, "%d connections" % total)
+        return kept
+
+    def test_conns_limit_counts_across_workers(self):
+        tern = self.tern_ctl([self.echo_backend()], workers=2)
+        # Worker 0 holds one, worker 1 two: `conns 2` used to take worker
+        # 0's list, find worker 1's too long for the one place left, and
+        # list 1.
+        kept = self.place(tern, {0: 1, 1: 2})
+        c = self.control()
+        every = c.cmd("conns")
+        self.assertIs(every["ok"], True, every)
+        self.assertEqual(len(every["conns"]), 3, every)
+        by_id = {e["id"]: e for e in every["conns"]}
+        self.assertEqual(len(by_id), 3, "connection IDs not unique")
+        for limit in (1, 2, 3, 4, 1000):
+            with self.subTest(limit=limit):
+                reply = c.cmd("conns %d" % limit)
+                self.assertIs(reply["ok"], True, reply)
+                self.assertEqual(len(reply["conns"]), min(limit, 3), reply)
+                ids = {e["id"] for e in reply["conns"]}
+                self.assertEqual(len(ids), min(limit, 3), "an entry listed twice")
+                self.assertLessEqual(ids, set(by_id))
+        self.finish(tern, [cl for cls in kept.values() for cl in cls])
+
+    def test_tickets_all_counts_per_worker(self):
+        tern = self.tern_ctl([self.echo_backend()], workers=2)
+        kept = self.place(tern, {0: 1, 1: 2})
+        reply = tern.ctl("tickets all 1")
+        self.assertEqual(reply, {"ok": True, "queued": 3,
+                                 "workers": [{"worker": 0, "queued": 1},
+                                             {"worker": 1, "queued": 2}]})
+        wait_for(lambda: tern.stats()["tickets_requested"] == 3, 5, "tickets_requested == 3")
+        # One connection: the short reply, as before.
+        cid = tern.conn_of(kept[1][0])["id"]
+        self.assertEqual(tern.ctl("tickets %d" % cid), {"ok": True, "queued": 1})
+        # No connection at all: every worker reached, nothing queued.
+        for cl in kept[0] + kept[1]:
+            cl.close()
+        wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        self.assertEqual(tern.ctl("tickets all 2"), {
+            "ok": True, "queued": 0,
+            "workers": [{"worker": 0, "queued": 0}, {"worker": 1, "queued": 0}]})
+        tern.stop_ok()
+
+
+class TestNumTicketsSurfaced(ControlTestCase):
+    """The configured --num-tickets in `stats` and the --check summary
+    (issue 11, case 12; /metrics is in test_metrics.py)."""
+
+    def test_stats_and_check(self):
+        be = self.echo_backend()
+        for extra, want in (((), 2), (("--num-tickets", "5"), 5), (("--num-tickets", "0"), 0)):
+            with self.subTest(num_tickets=want):
+                # A socket per round: a failed round leaves its tern running.
+                path = os.path.join(self.tmp, "control-%d.sock" % want)
+                tern = self.tern_ctl([be], extra=extra, workers=1, path=path)
+                self.assertEqual(tern.stats()["num_tickets"], want)
+                tern.stop_ok()
+                r = self.run_tern(["--listen", "127.0.0.1:%d" % free_port(), "--backend", be.addr,
+                                   "--cert", self.default_cert()["cert"], "--check"]
+                                  + list(extra))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                summary = r.stdout.splitlines()[0]
+                self.assertIn(" num_tickets=%d " % want, summary)
+                # Beside the other settings, before the ticket keys.
+                self.assertLess(summary.index(" verify_client="), summary.index(" num_tickets="))
+                self.assertLess(summary.index(" num_tickets="), summary.index(" ticket_keys="))
+
+
 class TestLongLines(ControlTestCase):
 
     def long_line_closes(self, n):

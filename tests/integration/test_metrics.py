@@ -36,7 +36,11 @@ STATS_TO_METRIC = {
     "read_buffer_misses": "tern_read_buffer_misses_total",
     "reload_failures": "tern_reload_failures_total",
     "workers": "tern_workers",
+    "num_tickets": "tern_config_num_tickets",
 }
+# Settings, not counters: their value at start (--workers 2, --num-tickets
+# default 2).
+SETTINGS_AT_START = {"workers": 2, "num_tickets": 2}
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
                     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$')
 
@@ -136,10 +140,10 @@ class TestMetricsValues(MetricsTestCase):
         be = self.echo_backend()
         tern = self.start([be], workers=2)
 
-        # Before any traffic: every metric present, all zero but workers.
+        # Before any traffic: every metric present, all zero but settings.
         m = self.scrape()
         for field, key in STATS_TO_METRIC.items():
-            self.assertEqual(m.get(key), 2 if field == "workers" else 0, key)
+            self.assertEqual(m.get(key), SETTINGS_AT_START.get(field, 0), key)
         self.assert_histogram(m, 0)
 
         # 3 full handshakes, 1 resumed one (TLS 1.3 ticket of the third),
@@ -177,6 +181,7 @@ class TestMetricsValues(MetricsTestCase):
             "tern_backend_connect_failures_total": 0,
             "tern_reload_failures_total": 0,
             "tern_workers": 2,
+            "tern_config_num_tickets": 2,
         }
         for key, value in expect.items():
             self.assertEqual(m.get(key), value, key)
@@ -192,7 +197,7 @@ class TestMetricsValues(MetricsTestCase):
 
     def test_scrape_while_connections_are_open(self):
         be = self.echo_backend()
-        tern = self.start([be], workers=1)
+        tern = self.start([be], workers=1, extra=["--num-tickets", "4"])
         clients = [self.client().handshake() for _ in range(3)]
         for c in clients:
             self.assertEqual(c.exchange(b"ping", expect=4), b"ping")
@@ -202,6 +207,9 @@ class TestMetricsValues(MetricsTestCase):
         self.assertEqual(m['tern_bytes_total{direction="client_in"}'], 12)
         self.assert_histogram(m, 3)
         self.assertEqual(m["tern_workers"], 1)
+        # The configured --num-tickets, as in stats.
+        self.assertEqual(m["tern_config_num_tickets"], 4)
+        self.assertEqual(tern.stats()["num_tickets"], 4)
         for c in clients:
             c.close()
         wait_for(lambda: self.scrape()["tern_connections_active"] == 0, 5,

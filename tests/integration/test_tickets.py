@@ -502,8 +502,11 @@ class TestTicketsOnDemand(TicketTestCase):
         old.pump_for(0.1)
         old_base = old.tickets()  # a TLS 1.2 handshake may carry one itself
 
+        on_worker = [tern.conn_of(c.c)["worker"] for c in tls13]
         reply = self.assert_ok(tern.ctl("tickets all 2"))
-        self.assertEqual(reply, {"ok": True, "queued": len(tls13)})
+        self.assertEqual(reply, {"ok": True, "queued": len(tls13),
+                                 "workers": [{"worker": w, "queued": on_worker.count(w)}
+                                             for w in (0, 1)]})
         for c in tls13:
             c.wait_tickets(4)
         for c in tls13 + [old]:

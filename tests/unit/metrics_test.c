@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tern/config.h"
 #include "tern/histogram.h"
 #include "tern/metrics.h"
 #include "tern/server.h"
@@ -15,12 +16,18 @@
 /* Static: struct tern_worker is 64-byte aligned, as aligned_alloc gives
  * it in the server. */
 static struct tern_worker workers[2];
+static struct tern_config config;
 
+/* A server with the defaults but --num-tickets 3, so the configured value
+ * is told apart from the default (2). */
 static struct tern_server make_server(unsigned num_workers)
 {
 	struct tern_server srv;
 	memset(&srv, 0, sizeof(srv));
 	memset(workers, 0, sizeof(workers));
+	tern_config_init(&config);
+	config.num_tickets = 3;
+	srv.cfg = &config;
 	srv.workers = workers;
 	srv.num_workers = num_workers;
 	return srv;
@@ -366,6 +373,10 @@ static void test_render_values(void)
 	CHECK_LINE(text, "tern_reload_failures_total 3");
 	CHECK_LINE(text, "# TYPE tern_workers gauge");
 	CHECK_LINE(text, "tern_workers 2");
+	CHECK_LINE(text, "# HELP tern_config_num_tickets TLS 1.3 session tickets sent after a full "
+			 "handshake (--num-tickets).");
+	CHECK_LINE(text, "# TYPE tern_config_num_tickets gauge");
+	CHECK_LINE(text, "tern_config_num_tickets 3");
 
 	static const char histogram[] =
 		"# HELP tern_handshake_duration_seconds Time from accepting a client connection to "
@@ -423,6 +434,7 @@ static void test_render_empty(void)
 		for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++)
 			CHECK_LINE(text, zeros[i]);
 		CHECK_LINE(text, n ? "tern_workers 1" : "tern_workers 0");
+		CHECK_LINE(text, "tern_config_num_tickets 3");
 		CHECK_EQ_UINT(check_format(text), 0);
 		free(text);
 	}

@@ -1,0 +1,524 @@
+/* Unit tests for src/reply.c: every path through the part states on one
+ * thread (answered, withdrawn, abandoned, taken after being abandoned), a
+ * control thread that gives up while a worker carries a part out, a
+ * threaded race between take and abandon checked for "done or reported not
+ * done" (run under TSan: label tsan), and the JSON rendered from replies:
+ * one worker, counts per worker with some not reached, and lists cut at
+ * exactly LIMIT elements across workers. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "json_reader.h"
+#include "tern/json.h"
+#include "tern/reply.h"
+
+static unsigned state_of(const struct tern_reply *r, unsigned i)
+{
+	return atomic_load_explicit(&r->parts[i].state, memory_order_acquire);
+}
+
+static unsigned refs_of(struct tern_reply *r)
+{
+	return atomic_load_explicit(&r->refs, memory_order_acquire);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Finishes j and compares its text with want; frees j. */
+static void check_json(struct tern_json *j, const char *want)
+{
+	if (CHECK_EQ_INT(tern_json_finish(j), 0))
+		CHECK_EQ_STR(j->buf, want);
+	tern_json_free(j);
+}
+
+/* ----------------------------------------------------------- the states */
+
+static void test_all_answered(void)
+{
+	struct tern_reply *r = tern_reply_new(2);
+	if (!CHECK(r != NULL))
+		return;
+	CHECK_EQ_UINT(state_of(r, 0), TERN_REPLY_IDLE);
+	tern_reply_expect(r, 0);
+	tern_reply_expect(r, 1);
+	CHECK_EQ_UINT(state_of(r, 0), TERN_REPLY_PENDING);
+	CHECK_EQ_UINT(refs_of(r), 3);
+	for (unsigned i = 0; i < 2; i++) {
+		struct tern_reply_part *part = tern_reply_take(r, i);
+		if (!CHECK(part == &r->parts[i]))
+			continue;
+		CHECK_EQ_UINT(state_of(r, i), TERN_REPLY_TAKEN);
+		part->value = 10 + i;
+		tern_reply_answer(r, i);
+	}
+	uint64_t t0 = now_ms();
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	CHECK(now_ms() - t0 < 1000); /* nothing to wait for */
+	for (unsigned i = 0; i < 2; i++) {
+		CHECK_EQ_UINT(state_of(r, i), TERN_REPLY_DONE);
+		CHECK_EQ_INT(r->parts[i].status, 0);
+		CHECK_EQ_UINT(r->parts[i].value, 10 + i);
+	}
+	CHECK_EQ_UINT(refs_of(r), 1);
+	CHECK_EQ_UINT(atomic_load(&r->pending), 0);
+	tern_reply_unref(r);
+}
+
+/* Worker 0 answers, worker 1's push fails, worker 2 never pops in time and
+ * pops later: its request is skipped, and the reply said so. */
+static void test_withdrawn_and_abandoned(void)
+{
+	struct tern_reply *r = tern_reply_new(4);
+	if (!CHECK(r != NULL))
+		return;
+	for (unsigned i = 0; i < 3; i++)
+		tern_reply_expect(r, i);
+	struct tern_reply_part *part = tern_reply_take(r, 0);
+	if (CHECK(part != NULL)) {
+		part->value = 7;
+		tern_reply_answer(r, 0);
+	}
+	tern_reply_withdraw(r, 1);
+	CHECK_EQ_UINT(state_of(r, 1), TERN_REPLY_UNSENT);
+	CHECK_EQ_INT(r->parts[1].status, -EBUSY);
+	CHECK_EQ_STR(r->parts[1].error, "worker 1 is busy (its queue is full)");
+	CHECK_EQ_UINT(refs_of(r), 2); /* control's and worker 2's */
+
+	uint64_t t0 = now_ms();
+	CHECK_EQ_UINT(tern_reply_finish(r, 50), 1);
+	uint64_t waited = now_ms() - t0;
+	CHECK(waited >= 40 && waited < 1000);
+	CHECK_EQ_UINT(state_of(r, 0), TERN_REPLY_DONE);
+	CHECK_EQ_UINT(r->parts[0].value, 7);
+	CHECK_EQ_UINT(state_of(r, 2), TERN_REPLY_ABANDONED);
+	CHECK_EQ_INT(r->parts[2].status, -ETIMEDOUT);
+	CHECK_EQ_STR(r->parts[2].error, "worker 2 did not answer within 50 ms");
+	CHECK_EQ_UINT(state_of(r, 3), TERN_REPLY_IDLE); /* never addressed */
+	CHECK_EQ_UINT(atomic_load(&r->pending), 0);
+
+	/* Worker 2 pops its request at last: not to be carried out, and its
+	 * reference is gone with the refusal. */
+	CHECK(tern_reply_take(r, 2) == NULL);
+	CHECK_EQ_UINT(state_of(r, 2), TERN_REPLY_ABANDONED);
+	CHECK_EQ_UINT(refs_of(r), 1);
+	tern_reply_unref(r);
+}
+
+/* The control thread unrefs first; the worker that pops the abandoned
+ * request afterwards frees the reply (ASan: no leak, no use after free). */
+static void test_worker_frees_last(void)
+{
+	struct tern_reply *r = tern_reply_new(1);
+	if (!CHECK(r != NULL))
+		return;
+	tern_reply_expect(r, 0);
+	CHECK_EQ_UINT(tern_reply_finish(r, 0), 1);
+	tern_reply_unref(r);
+	CHECK(tern_reply_take(r, 0) == NULL);
+}
+
+struct slow_worker {
+	struct tern_reply *r;
+	sem_t taken;
+	unsigned hold_ms;
+};
+
+static void *slow_worker_main(void *arg)
+{
+	struct slow_worker *sw = arg;
+	struct tern_reply_part *part = tern_reply_take(sw->r, 0);
+	sem_post(&sw->taken);
+	if (!part)
+		return NULL;
+	struct timespec hold = {0, (long)sw->hold_ms * 1000000L};
+	nanosleep(&hold, NULL);
+	part->value = 42;
+	tern_reply_answer(sw->r, 0);
+	return NULL;
+}
+
+/* A part taken before the control thread gives up is waited for past the
+ * timeout, so the reply says what the worker did. */
+static void test_finish_waits_for_a_taken_part(void)
+{
+	struct slow_worker sw = {.r = tern_reply_new(1), .hold_ms = 150};
+	pthread_t t;
+
+	if (!CHECK(sw.r != NULL))
+		return;
+	sem_init(&sw.taken, 0, 0);
+	tern_reply_expect(sw.r, 0);
+	if (!CHECK_EQ_INT(pthread_create(&t, NULL, slow_worker_main, &sw), 0))
+		return;
+	sem_wait(&sw.taken);
+	uint64_t t0 = now_ms();
+	CHECK_EQ_UINT(tern_reply_finish(sw.r, 10), 0);
+	CHECK(now_ms() - t0 >= 100);
+	CHECK_EQ_UINT(state_of(sw.r, 0), TERN_REPLY_DONE);
+	CHECK_EQ_UINT(sw.r->parts[0].value, 42);
+	CHECK_EQ_INT(sw.r->parts[0].status, 0);
+	pthread_join(t, NULL);
+	sem_destroy(&sw.taken);
+	CHECK_EQ_UINT(refs_of(sw.r), 1);
+	tern_reply_unref(sw.r);
+}
+
+/* ------------------------------------------ the race: take versus abandon */
+
+#define RACE_WORKERS 2
+#define RACE_ROUNDS 1000
+
+struct racer {
+	struct tern_reply *r;
+	unsigned index;
+	_Atomic bool *go;
+	unsigned spin;   /* iterations to wait after go, so either side may win */
+	bool carried_out; /* read by the main thread after join */
+};
+
+static void spin_for(unsigned n)
+{
+	for (volatile unsigned i = 0; i < n; i++)
+		;
+}
+
+static void *racer_main(void *arg)
+{
+	struct racer *rc = arg;
+	/* Yielding: more spinners than CPUs would starve the main thread. */
+	while (!atomic_load_explicit(rc->go, memory_order_acquire))
+		sched_yield();
+	spin_for(rc->spin);
+	struct tern_reply_part *part = tern_reply_take(rc->r, rc->index);
+	if (!part)
+		return NULL;
+	rc->carried_out = true; /* the "work" */
+	part->value = 1000 + rc->index;
+	tern_reply_answer(rc->r, rc->index);
+	return NULL;
+}
+
+static void test_race_take_abandon(void)
+{
+	unsigned seed = 12345, num_done = 0, num_abandoned = 0, mismatches = 0;
+
+	for (unsigned round = 0; round < RACE_ROUNDS; round++) {
+		struct tern_reply *r = tern_reply_new(RACE_WORKERS);
+		struct racer rc[RACE_WORKERS];
+		pthread_t t[RACE_WORKERS];
+		_Atomic bool go = false;
+
+		if (!CHECK(r != NULL))
+			return;
+		for (unsigned i = 0; i < RACE_WORKERS; i++) {
+			tern_reply_expect(r, i);
+			rc[i] = (struct racer){.r = r, .index = i, .go = &go,
+					       .spin = (unsigned)rand_r(&seed) % 200000};
+			if (pthread_create(&t[i], NULL, racer_main, &rc[i]) != 0) {
+				CHECK(!"pthread_create");
+				return;
+			}
+		}
+		unsigned spin = (unsigned)rand_r(&seed) % 20000;
+		atomic_store_explicit(&go, true, memory_order_release);
+		spin_for(spin);
+		unsigned abandoned = tern_reply_finish(r, 0);
+		/* Before joining: what finish reported is final. A DONE part's
+		 * value is visible here (TSan checks the ordering). */
+		unsigned seen_abandoned = 0;
+		unsigned state[RACE_WORKERS];
+		for (unsigned i = 0; i < RACE_WORKERS; i++) {
+			state[i] = state_of(r, i);
+			if (state[i] == TERN_REPLY_DONE && r->parts[i].value != 1000 + i)
+				mismatches++;
+			if (state[i] == TERN_REPLY_ABANDONED)
+				seen_abandoned++;
+			else if (state[i] != TERN_REPLY_DONE)
+				mismatches++; /* PENDING or TAKEN after finish */
+		}
+		if (seen_abandoned != abandoned)
+			mismatches++;
+		for (unsigned i = 0; i < RACE_WORKERS; i++) {
+			pthread_join(t[i], NULL);
+			/* Done exactly when reported done. */
+			if (rc[i].carried_out != (state[i] == TERN_REPLY_DONE))
+				mismatches++;
+			if (state[i] == TERN_REPLY_DONE)
+				num_done++;
+			else
+				num_abandoned++;
+		}
+		if (refs_of(r) != 1)
+			mismatches++;
+		tern_reply_unref(r);
+	}
+	CHECK_EQ_UINT(mismatches, 0);
+	CHECK_EQ_UINT(num_done + num_abandoned, RACE_ROUNDS * RACE_WORKERS);
+	/* Both sides won sometimes, or the race was not exercised. */
+	CHECK(num_done > 0);
+	CHECK(num_abandoned > 0);
+	printf("race: %u parts done, %u abandoned\n", num_done, num_abandoned);
+}
+
+/* ------------------------------------------------------------ rendering */
+
+/* Part i answered with `value` (or the worker's error when error is set). */
+static void answer(struct tern_reply *r, unsigned i, uint64_t value, const char *error)
+{
+	tern_reply_expect(r, i);
+	struct tern_reply_part *part = tern_reply_take(r, i);
+	if (!CHECK(part != NULL))
+		return;
+	part->value = value;
+	if (error) {
+		part->status = -ENOENT;
+		snprintf(part->error, sizeof(part->error), "%s", error);
+	}
+	tern_reply_answer(r, i);
+}
+
+/* Part i answered with a list of n objects {"id":first..first+n-1}, built
+ * as the worker builds `conns`. */
+static void answer_list(struct tern_reply *r, unsigned i, unsigned first, unsigned n)
+{
+	struct tern_json j;
+
+	tern_reply_expect(r, i);
+	struct tern_reply_part *part = tern_reply_take(r, i);
+	if (!CHECK(part != NULL))
+		return;
+	tern_json_init(&j);
+	tern_json_begin_array(&j);
+	for (unsigned k = 0; k < n; k++) {
+		tern_json_begin_object(&j);
+		tern_json_key(&j, "id");
+		tern_json_uint(&j, first + k);
+		tern_json_end_object(&j);
+		CHECK_EQ_INT(tern_reply_part_end_item(part, j.len), 0);
+	}
+	tern_json_end_array(&j);
+	if (CHECK_EQ_INT(tern_json_finish(&j), 0)) {
+		part->json = j.buf;
+		part->json_len = j.len;
+	} else {
+		tern_json_free(&j);
+	}
+	CHECK_EQ_UINT(part->value, n);
+	tern_reply_answer(r, i);
+}
+
+static void test_render_one(void)
+{
+	struct tern_reply *r = tern_reply_new(4);
+	struct tern_json j;
+
+	if (!CHECK(r != NULL))
+		return;
+	answer(r, 0, 1, NULL);
+	answer(r, 1, 0, "no connection 5");
+	tern_reply_expect(r, 2);
+	tern_reply_withdraw(r, 2);
+	tern_reply_expect(r, 3);
+	CHECK_EQ_UINT(tern_reply_finish(r, 0), 1);
+
+	tern_json_init(&j);
+	tern_reply_render_one(r, 0, "queued", &j);
+	check_json(&j, "{\"ok\":true,\"queued\":1}");
+	tern_json_init(&j);
+	tern_reply_render_one(r, 0, NULL, &j);
+	check_json(&j, "{\"ok\":true}");
+	tern_json_init(&j);
+	tern_reply_render_one(r, 1, "queued", &j);
+	check_json(&j, "{\"ok\":false,\"error\":\"no connection 5\"}");
+	tern_json_init(&j);
+	tern_reply_render_one(r, 2, "queued", &j);
+	check_json(&j, "{\"ok\":false,\"error\":\"worker 2 is busy (its queue is full): "
+		       "not carried out\"}");
+	tern_json_init(&j);
+	tern_reply_render_one(r, 3, NULL, &j);
+	check_json(&j, "{\"ok\":false,\"error\":\"worker 3 did not answer within 0 ms: "
+		       "not carried out\"}");
+	tern_reply_unref(r);
+	CHECK(tern_reply_take(r, 3) == NULL); /* worker 3 comes late */
+}
+
+static void test_render_counts(void)
+{
+	struct tern_reply *r = tern_reply_new(3);
+	struct tern_json j;
+
+	if (!CHECK(r != NULL))
+		return;
+	answer(r, 0, 2, NULL);
+	answer(r, 1, 0, NULL);
+	answer(r, 2, 3, NULL);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	tern_json_init(&j);
+	tern_reply_render_counts(r, "queued", &j);
+	check_json(&j, "{\"ok\":true,\"queued\":5,\"workers\":[{\"worker\":0,\"queued\":2},"
+		       "{\"worker\":1,\"queued\":0},{\"worker\":2,\"queued\":3}]}");
+	tern_reply_unref(r);
+
+	/* Worker 1's queue is full, worker 3 does not answer: not ok, but
+	 * the operator still learns what the others did. */
+	r = tern_reply_new(4);
+	if (!CHECK(r != NULL))
+		return;
+	for (unsigned i = 0; i < 4; i++)
+		tern_reply_expect(r, i);
+	tern_reply_withdraw(r, 1);
+	for (unsigned i = 0; i < 4; i += 2) {
+		struct tern_reply_part *part = tern_reply_take(r, i);
+		if (CHECK(part != NULL)) {
+			part->value = 2 + i;
+			tern_reply_answer(r, i);
+		}
+	}
+	CHECK_EQ_UINT(tern_reply_finish(r, 5), 1);
+	tern_json_init(&j);
+	tern_reply_render_counts(r, "queued", &j);
+	check_json(&j, "{\"ok\":false,\"error\":\"2 of 4 workers not reached: worker 1 is busy "
+		       "(its queue is full); worker 3 did not answer within 5 ms; queued on the "
+		       "others: 6\",\"queued\":6,\"workers\":[{\"worker\":0,\"queued\":2},"
+		       "{\"worker\":1,\"error\":\"worker 1 is busy (its queue is full)\"},"
+		       "{\"worker\":2,\"queued\":4},"
+		       "{\"worker\":3,\"error\":\"worker 3 did not answer within 5 ms\"}]}");
+	CHECK(tern_reply_take(r, 3) == NULL);
+	tern_reply_unref(r);
+}
+
+/* Every worker unreachable, more than the error text can name: the text
+ * stays bounded, the count exact, and every worker is in the list. */
+static void test_render_many_failures(void)
+{
+	enum { N = 1024 };
+	struct tern_reply *r = tern_reply_new(N);
+	struct tern_json j;
+
+	if (!CHECK(r != NULL))
+		return;
+	for (unsigned i = 0; i < N; i++)
+		tern_reply_expect(r, i);
+	for (unsigned i = 0; i < N; i++)
+		tern_reply_withdraw(r, i);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	tern_json_init(&j);
+	tern_reply_render_counts(r, "queued", &j);
+	if (CHECK_EQ_INT(tern_json_finish(&j), 0)) {
+		static const char prefix[] = "{\"ok\":false,\"error\":\"1024 of 1024 workers not "
+					     "reached: worker 0 is busy (its queue is full); worker 1 is busy";
+		CHECK(strncmp(j.buf, prefix, sizeof(prefix) - 1) == 0);
+		CHECK(strstr(j.buf, "{\"worker\":1023,\"error\":\"worker 1023 is busy") != NULL);
+		const char *error_end = strstr(j.buf, "\",\"queued\":0,");
+		CHECK(error_end != NULL && error_end - j.buf < 1300);
+	}
+	tern_json_free(&j);
+	tern_reply_unref(r);
+}
+
+static void check_list(struct tern_reply *r, uint64_t limit, const char *want)
+{
+	struct tern_json j;
+	tern_json_init(&j);
+	tern_reply_render_list(r, "conns", limit, &j);
+	check_json(&j, want);
+}
+
+/* Case 9 of issue 11: `conns 2` with one connection on worker 0 and two on
+ * worker 1 listed one; every LIMIT gives min(LIMIT, all) now. */
+static void test_render_list_limits(void)
+{
+	struct tern_reply *r = tern_reply_new(3);
+	if (!CHECK(r != NULL))
+		return;
+	answer_list(r, 0, 1, 1);
+	answer_list(r, 1, 2, 2);
+	answer_list(r, 2, 9, 0);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	check_list(r, 1, "{\"ok\":true,\"conns\":[{\"id\":1}]}");
+	check_list(r, 2, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2}]}");
+	check_list(r, 3, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2},{\"id\":3}]}");
+	check_list(r, 1000, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2},{\"id\":3}]}");
+	tern_reply_unref(r);
+
+	/* Empty everywhere. */
+	r = tern_reply_new(2);
+	if (!CHECK(r != NULL))
+		return;
+	answer_list(r, 0, 1, 0);
+	answer_list(r, 1, 1, 0);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	check_list(r, 5, "{\"ok\":true,\"conns\":[]}");
+	tern_reply_unref(r);
+
+	/* Long lists (item_end grows) cut in the middle of the second. */
+	r = tern_reply_new(2);
+	if (!CHECK(r != NULL))
+		return;
+	answer_list(r, 0, 0, 100);
+	answer_list(r, 1, 100, 300);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	struct tern_json j;
+	tern_json_init(&j);
+	tern_reply_render_list(r, "conns", 250, &j);
+	if (CHECK_EQ_INT(tern_json_finish(&j), 0)) {
+		struct tern_json_doc doc;
+		if (CHECK_EQ_INT(tern_json_parse(j.buf, j.len, &doc), 0)) {
+			const struct tern_json_value *conns = tern_json_member(doc.root, "conns");
+			unsigned n = 0;
+			bool in_order = true;
+			for (const struct tern_json_value *e = conns ? conns->child : NULL; e;
+			     e = e->next, n++) {
+				const struct tern_json_value *id = tern_json_member(e, "id");
+				in_order = in_order && id && strtoul(id->text, NULL, 10) == n;
+			}
+			CHECK_EQ_UINT(n, 250);
+			CHECK(in_order);
+		}
+		tern_json_doc_free(&doc);
+	}
+	tern_json_free(&j);
+	tern_reply_unref(r);
+}
+
+/* A worker that cannot be reached: not ok, and the others' entries. */
+static void test_render_list_not_reached(void)
+{
+	struct tern_reply *r = tern_reply_new(2);
+	if (!CHECK(r != NULL))
+		return;
+	tern_reply_expect(r, 0);
+	tern_reply_withdraw(r, 0);
+	answer_list(r, 1, 5, 2);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	check_list(r, 10, "{\"ok\":false,\"error\":\"1 of 2 workers not reached: worker 0 is busy "
+			  "(its queue is full)\",\"conns\":[{\"id\":5},{\"id\":6}]}");
+	tern_reply_unref(r);
+}
+
+int main(void)
+{
+	test_all_answered();
+	test_withdrawn_and_abandoned();
+	test_worker_frees_last();
+	test_finish_waits_for_a_taken_part();
+	test_race_take_abandon();
+	test_render_one();
+	test_render_counts();
+	test_render_many_failures();
+	test_render_list_limits();
+	test_render_list_not_reached();
+	return check_summary();
+}
