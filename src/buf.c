@@ -37,19 +37,13 @@ void tern_buf_release_if_empty(struct tern_buf *b)
 void tern_buf_free(struct tern_buf *b)
 {
 	free(b->data);
-	tern_buf_free_retired(b);
 	b->data = NULL;
 	b->cap = b->head = b->tail = 0;
 	b->pinned = false;
 }
 
-void tern_buf_free_retired(struct tern_buf *b)
-{
-	free(b->retired);
-	b->retired = NULL;
-}
-
-int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t min_cap)
+int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t min_cap,
+		    uint8_t **retired)
 {
 	if (!b->data && tern_buf_reserve(b, min_cap > len ? min_cap : len) < 0)
 		return -ENOMEM;
@@ -68,8 +62,8 @@ int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t 
 		memcpy(grown, tern_buf_head_ptr(b), held);
 		/* Only the storage current when the send was queued is the
 		 * kernel's: one that replaced it since is ours to free. */
-		if (b->pinned && !b->retired)
-			b->retired = b->data;
+		if (b->pinned && !*retired)
+			*retired = b->data;
 		else
 			free(b->data);
 		b->data = grown;

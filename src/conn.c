@@ -559,6 +559,8 @@ void tern_conn_on_send(struct tern_conn *c, enum tern_side side, int32_t res)
 		return;
 	}
 	tern_buf_unpin(b);
+	if (side == TERN_SIDE_CLIENT)
+		tern_tls_out_sent(&c->tls);
 	if (c->phase == TERN_PHASE_CLOSED)
 		return;
 	if (side == TERN_SIDE_BACKEND && c->phase == TERN_PHASE_FINISHING)

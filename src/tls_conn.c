@@ -39,7 +39,7 @@ static int buf_bio_write(BIO *bio, const char *src, int len)
 	BIO_clear_retry_flags(bio);
 	if (len <= 0)
 		return 0;
-	if (tern_buf_append(tls->out, src, (uint32_t)len, tls->out_cap) < 0)
+	if (tern_buf_append(tls->out, src, (uint32_t)len, tls->out_cap, &tls->out_retired) < 0)
 		return -1;
 	return len;
 }
@@ -146,6 +146,13 @@ void tern_tls_free(struct tern_tls *tls)
 {
 	SSL_free(tls->ssl);
 	tls->ssl = NULL;
+	tern_tls_out_sent(tls);
+}
+
+void tern_tls_out_sent(struct tern_tls *tls)
+{
+	free(tls->out_retired);
+	tls->out_retired = NULL;
 }
 
 /* Records OpenSSL's reason for a failure and empties the thread's error

@@ -25,10 +25,6 @@ struct tern_buf {
 	uint32_t head;
 	uint32_t tail;
 	bool pinned; /* an io_uring operation points into data */
-	/* The storage a pinned buffer outgrew (tern_buf_append): the kernel
-	 * may still read it, so it is freed only when the buffer is unpinned.
-	 * NULL otherwise. */
-	uint8_t *retired;
 };
 
 static inline void tern_buf_check(const struct tern_buf *b)
@@ -85,15 +81,10 @@ static inline void tern_buf_consume(struct tern_buf *b, uint32_t n)
 		b->head = b->tail = 0;
 }
 
-void tern_buf_free_retired(struct tern_buf *b);
-
-/* The kernel operation on the buffer completed: it may be reset again, and
- * storage it outgrew meanwhile is freed. */
+/* The kernel operation on the buffer completed: it may be reset again. */
 static inline void tern_buf_unpin(struct tern_buf *b)
 {
 	b->pinned = false;
-	if (b->retired)
-		tern_buf_free_retired(b);
 	if (b->head == b->tail)
 		b->head = b->tail = 0;
 }
@@ -118,13 +109,17 @@ void tern_buf_free(struct tern_buf *b);
 uint32_t tern_buf_write(struct tern_buf *b, const void *src, uint32_t len);
 
 /* Copies all len bytes into the tail, growing the storage when they do not
- * fit (to at least min_cap on first use). A pinned buffer keeps its old
- * storage alive until it is unpinned, since the kernel may still read it:
- * the bytes in flight are the same in both. Returns 0 or -ENOMEM (nothing
- * copied). For a buffer whose producer cannot be told "later" (OpenSSL's
- * output, tls.h): its owner bounds what it asks the producer for instead. */
+ * fit (to at least min_cap on first use). A pinned buffer's old storage,
+ * which the kernel may still read (the bytes in flight are the same in
+ * both), goes to *retired for the owner to free once the buffer is
+ * unpinned; storage that replaced it since is freed at once. Returns 0 or
+ * -ENOMEM (nothing copied). For a buffer whose producer cannot be told
+ * "later" (OpenSSL's output, tls.h): its owner bounds what it asks the
+ * producer for instead. The retired pointer is kept outside the buffer
+ * because only that one buffer of a connection ever needs it. */
 __attribute__((warn_unused_result))
-int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t min_cap);
+int tern_buf_append(struct tern_buf *b, const void *src, uint32_t len, uint32_t min_cap,
+		    uint8_t **retired);
 
 /* Copies up to len bytes from the head out and consumes them. Returns the
  * number copied (0 when empty). */

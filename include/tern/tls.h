@@ -44,6 +44,9 @@ struct tern_tls {
 	struct tern_buf *in;  /* ciphertext from the peer */
 	struct tern_buf *out; /* ciphertext for the peer */
 	uint32_t out_cap;     /* capacity `out` is given when first written */
+	/* Storage `out` outgrew while the kernel was sending from it: freed
+	 * by tern_tls_out_sent() when that send completes. */
+	uint8_t *out_retired;
 	bool in_eof;          /* the transport delivered EOF after `in` */
 	/* A post-handshake CertificateRequest is out (server): watching for
 	 * the client's Finished, which ends its answer. */
@@ -55,7 +58,7 @@ struct tern_tls {
 	unsigned num_tickets;
 	uint32_t tickets_sent;     /* NewSessionTicket messages written */
 	uint32_t tickets_received; /* ... and read (a client's count, for tests) */
-	char error[160];           /* why the last step failed, for the log */
+	char error[128];           /* why the last step failed, for the log */
 };
 
 /* Creates the SSL object from ctx, server side unless `client`, wired to
@@ -66,6 +69,10 @@ int tern_tls_init(struct tern_tls *tls, struct ssl_ctx_st *ctx, bool client,
 
 /* Frees the SSL object; the buffers stay with their owner. */
 void tern_tls_free(struct tern_tls *tls);
+
+/* The send from `out` completed (the caller unpinned it): storage it
+ * outgrew meanwhile is freed. */
+void tern_tls_out_sent(struct tern_tls *tls);
 
 /* Advances the handshake. TERN_TLS_DONE once complete, 0 for no progress,
  * -EPROTO on a TLS failure (alert, if any, is in `out`), -ECONNRESET when
