@@ -161,7 +161,8 @@ static int tls_fail(struct tern_tls *tls, const char *what, int ssl_err)
 {
 	unsigned long e = ERR_peek_last_error();
 	if (e) {
-		char reason[120];
+		/* what (at most 20 bytes), ": ", and the reason: within error[] */
+		char reason[96];
 		ERR_error_string_n(e, reason, sizeof(reason));
 		snprintf(tls->error, sizeof(tls->error), "%s: %s", what, reason);
 	} else {
