@@ -1,12 +1,16 @@
-/* A connection told to the operator: its `conns` entry and its access-log
- * line (conn.h). */
+/* A connection told to the operator: its `conns` entry (as a struct
+ * tern_conn_info; the control thread renders it) and its access-log line
+ * (conn.h). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tern/conn.h"
-#include "tern/json.h"
+#include "tern/conn_info.h"
 #include "tern/log.h"
+
+_Static_assert(TERN_CONN_INFO_PEER_MAX >= INET6_ADDRSTRLEN + sizeof("[]:65535") - 1,
+	       "conn_info.h's peer holds any address format_peer writes");
 
 /* The peer address, fetched once from the engine when not known yet. */
 static void format_peer(struct tern_conn *c, char *out, size_t out_len)
@@ -46,7 +50,7 @@ static void format_alpn(const struct tern_conn *c, char out[256])
 
 void tern_conn_log_access(struct tern_conn *c)
 {
-	char peer[INET6_ADDRSTRLEN + 16];
+	char peer[TERN_CONN_INFO_PEER_MAX];
 	char alpn[256];
 	bool hs = c->handshake_done;
 
@@ -61,60 +65,43 @@ void tern_conn_log_access(struct tern_conn *c)
 			(unsigned long long)(c->host->now_ms - c->start_ms), c->reason);
 }
 
-static void json_string_or_null(struct tern_json *j, bool present, const char *s)
+/* Copies s into out when it fits; a longer one is cut, never overrun
+ * (the sizes in conn_info.h are those of what each field can hold). */
+static void copy_text(char *out, size_t out_len, const char *s)
 {
-	if (present)
-		tern_json_string(j, s);
-	else
-		tern_json_null(j);
+	snprintf(out, out_len, "%s", s);
 }
 
-void tern_conn_describe(struct tern_conn *c, struct tern_json *j)
+void tern_conn_describe(struct tern_conn *c, struct tern_conn_info *out)
 {
-	char peer[INET6_ADDRSTRLEN + 16];
-	char alpn[256];
-	char subject[256];
 	bool hs = c->handshake_done;
 
-	format_peer(c, peer, sizeof(peer));
-	format_alpn(c, alpn);
-	tern_json_begin_object(j);
-	tern_json_key(j, "id");
-	tern_json_uint(j, c->id);
-	tern_json_key(j, "worker");
-	tern_json_uint(j, c->host->worker_index);
-	tern_json_key(j, "peer");
-	tern_json_string(j, peer);
-	tern_json_key(j, "sni");
-	json_string_or_null(j, hs && strcmp(tern_tls_sni(&c->tls), "-") != 0, tern_tls_sni(&c->tls));
-	tern_json_key(j, "alpn");
-	json_string_or_null(j, strcmp(alpn, "-") != 0, alpn);
-	tern_json_key(j, "version");
-	json_string_or_null(j, hs, hs ? tern_tls_version(&c->tls) : NULL);
-	tern_json_key(j, "cipher");
-	json_string_or_null(j, hs, hs ? tern_tls_cipher(&c->tls) : NULL);
-	tern_json_key(j, "resumed");
-	tern_json_bool(j, hs && tern_tls_resumed(&c->tls));
-	tern_json_key(j, "age_ms");
-	tern_json_uint(j, c->host->now_ms - c->start_ms);
-	tern_json_key(j, "bytes_in");
-	tern_json_uint(j, c->c2b.bytes);
-	tern_json_key(j, "bytes_out");
-	tern_json_uint(j, c->b2c.bytes);
-	tern_json_key(j, "num_tickets");
-	tern_json_uint(j, tern_tls_num_tickets(&c->tls));
-	tern_json_key(j, "tickets_sent");
-	tern_json_uint(j, c->tls.tickets_sent);
-	tern_json_key(j, "tickets_pending");
-	tern_json_uint(j, c->tickets.pending + c->tickets.owed);
-	tern_json_key(j, "tickets_requested");
-	tern_json_uint(j, c->tickets.requested);
+	memset(out, 0, sizeof(*out));
+	out->id = c->id;
+	out->worker = c->host->worker_index;
+	format_peer(c, out->peer, sizeof(out->peer));
+	if (hs && strcmp(tern_tls_sni(&c->tls), "-") != 0) {
+		out->has_sni = true;
+		copy_text(out->sni, sizeof(out->sni), tern_tls_sni(&c->tls));
+	}
+	format_alpn(c, out->alpn);
+	out->has_alpn = strcmp(out->alpn, "-") != 0;
+	if (hs) {
+		out->handshake_done = true;
+		copy_text(out->version, sizeof(out->version), tern_tls_version(&c->tls));
+		copy_text(out->cipher, sizeof(out->cipher), tern_tls_cipher(&c->tls));
+		out->resumed = tern_tls_resumed(&c->tls);
+		out->has_client_cert = tern_tls_client_subject(&c->tls, out->client_cert,
+							       sizeof(out->client_cert));
+	}
+	out->age_ms = c->host->now_ms - c->start_ms;
+	out->bytes_in = c->c2b.bytes;
+	out->bytes_out = c->b2c.bytes;
+	out->num_tickets = tern_tls_num_tickets(&c->tls);
+	out->tickets_sent = c->tls.tickets_sent;
+	out->tickets_pending = c->tickets.pending + c->tickets.owed;
+	out->tickets_requested = c->tickets.requested;
 	/* Memory the connection's buffers hold now (borrowed read buffers
 	 * included): 0 for an idle connection, the point of lending. */
-	tern_json_key(j, "buffer_bytes");
-	tern_json_uint(j, (uint64_t)c->cin.cap + c->cout.cap + c->c2b.buf.cap + c->b2c.buf.cap);
-	tern_json_key(j, "client_cert");
-	bool cert = hs && tern_tls_client_subject(&c->tls, subject, sizeof(subject));
-	json_string_or_null(j, cert, subject);
-	tern_json_end_object(j);
+	out->buffer_bytes = (uint64_t)c->cin.cap + c->cout.cap + c->c2b.buf.cap + c->b2c.buf.cap;
 }

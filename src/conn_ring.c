@@ -13,6 +13,7 @@
 #include "tern/log.h"
 #include "tern/ring.h"
 #include "tern/server.h"
+#include "worker_internal.h"
 
 /* A read buffer's dealings with the worker's provided buffers. */
 struct lending {

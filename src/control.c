@@ -20,6 +20,7 @@
 
 #include "tern/clock.h"
 #include "tern/control.h"
+#include "tern/conn.h"
 #include "tern/control_proto.h"
 #include "tern/json.h"
 #include "tern/log.h"
@@ -84,7 +85,7 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 	for (unsigned i = first; i < last; i++) {
 		struct tern_request req = {.kind = kind, .count = count, .conn_id = conn_id,
 					   .arg = arg, .ptr = reply};
-		if (tern_worker_push_wait(&srv->workers[i], &req, PUSH_RETRY_MS) < 0)
+		if (tern_worker_push_wait(srv->workers[i], &req, PUSH_RETRY_MS) < 0)
 			tern_reply_withdraw(reply, i);
 	}
 	unsigned abandoned = tern_reply_finish(reply, REPLY_TIMEOUT_MS);
@@ -138,7 +139,7 @@ static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, 
 	}
 	/* Each worker listed up to LIMIT; LIMIT of them in all are taken, in
 	 * worker order. */
-	tern_reply_render_list(reply, "conns", cmd->limit, j);
+	tern_reply_render_conns(reply, cmd->limit, j);
 	tern_reply_unref(reply);
 }
 
@@ -439,7 +440,7 @@ static void run_timers(struct tern_control *ctl, uint64_t now)
 		for (unsigned i = 0; i < ctl->srv->num_workers; i++) {
 			struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_REFRESH,
 						   .arg = ctl->cfg->ticket_refresh_ms};
-			if (tern_worker_push(&ctl->srv->workers[i], &req) < 0)
+			if (tern_worker_push(ctl->srv->workers[i], &req) < 0)
 				tern_log(TERN_LOG_DEBUG, "control: worker %u busy, ticket refresh "
 					 "skipped this round", i);
 		}

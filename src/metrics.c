@@ -95,7 +95,7 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 
 	tern_server_totals(srv, &c);
 	for (unsigned i = 0; i < srv->num_workers; i++)
-		tern_histogram_add_to(&srv->workers[i].hs_hist, &h);
+		tern_histogram_add_to(tern_worker_histogram(srv->workers[i]), &h);
 
 	header(&t, "tern_connections_active", "gauge", "Client connections open now.");
 	sample(&t, "tern_connections_active", "", c.conns_active);

@@ -60,8 +60,8 @@ static int reload_build(struct tern_server *srv, struct reload_set *set, char *e
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		/* The ticket callback reads the worker's own current key set,
 		 * on the worker's thread, as the first shards do. */
-		ret = tern_tls_shard_new(cfg, set->identities, &srv->workers[i].ticket_keys,
-					 &set->shards[i], err, err_len);
+		ret = tern_worker_build_shard(srv->workers[i], cfg, set->identities,
+					      &set->shards[i], err, err_len);
 		if (ret < 0)
 			goto fail;
 	}
@@ -89,7 +89,7 @@ int tern_reload(struct tern_server *srv, char *err, size_t err_len)
 	/* Commit: each worker adopts its shard on its own thread. */
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		struct tern_request req = {.kind = TERN_REQ_KIND_TLS_SHARD, .ptr = set.shards[i]};
-		if (tern_worker_push_wait(&srv->workers[i], &req, HANDOVER_RETRY_MS) == 0)
+		if (tern_worker_push_wait(srv->workers[i], &req, HANDOVER_RETRY_MS) == 0)
 			set.shards[i] = NULL; /* the worker owns it now */
 		else
 			failed++;

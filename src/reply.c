@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "tern/conn_info.h"
 #include "tern/json.h"
 #include "tern/reply.h"
 
@@ -129,26 +130,10 @@ void tern_reply_unref(struct tern_reply *r)
 {
 	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (unsigned i = 0; i < r->num_parts; i++) {
-		free(r->parts[i].json);
-		free(r->parts[i].item_end);
-	}
+	for (unsigned i = 0; i < r->num_parts; i++)
+		free(r->parts[i].conns);
 	sem_destroy(&r->done);
 	free(r);
-}
-
-int tern_reply_part_end_item(struct tern_reply_part *part, size_t end)
-{
-	if (part->value == part->item_end_cap) {
-		size_t cap = part->item_end_cap ? part->item_end_cap * 2 : 64;
-		size_t *grown = realloc(part->item_end, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		part->item_end = grown;
-		part->item_end_cap = cap;
-	}
-	part->item_end[part->value++] = end;
-	return 0;
 }
 
 /* ------------------------------------------------------------ rendering */
@@ -265,26 +250,62 @@ void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
 	tern_json_end_object(j);
 }
 
-void tern_reply_render_list(const struct tern_reply *r, const char *list_key, uint64_t limit,
-			    struct tern_json *j)
+static void member_uint(struct tern_json *j, const char *key, uint64_t v)
+{
+	tern_json_key(j, key);
+	tern_json_uint(j, v);
+}
+
+/* A string, or null when it is absent. */
+static void member_text(struct tern_json *j, const char *key, bool present, const char *s)
+{
+	tern_json_key(j, key);
+	if (present)
+		tern_json_string(j, s);
+	else
+		tern_json_null(j);
+}
+
+/* One connection of `conns`. The field names, their order and the nulls
+ * are what clients parse: change none of them. */
+static void render_conn(struct tern_json *j, const struct tern_conn_info *ci)
+{
+	tern_json_begin_object(j);
+	member_uint(j, "id", ci->id);
+	member_uint(j, "worker", ci->worker);
+	member_text(j, "peer", true, ci->peer);
+	member_text(j, "sni", ci->has_sni, ci->sni);
+	member_text(j, "alpn", ci->has_alpn, ci->alpn);
+	member_text(j, "version", ci->handshake_done, ci->version);
+	member_text(j, "cipher", ci->handshake_done, ci->cipher);
+	tern_json_key(j, "resumed");
+	tern_json_bool(j, ci->resumed);
+	member_uint(j, "age_ms", ci->age_ms);
+	member_uint(j, "bytes_in", ci->bytes_in);
+	member_uint(j, "bytes_out", ci->bytes_out);
+	member_uint(j, "num_tickets", ci->num_tickets);
+	member_uint(j, "tickets_sent", ci->tickets_sent);
+	member_uint(j, "tickets_pending", ci->tickets_pending);
+	member_uint(j, "tickets_requested", ci->tickets_requested);
+	member_uint(j, "buffer_bytes", ci->buffer_bytes);
+	member_text(j, "client_cert", ci->has_client_cert, ci->client_cert);
+	tern_json_end_object(j);
+}
+
+void tern_reply_render_conns(const struct tern_reply *r, uint64_t limit, struct tern_json *j)
 {
 	uint64_t listed = 0;
 
 	tern_json_begin_object(j);
 	render_ok(j, r, "");
-	tern_json_key(j, list_key);
+	tern_json_key(j, "conns");
 	tern_json_begin_array(j);
 	for (unsigned i = 0; i < r->num_parts && listed < limit; i++) {
 		const struct tern_reply_part *part = &r->parts[i];
-		if (!addressed(part) || part->status < 0 || part->value == 0 || !part->json ||
-		    !part->item_end)
+		if (!addressed(part) || part->status < 0 || !part->conns)
 			continue;
-		uint64_t take = part->value < limit - listed ? part->value : limit - listed;
-		/* Elements 0..take-1 of the worker's array, without its '[':
-		 * they become elements of ours (the writer puts the comma
-		 * between workers). */
-		tern_json_raw_len(j, part->json + 1, part->item_end[take - 1] - 1);
-		listed += take;
+		for (uint64_t k = 0; k < part->value && listed < limit; k++, listed++)
+			render_conn(j, &part->conns[k]);
 	}
 	tern_json_end_array(j);
 	tern_json_end_object(j);

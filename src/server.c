@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,43 +24,18 @@ static int listen_socket(const struct tern_addr *addr, char *err, size_t err_len
 	return tern_sock_listen(addr, TERN_SOCK_REUSEPORT, err, err_len);
 }
 
-static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsigned index,
-			  bool bind, char *err, size_t err_len)
+/* Worker index with its listeners: the inherited sockets, which every
+ * worker shares, and one socket of its own for each address it binds. */
+static int prepare_worker(struct tern_server *srv, unsigned index, bool bind, char *err,
+			  size_t err_len)
 {
 	const struct tern_config *cfg = srv->cfg;
-	int ret;
+	struct tern_worker *w;
+	int ret = tern_worker_new(srv, index, &srv->workers[index], err, err_len);
 
-	w->index = index;
-	w->srv = srv;
-	w->cfg = cfg;
-	w->wake_fd = -1;
-	/* Every shard encrypts and decrypts tickets with the same keys, so a
-	 * session resumes on whichever worker the kernel hands the reconnect:
-	 * each of the shard's contexts reads them through &w->ticket_keys. */
-	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
-	ret = tern_tls_shard_new(cfg, srv->identities, &w->ticket_keys, &w->shard, err, err_len);
-	if (ret < 0)
+	if (ret < 0 || !bind)
 		return ret;
-	w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
-	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
-	if (ret < 0) {
-		snprintf(err, err_len, "out of memory");
-		return ret;
-	}
-	if (!bind)
-		return 0;
-	w->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (w->wake_fd < 0) {
-		ret = -errno;
-		snprintf(err, err_len, "eventfd: %s", strerror(errno));
-		return ret;
-	}
-	size_t num = srv->inherited.num;
-	for (size_t i = 0; i < cfg->num_listen; i++)
-		num += (srv->bind_listen >> i) & 1;
-	w->listeners = calloc(num, sizeof(*w->listeners));
-	if (!w->listeners)
-		return -ENOMEM;
+	w = srv->workers[index];
 	/* Inherited sockets are one socket for all workers, not one each:
 	 * every worker's ring arms its multishot accept on the same fd, and
 	 * the kernel hands each connection to exactly one of them (an accept
@@ -69,25 +43,25 @@ static int prepare_worker(struct tern_server *srv, struct tern_worker *w, unsign
 	 * with EPOLLEXCLUSIVE). Unlike SO_REUSEPORT's hash, a connection goes
 	 * to whichever worker is waiting, so a busy worker takes fewer. */
 	for (size_t i = 0; i < srv->inherited.num; i++) {
-		struct tern_listener *l = &w->listeners[w->num_listeners++];
-		l->magic = TERN_LISTENER_MAGIC;
-		l->addr = &srv->inherited.socks[i].addr;
-		l->w = w;
-		l->fd = srv->inherited.socks[i].fd;
-		l->shared = true;
+		const struct tern_inherited *s = &srv->inherited.socks[i];
+		if (tern_worker_add_listener(w, s->fd, &s->addr, true) < 0)
+			goto nomem;
 	}
 	for (size_t i = 0; i < cfg->num_listen; i++) {
 		if (!((srv->bind_listen >> i) & 1))
 			continue;
-		struct tern_listener *l = &w->listeners[w->num_listeners++];
-		l->magic = TERN_LISTENER_MAGIC;
-		l->addr = &cfg->listen[i];
-		l->w = w;
-		l->fd = listen_socket(l->addr, err, err_len);
-		if (l->fd < 0)
-			return l->fd;
+		int fd = listen_socket(&cfg->listen[i], err, err_len);
+		if (fd < 0)
+			return fd;
+		if (tern_worker_add_listener(w, fd, &cfg->listen[i], false) < 0) {
+			close(fd);
+			goto nomem;
+		}
 	}
 	return 0;
+nomem:
+	snprintf(err, err_len, "out of memory");
+	return -ENOMEM;
 }
 
 _Static_assert(TERN_MAX_LISTEN <= 64, "bind_listen has one bit per --listen");
@@ -131,25 +105,11 @@ static int plan_listeners(struct tern_server *srv, char *err, size_t err_len)
 	return 0;
 }
 
-static void free_worker(struct tern_worker *w)
-{
-	for (size_t i = 0; i < w->num_listeners; i++)
-		if (w->listeners[i].fd >= 0 && !w->listeners[i].shared)
-			close(w->listeners[i].fd);
-	free(w->listeners);
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	tern_worker_discard_requests(w);
-	tern_queue_destroy(&w->queue);
-	tern_tls_shard_free(w->shard);
-	tern_ticket_keys_unref(w->ticket_keys);
-}
-
 static void server_free(struct tern_server *srv)
 {
 	if (srv->workers)
 		for (unsigned i = 0; i < srv->num_workers; i++)
-			free_worker(&srv->workers[i]);
+			tern_worker_free(srv->workers[i]);
 	free(srv->workers);
 	srv->workers = NULL;
 	tern_listen_fds_free(&srv->inherited); /* after every worker's listeners */
@@ -157,7 +117,6 @@ static void server_free(struct tern_server *srv)
 	srv->ticket_keys = NULL;
 	tern_tls_identities_unref(srv->identities);
 	srv->identities = NULL;
-	sem_destroy(&srv->started);
 }
 
 int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
@@ -167,7 +126,6 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
-	sem_init(&srv->started, 0, 0);
 	ret = tern_tls_identities_load(cfg, &srv->identities, err, err_len);
 	if (ret < 0)
 		goto fail;
@@ -181,14 +139,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	}
 	if (ret < 0)
 		goto fail;
-	/* aligned_alloc, not calloc: each worker's counters sit on their own
-	 * cache lines (struct tern_counters is 64-byte aligned). */
-	size_t size = cfg->workers * sizeof(*srv->workers);
-	srv->workers = aligned_alloc(_Alignof(struct tern_worker),
-				     (size + _Alignof(struct tern_worker) - 1) &
-					     ~(_Alignof(struct tern_worker) - 1));
-	if (srv->workers)
-		memset(srv->workers, 0, size);
+	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
 	if (!srv->workers) {
 		ret = -ENOMEM;
 		snprintf(err, err_len, "out of memory");
@@ -203,7 +154,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 			goto fail;
 	}
 	for (unsigned i = 0; i < cfg->workers; i++) {
-		ret = prepare_worker(srv, &srv->workers[i], i, bind, err, err_len);
+		ret = prepare_worker(srv, i, bind, err, err_len);
 		if (ret < 0)
 			goto fail;
 	}
@@ -253,26 +204,24 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 	int ret = 0;
 
 	for (unsigned i = 0; i < srv->num_workers; i++) {
-		struct tern_worker *w = &srv->workers[i];
 		/* Counted before it runs: a worker that fails at once counts
 		 * itself out again. */
 		atomic_fetch_add_explicit(&srv->workers_running, 1, memory_order_relaxed);
-		int e = pthread_create(&w->thread, NULL, tern_worker_main, w);
-		if (e != 0) {
+		ret = tern_worker_start(srv->workers[i]);
+		if (ret < 0) {
 			atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_relaxed);
-			ret = -e;
-			snprintf(err, err_len, "cannot start worker %u: %s", i, strerror(e));
+			snprintf(err, err_len, "cannot start worker %u: %s", i, strerror(-ret));
 			break;
 		}
 		started++;
 	}
 	srv->num_threads = started;
-	for (unsigned i = 0; i < started; i++)
-		sem_wait(&srv->started);
-	for (unsigned i = 0; i < started && ret == 0; i++) {
-		struct tern_worker *w = &srv->workers[i];
-		if (w->start_err < 0) {
-			ret = w->start_err;
+	/* Each started worker says whether its ring is up; the first
+	 * failure is the one reported. */
+	for (unsigned i = 0; i < started; i++) {
+		int e = tern_worker_wait_started(srv->workers[i]);
+		if (e < 0 && ret == 0) {
+			ret = e;
 			snprintf(err, err_len, "worker %u: cannot set up io_uring: %s", i,
 				 strerror(-ret));
 		}
@@ -280,24 +229,25 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 	if (ret == 0)
 		return 0;
 	srv->num_threads = 0; /* joined below */
+	/* A worker whose start failed has ended already: the request is a
+	 * bit nobody reads. */
 	for (unsigned i = 0; i < started; i++)
-		if (srv->workers[i].start_err == 0)
-			tern_worker_request(&srv->workers[i], TERN_REQ_STOP);
+		tern_worker_request(srv->workers[i], TERN_REQ_STOP);
 	for (unsigned i = 0; i < started; i++)
-		pthread_join(srv->workers[i].thread, NULL);
+		tern_worker_join(srv->workers[i]);
 	return ret;
 }
 
 void tern_server_drain(struct tern_server *srv)
 {
 	for (unsigned i = 0; i < srv->num_workers; i++)
-		tern_worker_request(&srv->workers[i], TERN_REQ_DRAIN);
+		tern_worker_request(srv->workers[i], TERN_REQ_DRAIN);
 }
 
 void tern_server_stop_now(struct tern_server *srv)
 {
 	for (unsigned i = 0; i < srv->num_workers; i++)
-		tern_worker_request(&srv->workers[i], TERN_REQ_STOP);
+		tern_worker_request(srv->workers[i], TERN_REQ_STOP);
 }
 
 bool tern_server_finished(struct tern_server *srv)
@@ -309,7 +259,7 @@ void tern_server_totals(struct tern_server *srv, struct tern_totals *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < srv->num_workers; i++) {
-		const struct tern_counters *c = &srv->workers[i].ctr;
+		const struct tern_counters *c = tern_worker_counters(srv->workers[i]);
 #define TERN_TOTAL_SUM(name) out->name += tern_counter_get(&c->name);
 		TERN_COUNTER_FIELDS(TERN_TOTAL_SUM)
 #undef TERN_TOTAL_SUM
@@ -319,7 +269,7 @@ void tern_server_totals(struct tern_server *srv, struct tern_totals *out)
 void tern_server_join_and_free(struct tern_server *srv)
 {
 	for (unsigned i = 0; i < srv->num_threads; i++)
-		pthread_join(srv->workers[i].thread, NULL);
+		tern_worker_join(srv->workers[i]);
 	srv->num_threads = 0;
 	server_free(srv);
 }
@@ -333,7 +283,7 @@ unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_tick
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS,
 					   .ptr = tern_ticket_keys_ref(keys)};
-		if (tern_worker_push_wait(&srv->workers[i], &req, KEYS_HANDOVER_MS) < 0) {
+		if (tern_worker_push_wait(srv->workers[i], &req, KEYS_HANDOVER_MS) < 0) {
 			tern_ticket_keys_unref(keys);
 			failed++;
 		}

@@ -1,25 +1,34 @@
-/* The worker thread: its loop, accepting, timers and requests from other
- * threads. Connections themselves are in conn.c. */
+/* The worker: its start and end, its thread's loop, accepting, timers and
+ * wake-ups. What other threads ask of it is in worker_requests.c;
+ * connections themselves are in conn.c. */
 #include <assert.h>
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/conn_ring.h"
-#include "tern/json.h"
 #include "tern/log.h"
-#include "tern/reply.h"
 #include "tern/request.h"
 #include "tern/ring.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
-#include "tern/worker.h"
+#include "worker_internal.h"
+
+/* Timer granularity: timeouts fire within this much of their deadline. */
+#define TERN_TICK_MS 50
+
+/* Counters and histogram sit on cache lines of their own (counters.h). */
+_Static_assert(offsetof(struct tern_worker, ctr) % 64 == 0, "counters on their own lines");
+_Static_assert(offsetof(struct tern_worker, hs_hist) % 64 == 0, "histogram on its own lines");
 
 static void listener_arm(struct tern_listener *l)
 {
@@ -212,262 +221,11 @@ static void worker_write_due_tickets(struct tern_worker *w)
 	}
 }
 
-static struct tern_conn *worker_find_conn(struct tern_worker *w, uint64_t id)
-{
-	/* A walk, not a table: control requests are rare next to the data
-	 * path, which then pays nothing to keep an index. */
-	for (struct tern_list *n = w->host.conns.next; n != &w->host.conns; n = n->next) {
-		struct tern_conn *c = tern_conn_from_link(n);
-		if (c->id == id)
-			return c;
-	}
-	return NULL;
-}
-
-static void part_error(struct tern_reply_part *part, int status, const char *fmt, uint64_t id)
-{
-	part->status = status;
-	snprintf(part->error, sizeof(part->error), fmt, (unsigned long long)id);
-}
-
-/* The connection a single-ID request names, or NULL with the part's error
- * set. */
-static struct tern_conn *request_conn(struct tern_worker *w, const struct tern_request *req,
-				      struct tern_reply_part *part)
-{
-	struct tern_conn *c = worker_find_conn(w, req->conn_id);
-	if (!c)
-		part_error(part, -ENOENT, "no connection %llu", req->conn_id);
-	return c;
-}
-
-/* What tickets ID and num-tickets ID answer: done, or why not (the same
- * refusals, SPEC section 3). */
-static void ticket_answer(struct tern_reply_part *part, int ret, uint64_t id)
-{
-	switch (ret) {
-	case 0:
-		part->value = 1;
-		break;
-	case -EPROTONOSUPPORT:
-		part_error(part, ret, "connection %llu is TLS 1.2: tickets on demand need TLS 1.3",
-			   id);
-		break;
-	case -EINPROGRESS:
-		part_error(part, ret, "connection %llu is still in its handshake", id);
-		break;
-	case -EBUSY:
-		part_error(part, ret, "connection %llu has too many tickets waiting", id);
-		break;
-	default:
-		part_error(part, ret, "connection %llu is closing", id);
-		break;
-	}
-}
-
-/* tickets ID|all N: see tern_conn_request_tickets(). For all, connections
- * that cannot take tickets (TLS 1.2, mid-handshake) are skipped. */
-static void handle_tickets(struct tern_worker *w, const struct tern_request *req,
-			   struct tern_reply_part *part)
-{
-	if (req->conn_id == TERN_CONN_ID_ALL) {
-		struct tern_list *n = w->host.conns.next;
-		while (n != &w->host.conns) {
-			struct tern_conn *c = tern_conn_from_link(n);
-			n = n->next; /* c may be freed by the request */
-			if (tern_conn_request_tickets(c, req->count) == 0)
-				part->value++;
-		}
-		return;
-	}
-	struct tern_conn *c = request_conn(w, req, part);
-	if (!c)
-		return;
-	int ret = tern_conn_request_tickets(c, req->count);
-	ticket_answer(part, ret, req->conn_id);
-	/* One connection's tickets due at once (--ticket-flush-delay 0) are
-	 * written now, so the next request sees them sent; the batches are
-	 * for `tickets all`. May free c. */
-	if (ret == 0 && c->tickets.due)
-		tern_conn_tickets_write_due(c);
-}
-
-static void handle_num_tickets(struct tern_worker *w, const struct tern_request *req,
-			       struct tern_reply_part *part)
-{
-	struct tern_conn *c = request_conn(w, req, part);
-	if (c)
-		ticket_answer(part, tern_conn_set_num_tickets(c, req->count), req->conn_id);
-}
-
-static void handle_verify_client(struct tern_worker *w, const struct tern_request *req,
-				 struct tern_reply_part *part)
-{
-	struct tern_conn *c = request_conn(w, req, part);
-	if (!c)
-		return;
-	int ret = tern_conn_verify_client(c);
-	switch (ret) {
-	case 0:
-		part->value = 1;
-		break;
-	case -EOPNOTSUPP:
-		part_error(part, ret, "the client of connection %llu did not offer post-handshake "
-			   "authentication", req->conn_id);
-		break;
-	case -ENOKEY:
-		part_error(part, ret, "no --client-ca configured: connection %llu has nothing to "
-			   "verify a certificate against", req->conn_id);
-		break;
-	case -EPROTONOSUPPORT:
-		part_error(part, ret, "connection %llu is TLS 1.2: post-handshake authentication "
-			   "needs TLS 1.3", req->conn_id);
-		break;
-	case -EALREADY:
-		part_error(part, ret, "connection %llu already has a certificate request in flight",
-			   req->conn_id);
-		break;
-	case -EINPROGRESS:
-		part_error(part, ret, "connection %llu is still in its handshake", req->conn_id);
-		break;
-	default:
-		part_error(part, ret, "connection %llu could not ask for a certificate",
-			   req->conn_id);
-		break;
-	}
-}
-
-/* conns: up to arg connections as a JSON array, with where each element
- * ends, so the control thread can take as many as LIMIT leaves it. */
-static void handle_list_conns(struct tern_worker *w, const struct tern_request *req,
-			      struct tern_reply_part *part)
-{
-	struct tern_json j;
-	int ret = 0;
-
-	tern_json_init(&j);
-	tern_json_begin_array(&j);
-	for (struct tern_list *n = w->host.conns.next;
-	     n != &w->host.conns && part->value < req->arg && ret == 0; n = n->next) {
-		tern_conn_describe(tern_conn_from_link(n), &j);
-		ret = tern_reply_part_end_item(part, j.len);
-	}
-	tern_json_end_array(&j);
-	if (ret < 0 || tern_json_finish(&j) < 0) {
-		tern_json_free(&j);
-		part->value = 0;
-		part_error(part, -ENOMEM, "out of memory listing worker %llu", w->index);
-		return;
-	}
-	part->json = j.buf; /* the reply frees it */
-	part->json_len = j.len;
-}
-
-static void handle_refresh(struct tern_worker *w, uint64_t older_than_ms)
-{
-	struct tern_list *n = w->host.conns.next;
-	while (n != &w->host.conns) {
-		struct tern_conn *c = tern_conn_from_link(n);
-		n = n->next;
-		if (tern_conn_wants_refresh(c, older_than_ms))
-			(void)tern_conn_request_tickets(c, 1);
-	}
-}
-
-/* The kinds whose ptr is a struct tern_reply (request.h). */
-static bool request_has_reply(const struct tern_request *req)
-{
-	switch ((enum tern_request_kind)req->kind) {
-	case TERN_REQ_KIND_TICKETS:
-	case TERN_REQ_KIND_NUM_TICKETS:
-	case TERN_REQ_KIND_LIST_CONNS:
-	case TERN_REQ_KIND_VERIFY_CLIENT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void handle_request(struct tern_worker *w, const struct tern_request *req)
-{
-	struct tern_reply *reply = NULL;
-	struct tern_reply_part *part = NULL;
-
-	if (request_has_reply(req)) {
-		reply = req->ptr;
-		/* NULL: the control thread gave up waiting and has reported
-		 * the request not carried out, so it must not be (reply.h). */
-		part = tern_reply_take(reply, w->index);
-		if (!part)
-			return;
-	}
-	switch ((enum tern_request_kind)req->kind) {
-	case TERN_REQ_KIND_TICKETS:
-		handle_tickets(w, req, part);
-		break;
-	case TERN_REQ_KIND_NUM_TICKETS:
-		handle_num_tickets(w, req, part);
-		break;
-	case TERN_REQ_KIND_LIST_CONNS:
-		handle_list_conns(w, req, part);
-		break;
-	case TERN_REQ_KIND_VERIFY_CLIENT:
-		handle_verify_client(w, req, part);
-		break;
-	case TERN_REQ_KIND_TICKET_REFRESH:
-		handle_refresh(w, req->arg);
-		break;
-	case TERN_REQ_KIND_TICKET_KEYS: {
-		/* The reference in the request becomes the worker's; handshakes
-		 * from now on use the new set. */
-		struct tern_ticket_keys *old = w->ticket_keys;
-		w->ticket_keys = req->ptr;
-		tern_ticket_keys_unref(old);
-		break;
-	}
-	case TERN_REQ_KIND_TLS_SHARD: {
-		/* New connections use the new contexts; connections in flight
-		 * hold their own references to the old ones, which go with the
-		 * last of them (tls_ctx.h). */
-		struct tern_tls_shard *old = w->shard;
-		w->shard = req->ptr;
-		w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
-		tern_tls_shard_free(old);
-		break;
-	}
-	case TERN_REQ_KIND_NONE:
-		break;
-	}
-	if (reply)
-		tern_reply_answer(reply, w->index);
-}
-
 static void worker_drain_queue(struct tern_worker *w)
 {
 	struct tern_request req;
 	while (tern_queue_pop(&w->queue, &req))
-		handle_request(w, &req);
-}
-
-void tern_worker_discard_requests(struct tern_worker *w)
-{
-	struct tern_request req;
-	if (!w->queue.slots)
-		return;
-	while (tern_queue_pop(&w->queue, &req)) {
-		if (req.kind == TERN_REQ_KIND_TICKET_KEYS) {
-			tern_ticket_keys_unref(req.ptr);
-		} else if (req.kind == TERN_REQ_KIND_TLS_SHARD) {
-			tern_tls_shard_free(req.ptr);
-		} else if (request_has_reply(&req)) {
-			struct tern_reply *reply = req.ptr;
-			struct tern_reply_part *part = tern_reply_take(reply, w->index);
-			if (!part)
-				continue; /* abandoned: reported not carried out */
-			part_error(part, -ESHUTDOWN, "worker %llu stopped: not carried out", w->index);
-			tern_reply_answer(reply, w->index);
-		}
-	}
+		tern_worker_handle_request(w, &req);
 }
 
 static void arm_tick(struct tern_worker *w)
@@ -614,7 +372,8 @@ int tern_worker_push(struct tern_worker *w, const struct tern_request *req)
 	return ret;
 }
 
-void *tern_worker_main(void *arg)
+/* The worker thread's body. */
+static void *worker_main(void *arg)
 {
 	struct tern_worker *w = arg;
 	struct tern_server *srv = w->srv;
@@ -637,7 +396,7 @@ void *tern_worker_main(void *arg)
 		worker_provide_buffers(w);
 	if (w->start_err < 0)
 		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
-	sem_post(&srv->started);
+	sem_post(&w->started);
 	if (w->start_err < 0)
 		return NULL;
 
@@ -665,4 +424,133 @@ void *tern_worker_main(void *arg)
 	w->ring = NULL;
 	atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	return NULL;
+}
+
+/* ------------------------------------------------------- start and end */
+
+int tern_worker_new(struct tern_server *srv, unsigned index, struct tern_worker **out,
+		    char *err, size_t err_len)
+{
+	/* aligned_alloc, not calloc: the counters and the histogram are
+	 * 64-byte aligned, each on cache lines of its own. */
+	size_t align = _Alignof(struct tern_worker);
+	size_t size = (sizeof(struct tern_worker) + align - 1) & ~(align - 1);
+	struct tern_worker *w = aligned_alloc(align, size);
+	int ret;
+
+	*out = NULL;
+	if (!w) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->srv = srv;
+	w->cfg = srv->cfg;
+	w->wake_fd = -1;
+	sem_init(&w->started, 0, 0);
+	/* Every shard encrypts and decrypts tickets with the same keys, so a
+	 * session resumes on whichever worker the kernel hands the reconnect:
+	 * each of the shard's contexts reads them through &w->ticket_keys. */
+	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
+	ret = tern_worker_build_shard(w, w->cfg, srv->identities, &w->shard, err, err_len);
+	if (ret < 0)
+		goto fail;
+	w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
+	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
+	if (ret < 0) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	tern_worker_free(w);
+	return ret;
+}
+
+int tern_worker_add_listener(struct tern_worker *w, int fd, const struct tern_addr *addr,
+			     bool shared)
+{
+	struct tern_listener *grown =
+		realloc(w->listeners, (w->num_listeners + 1) * sizeof(*w->listeners));
+
+	if (!grown)
+		return -ENOMEM;
+	w->listeners = grown;
+	/* Before start: nothing points at the listeners yet (an accept's
+	 * user_data does once it is armed), so they may move. */
+	w->listeners[w->num_listeners++] = (struct tern_listener){
+		.magic = TERN_LISTENER_MAGIC, .fd = fd, .shared = shared, .addr = addr, .w = w};
+	return 0;
+}
+
+int tern_worker_listen_addr(const struct tern_worker *w, size_t i, struct sockaddr *out,
+			    socklen_t *len)
+{
+	if (i >= w->num_listeners || w->listeners[i].fd < 0)
+		return -ENOENT;
+	return getsockname(w->listeners[i].fd, out, len) < 0 ? -errno : 0;
+}
+
+int tern_worker_start(struct tern_worker *w)
+{
+	return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+int tern_worker_wait_started(struct tern_worker *w)
+{
+	while (sem_wait(&w->started) < 0 && errno == EINTR)
+		;
+	/* start_err was written before the post. */
+	return w->start_err;
+}
+
+void tern_worker_join(struct tern_worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void tern_worker_free(struct tern_worker *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->num_listeners; i++)
+		if (w->listeners[i].fd >= 0 && !w->listeners[i].shared)
+			close(w->listeners[i].fd);
+	free(w->listeners);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	tern_worker_discard_requests(w);
+	tern_queue_destroy(&w->queue);
+	tern_tls_shard_free(w->shard);
+	tern_ticket_keys_unref(w->ticket_keys);
+	sem_destroy(&w->started);
+	free(w);
+}
+
+int tern_worker_build_shard(struct tern_worker *w, const struct tern_config *cfg,
+			    struct tern_tls_identities *ids, struct tern_tls_shard **out,
+			    char *err, size_t err_len)
+{
+	/* The address of the worker's key slot, not its value: the shard's
+	 * ticket callback reads the slot on the worker's thread, where
+	 * TERN_REQ_KIND_TICKET_KEYS replaces it. */
+	return tern_tls_shard_new(cfg, ids, &w->ticket_keys, out, err, err_len);
+}
+
+struct tern_counters *tern_worker_counters(struct tern_worker *w)
+{
+	return &w->ctr;
+}
+
+struct tern_histogram *tern_worker_histogram(struct tern_worker *w)
+{
+	return &w->hs_hist;
 }

@@ -41,7 +41,7 @@
 
 struct tern_conn;
 struct tern_conn_host;
-struct tern_json;
+struct tern_conn_info;
 struct ssl_ctx_st;
 
 enum tern_side {
@@ -284,9 +284,10 @@ static inline struct tern_conn *tern_conn_from_spare(struct tern_list *node)
 	return tern_container_of(node, struct tern_conn, spare_link);
 }
 
-/* conn_describe.c: the connection as a JSON object (the fields of
- * `conns`), and its access-log line. */
-void tern_conn_describe(struct tern_conn *c, struct tern_json *j);
+/* conn_describe.c: fills *out with the connection as `conns` lists it
+ * (conn_info.h; the control thread renders it), and writes its access-log
+ * line. */
+void tern_conn_describe(struct tern_conn *c, struct tern_conn_info *out);
 void tern_conn_log_access(struct tern_conn *c);
 
 /* conn_proxy_header.c: --proxy-protocol's header for c's backend, into

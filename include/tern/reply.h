@@ -39,13 +39,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tern_conn_info;
 struct tern_json;
 
 enum tern_reply_state {
 	TERN_REPLY_IDLE = 0,  /* not addressed */
 	TERN_REPLY_PENDING,   /* queued for the worker, not taken yet */
 	TERN_REPLY_TAKEN,     /* the worker is carrying it out */
-	TERN_REPLY_DONE,      /* carried out; status, value and json are the worker's */
+	TERN_REPLY_DONE,      /* carried out; status, value and conns are the worker's */
 	TERN_REPLY_UNSENT,    /* never queued (the worker's queue stayed full) */
 	TERN_REPLY_ABANDONED, /* not taken in time: the worker skips it */
 };
@@ -54,13 +55,9 @@ struct tern_reply_part {
 	_Atomic unsigned state; /* enum tern_reply_state */
 	int status;             /* 0, or -errno with `error` set */
 	uint64_t value;         /* kind-specific count (connections reached, listed) */
-	char *json;             /* malloc'd JSON array, or NULL */
-	size_t json_len;
-	/* For a listed array: item_end[k] is the offset just past element k
-	 * in json, for k < value, so a prefix of the elements can be taken
-	 * without parsing. malloc'd, or NULL. */
-	size_t *item_end;
-	size_t item_end_cap;
+	/* conns: `value` connections, in the worker's order; malloc'd (the
+	 * reply frees it), or NULL when none. */
+	struct tern_conn_info *conns;
 	char error[160];
 };
 
@@ -104,11 +101,6 @@ unsigned tern_reply_finish(struct tern_reply *r, unsigned timeout_ms);
 /* Drops a reference; the last one frees the reply and its parts. */
 void tern_reply_unref(struct tern_reply *r);
 
-/* Worker, building part->json as an array: element `part->value` ends at
- * offset `end`; counts it. 0, or -ENOMEM. */
-__attribute__((warn_unused_result))
-int tern_reply_part_end_item(struct tern_reply_part *part, size_t end);
-
 /* Rendering, on the control thread after tern_reply_finish(). A part
  * counts as failed when its status is negative: UNSENT, ABANDONED, or an
  * error its worker wrote. */
@@ -130,11 +122,11 @@ void tern_reply_render_one(const struct tern_reply *r, unsigned i, const char *c
 void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
 			      struct tern_json *j);
 
-/* A request to every addressed worker whose parts are arrays (conns):
- * {"ok":B,"list_key":[...]} with the elements of every part in worker
- * order, min(limit, all elements) of them. ok and "error" as for
+/* conns, from every addressed worker's part->conns:
+ * {"ok":B,"conns":[{"id":...,"client_cert":...}...]} with the connections
+ * of every part in worker order, min(limit, all listed) of them; this is
+ * the one place a connection becomes JSON. ok and "error" as for
  * tern_reply_render_counts. */
-void tern_reply_render_list(const struct tern_reply *r, const char *list_key, uint64_t limit,
-			    struct tern_json *j);
+void tern_reply_render_conns(const struct tern_reply *r, uint64_t limit, struct tern_json *j);
 
 #endif

@@ -18,7 +18,8 @@ enum tern_request_kind {
 	TERN_REQ_KIND_TICKETS,
 	/* SSL_set_num_tickets(count) on conn_id; ptr: struct tern_reply */
 	TERN_REQ_KIND_NUM_TICKETS,
-	/* list up to `arg` connections as JSON; ptr: struct tern_reply */
+	/* list up to `arg` connections, as struct tern_conn_info in the
+	 * reply part (conn_info.h); ptr: struct tern_reply */
 	TERN_REQ_KIND_LIST_CONNS,
 	/* one ticket to every TLS 1.3 connection whose newest ticket is older
 	 * than `arg` milliseconds; ptr: NULL (nobody waits) */

@@ -3,7 +3,6 @@
 #ifndef TERN_SERVER_H
 #define TERN_SERVER_H
 
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,7 +24,7 @@ struct tern_server {
 	/* The current ticket key set (a reference). After start, only the
 	 * control thread replaces it; workers hold references of their own. */
 	struct tern_ticket_keys *ticket_keys;
-	struct tern_worker *workers;
+	struct tern_worker **workers; /* num_workers of them (worker.h) */
 	unsigned num_workers;
 	unsigned num_threads; /* worker threads started and not yet joined */
 	/* Open client connections, whole process, against --max-conns.
@@ -45,7 +44,6 @@ struct tern_server {
 	_Atomic uint64_t reload_failures;
 	/* Reloads applied; the control thread's, like ticket_keys. */
 	uint64_t generation;
-	sem_t started; /* posted by each worker once its ring exists */
 };
 
 /* Loads the certificate and builds one SSL_CTX shard per worker, and, unless

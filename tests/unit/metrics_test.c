@@ -1,6 +1,6 @@
 /* Unit tests for src/metrics.c: the Prometheus text rendered from a
- * hand-built server (workers with known counters and histograms) compared
- * line by line, a text-format checker run over it (and over broken texts,
+ * server prepared but not started (workers whose counters and histograms
+ * the test writes) compared line by line, a text-format checker run over it (and over broken texts,
  * to show it finds what it should), and the HTTP request judge with every
  * status it answers. */
 #include <stdlib.h>
@@ -13,24 +13,28 @@
 #include "tern/server.h"
 #include "tern/worker.h"
 
-/* Static: struct tern_worker is 64-byte aligned, as aligned_alloc gives
- * it in the server. */
-static struct tern_worker workers[2];
 static struct tern_config config;
 
 /* A server with the defaults but --num-tickets 3, so the configured value
- * is told apart from the default (2). */
-static struct tern_server make_server(unsigned num_workers)
+ * is told apart from the default (2): num_workers real workers, prepared
+ * but neither bound nor started, so their counters and histograms are the
+ * test's to write. Freed with tern_server_join_and_free. */
+static bool make_server(struct tern_server *srv, unsigned num_workers)
 {
-	struct tern_server srv;
-	memset(&srv, 0, sizeof(srv));
-	memset(workers, 0, sizeof(workers));
+	char err[256];
+
+	memset(srv, 0, sizeof(*srv));
 	tern_config_init(&config);
 	config.num_tickets = 3;
-	srv.cfg = &config;
-	srv.workers = workers;
-	srv.num_workers = num_workers;
-	return srv;
+	srv->cfg = &config;
+	if (num_workers == 0)
+		return true; /* tern_server_prepare makes one at least */
+	config.workers = num_workers;
+	if (!CHECK_EQ_INT(tern_server_prepare(srv, &config, false, err, sizeof(err)), 0)) {
+		fprintf(stderr, "    %s\n", err);
+		return false;
+	}
+	return true;
 }
 
 static char *render(struct tern_server *srv)
@@ -328,8 +332,17 @@ next_line:
 
 static void test_render_values(void)
 {
-	struct tern_server srv = make_server(2);
-	struct tern_counters *a = &workers[0].ctr, *b = &workers[1].ctr;
+	struct tern_server srv;
+	if (!make_server(&srv, 2))
+		return;
+	struct tern_counters *a = tern_worker_counters(srv.workers[0]);
+	struct tern_counters *b = tern_worker_counters(srv.workers[1]);
+	struct tern_histogram *ha = tern_worker_histogram(srv.workers[0]);
+	struct tern_histogram *hb = tern_worker_histogram(srv.workers[1]);
+	/* Each worker's on cache lines of its own. */
+	CHECK_EQ_UINT((uintptr_t)a % 64, 0);
+	CHECK_EQ_UINT((uintptr_t)ha % 64, 0);
+	CHECK_EQ_UINT((uintptr_t)hb % 64, 0);
 
 	tern_counter_add(&a->conns_total, 10);
 	tern_counter_add(&b->conns_total, 5);
@@ -347,13 +360,14 @@ static void test_render_values(void)
 	tern_counter_add(&a->tickets_requested, 11);
 	tern_counter_add(&b->tickets_sent, 12);
 	atomic_store(&srv.reload_failures, 3);
-	tern_histogram_observe(&workers[0].hs_hist, 400);     /* le 0.0005 */
-	tern_histogram_observe(&workers[0].hs_hist, 1000);    /* le 0.001, inclusive */
-	tern_histogram_observe(&workers[1].hs_hist, 1500);    /* le 0.002 */
-	tern_histogram_observe(&workers[1].hs_hist, 2500000); /* le 2.5 */
-	tern_histogram_observe(&workers[1].hs_hist, 30000000); /* +Inf only */
+	tern_histogram_observe(ha, 400);      /* le 0.0005 */
+	tern_histogram_observe(ha, 1000);     /* le 0.001, inclusive */
+	tern_histogram_observe(hb, 1500);     /* le 0.002 */
+	tern_histogram_observe(hb, 2500000);  /* le 2.5 */
+	tern_histogram_observe(hb, 30000000); /* +Inf only */
 
 	char *text = render(&srv);
+	tern_server_join_and_free(&srv);
 	if (!text)
 		return;
 	CHECK(strncmp(text, "# HELP tern_connections_active ", 31) == 0);
@@ -411,8 +425,11 @@ static void test_render_empty(void)
 	/* No traffic yet, and a server with no worker at all: every metric
 	 * is there with 0, so dashboards and alerts never see a gap. */
 	for (unsigned n = 0; n <= 1; n++) {
-		struct tern_server srv = make_server(n);
+		struct tern_server srv;
+		if (!make_server(&srv, n))
+			return;
 		char *text = render(&srv);
+		tern_server_join_and_free(&srv);
 		if (!text)
 			return;
 		static const char *const zeros[] = {

@@ -3,8 +3,8 @@
  * control thread that gives up while a worker carries a part out, a
  * threaded race between take and abandon checked for "done or reported not
  * done" (run under TSan: label tsan), and the JSON rendered from replies:
- * one worker, counts per worker with some not reached, and lists cut at
- * exactly LIMIT elements across workers. */
+ * one worker, counts per worker with some not reached, conns cut at
+ * exactly LIMIT connections across workers, and every field of one. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "json_reader.h"
+#include "tern/conn_info.h"
 #include "tern/json.h"
 #include "tern/reply.h"
 
@@ -289,35 +290,34 @@ static void answer(struct tern_reply *r, unsigned i, uint64_t value, const char 
 	tern_reply_answer(r, i);
 }
 
-/* Part i answered with a list of n objects {"id":first..first+n-1}, built
- * as the worker builds `conns`. */
+/* Part i answered with a list of n connections, ids first..first+n-1, as
+ * the worker copies them out for `conns`: handshake not done, nothing but
+ * the id and the worker set. */
 static void answer_list(struct tern_reply *r, unsigned i, unsigned first, unsigned n)
 {
-	struct tern_json j;
-
 	tern_reply_expect(r, i);
 	struct tern_reply_part *part = tern_reply_take(r, i);
 	if (!CHECK(part != NULL))
 		return;
-	tern_json_init(&j);
-	tern_json_begin_array(&j);
+	if (n > 0) {
+		part->conns = calloc(n, sizeof(*part->conns));
+		if (!CHECK(part->conns != NULL))
+			n = 0;
+	}
 	for (unsigned k = 0; k < n; k++) {
-		tern_json_begin_object(&j);
-		tern_json_key(&j, "id");
-		tern_json_uint(&j, first + k);
-		tern_json_end_object(&j);
-		CHECK_EQ_INT(tern_reply_part_end_item(part, j.len), 0);
+		part->conns[k].id = first + k;
+		part->conns[k].worker = i;
 	}
-	tern_json_end_array(&j);
-	if (CHECK_EQ_INT(tern_json_finish(&j), 0)) {
-		part->json = j.buf;
-		part->json_len = j.len;
-	} else {
-		tern_json_free(&j);
-	}
-	CHECK_EQ_UINT(part->value, n);
+	part->value = n;
 	tern_reply_answer(r, i);
 }
+
+/* What answer_list's connection `id` on worker `w` renders as. */
+#define CONN(id, w)                                                                       \
+	"{\"id\":" #id ",\"worker\":" #w ",\"peer\":\"\",\"sni\":null,\"alpn\":null,"            \
+	"\"version\":null,\"cipher\":null,\"resumed\":false,\"age_ms\":0,\"bytes_in\":0,"         \
+	"\"bytes_out\":0,\"num_tickets\":0,\"tickets_sent\":0,\"tickets_pending\":0,"              \
+	"\"tickets_requested\":0,\"buffer_bytes\":0,\"client_cert\":null}"
 
 static void test_render_one(void)
 {
@@ -432,7 +432,7 @@ static void check_list(struct tern_reply *r, uint64_t limit, const char *want)
 {
 	struct tern_json j;
 	tern_json_init(&j);
-	tern_reply_render_list(r, "conns", limit, &j);
+	tern_reply_render_conns(r, limit, &j);
 	check_json(&j, want);
 }
 
@@ -447,10 +447,10 @@ static void test_render_list_limits(void)
 	answer_list(r, 1, 2, 2);
 	answer_list(r, 2, 9, 0);
 	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
-	check_list(r, 1, "{\"ok\":true,\"conns\":[{\"id\":1}]}");
-	check_list(r, 2, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2}]}");
-	check_list(r, 3, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2},{\"id\":3}]}");
-	check_list(r, 1000, "{\"ok\":true,\"conns\":[{\"id\":1},{\"id\":2},{\"id\":3}]}");
+	check_list(r, 1, "{\"ok\":true,\"conns\":[" CONN(1, 0) "]}");
+	check_list(r, 2, "{\"ok\":true,\"conns\":[" CONN(1, 0) "," CONN(2, 1) "]}");
+	check_list(r, 3, "{\"ok\":true,\"conns\":[" CONN(1, 0) "," CONN(2, 1) "," CONN(3, 1) "]}");
+	check_list(r, 1000, "{\"ok\":true,\"conns\":[" CONN(1, 0) "," CONN(2, 1) "," CONN(3, 1) "]}");
 	tern_reply_unref(r);
 
 	/* Empty everywhere. */
@@ -463,7 +463,7 @@ static void test_render_list_limits(void)
 	check_list(r, 5, "{\"ok\":true,\"conns\":[]}");
 	tern_reply_unref(r);
 
-	/* Long lists (item_end grows) cut in the middle of the second. */
+	/* Long lists cut in the middle of the second. */
 	r = tern_reply_new(2);
 	if (!CHECK(r != NULL))
 		return;
@@ -472,7 +472,7 @@ static void test_render_list_limits(void)
 	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
 	struct tern_json j;
 	tern_json_init(&j);
-	tern_reply_render_list(r, "conns", 250, &j);
+	tern_reply_render_conns(r, 250, &j);
 	if (CHECK_EQ_INT(tern_json_finish(&j), 0)) {
 		struct tern_json_doc doc;
 		if (CHECK_EQ_INT(tern_json_parse(j.buf, j.len, &doc), 0)) {
@@ -493,6 +493,50 @@ static void test_render_list_limits(void)
 	tern_reply_unref(r);
 }
 
+/* Every field of a connection, present and absent: absence is the has_
+ * flag (an empty subject is still a certificate), strings are escaped,
+ * and the order is the one clients parse. */
+static void test_render_conn_fields(void)
+{
+	struct tern_reply *r = tern_reply_new(2);
+	if (!CHECK(r != NULL))
+		return;
+	tern_reply_expect(r, 1);
+	struct tern_reply_part *part = tern_reply_take(r, 1);
+	if (!CHECK(part != NULL))
+		return;
+	part->conns = calloc(2, sizeof(*part->conns));
+	if (CHECK(part->conns != NULL)) {
+		part->value = 2;
+		part->conns[0] = (struct tern_conn_info){
+			.id = 281474976710657ull, .worker = 1, .age_ms = 1500, .bytes_in = 517,
+			.bytes_out = 4096, .buffer_bytes = 33792, .num_tickets = 2,
+			.tickets_sent = 3, .tickets_pending = 4, .tickets_requested = 5,
+			.resumed = true, .has_sni = true, .has_alpn = true, .has_client_cert = true,
+			.handshake_done = true, .peer = "[::1]:40000", .version = "TLSv1.3",
+			.cipher = "TLS_AES_128_GCM_SHA256", .sni = "a\"b\x1b.example",
+			.alpn = "h2", .client_cert = "/O=tern test/CN=client"};
+		part->conns[1] = (struct tern_conn_info){
+			.id = 281474976710658ull, .worker = 1, .handshake_done = true,
+			.has_client_cert = true, .peer = "127.0.0.1:5", .version = "TLSv1.2",
+			.cipher = "ECDHE-RSA-AES128-GCM-SHA256", .sni = "ignored", .alpn = "ignored"};
+	}
+	tern_reply_answer(r, 1);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	check_list(r, 10, "{\"ok\":true,\"conns\":[{\"id\":281474976710657,\"worker\":1,"
+			  "\"peer\":\"[::1]:40000\",\"sni\":\"a\\\"b\\u001b.example\",\"alpn\":\"h2\","
+			  "\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"resumed\":true,"
+			  "\"age_ms\":1500,\"bytes_in\":517,\"bytes_out\":4096,\"num_tickets\":2,"
+			  "\"tickets_sent\":3,\"tickets_pending\":4,\"tickets_requested\":5,"
+			  "\"buffer_bytes\":33792,\"client_cert\":\"/O=tern test/CN=client\"},"
+			  "{\"id\":281474976710658,\"worker\":1,\"peer\":\"127.0.0.1:5\",\"sni\":null,"
+			  "\"alpn\":null,\"version\":\"TLSv1.2\",\"cipher\":\"ECDHE-RSA-AES128-GCM-SHA256\","
+			  "\"resumed\":false,\"age_ms\":0,\"bytes_in\":0,\"bytes_out\":0,"
+			  "\"num_tickets\":0,\"tickets_sent\":0,\"tickets_pending\":0,"
+			  "\"tickets_requested\":0,\"buffer_bytes\":0,\"client_cert\":\"\"}]}");
+	tern_reply_unref(r);
+}
+
 /* A worker that cannot be reached: not ok, and the others' entries. */
 static void test_render_list_not_reached(void)
 {
@@ -504,7 +548,7 @@ static void test_render_list_not_reached(void)
 	answer_list(r, 1, 5, 2);
 	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
 	check_list(r, 10, "{\"ok\":false,\"error\":\"1 of 2 workers not reached: worker 0 is busy "
-			  "(its queue is full)\",\"conns\":[{\"id\":5},{\"id\":6}]}");
+			  "(its queue is full)\",\"conns\":[" CONN(5, 1) "," CONN(6, 1) "]}");
 	tern_reply_unref(r);
 }
 
@@ -519,6 +563,7 @@ int main(void)
 	test_render_counts();
 	test_render_many_failures();
 	test_render_list_limits();
+	test_render_conn_fields();
 	test_render_list_not_reached();
 	return check_summary();
 }

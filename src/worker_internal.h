@@ -1,0 +1,122 @@
+/* The worker's own state, private to the worker: worker.c (the loop,
+ * accepting, timers, start and end), worker_requests.c (what other threads
+ * ask of it) and conn_ring.c (the io_uring engine of its connections,
+ * which reaches the worker from a connection's host). Everything else goes
+ * through tern/worker.h. */
+#ifndef TERN_WORKER_INTERNAL_H
+#define TERN_WORKER_INTERNAL_H
+
+#include <linux/time_types.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tern/config.h"
+#include "tern/conn.h"
+#include "tern/counters.h"
+#include "tern/histogram.h"
+#include "tern/queue.h"
+#include "tern/worker.h"
+
+struct tern_request;
+struct tern_ring;
+struct tern_server;
+struct tern_ticket_keys;
+struct tern_tls_shard;
+
+#define TERN_LISTENER_MAGIC 0x4c495354u /* "LIST" */
+#define TERN_EVENT_MAGIC 0x45564e54u    /* "EVNT" */
+
+struct tern_listener {
+	uint32_t magic;
+	int fd;
+	bool armed; /* a multishot accept is in flight */
+	/* An inherited socket (socket activation) that every worker accepts
+	 * on: a worker only stops accepting on it; the server closes it once,
+	 * after every worker ended. */
+	bool shared;
+	const struct tern_addr *addr;
+	struct tern_worker *w;
+};
+
+enum tern_worker_event_kind {
+	TERN_EVENT_TICK,  /* the timer tick: timeouts, accept resume */
+	TERN_EVENT_WAKE,  /* the eventfd: requests from other threads */
+	TERN_EVENT_FLUSH, /* the earliest ticket-flush deadline, to the millisecond */
+};
+
+struct tern_worker_event {
+	uint32_t magic;
+	enum tern_worker_event_kind kind;
+	struct tern_worker *w;
+};
+
+/* Accepted sockets held back while --max-conns is reached (the multishot
+ * accept may deliver a few before its cancellation lands). */
+#define TERN_MAX_PARKED 64
+
+struct tern_worker {
+	/* Set before the thread starts, then read-only. */
+	unsigned index;
+	struct tern_server *srv;
+	const struct tern_config *cfg;
+	/* The worker's TLS contexts (tls_ctx.h), and the default one new
+	 * connections start on: always tern_tls_shard_default_ctx(shard).
+	 * Replaced together, on this thread only (reload); connections keep
+	 * the context they were made from, so the old shard can be freed at
+	 * once. The default context is host.ssl_ctx. */
+	struct tern_tls_shard *shard;
+	struct tern_listener *listeners;
+	size_t num_listeners;
+	int wake_fd;
+	pthread_t thread;
+	/* Posted by the thread once start_err is set: the ring is up, or
+	 * could not be. */
+	sem_t started;
+	int start_err;
+
+	/* Written by other threads. */
+	_Atomic unsigned requests;
+	struct tern_queue queue; /* requests from control threads */
+
+	/* Owned by the worker thread. */
+	struct tern_ring *ring;
+	/* What connections see of the worker (conn.h): the clock, the
+	 * connection list, the timer lists, the counters. */
+	struct tern_conn_host host;
+	uint64_t wake_value;
+	struct __kernel_timespec tick_ts, flush_ts;
+	struct tern_worker_event tick_event, wake_event, flush_event;
+	uint64_t flush_armed_ms; /* the flush timeout in the ring, or 0 */
+	/* The ticket keys this worker's SSL_CTX encrypts and decrypts with;
+	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
+	 * request, so the handshake path reads it without a lock. */
+	struct tern_ticket_keys *ticket_keys;
+	int parked[TERN_MAX_PARKED];
+	unsigned num_parked;
+	bool accept_paused;
+	bool draining;
+	bool stopping;
+	uint64_t drain_deadline_ms;
+
+	struct tern_counters ctr;
+	/* Accept to handshake done, per completed handshake; on cache lines
+	 * of its own, like ctr (written by this worker only). */
+	struct tern_histogram hs_hist;
+};
+
+/* Worker thread: a connection slot was released; resume accepting if
+ * accepting was paused at --max-conns. */
+void tern_worker_slot_freed(struct tern_worker *w);
+
+/* worker_requests.c, on the worker thread: carries out a request popped
+ * from w's queue. */
+void tern_worker_handle_request(struct tern_worker *w, const struct tern_request *req);
+
+/* worker_requests.c, after w's thread ended: releases what requests still
+ * queued hold; a waiting reply's part says "not carried out". */
+void tern_worker_discard_requests(struct tern_worker *w);
+
+#endif
