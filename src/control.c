@@ -1,14 +1,14 @@
 /* The control thread: the control socket and the worker-facing timers.
  *
- * One thread, one poll() loop: the control plane is not the data path, so
- * it may block briefly on a worker's answer (bounded by REPLY_TIMEOUT_MS).
- * Every client is non-blocking with its own input and output buffer, so a
- * slow or silent client costs a slot, never the loop. */
+ * One thread, one poll() loop (poll_server.c, which this file gives the
+ * line protocol, the reload eventfd and the timers): the control plane is
+ * not the data path, so it may block briefly on a worker's answer (bounded
+ * by REPLY_TIMEOUT_MS). Every client is non-blocking with its own input and
+ * output buffer, so a slow or silent client costs a slot, never the loop. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "tern/clock.h"
-#include "tern/control.h"
 #include "tern/conn.h"
+#include "tern/control.h"
 #include "tern/control_proto.h"
 #include "tern/json.h"
+#include "tern/list.h"
 #include "tern/log.h"
+#include "tern/poll_server.h"
 #include "tern/reload.h"
 #include "tern/reply.h"
 #include "tern/request.h"
@@ -32,8 +34,6 @@
 #include "tern/worker.h"
 
 #define MAX_CLIENTS 256
-/* pollfds before the clients': stop, listening socket, reload. */
-#define FIXED_FDS 3
 /* A client must send a full command line within this long of connecting
  * or of its previous reply, and read each reply within this long. */
 #define CLIENT_TIMEOUT_MS 30000
@@ -43,25 +43,18 @@
 #define PUSH_RETRY_MS 1000
 
 struct control_client {
-	int fd;
-	bool closing; /* close once `out` is written */
+	struct tern_poll_client base; /* fd, deadline, pending output */
+	bool closing; /* close once the output is written */
 	size_t in_len;
 	char in[TERN_CONTROL_LINE_MAX + 2]; /* a longest line and its "\r\n" */
-	char *out;
-	size_t out_len, out_off;
-	uint64_t deadline_ms;
 };
 
 struct tern_control {
 	struct tern_server *srv;
 	const struct tern_config *cfg;
-	int listen_fd;
-	int stop_fd;
+	struct tern_poll_server *ps;
+	bool bound;    /* cfg->control_path is ours to unlink */
 	int reload_fd; /* SIGHUP, passed on by the main thread */
-	pthread_t thread;
-	bool thread_started;
-	struct control_client *clients[MAX_CLIENTS]; /* allocated per client */
-	unsigned num_clients;
 	uint64_t next_rotate_ms;  /* 0: no rotation timer */
 	uint64_t next_refresh_ms; /* 0: no refresh timer */
 };
@@ -279,16 +272,10 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 	}
 }
 
-/* Appends text to the client's output buffer; false when out of memory. */
+/* Appends text to the client's output; false when out of memory. */
 static bool client_append(struct control_client *cl, const char *text, size_t len)
 {
-	char *grown = realloc(cl->out, cl->out_len + len);
-	if (!grown)
-		return false;
-	memcpy(grown + cl->out_len, text, len);
-	cl->out = grown;
-	cl->out_len += len;
-	return true;
+	return tern_poll_client_append(&cl->base, text, len) == 0;
 }
 
 static void client_reply(struct tern_control *ctl, struct control_client *cl, const char *line,
@@ -308,16 +295,7 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 	if (!client_append(cl, j.buf, j.len) || !client_append(cl, "\n", 1))
 		cl->closing = true;
 	tern_json_free(&j);
-	cl->deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
-}
-
-static void client_close(struct tern_control *ctl, unsigned i)
-{
-	struct control_client *cl = ctl->clients[i];
-	close(cl->fd);
-	free(cl->out);
-	free(cl);
-	ctl->clients[i] = ctl->clients[--ctl->num_clients];
+	cl->base.deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
 }
 
 /* Most lines one client gets answered per loop iteration, so a client
@@ -333,22 +311,15 @@ static bool client_has_line(const struct control_client *cl)
 
 static bool client_has_output(const struct control_client *cl)
 {
-	return cl->out_off < cl->out_len;
+	return tern_poll_client_has_output(&cl->base);
 }
 
 /* Writes what it can. False: close. */
 static bool client_write(struct control_client *cl)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-				 MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR;
-		cl->out_off += (size_t)n;
-	}
-	free(cl->out);
-	cl->out = NULL;
-	cl->out_len = cl->out_off = 0;
+	int ret = tern_poll_client_flush(&cl->base);
+	if (ret <= 0)
+		return ret == 0;
 	return !cl->closing;
 }
 
@@ -388,7 +359,7 @@ static bool client_read(struct control_client *cl)
 {
 	if (cl->closing || client_has_output(cl) || client_has_line(cl))
 		return true;
-	ssize_t n = read(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len);
+	ssize_t n = read(cl->base.fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len);
 	if (n == 0)
 		return false;
 	if (n < 0)
@@ -404,28 +375,46 @@ static bool client_read(struct control_client *cl)
 	return true;
 }
 
-static void accept_clients(struct tern_control *ctl)
+/* The poll-server's callbacks (poll_server.h). A client that is neither
+ * answered nor read within CLIENT_TIMEOUT_MS is closed by the server. */
+static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *base, short rev,
+					  uint64_t now)
 {
-	for (;;) {
-		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct control_client *cl = NULL;
-		if (ctl->num_clients == MAX_CLIENTS || !(cl = calloc(1, sizeof(*cl)))) {
-			static const char busy[] = "{\"ok\":false,\"error\":\"too many control clients\"}\n";
-			ssize_t ignored = write(fd, busy, sizeof(busy) - 1);
-			(void)ignored;
-			close(fd);
-			continue;
-		}
-		ctl->clients[ctl->num_clients++] = cl;
-		cl->fd = fd;
-		cl->deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
-	}
+	struct control_client *cl = tern_container_of(base, struct control_client, base);
+	(void)now;
+	if ((rev & POLLIN) && !client_read(cl))
+		return TERN_POLL_CLOSE;
+	if (!client_answer(owner, cl))
+		return TERN_POLL_CLOSE;
+	if ((rev & POLLHUP) && !(rev & POLLIN) && !client_has_line(cl))
+		return TERN_POLL_CLOSE;
+	if (cl->closing && !client_has_output(cl))
+		return TERN_POLL_CLOSE;
+	/* A pipelined command waits, beyond this turn's LINES_PER_TURN. */
+	return !client_has_output(cl) && client_has_line(cl) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }
 
-static void run_timers(struct tern_control *ctl, uint64_t now)
+/* Not read while a line waits to be answered: one command at a time. */
+static short client_wants(void *owner, const struct tern_poll_client *base)
 {
+	const struct control_client *cl = tern_container_of(base, const struct control_client, base);
+	(void)owner;
+	return !cl->closing && !client_has_line(cl) ? POLLIN : 0;
+}
+
+static void reload_readable(void *owner)
+{
+	struct tern_control *ctl = owner;
+	uint64_t count;
+	char err[TERN_ADDR_TEXT_MAX + 512];
+	if (read(ctl->reload_fd, &count, sizeof(count)) == sizeof(count) &&
+	    tern_reload(ctl->srv, err, sizeof(err)) < 0)
+		tern_log(TERN_LOG_DEBUG, "SIGHUP reload failed (logged above)");
+}
+
+static uint64_t run_timers(void *owner, uint64_t now)
+{
+	struct tern_control *ctl = owner;
 	if (ctl->next_rotate_ms && now >= ctl->next_rotate_ms) {
 		char err[256];
 		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
@@ -445,87 +434,14 @@ static void run_timers(struct tern_control *ctl, uint64_t now)
 					 "skipped this round", i);
 		}
 	}
-}
-
-static int poll_timeout(struct tern_control *ctl, uint64_t now)
-{
-	uint64_t next = now + 1000;
+	uint64_t next = UINT64_MAX;
 	if (ctl->next_rotate_ms && ctl->next_rotate_ms < next)
 		next = ctl->next_rotate_ms;
 	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)
 		next = ctl->next_refresh_ms;
-	for (unsigned i = 0; i < ctl->num_clients; i++) {
-		const struct control_client *cl = ctl->clients[i];
-		if (cl->deadline_ms < next)
-			next = cl->deadline_ms;
-		if (!client_has_output(cl) && client_has_line(cl))
-			next = now; /* a pipelined command waits: no sleeping */
-	}
-	return next <= now ? 0 : (int)(next - now);
+	return next;
 }
 
-static void *control_main(void *arg)
-{
-	struct tern_control *ctl = arg;
-	struct pollfd pfd[FIXED_FDS + MAX_CLIENTS];
-
-	for (;;) {
-		uint64_t now = tern_clock_ms();
-		unsigned n = 0;
-		pfd[n++] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = ctl->reload_fd, .events = POLLIN};
-		for (unsigned i = 0; i < ctl->num_clients; i++) {
-			const struct control_client *cl = ctl->clients[i];
-			short events = 0;
-			if (client_has_output(cl))
-				events = POLLOUT;
-			else if (!cl->closing && !client_has_line(cl))
-				events = POLLIN;
-			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
-		}
-		int ready = poll(pfd, n, poll_timeout(ctl, now));
-		if (ready < 0 && errno != EINTR) {
-			tern_log(TERN_LOG_ERROR, "control: poll: %s", strerror(errno));
-			break;
-		}
-		if (pfd[0].revents)
-			break;
-		now = tern_clock_ms();
-		/* Clients first, by index from the end: closing swaps in the
-		 * last one, whose pollfd was already looked at. */
-		for (unsigned i = ctl->num_clients; i-- > 0;) {
-			struct control_client *cl = ctl->clients[i];
-			short rev = pfd[FIXED_FDS + i].revents;
-			bool keep = true;
-			if (rev & POLLIN)
-				keep = client_read(cl);
-			if (keep)
-				keep = client_answer(ctl, cl);
-			if (keep && (rev & (POLLERR | POLLNVAL)))
-				keep = false;
-			if (keep && (rev & POLLHUP) && !(rev & POLLIN) && !client_has_line(cl))
-				keep = false;
-			if (keep && cl->closing && !client_has_output(cl))
-				keep = false;
-			if (keep && now >= cl->deadline_ms)
-				keep = false; /* silent, or not reading its replies */
-			if (!keep)
-				client_close(ctl, i);
-		}
-		if (pfd[1].revents & POLLIN)
-			accept_clients(ctl);
-		if (pfd[2].revents & POLLIN) {
-			uint64_t count;
-			char err[TERN_ADDR_TEXT_MAX + 512];
-			if (read(ctl->reload_fd, &count, sizeof(count)) == sizeof(count) &&
-			    tern_reload(ctl->srv, err, sizeof(err)) < 0)
-				tern_log(TERN_LOG_DEBUG, "SIGHUP reload failed (logged above)");
-		}
-		run_timers(ctl, now);
-	}
-	return NULL;
-}
 
 /* Binds the socket at path with mode 0600. A socket file nobody listens on
  * (left by a crash) is replaced; one that answers belongs to a live
@@ -580,40 +496,57 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 		       size_t err_len)
 {
 	struct tern_control *ctl = calloc(1, sizeof(*ctl));
-	int ret;
+	int listen_fd = -1, ret;
 
 	if (!ctl)
 		return -ENOMEM;
 	ctl->srv = srv;
 	ctl->cfg = srv->cfg;
-	ctl->listen_fd = -1;
-	ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
 	ctl->reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ctl->stop_fd < 0 || ctl->reload_fd < 0) {
+	if (ctl->reload_fd < 0) {
 		ret = -errno;
 		snprintf(err, err_len, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	if (ctl->cfg->control_path) {
-		ctl->listen_fd = bind_control(ctl->cfg->control_path, err, err_len);
-		if (ctl->listen_fd < 0) {
-			ret = ctl->listen_fd;
+		listen_fd = bind_control(ctl->cfg->control_path, err, err_len);
+		if (listen_fd < 0) {
+			ret = listen_fd;
 			goto fail;
 		}
+		ctl->bound = true;
 	}
+	const struct tern_poll_server_config pcfg = {
+		.name = "control",
+		.max_clients = MAX_CLIENTS,
+		.client_size = sizeof(struct control_client),
+		.client_timeout_ms = CLIENT_TIMEOUT_MS,
+		.busy_reply = "{\"ok\":false,\"error\":\"too many control clients\"}\n",
+		.owner = ctl,
+		.turn = client_turn,
+		.wants = client_wants,
+		.timer = run_timers,
+	};
+	ret = tern_poll_server_new(&pcfg, listen_fd, &ctl->ps);
+	if (ret < 0)
+		goto fail_errno;
+	ret = tern_poll_server_add_fd(ctl->ps, ctl->reload_fd, reload_readable);
+	if (ret < 0)
+		goto fail_errno;
 	uint64_t now = tern_clock_ms();
 	if (!ctl->cfg->ticket_keys_path)
 		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
 	if (ctl->cfg->ticket_refresh_ms)
 		ctl->next_refresh_ms = now + ctl->cfg->ticket_refresh_ms / 4;
-	ret = -pthread_create(&ctl->thread, NULL, control_main, ctl);
+	ret = tern_poll_server_start(ctl->ps);
 	if (ret < 0) {
 		snprintf(err, err_len, "cannot start the control thread: %s", strerror(-ret));
 		goto fail;
 	}
-	ctl->thread_started = true;
 	*out = ctl;
 	return 0;
+fail_errno:
+	snprintf(err, err_len, "control: %s", strerror(-ret));
 fail:
 	tern_control_stop(ctl);
 	return ret;
@@ -623,24 +556,14 @@ void tern_control_stop(struct tern_control *ctl)
 {
 	if (!ctl)
 		return;
-	if (ctl->thread_started) {
-		uint64_t one = 1;
-		ssize_t ignored = write(ctl->stop_fd, &one, sizeof(one));
-		(void)ignored;
-		pthread_join(ctl->thread, NULL);
-	}
-	while (ctl->num_clients)
-		client_close(ctl, 0);
-	if (ctl->listen_fd >= 0) {
-		close(ctl->listen_fd);
+	tern_poll_server_free(ctl->ps);
+	if (ctl->bound)
 		unlink(ctl->cfg->control_path);
-	}
-	if (ctl->stop_fd >= 0)
-		close(ctl->stop_fd);
 	if (ctl->reload_fd >= 0)
 		close(ctl->reload_fd);
 	free(ctl);
 }
+
 
 void tern_control_request_reload(struct tern_control *ctl)
 {

@@ -2,7 +2,8 @@
  *
  * Rendering sums the workers' counters and histograms (relaxed loads, no
  * worker involved). Serving is a minimal HTTP/1.1 server on one thread
- * and one poll() loop: each client is non-blocking, must send its request
+ * and one poll() loop (poll_server.c, given the HTTP exchange here as its
+ * callbacks): each client is non-blocking, must send its request
  * within TERN_METRICS_REQUEST_MAX bytes and the whole exchange must end
  * within TERN_METRICS_CLIENT_TIMEOUT_MS, so a slow, silent or hostile
  * client costs one of TERN_METRICS_MAX_CLIENTS slots for a bounded time,
@@ -13,22 +14,20 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tern/histogram.h"
+#include "tern/list.h"
 #include "tern/log.h"
-#include "tern/clock.h"
 #include "tern/metrics.h"
+#include "tern/poll_server.h"
 #include "tern/sock.h"
 #include "tern/server.h"
 #include "tern/worker.h"
@@ -291,30 +290,26 @@ enum client_state {
  * close() send a reset that can destroy the response in flight (RFC 9112
  * section 9.6): the client gets this long to read it and close first. */
 #define DRAIN_MS 1000
-/* After accept() fails for want of descriptors or memory, the listener
- * is left alone this long instead of spinning on it. */
-#define ACCEPT_BACKOFF_MS 100
 
 struct metrics_client {
-	int fd;
+	struct tern_poll_client base; /* fd, deadline, the response being written */
 	enum client_state state;
 	size_t in_len;
 	char in[TERN_METRICS_REQUEST_MAX];
-	char *out;
-	size_t out_len, out_off;
-	uint64_t deadline_ms;
 };
 
 struct tern_metrics {
 	struct tern_server *srv;
-	int listen_fd;
-	int stop_fd;
-	pthread_t thread;
-	bool thread_started;
-	uint64_t accept_resume_ms; /* 0: accepting */
-	struct metrics_client *clients[TERN_METRICS_MAX_CLIENTS]; /* allocated per client */
-	unsigned num_clients;
+	struct tern_poll_server *ps;
 };
+
+/* Sent to a client beyond TERN_METRICS_MAX_CLIENTS, which is then closed. */
+#define BUSY_BODY "503 Service Unavailable: too many clients\n"
+static const char busy_reply[] =
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
+	"charset=utf-8\r\nContent-Length: 42\r\nConnection: close\r\n\r\n" BUSY_BODY;
+_Static_assert(sizeof(BUSY_BODY) - 1 == 42, "update the 503 Content-Length");
+#undef BUSY_BODY
 
 static const char *status_text(int status)
 {
@@ -355,13 +350,11 @@ static bool client_respond(struct tern_metrics *m, struct metrics_client *cl, in
 	if (!head)
 		text_printf(&t, "%.*s", (int)body_len, status == 200 ? body : small);
 	free(body);
-	if (t.failed)
-		return false;
-	cl->out = t.buf;
-	cl->out_len = t.len;
-	cl->out_off = 0;
-	cl->state = CLIENT_WRITING;
-	return true;
+	bool ok = !t.failed && tern_poll_client_append(&cl->base, t.buf, t.len) == 0;
+	free(t.buf);
+	if (ok)
+		cl->state = CLIENT_WRITING;
+	return ok;
 }
 
 /* Reads what is there; answers once the request is complete or hopeless.
@@ -370,7 +363,7 @@ static bool client_read(struct tern_metrics *m, struct metrics_client *cl)
 {
 	for (;;) {
 		size_t room = sizeof(cl->in) - cl->in_len;
-		ssize_t n = room ? recv(cl->fd, cl->in + cl->in_len, room, 0) : 0;
+		ssize_t n = room ? recv(cl->base.fd, cl->in + cl->in_len, room, 0) : 0;
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
 		bool eof = n == 0 && room > 0;
@@ -391,20 +384,14 @@ static bool client_read(struct tern_metrics *m, struct metrics_client *cl)
  * False: close now. */
 static bool client_write(struct metrics_client *cl, uint64_t now)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-				 MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR;
-		cl->out_off += (size_t)n;
-	}
-	free(cl->out);
-	cl->out = NULL;
-	if (shutdown(cl->fd, SHUT_WR) < 0)
+	int ret = tern_poll_client_flush(&cl->base);
+	if (ret <= 0)
+		return ret == 0;
+	if (shutdown(cl->base.fd, SHUT_WR) < 0)
 		return false;
 	cl->state = CLIENT_DRAINING;
-	if (cl->deadline_ms > now + DRAIN_MS)
-		cl->deadline_ms = now + DRAIN_MS;
+	if (cl->base.deadline_ms > now + DRAIN_MS)
+		cl->base.deadline_ms = now + DRAIN_MS;
 	return true;
 }
 
@@ -413,124 +400,34 @@ static bool client_drain(struct metrics_client *cl)
 {
 	char sink[4096];
 	for (;;) {
-		ssize_t n = recv(cl->fd, sink, sizeof(sink), 0);
+		ssize_t n = recv(cl->base.fd, sink, sizeof(sink), 0);
 		if (n > 0)
 			continue;
 		return n < 0 && (errno == EAGAIN || errno == EINTR);
 	}
 }
 
-static void client_close(struct tern_metrics *m, unsigned i)
+/* The poll-server's turn callback (poll_server.h): a client waits for
+ * POLLOUT while its response is pending, for POLLIN otherwise, and is
+ * closed by the server at its deadline, the bound on the whole exchange. */
+static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *base, short rev,
+					  uint64_t now)
 {
-	struct metrics_client *cl = m->clients[i];
-	close(cl->fd);
-	free(cl->out);
-	free(cl);
-	m->clients[i] = m->clients[--m->num_clients];
-}
+	struct metrics_client *cl = tern_container_of(base, struct metrics_client, base);
+	bool keep = true;
 
-static void accept_clients(struct tern_metrics *m, uint64_t now)
-{
-	for (;;) {
-		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				tern_log(TERN_LOG_WARN, "metrics: accept: %s; pausing %u ms",
-					 strerror(errno), ACCEPT_BACKOFF_MS);
-				m->accept_resume_ms = now + ACCEPT_BACKOFF_MS;
-			}
-			return; /* EAGAIN, or a connection that died in the queue */
-		}
-		struct metrics_client *cl = NULL;
-		if (m->num_clients == TERN_METRICS_MAX_CLIENTS || !(cl = calloc(1, sizeof(*cl)))) {
-			/* Best effort, never waited for: a new socket's send
-			 * buffer takes these bytes at once. */
-#define BUSY_BODY "503 Service Unavailable: too many clients\n"
-			static const char busy[] =
-				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
-				"charset=utf-8\r\nContent-Length: 42\r\nConnection: close\r\n\r\n"
-				BUSY_BODY;
-			_Static_assert(sizeof(BUSY_BODY) - 1 == 42, "update the 503 Content-Length");
-#undef BUSY_BODY
-			ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
-			(void)ignored;
-			close(fd);
-			continue;
-		}
-		cl->fd = fd;
-		cl->state = CLIENT_READING;
-		cl->deadline_ms = now + TERN_METRICS_CLIENT_TIMEOUT_MS;
-		m->clients[m->num_clients++] = cl;
+	if (rev & (POLLIN | POLLHUP | POLLERR)) {
+		if (cl->state == CLIENT_READING)
+			keep = client_read(owner, cl);
+		else if (cl->state == CLIENT_DRAINING)
+			keep = client_drain(cl);
 	}
-}
-
-static int poll_timeout(const struct tern_metrics *m, uint64_t now)
-{
-	uint64_t next = now + 1000;
-	if (m->accept_resume_ms && m->accept_resume_ms < next)
-		next = m->accept_resume_ms;
-	for (unsigned i = 0; i < m->num_clients; i++)
-		if (m->clients[i]->deadline_ms < next)
-			next = m->clients[i]->deadline_ms;
-	return next <= now ? 0 : (int)(next - now);
-}
-
-static void *metrics_main(void *arg)
-{
-	struct tern_metrics *m = arg;
-	struct pollfd pfd[TERN_METRICS_MAX_CLIENTS + 2];
-
-	for (;;) {
-		uint64_t now = tern_clock_ms();
-		if (m->accept_resume_ms && now >= m->accept_resume_ms)
-			m->accept_resume_ms = 0;
-		unsigned n = 0;
-		pfd[n++] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
-		/* A negative fd is skipped by poll(): the listener rests. */
-		pfd[n++] = (struct pollfd){.fd = m->accept_resume_ms ? -1 : m->listen_fd,
-					   .events = POLLIN};
-		for (unsigned i = 0; i < m->num_clients; i++) {
-			const struct metrics_client *cl = m->clients[i];
-			short events = cl->state == CLIENT_WRITING ? POLLOUT : POLLIN;
-			pfd[n++] = (struct pollfd){.fd = cl->fd, .events = events};
-		}
-		int ready = poll(pfd, n, poll_timeout(m, now));
-		if (ready < 0 && errno != EINTR) {
-			tern_log(TERN_LOG_ERROR, "metrics: poll: %s", strerror(errno));
-			break;
-		}
-		if (ready > 0 && pfd[0].revents)
-			break;
-		now = tern_clock_ms();
-		/* By index from the end: closing swaps in the last client,
-		 * whose pollfd was already looked at. */
-		for (unsigned i = m->num_clients; i-- > 0;) {
-			struct metrics_client *cl = m->clients[i];
-			short rev = ready > 0 ? pfd[2 + i].revents : 0;
-			bool keep = true;
-			if (rev & (POLLIN | POLLHUP | POLLERR)) {
-				if (cl->state == CLIENT_READING)
-					keep = client_read(m, cl);
-				else if (cl->state == CLIENT_DRAINING)
-					keep = client_drain(cl);
-			}
-			/* A response is tried at once: usually it all fits the
-			 * socket buffer and the client is done in one pass. */
-			if (keep && cl->state == CLIENT_WRITING &&
-			    ((rev & (POLLOUT | POLLIN)) || cl->out_off == 0))
-				keep = client_write(cl, now);
-			if (keep && (rev & (POLLERR | POLLNVAL)))
-				keep = false;
-			if (keep && now >= cl->deadline_ms)
-				keep = false; /* too slow: the bound is the whole exchange */
-			if (!keep)
-				client_close(m, i);
-		}
-		if (ready > 0 && (pfd[1].revents & POLLIN))
-			accept_clients(m, now);
-	}
-	return NULL;
+	/* A response is tried at once: usually it all fits the socket buffer
+	 * and the client is done in one pass. */
+	if (keep && cl->state == CLIENT_WRITING &&
+	    ((rev & (POLLOUT | POLLIN)) || cl->base.out_off == 0))
+		keep = client_write(cl, now);
+	return keep ? TERN_POLL_WAIT : TERN_POLL_CLOSE;
 }
 
 /* Without SO_REUSEPORT: a second tern on the same --metrics is an error. */
@@ -558,25 +455,31 @@ int tern_metrics_start(struct tern_server *srv, struct tern_metrics **out, char 
 		return -ENOMEM;
 	}
 	m->srv = srv;
-	m->listen_fd = -1;
-	m->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (m->stop_fd < 0) {
-		ret = -errno;
-		snprintf(err, err_len, "--metrics: eventfd: %s", strerror(errno));
+	int listen_fd = bind_metrics(&cfg->metrics_addr, err, err_len);
+	if (listen_fd < 0) {
+		ret = listen_fd;
 		goto fail;
 	}
-	m->listen_fd = bind_metrics(&cfg->metrics_addr, err, err_len);
-	if (m->listen_fd < 0) {
-		ret = m->listen_fd;
+	const struct tern_poll_server_config pcfg = {
+		.name = "metrics",
+		.max_clients = TERN_METRICS_MAX_CLIENTS,
+		.client_size = sizeof(struct metrics_client),
+		.client_timeout_ms = TERN_METRICS_CLIENT_TIMEOUT_MS,
+		.busy_reply = busy_reply,
+		.owner = m,
+		.turn = client_turn,
+	};
+	ret = tern_poll_server_new(&pcfg, listen_fd, &m->ps);
+	if (ret < 0) {
+		snprintf(err, err_len, "--metrics: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = -pthread_create(&m->thread, NULL, metrics_main, m);
+	ret = tern_poll_server_start(m->ps);
 	if (ret < 0) {
 		snprintf(err, err_len, "--metrics: cannot start the metrics thread: %s",
 			 strerror(-ret));
 		goto fail;
 	}
-	m->thread_started = true;
 	tern_log(TERN_LOG_INFO, "metrics: serving GET /metrics on %s", cfg->metrics_addr.text);
 	*out = m;
 	return 0;
@@ -589,17 +492,6 @@ void tern_metrics_stop(struct tern_metrics *m)
 {
 	if (!m)
 		return;
-	if (m->thread_started) {
-		uint64_t one = 1;
-		ssize_t ignored = write(m->stop_fd, &one, sizeof(one));
-		(void)ignored;
-		pthread_join(m->thread, NULL);
-	}
-	while (m->num_clients)
-		client_close(m, 0);
-	if (m->listen_fd >= 0)
-		close(m->listen_fd);
-	if (m->stop_fd >= 0)
-		close(m->stop_fd);
+	tern_poll_server_free(m->ps);
 	free(m);
 }
