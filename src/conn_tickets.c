@@ -146,6 +146,19 @@ void tern_conn_tickets_write_due(struct tern_conn *c)
 	tern_conn_settle(c);
 }
 
+unsigned tern_conn_host_write_due_tickets(struct tern_conn_host *h, unsigned budget)
+{
+	unsigned served = 0;
+	while (budget > 0 && !tern_list_empty(&h->tickets_due)) {
+		struct tern_conn *c = tern_conn_from_due(h->tickets_due.next);
+		unsigned n = c->tickets.pending + c->tickets.owed;
+		budget = n >= budget ? 0 : budget - n;
+		tern_conn_tickets_write_due(c); /* takes c off the list; may free it */
+		served++;
+	}
+	return served;
+}
+
 int tern_conn_verify_client(struct tern_conn *c)
 {
 	int ret = conn_control_allowed(c, true);

@@ -210,17 +210,6 @@ static void worker_arm_flush(struct tern_worker *w)
  * about this many tickets (each costs tens of microseconds). */
 #define TICKET_BATCH 32u
 
-static void worker_write_due_tickets(struct tern_worker *w)
-{
-	unsigned budget = TICKET_BATCH;
-	while (budget > 0 && !tern_list_empty(&w->host.tickets_due)) {
-		struct tern_conn *c = tern_conn_from_due(w->host.tickets_due.next);
-		unsigned n = c->tickets.pending + c->tickets.owed;
-		budget = n >= budget ? 0 : budget - n;
-		tern_conn_tickets_write_due(c); /* takes c off the list; may free it */
-	}
-}
-
 static void worker_drain_queue(struct tern_worker *w)
 {
 	struct tern_request req;
@@ -415,7 +404,7 @@ static void *worker_main(void *arg)
 		}
 		w->host.now_ms = tern_clock_ms();
 		tern_ring_drain(w->ring, dispatch, w);
-		worker_write_due_tickets(w);
+		(void)tern_conn_host_write_due_tickets(&w->host, TICKET_BATCH);
 	}
 	/* Push out the last closes; the ring's exit cancels the tick and the
 	 * wake read. */

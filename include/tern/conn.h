@@ -245,6 +245,12 @@ void tern_conn_tickets_flush_expired(struct tern_conn *c);
  * May free c. */
 void tern_conn_tickets_write_due(struct tern_conn *c);
 
+/* One batch: writes the tickets of the connections on h->tickets_due, in
+ * the order they fell due and a whole connection at a time, until about
+ * `budget` tickets are written (at least one connection's). What is left
+ * waits for the next batch. Returns the connections served. */
+unsigned tern_conn_host_write_due_tickets(struct tern_conn_host *h, unsigned budget);
+
 /* verify-client: TLS 1.3 post-handshake client authentication. The
  * CertificateRequest goes out at once (at a record boundary); the outcome
  * is logged and shows in `conns` as client_cert. Returns 0 or

@@ -65,6 +65,15 @@ struct env {
 	bool hold_connect;        /* ... but not yet */
 	int connect_socket_err;   /* ops->connect fails with this */
 	int backend_recv_err;     /* the next backend recv completes with this */
+
+	/* Connections set aside (env_park_and_accept): on the same host, no
+	 * longer driven by the network, their clients kept only to be freed. */
+	struct parked {
+		struct fake_conn *fc;
+		struct tern_tls client;
+		struct tern_buf client_in, client_out;
+	} parked[4];
+	unsigned num_parked;
 };
 
 static struct env *E;
@@ -395,8 +404,7 @@ static void advance(uint64_t ms)
 			tern_conn_expire(tern_conn_from_timer(t));
 	while ((t = tern_timer_pop_due(&h->ticket_flush, h->now_ms)))
 		tern_conn_tickets_flush_expired(tern_conn_from_flush(t));
-	while (!tern_list_empty(&h->tickets_due))
-		tern_conn_tickets_write_due(tern_conn_from_due(h->tickets_due.next));
+	(void)tern_conn_host_write_due_tickets(h, UINT32_MAX);
 }
 
 /* ---- Set-up ------------------------------------------------------------- */
@@ -431,6 +439,19 @@ static SSL_CTX *server_ctx(unsigned num_tickets)
 	return ctx;
 }
 
+/* A new client, and the connection that accepts it, driven from now on. */
+static void env_connect(struct env *e, const struct env_opts *o)
+{
+	CHECK_EQ_INT(tern_tls_init(&e->client, e->cctx, true, &e->client_in, &e->client_out, 65536), 0);
+	SSL_set_tlsext_host_name(e->client.ssl, "localhost");
+	if (o->pha)
+		SSL_set_post_handshake_auth(e->client.ssl, 1);
+	if (o->resume)
+		SSL_set_session(e->client.ssl, o->resume);
+	CHECK_EQ_INT(tern_conn_accept(&e->host, 7), 0);
+	e->fc = fake(tern_conn_from_link(e->host.conns.prev)); /* the newest */
+}
+
 static void env_init(struct env *e, const struct env_opts *o)
 {
 	memset(e, 0, sizeof(*e));
@@ -459,14 +480,26 @@ static void env_init(struct env *e, const struct env_opts *o)
 	e->client_chunk = 100000;
 	e->send_quota = UINT32_MAX;
 	e->client_reading = true;
-	CHECK_EQ_INT(tern_tls_init(&e->client, e->cctx, true, &e->client_in, &e->client_out, 65536), 0);
-	SSL_set_tlsext_host_name(e->client.ssl, "localhost");
-	if (o->pha)
-		SSL_set_post_handshake_auth(e->client.ssl, 1);
-	if (o->resume)
-		SSL_set_session(e->client.ssl, o->resume);
-	CHECK_EQ_INT(tern_conn_accept(&e->host, 7), 0);
-	e->fc = fake(tern_conn_from_link(e->host.conns.next));
+	env_connect(e, o);
+}
+
+/* Sets the driven connection aside, on the same host, and starts another
+ * (handshake and backend connect). The parked one is driven no more: what
+ * it posts stays in flight until env_free. */
+static bool env_park_and_accept(struct env *e, const struct env_opts *o)
+{
+	struct parked *p = &e->parked[e->num_parked++];
+	p->fc = e->fc;
+	p->client = e->client;
+	p->client_in = e->client_in;
+	p->client_out = e->client_out;
+	memset(&e->client, 0, sizeof(e->client));
+	memset(&e->client_in, 0, sizeof(e->client_in));
+	memset(&e->client_out, 0, sizeof(e->client_out));
+	e->client_done = false;
+	env_connect(e, o);
+	run();
+	return CHECK(e->fc && e->fc->conn.phase == TERN_PHASE_STREAMING && e->client_done);
 }
 
 /* Handshake and backend connect: the connection streams. */
@@ -477,6 +510,27 @@ static bool env_start(struct env *e, const struct env_opts *o)
 	return CHECK(e->fc && e->fc->conn.phase == TERN_PHASE_STREAMING && e->client_done);
 }
 
+/* Completes what is in flight for a connection no network drives, as the
+ * kernel does after a close, and lets it be freed. */
+static void fake_cancel_all(struct fake_conn *f)
+{
+	for (int side = 0; side < 2; side++) {
+		if (f->recv_posted[side]) {
+			f->recv_posted[side] = false;
+			tern_conn_on_recv(&f->conn, (enum tern_side)side, -ECANCELED);
+		}
+		if (f->send_posted[side]) {
+			f->send_posted[side] = false;
+			tern_conn_on_send(&f->conn, (enum tern_side)side, -ECANCELED);
+		}
+	}
+	if (f->connect_posted) {
+		f->connect_posted = false;
+		tern_conn_on_connect(&f->conn, -ECANCELED);
+	}
+	tern_conn_settle(&f->conn);
+}
+
 static void env_free(struct env *e)
 {
 	if (e->fc) {
@@ -484,6 +538,15 @@ static void env_free(struct env *e)
 		run();
 	}
 	CHECK(e->fc == NULL);
+	for (unsigned i = 0; i < e->num_parked; i++) {
+		struct parked *p = &e->parked[i];
+		tern_conn_abort(&p->fc->conn, "test_end");
+		fake_cancel_all(p->fc);
+		tern_tls_free(&p->client);
+		tern_buf_free(&p->client_in);
+		tern_buf_free(&p->client_out);
+	}
+	CHECK_EQ_UINT(e->host.num_conns, 0);
 	tern_tls_free(&e->client);
 	tern_buf_free(&e->client_in);
 	tern_buf_free(&e->client_out);

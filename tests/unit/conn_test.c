@@ -401,6 +401,34 @@ static void test_pha_after_resumption(void)
 	SSL_CTX_free(o.sctx);
 }
 
+/* Case 11: tickets that fell due are written in batches of about the
+ * budget, whole connections at a time and in the order they fell due;
+ * the rest waits for the next batch, so the worker's loop comes back to
+ * other connections in between. */
+static void test_due_tickets_in_batches(void)
+{
+	struct env e;
+	struct env_opts o = {.flush_delay_ms = 0};
+	if (!env_start(&e, &o) || !env_park_and_accept(&e, &o) || !env_park_and_accept(&e, &o))
+		goto out;
+	struct tern_conn *conns[3] = {&e.parked[0].fc->conn, &e.parked[1].fc->conn, C()};
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(tern_conn_request_tickets(conns[i], 16), 0);
+	CHECK_EQ_UINT(tern_conn_host_write_due_tickets(&e.host, 16), 1);
+	CHECK_EQ_UINT(conns[0]->tls.tickets_sent, 2 + 16);
+	CHECK_EQ_UINT(conns[1]->tls.tickets_sent, 2);
+	CHECK_EQ_UINT(conns[2]->tls.tickets_sent, 2);
+	CHECK_EQ_UINT(tern_conn_host_write_due_tickets(&e.host, 20), 2); /* at least whole ones */
+	CHECK_EQ_UINT(conns[1]->tls.tickets_sent, 2 + 16);
+	CHECK_EQ_UINT(conns[2]->tls.tickets_sent, 2 + 16);
+	CHECK(tern_list_empty(&e.host.tickets_due));
+	CHECK_EQ_UINT(tern_conn_host_write_due_tickets(&e.host, 32), 0);
+	run();
+	CHECK_EQ_UINT(e.client.tickets_received, 2 + 16);
+out:
+	env_free(&e);
+}
+
 int main(void)
 {
 	ca_key = fixture_key();
@@ -422,6 +450,7 @@ int main(void)
 	test_tls12_ticket_count();
 	test_flush_with_backed_up_stream();
 	test_pha_after_resumption();
+	test_due_tickets_in_batches();
 
 	X509_free(ca_cert);
 	EVP_PKEY_free(ca_key);
