@@ -64,7 +64,9 @@ struct env {
 	int connect_result;       /* the connect completes with this */
 	bool hold_connect;        /* ... but not yet */
 	int connect_socket_err;   /* ops->connect fails with this */
-	int backend_recv_err;     /* the next backend recv completes with this */
+	int fail_recv[2];         /* the next recv of a side completes with this -errno */
+	int fail_send[2];         /* the next send of a side completes with this -errno */
+	const char *last_close_reason; /* c->reason when the engine was told to close */
 
 	/* Connections set aside (env_park_and_accept): on the same host, no
 	 * longer driven by the network, their clients kept only to be freed. */
@@ -130,6 +132,7 @@ static void fake_shutdown_wr(struct tern_conn *c, enum tern_side side)
 static void fake_close(struct tern_conn *c, enum tern_side side)
 {
 	fake(c)->closed[side] = true;
+	E->last_close_reason = c->reason;
 }
 
 static bool fake_address(struct tern_conn *c, bool local, struct sockaddr *out, socklen_t len)
@@ -294,6 +297,21 @@ static bool net_step(void)
 		return progress;
 	struct tern_conn *c = &f->conn;
 
+	/* Errors the script asked for, at whichever operation is in flight. */
+	for (int side = 0; side < 2 && E->fc; side++) {
+		if (E->fail_send[side] && E->fc->send_posted[side]) {
+			int err = E->fail_send[side];
+			E->fail_send[side] = 0;
+			complete_send((enum tern_side)side, err);
+			return true;
+		}
+		if (E->fail_recv[side] && E->fc->recv_posted[side]) {
+			int err = E->fail_recv[side];
+			E->fail_recv[side] = 0;
+			complete_recv((enum tern_side)side, NULL, err);
+			return true;
+		}
+	}
 	/* tern -> client */
 	if (f->send_posted[TERN_SIDE_CLIENT] && !f->closed[TERN_SIDE_CLIENT] && E->client_reading) {
 		uint32_t n = f->send_len[TERN_SIDE_CLIENT];
@@ -357,12 +375,7 @@ static bool net_step(void)
 	if (!(f = E->fc))
 		return progress;
 	if (f->recv_posted[TERN_SIDE_BACKEND] && !f->closed[TERN_SIDE_BACKEND]) {
-		if (E->backend_recv_err) {
-			int err = E->backend_recv_err;
-			E->backend_recv_err = 0;
-			complete_recv(TERN_SIDE_BACKEND, NULL, err);
-			progress = true;
-		} else if (E->enobufs_once[TERN_SIDE_BACKEND] && f->lend_on_complete[TERN_SIDE_BACKEND]) {
+		if (E->enobufs_once[TERN_SIDE_BACKEND] && f->lend_on_complete[TERN_SIDE_BACKEND]) {
 			E->enobufs_once[TERN_SIDE_BACKEND] = false;
 			complete_recv(TERN_SIDE_BACKEND, NULL, -ENOBUFS);
 			progress = true;

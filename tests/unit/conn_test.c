@@ -79,7 +79,7 @@ static void test_enobufs_and_errors(void)
 	backend_sends(down, 5000, false);
 	run();
 	CHECK_EQ_UINT(e.client_got_len, 5000);
-	e.backend_recv_err = -ECONNRESET;
+	e.fail_recv[TERN_SIDE_BACKEND] = -ECONNRESET;
 	backend_sends(down, 0, false);
 	run();
 	CHECK(e.fc == NULL);
@@ -105,6 +105,58 @@ static void test_enobufs_and_errors(void)
 	}
 	env_free(&e);
 	free(down);
+}
+
+/* An error at every step: each socket operation failing while the
+ * connection streams ends it at once with the side's reason, counted as
+ * no handshake failure; during the handshake, it is one. */
+static void test_errors_at_every_step(void)
+{
+	struct {
+		bool send;
+		enum tern_side side;
+		const char *reason;
+	} steps[] = {
+		{false, TERN_SIDE_CLIENT, "client_error"},
+		{true, TERN_SIDE_CLIENT, "client_error"},
+		{false, TERN_SIDE_BACKEND, "backend_error"},
+		{true, TERN_SIDE_BACKEND, "backend_error"},
+	};
+	uint8_t *data = random_bytes(20000);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct env e;
+		struct env_opts o = {.buffer_size = 4096};
+		if (env_start(&e, &o)) {
+			/* both ways busy, so a send is in flight on each side */
+			client_write(data, 20000);
+			backend_sends(data, 20000, false);
+			e.send_quota = 100;
+			for (int k = 0; k < 5; k++)
+				net_step();
+			if (steps[i].send)
+				e.fail_send[steps[i].side] = -EPIPE;
+			else
+				e.fail_recv[steps[i].side] = -ECONNRESET;
+			run();
+			CHECK(e.fc == NULL);
+			CHECK_EQ_STR(e.last_close_reason, steps[i].reason);
+			CHECK_EQ_UINT(tern_counter_get(&e.ctr.conns_active), 0);
+			CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshake_failures), 0);
+		}
+		env_free(&e);
+	}
+	free(data);
+
+	/* mid-handshake: the client's recv fails */
+	struct env e;
+	struct env_opts o = {0};
+	env_init(&e, &o);
+	e.fail_recv[TERN_SIDE_CLIENT] = -ECONNRESET;
+	run();
+	CHECK(e.fc == NULL);
+	CHECK_EQ_STR(e.last_close_reason, "client_error");
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshake_failures), 1);
+	env_free(&e);
 }
 
 /* Case 1 and case 10: a post-handshake CertificateRequest, and the
@@ -441,6 +493,7 @@ int main(void)
 	test_split_records_and_half_closes(true, 777);
 	test_split_records_and_half_closes(false, 5000);
 	test_enobufs_and_errors();
+	test_errors_at_every_step();
 	test_write_from_read_with_output_backed_up(true);
 	test_write_from_read_with_output_backed_up(false);
 	test_tickets_during_partial_pha_answer();
