@@ -1,0 +1,92 @@
+"""Ports, plain sockets and pipes for tern's integration tests (part of
+harness.py, which re-exports every name here): a free or a refusing port,
+and bounded reads of a plain socket or of a client tool's output.
+"""
+
+import os
+import select
+import socket
+import time
+
+from harness_wait import WaitTimeout, scaled
+
+
+# ------------------------------------------------------------------ ports
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free a moment ago (bind port 0, then close)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def closed_port():
+    """A port on which nothing listens: connecting to it is refused."""
+    return free_port()
+
+
+def port_refuses(port, host="127.0.0.1", timeout=1.0):
+    """True when a TCP connect to host:port is refused or reset."""
+    try:
+        s = socket.create_connection((host, port), timeout=timeout)
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True
+    except OSError:
+        return True
+    s.close()
+    return False
+
+def read_until_closed(sock, timeout):
+    """Reads a plain socket until EOF or reset (or timeout). Returns
+    (bytes, how) where how is "eof", "reset" or "timeout"."""
+    deadline = time.monotonic() + scaled(timeout)
+    buf = bytearray()
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return bytes(buf), "reset"
+        if not data:
+            return bytes(buf), "eof"
+        buf += data
+    return bytes(buf), "timeout"
+
+
+def read_stream_until(stream, pred, timeout, what="output"):
+    """Reads a pipe (e.g. a client tool's stdout) until pred(bytes so far)
+    is true; returns the bytes. Fails on timeout or EOF before that."""
+    fd = stream.fileno()
+    buf = bytearray()
+    deadline = time.monotonic() + scaled(timeout)
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    while not pred(bytes(buf)):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout("timed out waiting for %s; got %r" % (what, bytes(buf[-800:])))
+        if p.poll(min(remaining, 0.5) * 1000):
+            data = os.read(fd, 65536)
+            if not data:
+                raise AssertionError("EOF before %s; got %r" % (what, bytes(buf[-800:])))
+            buf += data
+    return bytes(buf)
+
+
+def drain_stream(stream, timeout):
+    """Reads a pipe to EOF (bounded); returns the bytes."""
+    fd = stream.fileno()
+    buf = bytearray()
+    deadline = time.monotonic() + scaled(timeout)
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    while time.monotonic() < deadline:
+        if p.poll(100):
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            buf += data
+    return bytes(buf)
