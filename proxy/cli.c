@@ -41,6 +41,7 @@ enum cli_flag_id {
 	FLAG_BUFFER_SIZE,
 	FLAG_RING_ENTRIES,
 	FLAG_READ_BUFFERS,
+	FLAG_IO,
 	FLAG_LOG_LEVEL,
 	FLAG_ACCESS_LOG,
 	FLAG_CHECK,
@@ -106,6 +107,7 @@ static const struct cli_flag cli_flags[] = {
 	{"buffer-size", required_argument, FLAG_BUFFER_SIZE, "a size such as 16k or 1m, from 1k to 16m"},
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
 	{"read-buffers", required_argument, FLAG_READ_BUFFERS, "an integer from 0 to 4096"},
+	{"io", required_argument, FLAG_IO, "auto, uring or epoll"},
 	{"control", required_argument, FLAG_CONTROL,
 	 "a non-empty path of at most 107 bytes for the UNIX control socket"},
 	{"metrics", required_argument, FLAG_METRICS, "HOST:PORT, [IPV6]:PORT or *:PORT"},
@@ -344,6 +346,16 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 				      err, err_len);
 	case FLAG_READ_BUFFERS:
 		return parse_unsigned(flag, value, 0, TERN_MAX_READ_BUFFERS, &cfg->read_buffers, err, err_len);
+	case FLAG_IO:
+		if (strcmp(value, "auto") == 0)
+			cfg->io = TERN_IO_AUTO;
+		else if (strcmp(value, "uring") == 0)
+			cfg->io = TERN_IO_URING;
+		else if (strcmp(value, "epoll") == 0)
+			cfg->io = TERN_IO_EPOLL;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
 	case FLAG_TLS_MIN:
 		if (tern_parse_tls_version(value, &cfg->tls_min) < 0)
 			return invalid_value(err, err_len, flag, value, flag->expected);
@@ -607,6 +619,9 @@ static const char cli_usage[] =
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
+	"      --io ENGINE              auto, uring or epoll: the I/O engine of every worker; auto uses\n"
+	"                               io_uring and falls back to epoll, with one warning, when it is\n"
+	"                               refused (seccomp, kernel.io_uring_disabled) [auto]\n"
 	"      --ring-entries N         io_uring submission queue entries per worker, 8 to 32768 [4096]\n"
 	"      --read-buffers N         --buffer-size buffers per worker that connections borrow to read\n"
 	"                               into, so an idle one holds none; 0 to 4096, 0 is off [64]\n"

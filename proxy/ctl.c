@@ -646,7 +646,10 @@ static const char ctl_usage[] =
 	"                        or to every TLS 1.3 connection [1]\n"
 	"  num-tickets ID N      set how many tickets (0 to 16) connection ID gets after a later\n"
 	"                        post-handshake authentication\n"
-	"  rotate-ticket-keys    re-read --ticket-keys, or make a new in-memory encryption key\n";
+	"  rotate-ticket-keys    re-read --ticket-keys, or make a new in-memory encryption key\n"
+	"  verify-client ID      ask connection ID's client for its certificate (TLS 1.3)\n"
+	"  reload                re-read certificates, keys and files, as SIGHUP\n"
+	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n";
 
 _Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
 

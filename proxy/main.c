@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "ctl.h"
 #include "tern/control.h"
+#include "tern/io_probe.h"
 #include "tern/log.h"
 #include "tern/metrics.h"
 #include "tern/privs.h"
@@ -111,9 +112,10 @@ int main(int argc, char **argv)
 	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
 	tern_server_describe(&srv, identity, sizeof(identity));
 	if (cfg.check) {
-		printf("configuration ok: workers=%u listen=%s backends=%s %s num_tickets=%u "
+		printf("configuration ok: workers=%u io=%s listen=%s backends=%s %s num_tickets=%u "
 		       "ticket_keys=%s (%u)\n",
-		       cfg.workers, listen, backends, identity, cfg.num_tickets,
+		       cfg.workers, tern_io_probe_engine_name(srv.io_engine), listen, backends,
+		       identity, cfg.num_tickets,
 		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
 		       tern_ticket_keys_count(srv.ticket_keys));
 		for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {
@@ -184,8 +186,9 @@ int main(int argc, char **argv)
 		return EXIT_FILE;
 	}
 	tern_server_describe_listen(&srv, listen, sizeof(listen)); /* inherited sockets too */
-	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u listen=%s backends=%s %s", TERN_VERSION,
-		 cfg.workers, listen, backends, identity);
+	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u io=%s listen=%s backends=%s %s",
+		 TERN_VERSION, cfg.workers, tern_io_probe_engine_name(srv.io_engine), listen,
+		 backends, identity);
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
 	wait_for_signals(&srv, control, &set);
 	tern_metrics_stop(metrics);

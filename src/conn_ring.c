@@ -1,31 +1,20 @@
 /* The io_uring engine of connections (conn_ring.h). */
-#include <assert.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "tern/conn.h"
+#include "tern/conn_engine.h"
 #include "tern/conn_ring.h"
-#include "tern/log.h"
 #include "tern/ring.h"
-#include "tern/server.h"
 #include "worker_internal.h"
-
-/* A read buffer's dealings with the worker's provided buffers. */
-struct lending {
-	bool lent;        /* the buffer is the ring's buffer bid, borrowed */
-	bool no_provided; /* the last provided recv found every buffer taken:
-			   * the next reads into the connection's own memory */
-	uint16_t bid;
-};
 
 struct ring_conn {
 	struct tern_conn conn; /* first: the core allocates ops.conn_size */
-	struct lending lend[2]; /* by side: cin, b2c */
+	struct tern_conn_lend lend[2]; /* by side: cin, b2c; id is the ring's bid */
+	/* The last provided recv of a side found every buffer taken: its next
+	 * read goes into the connection's own memory. */
+	bool no_provided[2];
 	struct __kernel_timespec connect_ts;
 };
 
@@ -39,60 +28,14 @@ static struct tern_worker *conn_worker(const struct tern_conn *c)
 	return tern_container_of(c->host, struct tern_worker, host);
 }
 
-static struct tern_buf *read_buf(struct tern_conn *c, enum tern_side side)
+static void release_provided(struct tern_conn *c, uint16_t bid)
 {
-	return side == TERN_SIDE_CLIENT ? &c->cin : &c->b2c.buf;
-}
-
-/* A recv completion that took a provided buffer: b borrows it, empty,
- * for the handler to fill as if the recv had been into b. */
-static void borrow(struct tern_conn *c, struct tern_buf *b, struct lending *lend, uint16_t bid)
-{
-	struct tern_ring *ring = conn_worker(c)->ring;
-
-	assert(!b->data && !lend->lent);
-	b->data = tern_ring_buffer_take(ring, bid);
-	b->cap = tern_ring_buffer_size(ring);
-	b->head = b->tail = 0;
-	lend->lent = true;
-	lend->bid = bid;
-}
-
-/* Gives a borrowed buffer back to the ring. Bytes the connection still
- * needs (a partial record; data waiting for room on the other side) move
- * to memory of its own first: one copy, only in that case. */
-static int give_back(struct tern_conn *c, struct tern_buf *b, struct lending *lend)
-{
-	bool closed = c->phase == TERN_PHASE_CLOSED;
-	uint32_t len = tern_buf_len(b);
-	uint32_t cap = (uint32_t)c->host->cfg->buffer_size;
-	uint8_t *own = NULL;
-
-	if (!lend->lent)
-		return 0;
-	if (len > 0 && !closed) {
-		if (cap < len)
-			cap = len;
-		own = malloc(cap);
-		if (own)
-			memcpy(own, tern_buf_head_ptr(b), len);
-	}
-	lend->lent = false;
-	tern_ring_buffer_return(conn_worker(c)->ring, lend->bid);
-	b->data = own;
-	b->cap = own ? cap : 0;
-	b->head = 0;
-	b->tail = own ? len : 0;
-	/* Out of memory: the bytes are lost, so the connection must end. */
-	return len > 0 && !closed && !own ? -ENOMEM : 0;
+	tern_ring_buffer_return(conn_worker(c)->ring, bid);
 }
 
 static int ring_return_buffers(struct tern_conn *c)
 {
-	struct ring_conn *rc = ring_conn(c);
-	int a = give_back(c, &c->cin, &rc->lend[TERN_SIDE_CLIENT]);
-	int b = give_back(c, &c->b2c.buf, &rc->lend[TERN_SIDE_BACKEND]);
-	return a < 0 ? a : b;
+	return tern_conn_engine_return_buffers(c, ring_conn(c)->lend, release_provided);
 }
 
 /* An idle connection holds no buffer memory: an empty buffer is read
@@ -104,24 +47,20 @@ static int ring_return_buffers(struct tern_conn *c)
 static int ring_recv(struct tern_conn *c, enum tern_side side, struct tern_buf *b)
 {
 	struct tern_ring *ring = conn_worker(c)->ring;
-	struct lending *lend = &ring_conn(c)->lend[side];
+	struct ring_conn *rc = ring_conn(c);
 	uint64_t ud = tern_ud(c, side == TERN_SIDE_CLIENT ? TERN_OP_C_RECV : TERN_OP_B_RECV);
 	int fd = c->sock[side].fd;
 
-	if (give_back(c, b, lend) < 0)
+	if (tern_conn_engine_give_back(c, b, &rc->lend[side], release_provided) < 0)
 		return -ENOMEM;
-	if (!b->data && tern_ring_has_buffers(ring) && !lend->no_provided) {
+	if (!b->data && tern_ring_has_buffers(ring) && !rc->no_provided[side]) {
 		tern_ring_recv_provided(ring, fd, ud);
 		return 1;
 	}
-	lend->no_provided = false;
-	if (tern_buf_reserve(b, (uint32_t)c->host->cfg->buffer_size) < 0)
-		return -ENOMEM;
-	if (tern_buf_free_tail(b) == 0)
-		tern_buf_compact(b);
-	if (tern_buf_free_tail(b) == 0)
-		return 0;
-	b->pinned = true;
+	rc->no_provided[side] = false;
+	int ret = tern_conn_engine_own_tail(c, b);
+	if (ret <= 0)
+		return ret;
 	tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), ud);
 	return 1;
 }
@@ -135,14 +74,10 @@ static void ring_send(struct tern_conn *c, enum tern_side side, const uint8_t *p
 static int ring_connect(struct tern_conn *c, const struct tern_addr *b, uint64_t timeout_ms)
 {
 	struct ring_conn *rc = ring_conn(c);
-	int fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = tern_conn_engine_backend_socket(b->ss.ss_family, 0);
 
 	if (fd < 0)
-		return -errno;
-	if (b->ss.ss_family != AF_UNIX) {
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
+		return fd;
 	c->sock[TERN_SIDE_BACKEND].fd = fd;
 	rc->connect_ts.tv_sec = (long long)(timeout_ms / 1000);
 	rc->connect_ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
@@ -165,21 +100,6 @@ static void ring_close(struct tern_conn *c, enum tern_side side)
 	tern_ring_close(ring, c->sock[side].fd);
 }
 
-static bool ring_address(struct tern_conn *c, bool local, struct sockaddr *out, socklen_t len)
-{
-	int fd = c->sock[TERN_SIDE_CLIENT].fd;
-	if (fd < 0)
-		return false;
-	return (local ? getsockname(fd, out, &len) : getpeername(fd, out, &len)) == 0;
-}
-
-static void ring_slot_freed(struct tern_conn_host *h)
-{
-	struct tern_worker *w = tern_container_of(h, struct tern_worker, host);
-	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
-	tern_worker_slot_freed(w);
-}
-
 const struct tern_conn_ops tern_conn_ring_ops = {
 	.conn_size = sizeof(struct ring_conn),
 	.recv = ring_recv,
@@ -187,23 +107,10 @@ const struct tern_conn_ops tern_conn_ring_ops = {
 	.connect = ring_connect,
 	.shutdown_wr = ring_shutdown_wr,
 	.close = ring_close,
-	.address = ring_address,
+	.address = tern_conn_engine_address,
 	.return_buffers = ring_return_buffers,
-	.slot_freed = ring_slot_freed,
+	.slot_freed = tern_worker_conn_slot_freed,
 };
-
-void tern_conn_ring_accept(struct tern_worker *w, int fd)
-{
-	int one = 1;
-
-	/* Small records must not wait for Nagle: TLS already batches. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (tern_conn_accept(&w->host, fd) == 0)
-		return;
-	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);
-	tern_ring_close(w->ring, fd);
-	ring_slot_freed(&w->host);
-}
 
 void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flags)
 {
@@ -218,14 +125,17 @@ void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t
 		enum tern_side side = op == TERN_OP_C_RECV ? TERN_SIDE_CLIENT : TERN_SIDE_BACKEND;
 		struct tern_worker *w = conn_worker(c);
 		if (tern_ring_cqe_buffer(flags, &bid)) {
-			borrow(c, read_buf(c, side), &rc->lend[side], bid);
+			struct tern_ring *ring = w->ring;
+			tern_conn_engine_borrow(tern_conn_read_buf(c, side), &rc->lend[side],
+						tern_ring_buffer_take(ring, bid),
+						tern_ring_buffer_size(ring), bid);
 		} else if (res == -ENOBUFS) {
 			/* No provided buffer was offered: the ring offers more,
 			 * and the read is queued again. Only when every buffer is
 			 * taken does this side read into memory of its own next
 			 * time (held while it waits); nothing is lost either way. */
 			tern_ring_buffers_missed(w->ring);
-			rc->lend[side].no_provided = tern_ring_buffers_published(w->ring) == 0;
+			rc->no_provided[side] = tern_ring_buffers_published(w->ring) == 0;
 			tern_counter_add(&w->ctr.read_buffer_misses, 1);
 		}
 		tern_conn_on_recv(c, side, res);

@@ -22,6 +22,7 @@
 #include "tern/conn.h"
 #include "tern/control.h"
 #include "tern/control_proto.h"
+#include "tern/io_probe.h"
 #include "tern/json.h"
 #include "tern/list.h"
 #include "tern/log.h"
@@ -120,6 +121,26 @@ static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
 	tern_json_uint(j, ctl->cfg->num_tickets);
 	tern_json_key(j, "reload_failures");
 	tern_json_uint(j, atomic_load_explicit(&ctl->srv->reload_failures, memory_order_relaxed));
+	tern_json_key(j, "io");
+	tern_json_string(j, tern_io_probe_engine_name(ctl->srv->io_engine));
+	tern_json_end_object(j);
+}
+
+/* What runs: version, seconds since start, the I/O engine the workers
+ * run (for --io auto, what the probe allowed) and how many workers. */
+static void cmd_info(struct tern_control *ctl, struct tern_json *j)
+{
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "version");
+	tern_json_string(j, TERN_VERSION);
+	tern_json_key(j, "uptime_s");
+	tern_json_uint(j, (tern_clock_ms() - ctl->srv->started_ms) / 1000);
+	tern_json_key(j, "io");
+	tern_json_string(j, tern_io_probe_engine_name(ctl->srv->io_engine));
+	tern_json_key(j, "workers");
+	tern_json_uint(j, ctl->srv->num_workers);
 	tern_json_end_object(j);
 }
 
@@ -262,6 +283,9 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 		break;
 	case TERN_CMD_RELOAD:
 		cmd_reload(ctl, j);
+		break;
+	case TERN_CMD_INFO:
+		cmd_info(ctl, j);
 		break;
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 		cmd_rotate(ctl, j);

@@ -45,13 +45,14 @@ static const struct command_spec command_specs[] = {
 	{"rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, NULL},
 	{"verify-client", TERN_CMD_VERIFY_CLIENT, 1, 1, "verify-client: expected ID"},
 	{"reload", TERN_CMD_RELOAD, 0, 0, NULL},
+	{"info", TERN_CMD_INFO, 0, 0, NULL},
 };
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
 static const char *const command_names[NUM_COMMANDS + 1] = {
 	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
-	"reload", NULL,
+	"reload", "info", NULL,
 };
 
 /* The numbers in the messages below are written out; these keep them
@@ -184,6 +185,7 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_STATS:
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 	case TERN_CMD_RELOAD:
+	case TERN_CMD_INFO:
 		return 0;
 	case TERN_CMD_VERIFY_CLIENT:
 		return parse_conn_id(&args[0], false, &out->conn_id, err, err_len);

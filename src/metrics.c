@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "tern/histogram.h"
+#include "tern/io_probe.h"
 #include "tern/list.h"
 #include "tern/log.h"
 #include "tern/metrics.h"
@@ -134,6 +135,13 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	header(&t, "tern_config_num_tickets", "gauge",
 	       "TLS 1.3 session tickets sent after a full handshake (--num-tickets).");
 	sample(&t, "tern_config_num_tickets", "", srv->cfg->num_tickets);
+	/* Always 1: the facts are the labels, to join on or to count by
+	 * (e.g. how many of a fleet fell back to epoll). */
+	header(&t, "tern_build_info", "gauge",
+	       "The version running and the I/O engine its workers run: uring or epoll (--io; "
+	       "with auto, epoll when io_uring was refused at start).");
+	text_printf(&t, "tern_build_info{version=\"%s\",io=\"%s\"} 1\n", TERN_VERSION,
+		    tern_io_probe_engine_name(srv->io_engine));
 
 	header(&t, "tern_handshake_duration_seconds", "histogram",
 	       "Time from accepting a client connection to its TLS handshake completing.");

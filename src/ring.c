@@ -1,6 +1,11 @@
 /* io_uring through liburing, for one worker thread. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -330,4 +335,141 @@ unsigned tern_ring_drain(struct tern_ring *ring, tern_ring_completion_fn *fn, vo
 bool tern_ring_cqe_more(uint32_t flags)
 {
 	return (flags & IORING_CQE_F_MORE) != 0;
+}
+
+/* ------------------------------------------------------------- the probe */
+
+/* The probe's ring and its operations: small, since it lives for a few
+ * system calls. */
+#define PROBE_ENTRIES 8u
+#define PROBE_BUFFER_SIZE 64u
+#define PROBE_UD_ACCEPT 1u
+#define PROBE_UD_TIMEOUT 2u
+
+struct probe_outcome {
+	bool accepted; /* the accept completed: res and more hold its result */
+	bool timed_out;
+	int32_t res;
+	bool more;
+};
+
+static void probe_completion(void *ctx, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct probe_outcome *o = ctx;
+
+	if (ud == PROBE_UD_ACCEPT && !o->accepted) {
+		o->accepted = true;
+		o->res = res;
+		o->more = tern_ring_cqe_more(flags);
+		if (res >= 0)
+			close(res);
+	} else if (ud == PROBE_UD_TIMEOUT) {
+		o->timed_out = true;
+	}
+}
+
+/* A connected pair over an autobound abstract UNIX socket (nothing on the
+ * filesystem, no network needed): *lfd listens with *cfd's connection
+ * waiting in its backlog. Returns 0 or -errno. */
+static int probe_sockets(int *lfd, int *cfd)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	socklen_t len = sizeof(sa_family_t);
+
+	*cfd = -1;
+	*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*lfd < 0)
+		return -errno;
+	/* Binding with only the family autobinds (unix(7)). */
+	if (bind(*lfd, (struct sockaddr *)&sun, len) < 0 || listen(*lfd, 1) < 0)
+		return -errno;
+	len = sizeof(sun);
+	if (getsockname(*lfd, (struct sockaddr *)&sun, &len) < 0)
+		return -errno;
+	*cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*cfd < 0)
+		return -errno;
+	/* A UNIX stream connect completes at once while the backlog has
+	 * room. */
+	if (connect(*cfd, (struct sockaddr *)&sun, len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Multishot accept (IORING_ACCEPT_MULTISHOT, Linux 5.19): armed on a
+ * listener with one connection waiting, it must complete with that
+ * connection and stay armed (IORING_CQE_F_MORE). A kernel without it
+ * refuses the flag with -EINVAL. This also goes through io_uring_enter,
+ * which a seccomp profile may refuse on its own. A timeout bounds the
+ * wait, so a probe never hangs a start. Socket trouble is not io_uring's:
+ * the check is skipped then (the listeners will tell). */
+static int probe_accept(struct tern_ring *ring, char *why, size_t why_len)
+{
+	struct __kernel_timespec ts = {.tv_sec = 2};
+	struct probe_outcome o = {0};
+	int lfd = -1, cfd = -1;
+	int ret = probe_sockets(&lfd, &cfd);
+
+	if (ret < 0) {
+		tern_log(TERN_LOG_DEBUG, "io_uring probe: no UNIX socket pair (%s): multishot "
+			 "accept not checked", strerror(-ret));
+		ret = 0;
+		goto out;
+	}
+	tern_ring_accept_multishot(ring, lfd, PROBE_UD_ACCEPT);
+	tern_ring_timeout(ring, &ts, PROBE_UD_TIMEOUT);
+	while (!o.accepted && !o.timed_out) {
+		ret = tern_ring_submit_and_wait(ring);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME) {
+			snprintf(why, why_len, "io_uring_enter: %s", strerror(-ret));
+			goto out;
+		}
+		tern_ring_drain(ring, probe_completion, &o);
+	}
+	ret = 0;
+	if (!o.accepted) {
+		ret = -ETIMEDOUT;
+		snprintf(why, why_len, "multishot accept: no completion within %llds",
+			 (long long)ts.tv_sec);
+	} else if (o.res < 0) {
+		ret = o.res;
+		snprintf(why, why_len, "multishot accept: %s", strerror(-ret));
+	} else if (!o.more) {
+		ret = -EOPNOTSUPP;
+		snprintf(why, why_len, "multishot accept: ended after one connection");
+	}
+out:
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	return ret;
+}
+
+int tern_ring_probe(bool need_buffers, char *why, size_t why_len)
+{
+	struct tern_ring *ring = NULL;
+	int ret;
+
+	if (why_len > 0)
+		why[0] = '\0';
+	/* tern_ring_new: the flags the workers use, and the same fallback. */
+	ret = tern_ring_new(PROBE_ENTRIES, &ring);
+	if (ret < 0) {
+		snprintf(why, why_len, "%s", strerror(-ret));
+		return ret;
+	}
+	if (need_buffers) {
+		/* A buffer ring (Linux 5.19) through io_uring_register. */
+		ret = tern_ring_provide_buffers(ring, 1, PROBE_BUFFER_SIZE);
+		if (ret < 0) {
+			snprintf(why, why_len, "provided buffer ring: %s", strerror(-ret));
+			goto out;
+		}
+	}
+	ret = probe_accept(ring, why, why_len);
+out:
+	/* Exiting the ring cancels the armed accept and the timeout. */
+	tern_ring_free(ring);
+	return ret;
 }

@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tern/clock.h"
+#include "tern/io_probe.h"
 #include "tern/listen_fds.h"
 #include "tern/log.h"
 #include "tern/request.h"
+#include "tern/ring.h"
 #include "tern/server.h"
 #include "tern/sock.h"
 #include "tern/ticket_keys.h"
@@ -126,6 +129,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
+	srv->started_ms = tern_clock_ms();
 	ret = tern_tls_identities_load(cfg, &srv->identities, err, err_len);
 	if (ret < 0)
 		goto fail;
@@ -137,6 +141,12 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 		if (ret < 0)
 			snprintf(err, err_len, "cannot make a ticket key: %s", strerror(-ret));
 	}
+	if (ret < 0)
+		goto fail;
+	/* Before any worker exists: each is made for its engine. --check
+	 * asks too, so its summary says which engine would run. */
+	ret = tern_io_probe_choose(cfg->io, cfg->read_buffers > 0, tern_ring_probe,
+				   &srv->io_engine, err, err_len);
 	if (ret < 0)
 		goto fail;
 	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
@@ -222,7 +232,8 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 		int e = tern_worker_wait_started(srv->workers[i]);
 		if (e < 0 && ret == 0) {
 			ret = e;
-			snprintf(err, err_len, "worker %u: cannot set up io_uring: %s", i,
+			snprintf(err, err_len, "worker %u: cannot set up %s: %s", i,
+				 srv->io_engine == TERN_IO_EPOLL ? "epoll" : "io_uring",
 				 strerror(-ret));
 		}
 	}

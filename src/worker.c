@@ -1,71 +1,49 @@
-/* The worker: its start and end, its thread's loop, accepting, timers and
- * wake-ups. What other threads ask of it is in worker_requests.c;
- * connections themselves are in conn.c. */
-#include <assert.h>
+/* The worker: its start and end, and what its loop does whatever the I/O
+ * engine: accepting (a slot per connection, parking and pausing at
+ * --max-conns, resuming), the tick's timer work, wake-ups, draining and
+ * the batches of due tickets. Each engine's loop is in a file of its own
+ * (worker_ring.c, worker_epoll.c); what other threads ask of the worker is
+ * in worker_requests.c; connections themselves are in conn.c. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tern/clock.h"
 #include "tern/conn.h"
-#include "tern/conn_ring.h"
 #include "tern/log.h"
 #include "tern/request.h"
-#include "tern/ring.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
 #include "worker_internal.h"
 
-/* Timer granularity: timeouts fire within this much of their deadline. */
-#define TERN_TICK_MS 50
-
 /* Counters and histogram sit on cache lines of their own (counters.h). */
 _Static_assert(offsetof(struct tern_worker, ctr) % 64 == 0, "counters on their own lines");
 _Static_assert(offsetof(struct tern_worker, hs_hist) % 64 == 0, "histogram on its own lines");
 
-static void listener_arm(struct tern_listener *l)
+bool tern_worker_done(const struct tern_worker *w)
 {
-	if (l->armed || l->fd < 0)
-		return;
-	l->armed = true;
-	tern_ring_accept_multishot(l->w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
+	return w->draining && w->host.num_conns == 0;
 }
 
-/* --read-buffers provided buffers per worker, shared by its connections
- * for their reads (see conn.c): a buffer is held only from the moment data
- * arrives until the event is handled, so a few dozen serve thousands of
- * connections; when all are taken a read falls back to the connection's
- * own buffer. Kernels without buffer rings (before 5.19) run without. */
-static void worker_provide_buffers(struct tern_worker *w)
-{
-	unsigned count = w->cfg->read_buffers;
-
-	if (count == 0)
-		return;
-	int ret = tern_ring_provide_buffers(w->ring, count, (uint32_t)w->cfg->buffer_size);
-	if (ret < 0)
-		tern_log(TERN_LOG_INFO, "worker %u: no provided buffers (%s): each connection "
-			 "reads into buffers of its own", w->index, strerror(-ret));
-}
-
-/* Re-arms every listener whose accept ended, unless accepting is paused. */
-static void worker_arm_listeners(struct tern_worker *w)
+void tern_worker_arm_listeners(struct tern_worker *w)
 {
 	if (w->accept_paused || w->draining || w->stopping)
 		return;
 	for (size_t i = 0; i < w->num_listeners; i++)
-		listener_arm(&w->listeners[i]);
+		if (w->listeners[i].fd >= 0)
+			w->engine->listener_arm(&w->listeners[i]);
 }
 
-/* At --max-conns: cancel the multishot accepts; the kernel backlog holds
- * new connections until a slot frees. */
+/* At --max-conns: stop accepting; the kernel backlog holds new
+ * connections until a slot frees. */
 static void worker_pause_accept(struct tern_worker *w)
 {
 	if (w->accept_paused)
@@ -73,11 +51,9 @@ static void worker_pause_accept(struct tern_worker *w)
 	w->accept_paused = true;
 	tern_log(TERN_LOG_DEBUG, "worker %u: --max-conns %u reached, accepting paused", w->index,
 		 w->cfg->max_conns);
-	for (size_t i = 0; i < w->num_listeners; i++) {
-		struct tern_listener *l = &w->listeners[i];
-		if (l->armed)
-			tern_ring_cancel(w->ring, tern_ud(l, TERN_OP_ACCEPT));
-	}
+	for (size_t i = 0; i < w->num_listeners; i++)
+		if (w->listeners[i].fd >= 0)
+			w->engine->listener_pause(&w->listeners[i]);
 }
 
 /* Takes a process-wide connection slot; false at --max-conns. */
@@ -88,6 +64,21 @@ static bool worker_take_slot(struct tern_worker *w)
 		return true;
 	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
 	return false;
+}
+
+/* A connection for an accepted client socket that holds a slot; without
+ * memory for one, the socket is closed and the slot released. */
+static void worker_accept_conn(struct tern_worker *w, int fd)
+{
+	int one = 1;
+
+	/* Small records must not wait for Nagle: TLS already batches. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tern_conn_accept(&w->host, fd) == 0)
+		return;
+	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);
+	w->engine->close_fd(w, fd);
+	tern_worker_conn_slot_freed(&w->host);
 }
 
 /* Serves parked sockets while slots allow, then accepts again. */
@@ -101,51 +92,40 @@ static void worker_resume_accept(struct tern_worker *w)
 		int fd = w->parked[0];
 		w->num_parked--;
 		memmove(&w->parked[0], &w->parked[1], w->num_parked * sizeof(w->parked[0]));
-		tern_conn_ring_accept(w, fd);
+		worker_accept_conn(w, fd);
 	}
 	if (atomic_load_explicit(&w->srv->conns_open, memory_order_relaxed) >= w->cfg->max_conns)
 		return;
 	w->accept_paused = false;
-	worker_arm_listeners(w);
+	tern_worker_arm_listeners(w);
 }
 
-void tern_worker_slot_freed(struct tern_worker *w)
+void tern_worker_conn_slot_freed(struct tern_conn_host *h)
 {
+	struct tern_worker *w = tern_container_of(h, struct tern_worker, host);
+
+	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
 	if (w->accept_paused)
 		worker_resume_accept(w);
 }
 
-static void on_accept(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
+void tern_worker_on_accept(struct tern_worker *w, int fd)
 {
-	struct tern_listener *l = (struct tern_listener *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
-
-	assert(l->magic == TERN_LISTENER_MAGIC);
-	if (!tern_ring_cqe_more(flags))
-		l->armed = false;
-	if (res < 0) {
-		/* -ECANCELED is ours (pause, drain). Others (EMFILE, ENOBUFS)
-		 * leave the listener unarmed; the tick re-arms it, so a
-		 * persistent error costs one attempt per tick, not a spin. */
-		if (res != -ECANCELED)
-			tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
-				 strerror(-res));
-		return;
-	}
 	if (w->draining || w->stopping) {
-		tern_ring_close(w->ring, res);
+		w->engine->close_fd(w, fd);
 		return;
 	}
 	if (!worker_take_slot(w)) {
+		/* The multishot accept may deliver a few more before its
+		 * cancellation lands: they wait here for slots. */
 		if (w->num_parked < TERN_MAX_PARKED)
-			w->parked[w->num_parked++] = res;
+			w->parked[w->num_parked++] = fd;
 		else
-			tern_ring_close(w->ring, res);
+			w->engine->close_fd(w, fd);
 		worker_pause_accept(w);
 		return;
 	}
-	tern_conn_ring_accept(w, res);
-	if (!l->armed)
-		worker_arm_listeners(w);
+	worker_accept_conn(w, fd);
 }
 
 static void worker_close_listeners(struct tern_worker *w)
@@ -154,17 +134,14 @@ static void worker_close_listeners(struct tern_worker *w)
 		struct tern_listener *l = &w->listeners[i];
 		if (l->fd < 0)
 			continue;
-		if (l->armed)
-			tern_ring_cancel(w->ring, tern_ud(l, TERN_OP_ACCEPT));
 		/* A shared socket stays open for the other workers, and its
 		 * backlog for whoever passed it to us (the service manager's
 		 * next instance): closed once, by the server, at the end. */
-		if (!l->shared)
-			tern_ring_close(w->ring, l->fd);
+		w->engine->listener_close(l);
 		l->fd = -1;
 	}
 	for (unsigned i = 0; i < w->num_parked; i++)
-		tern_ring_close(w->ring, w->parked[i]);
+		w->engine->close_fd(w, w->parked[i]);
 	w->num_parked = 0;
 }
 
@@ -181,27 +158,11 @@ static void worker_expire(struct tern_worker *w, struct tern_timer_list *list)
 		tern_conn_expire(tern_conn_from_timer(t));
 }
 
-static void worker_expire_flushes(struct tern_worker *w)
+void tern_worker_expire_flushes(struct tern_worker *w)
 {
 	struct tern_timer *t;
 	while ((t = tern_timer_pop_due(&w->host.ticket_flush, w->host.now_ms)))
 		tern_conn_tickets_flush_expired(tern_conn_from_flush(t));
-}
-
-/* --ticket-flush-delay is kept to the millisecond, not to the tick: a
- * timeout of its own for the earliest flush deadline. Every deadline is
- * the same delay after its request, so the earliest is the first armed:
- * one timeout at a time is enough. */
-static void worker_arm_flush(struct tern_worker *w)
-{
-	uint64_t next = tern_timer_next(&w->host.ticket_flush);
-	if (next == TERN_TIMER_NEVER || w->flush_armed_ms)
-		return;
-	uint64_t in_ms = next > w->host.now_ms ? next - w->host.now_ms : 0;
-	w->flush_ts.tv_sec = (long long)(in_ms / 1000);
-	w->flush_ts.tv_nsec = (long long)(in_ms % 1000) * 1000000LL;
-	w->flush_armed_ms = next;
-	tern_ring_timeout(w->ring, &w->flush_ts, tern_ud(&w->flush_event, TERN_OP_WORKER));
 }
 
 /* Tickets whose time came are written a batch per loop iteration, so that
@@ -210,6 +171,11 @@ static void worker_arm_flush(struct tern_worker *w)
  * about this many tickets (each costs tens of microseconds). */
 #define TICKET_BATCH 32u
 
+void tern_worker_write_due_tickets(struct tern_worker *w)
+{
+	(void)tern_conn_host_write_due_tickets(&w->host, TICKET_BATCH);
+}
+
 static void worker_drain_queue(struct tern_worker *w)
 {
 	struct tern_request req;
@@ -217,28 +183,15 @@ static void worker_drain_queue(struct tern_worker *w)
 		tern_worker_handle_request(w, &req);
 }
 
-static void arm_tick(struct tern_worker *w)
-{
-	w->tick_ts.tv_sec = 0;
-	w->tick_ts.tv_nsec = TERN_TICK_MS * 1000000LL;
-	tern_ring_timeout(w->ring, &w->tick_ts, tern_ud(&w->tick_event, TERN_OP_WORKER));
-}
-
-static void arm_wake(struct tern_worker *w)
-{
-	tern_ring_read(w->ring, w->wake_fd, &w->wake_value, sizeof(w->wake_value),
-		       tern_ud(&w->wake_event, TERN_OP_WORKER));
-}
-
-static void on_tick(struct tern_worker *w)
+void tern_worker_on_tick(struct tern_worker *w)
 {
 	worker_expire(w, &w->host.handshaking);
 	worker_expire(w, &w->host.idle);
 	worker_expire(w, &w->host.lingering);
-	worker_expire_flushes(w);
+	tern_worker_expire_flushes(w);
 	while (!tern_list_empty(&w->host.spare))
 		tern_conn_release_spare(tern_conn_from_spare(w->host.spare.next));
-	tern_ring_buffers_tick(w->ring);
+	w->engine->tick(w);
 	if (w->draining && !w->stopping && w->host.now_ms >= w->drain_deadline_ms) {
 		tern_log(TERN_LOG_INFO, "worker %u: --drain-timeout passed, closing %llu connections",
 			 w->index, (unsigned long long)tern_counter_get(&w->ctr.conns_active));
@@ -248,16 +201,13 @@ static void on_tick(struct tern_worker *w)
 	if (w->accept_paused)
 		worker_resume_accept(w); /* a slot may have freed on another worker */
 	else
-		worker_arm_listeners(w);
-	arm_tick(w);
+		tern_worker_arm_listeners(w);
 }
 
-static void on_wake(struct tern_worker *w, int32_t res)
+void tern_worker_on_wake(struct tern_worker *w)
 {
 	unsigned req = atomic_exchange_explicit(&w->requests, 0, memory_order_acquire);
 
-	if (res < 0 && res != -EINTR && res != -ECANCELED)
-		tern_log(TERN_LOG_ERROR, "worker %u: wake read: %s", w->index, strerror(-res));
 	if ((req & TERN_REQ_DRAIN) && !w->draining) {
 		w->draining = true;
 		w->drain_deadline_ms = w->host.now_ms + w->cfg->drain_timeout_ms;
@@ -271,59 +221,6 @@ static void on_wake(struct tern_worker *w, int32_t res)
 	/* After consuming the wake-up: a request published after this pop
 	 * loop ends comes with a wake-up of its own (queue.h). */
 	worker_drain_queue(w);
-	arm_wake(w);
-}
-
-static void on_worker_event(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
-{
-	struct tern_worker_event *ev =
-		(struct tern_worker_event *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
-
-	(void)flags;
-	assert(ev->magic == TERN_EVENT_MAGIC && ev->w == w);
-	switch (ev->kind) {
-	case TERN_EVENT_TICK:
-		on_tick(w);
-		break;
-	case TERN_EVENT_WAKE:
-		on_wake(w, res);
-		break;
-	case TERN_EVENT_FLUSH:
-		w->flush_armed_ms = 0;
-		worker_expire_flushes(w);
-		break;
-	}
-}
-
-/* The completion table: every operation's completion lands here by its
- * tag. Connection operations all go to conn.c. */
-typedef void completion_fn(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags);
-
-static void on_conn_op(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
-{
-	(void)w;
-	tern_conn_ring_complete(ud, (enum tern_op)(ud & TERN_OP_MASK), res, flags);
-}
-
-static void on_ignore(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t flags)
-{
-	(void)w, (void)ud, (void)res, (void)flags;
-}
-
-static completion_fn *const completion_table[TERN_OP_COUNT] = {
-	[TERN_OP_IGNORE] = on_ignore,
-	[TERN_OP_ACCEPT] = on_accept,
-	[TERN_OP_C_RECV] = on_conn_op,
-	[TERN_OP_C_SEND] = on_conn_op,
-	[TERN_OP_B_CONNECT] = on_conn_op,
-	[TERN_OP_B_RECV] = on_conn_op,
-	[TERN_OP_B_SEND] = on_conn_op,
-	[TERN_OP_WORKER] = on_worker_event,
-};
-
-static void dispatch(void *ctx, uint64_t ud, int32_t res, uint32_t flags)
-{
-	completion_table[ud & TERN_OP_MASK]((struct tern_worker *)ctx, ud, res, flags);
 }
 
 static void worker_wake(struct tern_worker *w)
@@ -368,7 +265,7 @@ static void *worker_main(void *arg)
 	struct tern_server *srv = w->srv;
 
 	tern_conn_host_init(&w->host);
-	w->host.ops = &tern_conn_ring_ops;
+	w->host.ops = w->engine->conn_ops;
 	w->host.cfg = w->cfg;
 	w->host.ctr = &w->ctr;
 	w->host.hs_hist = &w->hs_hist;
@@ -379,38 +276,14 @@ static void *worker_main(void *arg)
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
 	w->flush_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_FLUSH, w};
 
-	/* The ring is made here: its creator is its only submitter. */
-	w->start_err = tern_ring_new(w->cfg->ring_entries, &w->ring);
-	if (w->start_err == 0)
-		worker_provide_buffers(w);
+	/* The engine is set up here: this thread is its only user. */
+	w->start_err = w->engine->setup(w);
 	if (w->start_err < 0)
 		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	sem_post(&w->started);
 	if (w->start_err < 0)
 		return NULL;
-
-	worker_arm_listeners(w);
-	arm_wake(w);
-	arm_tick(w);
-	while (!(w->draining && w->host.num_conns == 0)) {
-		worker_arm_flush(w);
-		/* With tickets still to write, look for completions without
-		 * waiting: the loop comes back to them at once. */
-		int ret = tern_list_empty(&w->host.tickets_due) ? tern_ring_submit_and_wait(w->ring)
-								 : tern_ring_submit_and_poll(w->ring);
-		if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY) {
-			tern_log(TERN_LOG_ERROR, "worker %u: io_uring: %s", w->index, strerror(-ret));
-			break;
-		}
-		w->host.now_ms = tern_clock_ms();
-		tern_ring_drain(w->ring, dispatch, w);
-		(void)tern_conn_host_write_due_tickets(&w->host, TICKET_BATCH);
-	}
-	/* Push out the last closes; the ring's exit cancels the tick and the
-	 * wake read. */
-	tern_ring_submit(w->ring);
-	tern_ring_free(w->ring);
-	w->ring = NULL;
+	w->engine->run(w);
 	atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	return NULL;
 }
@@ -433,6 +306,10 @@ int tern_worker_new(struct tern_server *srv, unsigned index, struct tern_worker 
 		return -ENOMEM;
 	}
 	memset(w, 0, sizeof(*w));
+	/* io_uring unless the server chose epoll (auto is io_uring until
+	 * the choice is made: tern_server_prepare never leaves it). */
+	w->engine = srv->io_engine == TERN_IO_EPOLL ? &tern_worker_epoll_engine
+						    : &tern_worker_ring_engine;
 	w->index = index;
 	w->srv = srv;
 	w->cfg = srv->cfg;

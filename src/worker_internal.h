@@ -1,8 +1,10 @@
-/* The worker's own state, private to the worker: worker.c (the loop,
- * accepting, timers, start and end), worker_requests.c (what other threads
- * ask of it) and conn_ring.c (the io_uring engine of its connections,
- * which reaches the worker from a connection's host). Everything else goes
- * through tern/worker.h. */
+/* The worker's own state, private to the worker: worker.c (start and end,
+ * and what its loop does whatever the engine: accepting, timers, wake-ups),
+ * the loop of each I/O engine (worker_ring.c on io_uring, worker_epoll.c
+ * on epoll), worker_requests.c (what other threads ask of it) and
+ * conn_ring.c (the io_uring engine of its connections, which reaches the
+ * worker from a connection's host). Everything else goes through
+ * tern/worker.h. */
 #ifndef TERN_WORKER_INTERNAL_H
 #define TERN_WORKER_INTERNAL_H
 
@@ -20,6 +22,7 @@
 #include "tern/queue.h"
 #include "tern/worker.h"
 
+struct tern_conn_epoll;
 struct tern_request;
 struct tern_ring;
 struct tern_server;
@@ -32,7 +35,11 @@ struct tern_tls_shard;
 struct tern_listener {
 	uint32_t magic;
 	int fd;
-	bool armed; /* a multishot accept is in flight */
+	/* Accepting: on io_uring a multishot accept is in flight; on epoll
+	 * the listener is not paused (ready: connections may be waiting, no
+	 * EAGAIN since its last edge). */
+	bool armed;
+	bool ready;
 	/* An inherited socket (socket activation) that every worker accepts
 	 * on: a worker only stops accepting on it; the server closes it once,
 	 * after every worker ended. */
@@ -57,8 +64,11 @@ struct tern_worker_event {
  * accept may deliver a few before its cancellation lands). */
 #define TERN_MAX_PARKED 64
 
+struct tern_worker_engine;
+
 struct tern_worker {
 	/* Set before the thread starts, then read-only. */
+	const struct tern_worker_engine *engine; /* srv->io_engine's */
 	unsigned index;
 	struct tern_server *srv;
 	const struct tern_config *cfg;
@@ -82,14 +92,19 @@ struct tern_worker {
 	struct tern_queue queue; /* requests from control threads */
 
 	/* Owned by the worker thread. */
-	struct tern_ring *ring;
 	/* What connections see of the worker (conn.h): the clock, the
 	 * connection list, the timer lists, the counters. */
 	struct tern_conn_host host;
+	struct tern_worker_event tick_event, wake_event, flush_event;
+	/* io_uring (worker_ring.c). */
+	struct tern_ring *ring;
 	uint64_t wake_value;
 	struct __kernel_timespec tick_ts, flush_ts;
-	struct tern_worker_event tick_event, wake_event, flush_event;
 	uint64_t flush_armed_ms; /* the flush timeout in the ring, or 0 */
+	/* epoll (worker_epoll.c). */
+	struct tern_conn_epoll *epoll;
+	uint64_t next_tick_ms;
+	bool wake_pending; /* the eventfd had an edge: read it, then the queue */
 	/* The ticket keys this worker's SSL_CTX encrypts and decrypts with;
 	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
 	 * request, so the handshake path reads it without a lock. */
@@ -107,9 +122,61 @@ struct tern_worker {
 	struct tern_histogram hs_hist;
 };
 
-/* Worker thread: a connection slot was released; resume accepting if
- * accepting was paused at --max-conns. */
-void tern_worker_slot_freed(struct tern_worker *w);
+/* Timer granularity: timeouts fire within this much of their deadline. */
+#define TERN_TICK_MS 50
+
+/* What differs between the I/O engines at the worker's level, chosen once
+ * from srv->io_engine when the worker is made: tern_worker_ring_engine
+ * (worker_ring.c) or tern_worker_epoll_engine (worker_epoll.c). The
+ * functions run on the worker's thread. */
+struct tern_worker_engine {
+	const struct tern_conn_ops *conn_ops; /* the engine of its connections */
+	/* Sets up the engine (the ring, or the epoll instance): its only
+	 * user is this thread. Returns 0 or -errno (the worker does not
+	 * start). */
+	int (*setup)(struct tern_worker *w);
+	/* The loop, until tern_worker_done; then frees what setup made. */
+	void (*run)(struct tern_worker *w);
+	/* Accepts on l again (nothing if it does already). */
+	void (*listener_arm)(struct tern_listener *l);
+	/* Stops accepting on l for now (--max-conns). */
+	void (*listener_pause)(struct tern_listener *l);
+	/* Stops accepting on l for good, and closes it unless shared. */
+	void (*listener_close)(struct tern_listener *l);
+	/* Closes an accepted socket that does not become a connection. */
+	void (*close_fd)(struct tern_worker *w, int fd);
+	/* Every tick, with the timers' work. */
+	void (*tick)(struct tern_worker *w);
+};
+
+extern const struct tern_worker_engine tern_worker_ring_engine;
+extern const struct tern_worker_engine tern_worker_epoll_engine;
+
+/* worker.c: what the loops of both engines share. Worker thread only. */
+
+/* The loop ends: draining, and every connection freed. */
+bool tern_worker_done(const struct tern_worker *w);
+
+/* Accepting resumes on every listener, unless paused (--max-conns),
+ * draining or stopping. */
+void tern_worker_arm_listeners(struct tern_worker *w);
+
+/* A client socket was accepted: a connection, or parked at --max-conns
+ * (accepting pauses), or closed while draining. */
+void tern_worker_on_accept(struct tern_worker *w, int fd);
+
+/* The tick: the deadline lists, drained buffers, the drain deadline,
+ * accepting resumed when slots freed. The engine re-arms it. */
+void tern_worker_on_tick(struct tern_worker *w);
+
+/* The eventfd was read: request bits (drain, stop), then the queue. */
+void tern_worker_on_wake(struct tern_worker *w);
+
+/* Ticket flush deadlines that passed: their tickets become due. */
+void tern_worker_expire_flushes(struct tern_worker *w);
+
+/* One batch of due tickets, once per loop iteration. */
+void tern_worker_write_due_tickets(struct tern_worker *w);
 
 /* worker_requests.c, on the worker thread: carries out a request popped
  * from w's queue. */

@@ -29,6 +29,13 @@ enum tern_tls_version {
 };
 
 /* --proxy-protocol: the PROXY protocol header sent to backends. */
+/* --io: the I/O engine every worker runs. */
+enum tern_io_engine {
+	TERN_IO_AUTO,  /* io_uring, or epoll with one warning when io_uring is refused */
+	TERN_IO_URING, /* io_uring or nothing: a refusal is an error at start */
+	TERN_IO_EPOLL, /* epoll, edge-triggered */
+};
+
 enum tern_proxy_protocol {
 	TERN_PROXY_OFF,
 	TERN_PROXY_V1,
@@ -88,6 +95,7 @@ struct tern_config {
 	uint64_t drain_timeout_ms;
 
 	size_t buffer_size;    /* per direction, per connection */
+	enum tern_io_engine io; /* --io */
 	unsigned ring_entries; /* io_uring SQ entries per worker */
 	unsigned read_buffers; /* --read-buffers: provided buffers per worker */
 

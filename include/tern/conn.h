@@ -1,9 +1,10 @@
 /* A proxied connection: a state machine that does no I/O.
  *
  * The client's TLS socket and the backend's plaintext socket belong to an
- * engine (the io_uring one today, conn_ring.c) that the connection asks
- * for I/O through struct tern_conn_ops and that reports completions back
- * through the tern_conn_on_* calls. Four buffers, named by what they carry:
+ * engine (io_uring, conn_ring.c, or epoll, conn_epoll.c) that the
+ * connection asks for I/O through struct tern_conn_ops and that reports
+ * completions back through the tern_conn_on_* calls. Four buffers, named
+ * by what they carry:
  *   cin   ciphertext received from the client       (recv -> TLS)
  *   cout  ciphertext for the client                 (TLS -> send)
  *   c2b   plaintext from the client for the backend (TLS -> send)
@@ -167,6 +168,7 @@ struct tern_conn_ops {
 /* Everything a connection needs from the worker it runs on. */
 struct tern_conn_host {
 	const struct tern_conn_ops *ops;
+	void *engine; /* the engine's own per-worker state, for ops (conn_epoll.h) */
 	const struct tern_config *cfg;
 	struct ssl_ctx_st *ssl_ctx; /* new connections start on this one */
 	struct tern_counters *ctr;

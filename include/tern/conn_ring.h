@@ -12,10 +12,6 @@
 
 extern const struct tern_conn_ops tern_conn_ring_ops;
 
-/* Takes an accepted client socket: a connection on w, or the socket closed
- * and the slot released when there is no memory for one. */
-void tern_conn_ring_accept(struct tern_worker *w, int fd);
-
 /* A completion for operation op of the connection encoded in ud. */
 void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t flags);
 

@@ -38,6 +38,7 @@ enum tern_command_kind {
 	TERN_CMD_ROTATE_TICKET_KEYS,
 	TERN_CMD_VERIFY_CLIENT, /* conn_id */
 	TERN_CMD_RELOAD,
+	TERN_CMD_INFO,
 };
 
 struct tern_command {

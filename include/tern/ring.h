@@ -28,6 +28,20 @@ __attribute__((warn_unused_result))
 int tern_ring_new(unsigned entries, struct tern_ring **out);
 void tern_ring_free(struct tern_ring *ring);
 
+/* Whether a worker's ring can run here: creates a small ring with the
+ * workers' flags (tern_ring_new), registers a provided buffer ring when
+ * need_buffers (--read-buffers above 0), arms a multishot accept on a
+ * UNIX socket with a connection waiting and checks it stays armed, then
+ * tears everything down. Returns 0, or -errno with the reason in why
+ * (cut to why_len, NUL-terminated): the bare strerror text when
+ * io_uring_setup itself was refused ("Operation not permitted" under a
+ * seccomp profile or kernel.io_uring_disabled, "Function not
+ * implemented" without io_uring), else the step and its error
+ * ("multishot accept: Invalid argument" before Linux 5.19). Any thread;
+ * it blocks at most two seconds. */
+__attribute__((warn_unused_result))
+int tern_ring_probe(bool need_buffers, char *why, size_t why_len);
+
 /* Queue an operation. They cannot fail: a full submission queue is
  * submitted to the kernel first to make room. The memory passed (buffers,
  * addresses, timespecs) must stay valid until the operation completes. */

@@ -42,11 +42,19 @@ struct tern_server {
 	 * (SPEC section 4); read by metrics and stats. Rare: any thread may
 	 * add with atomic_fetch_add, relaxed. */
 	_Atomic uint64_t reload_failures;
+	/* The I/O engine every worker runs (never TERN_IO_AUTO once
+	 * tern_server_prepare returned): --io, or for auto what the io_uring
+	 * probe allowed. Read-only after prepare. */
+	enum tern_io_engine io_engine;
+	/* tern_clock_ms() when tern_server_prepare began: `info`'s uptime. */
+	uint64_t started_ms;
 	/* Reloads applied; the control thread's, like ticket_keys. */
 	uint64_t generation;
 };
 
-/* Loads the certificate and builds one SSL_CTX shard per worker, and, unless
+/* Chooses the I/O engine (--io; io_probe.h: auto falls back to epoll with
+ * one warning when io_uring is refused, the probe runs under --check too),
+ * loads the certificate and builds one SSL_CTX shard per worker, and, unless
  * bind is false (--check), binds every worker's listening sockets, or takes
  * the ones a service manager passed in (LISTEN_FDS, see listen_fds.h) and
  * binds only the --listen addresses they do not cover. Nothing runs yet. Returns 0, -EINVAL for a flag value OpenSSL rejects (exit 2), or

@@ -1,5 +1,6 @@
-/* A worker: one thread, one io_uring ring, its own listening sockets and its
- * own SSL_CTX shard. Every connection it accepts stays on it for life, so
+/* A worker: one thread, one I/O engine instance (an io_uring ring, or an
+ * epoll instance: srv->io_engine), its own listening sockets and its own
+ * SSL_CTX shard. Every connection it accepts stays on it for life, so
  * nothing on the data path is shared or locked.
  *
  * struct tern_worker is private to the worker (src/worker_internal.h).
@@ -12,7 +13,7 @@
  * Other threads reach a running worker only through requests: a request
  * bit (tern_worker_request) or a queued struct tern_request (push), after
  * which the worker is woken through an eventfd whose read is kept armed in
- * its ring. */
+ * its ring (on epoll: registered with its epoll instance). */
 #ifndef TERN_WORKER_H
 #define TERN_WORKER_H
 
@@ -26,6 +27,7 @@
 
 struct tern_addr;
 struct tern_config;
+struct tern_conn_host;
 struct tern_request;
 struct tern_server;
 struct tern_tls_identities;
@@ -34,7 +36,10 @@ struct tern_worker;
 
 /* What a completion is for: the low 3 bits of user_data, beside a pointer
  * to the object (8-byte aligned) the operation belongs to. Completions are
- * dispatched through a table indexed by this (worker.c). */
+ * dispatched through a table indexed by this (worker_ring.c). On epoll the
+ * same tags name what an event is for (epoll_event.data): a listener
+ * (ACCEPT), the eventfd (WORKER), a connection's client or backend socket
+ * (C_RECV, B_RECV). */
 enum tern_op {
 	TERN_OP_IGNORE = 0, /* close, cancel, link timeout */
 	TERN_OP_ACCEPT,     /* struct tern_listener */
@@ -59,6 +64,12 @@ static inline uint64_t tern_ud(const void *obj, enum tern_op op)
 
 /* Capacity of each worker's request queue. */
 #define TERN_WORKER_QUEUE_CAPACITY 1024
+
+/* Worker thread: struct tern_conn_ops.slot_freed of both engines: a
+ * connection of the worker whose host h is was freed, so its slot
+ * (--max-conns, whole process) is released, and accepting resumes if it
+ * was paused there. */
+void tern_worker_conn_slot_freed(struct tern_conn_host *h);
 
 /* Main thread: worker `index` of srv, not running yet: its request queue,
  * its wake-up eventfd, a reference to srv->ticket_keys and a TLS shard
@@ -94,8 +105,9 @@ __attribute__((warn_unused_result))
 int tern_worker_start(struct tern_worker *w);
 
 /* Main thread, once after tern_worker_start: waits until the worker has
- * set up its ring. Returns 0 when it runs, or why it could not start (its
- * thread has then ended, still to be joined). */
+ * set up its engine (its ring or epoll instance). Returns 0 when it runs,
+ * or why it could not start (its thread has then ended, still to be
+ * joined). */
 __attribute__((warn_unused_result))
 int tern_worker_wait_started(struct tern_worker *w);
 

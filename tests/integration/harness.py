@@ -42,7 +42,7 @@ from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
 from harness_net import (closed_port, drain_stream, free_port, port_refuses,  # noqa: F401
                          read_stream_until, read_until_closed)
 from harness_proc import (HERE, SANITIZER_MARKERS, binary_is_sanitized,  # noqa: F401
-                          process_rss, set_tern_bin, tern_bin)
+                          process_rss, set_tern_bin, tern_bin, tern_command, test_io)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
 from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401
@@ -80,11 +80,13 @@ def parse_kv(text):
 # ------------------------------------------------------------------ tern
 
 class Tern:
-    """One running tern process; stderr goes to a file in the test's dir."""
+    """One running tern process; stderr goes to a file in the test's dir.
+    launcher: argv run in front of tern's, which it must exec (for example
+    no_io_uring.py); self.args stays tern's own."""
 
-    def __init__(self, tc, args, ready=True, name="tern"):
+    def __init__(self, tc, args, ready=True, name="tern", launcher=()):
         self.tc = tc
-        self.args = [tern_bin()] + list(args)
+        self.args = tern_command(args)
         if not os.access(self.args[0], os.X_OK):
             raise AssertionError("tern binary not found or not executable: %s "
                                  "(build it, or set TERN_BIN / pass --tern)" % self.args[0])
@@ -92,8 +94,8 @@ class Tern:
         self.stdout_path = self.log_path[:-len(".stderr")] + ".stdout"
         self._log = open(self.log_path, "wb")
         self._out = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._log, cwd=tc.tmp)
+        self.proc = subprocess.Popen(list(launcher) + self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._log, cwd=tc.tmp)
         self.returncode = None
         tc._terns.append(self)
         tc.addCleanup(self._cleanup)
@@ -123,6 +125,14 @@ class Tern:
                                      % (self.proc.returncode, self.log()))
             return False
         wait_for(ready, timeout, "tern ' ready: ' line")
+        # An engine asked for is the engine that runs: CI's epoll pass
+        # (TERN_TEST_IO) must not pass on io_uring.
+        if "--io" in self.args:
+            engine = self.args[self.args.index("--io") + 1]
+            line = [l for l in self.lines() if " ready: " in l][0]
+            if engine in ("uring", "epoll") and " io=%s " % engine not in line:
+                raise AssertionError("--io %s but the ready line says otherwise: %s"
+                                     % (engine, line))
 
     def access_lines(self):
         """Access-log records as dicts, in the order written."""
@@ -292,15 +302,16 @@ class TernTestCase(unittest.TestCase):
 
     # --- tern
     def start_tern(self, backends, extra=(), workers=2, access_log=True, cert=True,
-                   listen=None, ready=True):
+                   listen=None, ready=True, launcher=()):
         """Starts tern on a free port. backends: list of "HOST:PORT" or
         "unix:/path" strings or Backend objects. cert: True (an EC cert for
-        localhost), None (no --cert: tern's self-signed) or a path."""
+        localhost), None (no --cert: tern's self-signed) or a path.
+        launcher: as Tern's."""
         for attempt in range(3):
             self.port = free_port()
             try:
                 return self._start_tern(backends, extra, workers, access_log, cert, listen,
-                                        ready)
+                                        ready, launcher)
             except AssertionError:
                 # free_port() races with other processes: another one may
                 # have taken the port between our probe and tern's bind.
@@ -308,7 +319,7 @@ class TernTestCase(unittest.TestCase):
                         or "in use" not in self._terns[-1].log():
                     raise
 
-    def _start_tern(self, backends, extra, workers, access_log, cert, listen, ready):
+    def _start_tern(self, backends, extra, workers, access_log, cert, listen, ready, launcher):
         args = []
         for addr in (listen or ["127.0.0.1:%d" % self.port]):
             args += ["--listen", addr]
@@ -323,7 +334,7 @@ class TernTestCase(unittest.TestCase):
         if access_log:
             args.append("--access-log")
         args += list(extra)
-        return Tern(self, args, ready=ready)
+        return Tern(self, args, ready=ready, launcher=launcher)
 
     def finish(self, tern, clients=()):
         """Closes the clients, waits until tern (started with --control)
@@ -349,13 +360,13 @@ class TernTestCase(unittest.TestCase):
                 if attempt == 2 or "in use" not in self._terns[-1].log():
                     raise
 
-    def run_tern(self, args, timeout=10):
+    def run_tern(self, args, timeout=10, launcher=()):
         """Runs tern to completion (CLI tests): returns CompletedProcess
-        with text stdout/stderr."""
+        with text stdout/stderr. launcher: as Tern's."""
         if not os.access(tern_bin(), os.X_OK):
             raise AssertionError("tern binary not found or not executable: %s" % tern_bin())
         try:
-            return subprocess.run([tern_bin()] + list(args), stdin=subprocess.DEVNULL,
+            return subprocess.run(list(launcher) + tern_command(args), stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, errors="replace",
                                   timeout=scaled(timeout), cwd=self.tmp)
         except subprocess.TimeoutExpired as e:

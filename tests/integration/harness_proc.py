@@ -3,7 +3,8 @@ processes: sanitizer reports, RSS (part of harness.py, which re-exports
 every name here).
 
 The binary: env TERN_BIN, or `--tern PATH` on the command line (harness.main
-calls set_tern_bin), or ../../build/tern relative to this file.
+calls set_tern_bin), or ../../build/tern relative to this file; its engine:
+env TERN_TEST_IO (tern_command).
 """
 
 import os
@@ -16,6 +17,27 @@ _tern_bin = os.environ.get("TERN_BIN") or os.path.normpath(
 
 def tern_bin():
     return _tern_bin
+
+
+def test_io():
+    """TERN_TEST_IO: the I/O engine (--io) every tern the tests start runs,
+    so CI runs the suite once per engine (tests/integration/CMakeLists.txt:
+    integ_epoll_*); empty or unset: tern's default, auto."""
+    return os.environ.get("TERN_TEST_IO", "")
+
+
+def tern_command(args):
+    """The argv that runs tern with args: the binary, `--io ENGINE` from
+    TERN_TEST_IO unless args choose an engine themselves or run a
+    subcommand (ctl, keys), then args. First, not last: a test may end
+    its args with a flag that lacks its value, on purpose. Every tern the
+    harness starts goes through here."""
+    args = list(args)
+    engine = []
+    if test_io() and not any(a == "--io" or a.startswith("--io=") for a in args) \
+            and not (args and args[0] in ("ctl", "keys")):
+        engine = ["--io", test_io()]
+    return [tern_bin()] + engine + args
 
 
 def set_tern_bin(path):

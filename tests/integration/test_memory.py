@@ -13,7 +13,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TLSClient, TernTestCase, main, run_threads, sha256,  # noqa: E402
+from harness import (TLSClient, TernTestCase, main, run_threads, sha256, test_io,  # noqa: E402
                      wait_for)
 
 KiB = 1 << 10
@@ -119,7 +119,11 @@ class TestMemory(TernTestCase):
             run_threads(lambda c, p: self.assertEqual(
                 sha256(c.exchange(expect=len(p), timeout=30)), sha256(p)),
                 list(zip(clients, payloads)), 60, "echoes after the burst")
-            self.assertGreater(tern.stats()["read_buffer_misses"], misses)
+            # Misses are the io_uring engine's: the kernel picks among the
+            # buffers the ring offers. epoll reads a ready socket into the
+            # worker's scratch buffer (src/conn_epoll.c): nothing to miss.
+            if test_io() != "epoll":
+                self.assertGreater(tern.stats()["read_buffer_misses"], misses)
             self.assert_idle_conns_hold_no_buffers(tern, len(clients))
         finally:
             for c in clients:

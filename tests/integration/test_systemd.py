@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Tern, TernTestCase, free_port, main, run_threads,  # noqa: E402
-                     scaled, tern_bin, wait_for)
+                     scaled, tern_command, wait_for)
 
 
 class ForkedProcess:
@@ -89,7 +89,7 @@ class ActivatedTern(Tern):
     def __init__(self, tc, args, fds, names=None, listen_pid=None, env=None, ready=True,
                  name="tern"):
         self.tc = tc
-        self.args = [tern_bin()] + list(args)
+        self.args = tern_command(args)
         if not os.access(self.args[0], os.X_OK):
             raise AssertionError("tern binary not found or not executable: %s" % self.args[0])
         self.log_path = os.path.join(tc.tmp, "%s-%d.stderr" % (name, len(tc._terns)))

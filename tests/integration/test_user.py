@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TernTestCase, free_port, main, scaled, tern_bin, wait_for  # noqa: E402
+from harness import (TernTestCase, free_port, main, scaled, tern_command,  # noqa: E402
+                     wait_for)
 
 NOT_ROOT = "needs root (CI runs as root): --user switches users only from root"
 
@@ -73,7 +74,7 @@ class TestUser(TernTestCase):
         (exit status, stderr)."""
         log_path = os.path.join(self.tmp, "as-nobody.stderr")
         with open(log_path, "wb") as log:
-            p = subprocess.Popen([tern_bin()] + args, stdin=subprocess.DEVNULL,
+            p = subprocess.Popen(tern_command(args), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=log, cwd="/",
                                  user=self.nobody.pw_uid, group=self.nobody.pw_gid,
                                  extra_groups=[])

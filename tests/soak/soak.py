@@ -56,6 +56,10 @@ def main():
     ap.add_argument("--reloads", type=int, default=20)
     ap.add_argument("--tern", default=os.environ.get("TERN_BIN") or os.path.join(
         HERE, "..", "..", "build", "tern"))
+    ap.add_argument("--io", choices=("auto", "uring", "epoll"),
+                    default=os.environ.get("TERN_TEST_IO") or None,
+                    help="tern's --io, checked against what stats says runs (default: "
+                         "$TERN_TEST_IO, else tern's own default)")
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--ramp", type=int, default=None,
                     help="seconds over which the slots start (default: half of --seconds, "

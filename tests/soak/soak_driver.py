@@ -59,6 +59,8 @@ def driver(args):
                  "--control", ctl, "--metrics", "127.0.0.1:%d" % mport,
                  "--max-conns", str(args.conns + 1000), "--handshake-timeout", "5s",
                  "--idle-timeout", "10m", "--connect-timeout", "10s"]
+        if args.io:
+            targs += ["--io", args.io]
         env = dict(os.environ)
         if args.malloc_conf:
             env["MALLOC_CONF"] = args.malloc_conf
@@ -77,6 +79,8 @@ def driver(args):
             tern_nofile = [l for l in f if l.startswith("Max open files")][0].split()[3]
         c = Control(ctl)
         stats0 = c.cmd("stats")
+        if args.io in ("uring", "epoll") and stats0.get("io") != args.io:
+            violations.append("--io %s but stats says io=%s" % (args.io, stats0.get("io")))
         fd0, rss0 = proc_fds(tern_p.pid), proc_rss_kib(tern_p.pid)
 
         t0 = time.time() + 1.0
@@ -271,6 +275,7 @@ def driver(args):
                                        for k in KINDS)),
             ("sessions by kind", " ".join("%s=%d" % (k, tot.get("sessions", {}).get(k, 0))
                                           for k in KINDS)),
+            ("I/O engine", "%s (--io %s)" % (stats0.get("io", "-"), args.io or "default")),
             ("duration", "%.1f s (traffic %d s, ramp %d s)" % (run_s, args.seconds, args.ramp)),
             ("connections made", "%d (TLS handshakes %d, connect errors %d)"
              % (tot.get("connects", 0), tot.get("handshakes", 0), tot.get("connect_errors", 0))),

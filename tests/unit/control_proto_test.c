@@ -54,6 +54,7 @@ static void test_simple_commands(void)
 	EXPECT_CMD("stats", TERN_CMD_STATS, 0, 0, 0);
 	EXPECT_CMD("rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, 0);
 	EXPECT_CMD("reload", TERN_CMD_RELOAD, 0, 0, 0);
+	EXPECT_CMD("info", TERN_CMD_INFO, 0, 0, 0);
 	EXPECT_CMD("verify-client 281474976710657", TERN_CMD_VERIFY_CLIENT, 281474976710657ull, 0, 0);
 
 	/* Spaces and tabs anywhere around the tokens; a trailing "\r". */
@@ -149,6 +150,8 @@ static void test_unknown_and_arity(void)
 	EXPECT_ERR("verify-client all", "invalid connection ID 'all'");
 	EXPECT_ERR("verify-client 1 2", "too many arguments for 'verify-client'");
 	EXPECT_ERR("reload now", "too many arguments for 'reload'");
+	EXPECT_ERR("info uring", "too many arguments for 'info'");
+	EXPECT_ERR("INFO", "unknown command 'INFO'");
 	EXPECT_ERR("caf\xc3\xa9", "unknown command 'caf\xc3\xa9'");
 
 	EXPECT_ERR("help me", "too many arguments for 'help'");
@@ -241,7 +244,7 @@ static void test_command_names(void)
 {
 	static const char *const want[] = {
 		"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys",
-		"verify-client", "reload",
+		"verify-client", "reload", "info",
 	};
 	const char *const *names = tern_control_command_names();
 	size_t n = 0;

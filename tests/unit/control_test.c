@@ -126,6 +126,15 @@ static void test_commands(const char *path, uint16_t port)
 	ask(fd, "stats\n", reply, sizeof(reply));
 	CHECK(strstr(reply, "\"ok\":true") && strstr(reply, "\"workers\":1") &&
 	      strstr(reply, "\"num_tickets\":2") && strstr(reply, "\"conns_total\":1"));
+	CHECK(strstr(reply, "\"io\":\"uring\"") != NULL);
+	/* info: the engine prepare chose (io_uring on this host). */
+	ask(fd, "info\n", reply, sizeof(reply));
+	char want[128];
+	snprintf(want, sizeof(want), "{\"ok\":true,\"version\":\"%s\",\"uptime_s\":0,\"io\":\"uring\","
+		 "\"workers\":1}", TERN_VERSION);
+	CHECK_EQ_STR(reply, want);
+	ask(fd, "info now\n", reply, sizeof(reply));
+	CHECK_EQ_STR(reply, "{\"ok\":false,\"error\":\"too many arguments for 'info'\"}");
 	ask(fd, "rotate-ticket-keys\n", reply, sizeof(reply));
 	CHECK(strncmp(reply, "{\"ok\":true,\"keys\":2,", 20) == 0);
 

@@ -205,6 +205,9 @@ static void test_print(void)
 	EXPECT_PRINT("tickets", false, "{\"ok\":true,\"queued\":3}", 0, "queued: 3\n", "");
 	EXPECT_PRINT("num-tickets", false, "{\"ok\":true}", 0, "ok\n", "");
 	EXPECT_PRINT("rotate-ticket-keys", false, "{\"ok\":true,\"keys\":3}", 0, "keys: 3\n", "");
+	EXPECT_PRINT("info", false,
+		     "{\"ok\":true,\"version\":\"0.1.0\",\"uptime_s\":12,\"io\":\"epoll\",\"workers\":2}", 0,
+		     "version: 0.1.0\nuptime_s: 12\nio: epoll\nworkers: 2\n", "");
 	/* Other shapes a later tern may send: nested values as JSON, empty
 	 * lists as "-", null as "-", booleans as words. */
 	EXPECT_PRINT("x", false,
@@ -498,6 +501,7 @@ static void test_usage(void)
 		"Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n",
 		"--control PATH", "--json", "--timeout DUR", "$TERN_CONTROL", "/run/tern/control.sock", "[5s]",
 		"help", "stats", "conns [LIMIT]", "tickets ID|all [N]", "num-tickets ID N", "rotate-ticket-keys",
+		"verify-client ID", "reload", "info",
 	};
 
 	CHECK(strncmp(usage, words[0], strlen(words[0])) == 0);

@@ -391,6 +391,8 @@ static void test_render_values(void)
 			 "handshake (--num-tickets).");
 	CHECK_LINE(text, "# TYPE tern_config_num_tickets gauge");
 	CHECK_LINE(text, "tern_config_num_tickets 3");
+	CHECK_LINE(text, "# TYPE tern_build_info gauge");
+	CHECK_LINE(text, "tern_build_info{version=\"" TERN_VERSION "\",io=\"uring\"} 1");
 
 	static const char histogram[] =
 		"# HELP tern_handshake_duration_seconds Time from accepting a client connection to "
@@ -455,6 +457,27 @@ static void test_render_empty(void)
 		CHECK_EQ_UINT(check_format(text), 0);
 		free(text);
 	}
+}
+
+/* tern_build_info names the engine the workers run: what prepare chose
+ * (io_uring on this host), and epoll when that is what runs. */
+static void test_render_engine(void)
+{
+	struct tern_server srv;
+	if (!make_server(&srv, 1))
+		return;
+	char *uring = render(&srv);
+	srv.io_engine = TERN_IO_EPOLL;
+	char *epoll = render(&srv);
+	tern_server_join_and_free(&srv);
+	if (uring) {
+		CHECK_LINE(uring, "tern_build_info{version=\"" TERN_VERSION "\",io=\"uring\"} 1");
+		CHECK_EQ_UINT(check_format(uring), 0);
+	}
+	if (epoll)
+		CHECK_LINE(epoll, "tern_build_info{version=\"" TERN_VERSION "\",io=\"epoll\"} 1");
+	free(uring);
+	free(epoll);
 }
 
 /* The checker itself finds what it is there to find. */
@@ -598,6 +621,7 @@ int main(void)
 {
 	test_render_values();
 	test_render_empty();
+	test_render_engine();
 	test_checker();
 	test_http_judge();
 	return check_summary();

@@ -1,15 +1,34 @@
 /* The ring's provided buffers, on a real io_uring: reads land in the few
  * most recently used buffers instead of cycling through all of them; a
  * read that finds none offered makes more offered; quiet ticks make fewer
- * offered again. */
+ * offered again. And the probe (tern_ring_probe): 0 here, and the reason
+ * when a seccomp filter refuses each io_uring system call in turn, as a
+ * container runtime's default profile does. */
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "tern/ring.h"
+
+/* The audit architecture a seccomp filter checks; 0 where this test does
+ * not know it, and the seccomp cases are skipped. */
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#define TEST_AUDIT_ARCH 0
+#endif
 
 #define COUNT 16u
 #define SIZE 4096u
@@ -187,8 +206,83 @@ static void test_fewer_buffers_than_the_minimum(void)
 	tern_ring_free(ring);
 }
 
+/* Makes system call nr fail with EPERM in this process from now on. */
+static bool refuse_syscall(unsigned nr)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(insns) / sizeof(insns[0]), .filter = insns};
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
+}
+
+/* Runs the probe in a child with system call nr refused; returns its
+ * result and copies its reason to why (through a pipe: the child's
+ * memory is its own). */
+static int probe_refusing(unsigned nr, bool need_buffers, char *why, size_t why_len)
+{
+	int fds[2];
+	int status, ret = -ECHILD;
+
+	why[0] = '\0';
+	if (!CHECK(pipe(fds) == 0))
+		return ret;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = "";
+		size_t len = why_len < sizeof(buf) ? why_len : sizeof(buf);
+		int r = refuse_syscall(nr) ? tern_ring_probe(need_buffers, buf, len) : 1;
+		ssize_t ignored = write(fds[1], buf, strlen(buf));
+		(void)ignored;
+		_exit(r < 0 ? -r : r == 0 ? 0 : 255);
+	}
+	close(fds[1]);
+	ssize_t n = read(fds[0], why, why_len - 1);
+	why[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	if (CHECK(pid > 0 && waitpid(pid, &status, 0) == pid) && CHECK(WIFEXITED(status)) &&
+	    CHECK(WEXITSTATUS(status) != 255))
+		ret = -WEXITSTATUS(status);
+	return ret;
+}
+
+static void test_probe(void)
+{
+	char why[256] = "x";
+
+	CHECK_EQ_INT(tern_ring_probe(true, why, sizeof(why)), 0);
+	CHECK_EQ_STR(why, "");
+	CHECK_EQ_INT(tern_ring_probe(false, why, 4), 0);
+	if (TEST_AUDIT_ARCH == 0) {
+		fprintf(stderr, "SKIP: the seccomp cases (no audit architecture for this CPU)\n");
+		return;
+	}
+	/* Docker's and containerd's default profiles: setup refused. */
+	CHECK_EQ_INT(probe_refusing(__NR_io_uring_setup, true, why, sizeof(why)), -EPERM);
+	CHECK_EQ_STR(why, "Operation not permitted");
+	/* A ring made, but nothing can be submitted. */
+	CHECK_EQ_INT(probe_refusing(__NR_io_uring_enter, true, why, sizeof(why)), -EPERM);
+	CHECK_EQ_STR(why, "io_uring_enter: Operation not permitted");
+	/* No buffer ring: refused only when --read-buffers wants one. */
+	CHECK_EQ_INT(probe_refusing(__NR_io_uring_register, true, why, sizeof(why)), -EPERM);
+	CHECK_EQ_STR(why, "provided buffer ring: Operation not permitted");
+	CHECK_EQ_INT(probe_refusing(__NR_io_uring_register, false, why, sizeof(why)), 0);
+	CHECK_EQ_STR(why, "");
+	/* A reason cut to its buffer stays a string. */
+	CHECK_EQ_INT(probe_refusing(__NR_io_uring_setup, true, why, 10), -EPERM);
+	CHECK_EQ_STR(why, "Operation");
+}
+
 int main(void)
 {
+	test_probe();
 	test_reads_reuse_warm_buffers();
 	test_miss_offers_more_and_quiet_ticks_fewer();
 	test_fewer_buffers_than_the_minimum();

@@ -1,10 +1,11 @@
-/* A worker through its queue, on a real ring: one worker started by the
- * server on a loopback port, requests pushed and answered the way the
- * control thread does it (tern_reply), with a raw TCP client still in its
- * handshake and a real TLS client streaming through to a backend socket
- * the test holds. Checks what each request answers in each state, that an
- * abandoned request is never carried out, that `tickets all` skips what
- * cannot take tickets, and that the worker drains and stops. */
+/* A worker through its queue, on a real ring (or, given `epoll`, on an
+ * epoll instance): one worker started by the server on a loopback port,
+ * requests pushed and answered the way the control thread does it
+ * (tern_reply), with a raw TCP client still in its handshake and a real
+ * TLS client streaming through to a backend socket the test holds. Checks
+ * what each request answers in each state, that an abandoned request is
+ * never carried out, that `tickets all` skips what cannot take tickets,
+ * and that the worker drains and stops. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -233,12 +234,15 @@ static void test_requests_by_state(uint16_t port, int backend_listen)
 	CHECK_EQ_UINT(list_conns(0, NULL), 0);
 }
 
-int main(void)
+/* `worker_test epoll` runs the same on the epoll engine (--io epoll). */
+int main(int argc, char **argv)
 {
 	char err[512], text[64];
 	uint16_t backend_port = 0, port = 0;
 
 	tern_config_init(&cfg);
+	if (argc > 1 && strcmp(argv[1], "epoll") == 0)
+		cfg.io = TERN_IO_EPOLL;
 	cfg.workers = 1;
 	cfg.ticket_flush_delay_ms = 0;
 	cfg.listen_is_default = false;
