@@ -274,7 +274,7 @@ static void conn_handshake_done(struct tern_conn *c)
  * already answered ok, and the log is where its outcome is told. */
 static void conn_tls_failed(struct tern_conn *c)
 {
-	if (c->pha_awaiting)
+	if (tern_tls_pha_pending(&c->tls))
 		tern_log(TERN_LOG_WARN, "conn %llu: post-handshake client authentication failed: %s",
 			 (unsigned long long)c->id, c->tls.error);
 	conn_finish(c, "tls_error");

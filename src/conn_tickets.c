@@ -64,9 +64,8 @@ void conn_pha_check(struct tern_conn *c)
 {
 	char subject[256];
 
-	if (!c->pha_awaiting || !c->tls.pha_answered)
+	if (!c->tls.pha_answered)
 		return;
-	c->pha_awaiting = false;
 	tern_tls_client_cert_answered(&c->tls);
 	if (tern_tls_client_subject(&c->tls, subject, sizeof(subject)))
 		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake client certificate %s (verify: %s)",
@@ -165,12 +164,11 @@ int tern_conn_verify_client(struct tern_conn *c)
 
 	if (ret < 0)
 		return ret;
-	if (c->pha_awaiting)
+	if (tern_tls_pha_pending(&c->tls))
 		return -EALREADY;
 	ret = tern_tls_request_client_cert(&c->tls);
 	if (ret < 0)
 		return ret;
-	c->pha_awaiting = true;
 	conn_pump(c); /* the CertificateRequest leaves now, at a boundary */
 	tern_conn_settle(c);
 	return 0;

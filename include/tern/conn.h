@@ -106,7 +106,6 @@ struct tern_conn {
 	uint8_t inflight; /* operations in flight that name this connection */
 	uint8_t timer_kind;
 	bool handshake_done; /* it was, once: a failure after it is not a handshake failure */
-	bool pha_awaiting;   /* verify-client asked; the client's answer not in yet */
 	struct tern_conn_host *host;
 	uint64_t id;
 	struct tern_conn_sock sock[2]; /* by enum tern_side */

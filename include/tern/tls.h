@@ -134,6 +134,13 @@ bool tern_tls_is_tls13(const struct tern_tls *tls);
 __attribute__((warn_unused_result))
 int tern_tls_request_client_cert(struct tern_tls *tls);
 
+/* A CertificateRequest is out and its answer not yet taken
+ * (tern_tls_client_cert_answered): verify-client is in progress. */
+static inline bool tern_tls_pha_pending(const struct tern_tls *tls)
+{
+	return tls->pha_awaiting || tls->pha_answered;
+}
+
 /* After pha_answered turned true: stops watching for the answer. */
 void tern_tls_client_cert_answered(struct tern_tls *tls);
 

@@ -199,7 +199,7 @@ static void test_write_from_read_with_output_backed_up(bool pha)
 	if (pha) {
 		char subject[256];
 		/* the answer went through while the stream ran */
-		CHECK(e.fc == NULL || !C()->pha_awaiting);
+		CHECK(e.fc == NULL || !tern_tls_pha_pending(&C()->tls));
 		(void)subject;
 	} else {
 		CHECK_EQ_UINT(e.backend_got_len, 1);
@@ -226,7 +226,7 @@ static void test_tickets_during_partial_pha_answer(void)
 	e.client_chunk = 1;
 	for (int i = 0; i < 40 && e.fc; i++)
 		net_step();
-	CHECK(e.fc && C()->pha_awaiting);
+	CHECK(e.fc && tern_tls_pha_pending(&C()->tls));
 	CHECK_EQ_INT(tern_conn_request_tickets(C(), 1), 0);
 	advance(1000);
 	for (int i = 0; i < 200 && e.fc; i++)
@@ -236,7 +236,7 @@ static void test_tickets_during_partial_pha_answer(void)
 	run();
 	advance(1000);
 	run();
-	CHECK(e.fc && !C()->pha_awaiting && C()->phase == TERN_PHASE_STREAMING);
+	CHECK(e.fc && !tern_tls_pha_pending(&C()->tls) && C()->phase == TERN_PHASE_STREAMING);
 	CHECK_EQ_UINT(e.client.tickets_received - before, 2 + 2);
 	CHECK_EQ_UINT(C()->tickets.pending + C()->tickets.owed, 0);
 	X509 *peer = e.fc ? SSL_get0_peer_certificate(C()->tls.ssl) : NULL;
