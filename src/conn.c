@@ -635,11 +635,24 @@ void tern_conn_release_spare(struct tern_conn *c)
 	tern_buf_release_if_empty(&c->cout);
 }
 
+/* Whether conn_settle_buffers has anything to do, read off the buffers:
+ * a read buffer with memory and no recv in flight is lent, empty or
+ * waiting; a drained write buffer not yet on the spare list. After a pump
+ * (conn_post_io settles first, then queues reads) this is false in the
+ * common case, so a completion is not settled twice. */
+static bool conn_buffers_unsettled(const struct tern_conn *c)
+{
+	return (c->cin.data && !c->cin.pinned) || (c->b2c.buf.data && !c->b2c.buf.pinned) ||
+	       ((buf_drained(&c->c2b.buf) || buf_drained(&c->cout)) &&
+		!tern_list_linked(&c->spare_link)) ||
+	       c->phase == TERN_PHASE_CLOSED;
+}
+
 void tern_conn_settle(struct tern_conn *c)
 {
 	if (c->phase == TERN_PHASE_CLOSED && c->inflight == 0)
 		conn_free(c);
-	else
+	else if (conn_buffers_unsettled(c))
 		conn_settle_buffers(c);
 }
 
