@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "server_fixture.h"
 #include "tmp_dir.h"
 #include "tern/clock.h"
 #include "tern/config.h"
@@ -159,22 +160,14 @@ static void test_commands(const char *path, uint16_t port)
 
 int main(void)
 {
-	char err[512], text[64], dir[PATH_MAX], path[PATH_MAX + 16];
+	char err[512], dir[PATH_MAX], path[PATH_MAX + 16];
 	struct tern_control *ctl = NULL;
 
 	test_tmp_dir_make(dir, sizeof(dir), "tern-control-test");
 	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
-	tern_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.listen_is_default = false;
-	cfg.num_listen = 1;
+	/* The backend is never reached: no handshake completes here. */
+	fixture_one_worker_config(&cfg, "127.0.0.1:9");
 	cfg.control_path = path;
-	/* Port 0, which the flag parser refuses: the kernel picks one. */
-	CHECK_EQ_INT(tern_parse_addr("127.0.0.1:1", false, &cfg.listen[0]), 0);
-	((struct sockaddr_in *)&cfg.listen[0].ss)->sin_port = 0;
-	snprintf(text, sizeof(text), "127.0.0.1:9"); /* never reached: no handshake completes */
-	cfg.num_backends = 1;
-	CHECK_EQ_INT(tern_parse_addr(text, false, &cfg.backends[0]), 0);
 
 	if (!CHECK_EQ_INT(tern_server_prepare(&srv, &cfg, true, err, sizeof(err)), 0) ||
 	    !CHECK_EQ_INT(tern_server_start(&srv, err, sizeof(err)), 0) ||
@@ -190,11 +183,7 @@ int main(void)
 
 	tern_control_stop(ctl);
 	CHECK(access(path, F_OK) < 0); /* the socket file is gone */
-	tern_server_drain(&srv);
-	for (int i = 0; i < 2500 && !tern_server_finished(&srv); i++)
-		usleep(2000);
-	CHECK(tern_server_finished(&srv));
-	tern_server_join_and_free(&srv);
+	fixture_server_stop(&srv);
 	test_tmp_dir_remove(dir);
 	return check_summary();
 }

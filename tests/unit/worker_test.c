@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "check.h"
+#include "server_fixture.h"
 #include "tls_fixture.h"
 #include "tern/clock.h"
 #include "tern/config.h"
@@ -240,21 +241,13 @@ int main(int argc, char **argv)
 	char err[512], text[64];
 	uint16_t backend_port = 0, port = 0;
 
-	tern_config_init(&cfg);
-	if (argc > 1 && strcmp(argv[1], "epoll") == 0)
-		cfg.io = TERN_IO_EPOLL;
-	cfg.workers = 1;
-	cfg.ticket_flush_delay_ms = 0;
-	cfg.listen_is_default = false;
-	cfg.num_listen = 1;
-	/* Port 0, which the flag parser refuses: the kernel picks one. */
-	CHECK_EQ_INT(tern_parse_addr("127.0.0.1:1", false, &cfg.listen[0]), 0);
-	((struct sockaddr_in *)&cfg.listen[0].ss)->sin_port = 0;
 	int backend_listen = listen_loopback(&backend_port);
 	CHECK(backend_listen >= 0);
 	snprintf(text, sizeof(text), "127.0.0.1:%u", backend_port);
-	cfg.num_backends = 1;
-	CHECK_EQ_INT(tern_parse_addr(text, false, &cfg.backends[0]), 0);
+	fixture_one_worker_config(&cfg, text);
+	if (argc > 1 && strcmp(argv[1], "epoll") == 0)
+		cfg.io = TERN_IO_EPOLL;
+	cfg.ticket_flush_delay_ms = 0;
 
 	if (!CHECK_EQ_INT(tern_server_prepare(&srv, &cfg, true, err, sizeof(err)), 0)) {
 		fprintf(stderr, "%s\n", err);
@@ -276,11 +269,7 @@ int main(int argc, char **argv)
 
 	test_requests_by_state(port, backend_listen);
 
-	tern_server_drain(&srv);
-	for (int i = 0; i < 2500 && !tern_server_finished(&srv); i++)
-		usleep(2000);
-	CHECK(tern_server_finished(&srv));
-	tern_server_join_and_free(&srv);
+	fixture_server_stop(&srv);
 	close(backend_listen);
 	return check_summary();
 }
