@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ctl.h"
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
 			tern_server_join_and_free(&srv);
 			return ret == -ENOENT ? EXIT_USAGE : EXIT_FILE;
 		}
+		tern_log(TERN_LOG_INFO, "running as user %s (uid %u, gid %u)", cfg.user,
+			 (unsigned)getuid(), (unsigned)getgid());
 	}
 	ret = tern_server_start(&srv, err, sizeof(err));
 	if (ret < 0) {

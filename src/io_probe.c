@@ -4,6 +4,8 @@
 
 #include "tern/io_probe.h"
 #include "tern/log.h"
+#include "tern/privs.h"
+#include "tern/ring.h"
 
 /* Long enough for any reason tern_ring_probe gives. */
 #define WHY_MAX 160
@@ -21,7 +23,18 @@ const char *tern_io_probe_engine_name(enum tern_io_engine engine)
 	return "?";
 }
 
-int tern_io_probe_choose(enum tern_io_engine requested, bool need_buffers,
+/* tern_privs_call_as's shape around tern_ring_probe. */
+static int ring_probe_call(void *need_buffers, char *why, size_t why_len)
+{
+	return tern_ring_probe(*(bool *)need_buffers, why, why_len);
+}
+
+int tern_io_probe_ring(const char *user, bool need_buffers, char *why, size_t why_len)
+{
+	return tern_privs_call_as(user, ring_probe_call, &need_buffers, why, why_len);
+}
+
+int tern_io_probe_choose(enum tern_io_engine requested, const char *user, bool need_buffers,
 			 tern_io_probe_fn *probe, enum tern_io_engine *out, char *err,
 			 size_t err_len)
 {
@@ -34,7 +47,7 @@ int tern_io_probe_choose(enum tern_io_engine requested, bool need_buffers,
 		*out = TERN_IO_EPOLL;
 		return 0;
 	}
-	ret = probe(need_buffers, why, sizeof(why));
+	ret = probe(user, need_buffers, why, sizeof(why));
 	if (ret == 0) {
 		*out = TERN_IO_URING;
 		return 0;

@@ -2,12 +2,14 @@
  * do, plus a check afterwards: a drop that silently kept a saved root ID
  * would be worse than none, since it looks done. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tern/log.h"
@@ -78,7 +80,62 @@ int tern_privs_drop(const char *name, char *err, size_t err_len)
 		snprintf(err, err_len, "--user %s: setuid(0) still succeeds after the drop", user);
 		return -EPERM;
 	}
-	tern_log(TERN_LOG_INFO, "running as user %s (uid %u, gid %u)", user, (unsigned)uid,
-		 (unsigned)gid);
 	return 0;
+}
+
+/* What the child tells its parent: the result and the reason. */
+struct call_as_reply {
+	int ret;
+	char msg[256];
+};
+
+int tern_privs_call_as(const char *name, tern_privs_call_fn *fn, void *arg, char *msg,
+		       size_t msg_len)
+{
+	struct call_as_reply reply;
+	int fds[2], status;
+	ssize_t n;
+
+	if (msg_len > 0)
+		msg[0] = '\0';
+	if (!name || geteuid() != 0)
+		return fn(arg, msg, msg_len);
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		int e = errno;
+		snprintf(msg, msg_len, "pipe: %s", strerror(e));
+		return -e;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		snprintf(msg, msg_len, "fork: %s", strerror(e));
+		return -e;
+	}
+	if (pid == 0) {
+		/* The child: as the user, then fn; _exit, so that nothing the
+		 * parent set up (atexit handlers, stdio buffers) runs twice. */
+		memset(&reply, 0, sizeof(reply));
+		reply.ret = tern_privs_drop(name, reply.msg, sizeof(reply.msg));
+		if (reply.ret == 0)
+			reply.ret = fn(arg, reply.msg, sizeof(reply.msg));
+		n = write(fds[1], &reply, sizeof(reply));
+		_exit(n == (ssize_t)sizeof(reply) ? 0 : 1);
+	}
+	close(fds[1]);
+	do
+		n = read(fds[0], &reply, sizeof(reply));
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(reply)) {
+		snprintf(msg, msg_len, "--user %s: the child that asks as the user ended without "
+			 "an answer", name);
+		return -EIO;
+	}
+	reply.msg[sizeof(reply.msg) - 1] = '\0';
+	snprintf(msg, msg_len, "%s", reply.msg);
+	return reply.ret;
 }

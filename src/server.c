@@ -145,7 +145,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 		goto fail;
 	/* Before any worker exists: each is made for its engine. --check
 	 * asks too, so its summary says which engine would run. */
-	ret = tern_io_probe_choose(cfg->io, cfg->read_buffers > 0, tern_ring_probe,
+	ret = tern_io_probe_choose(cfg->io, cfg->user, cfg->read_buffers > 0, tern_io_probe_ring,
 				   &srv->io_engine, err, err_len);
 	if (ret < 0)
 		goto fail;

@@ -15,12 +15,21 @@
 
 #include "tern/config.h"
 
-/* Asks whether io_uring works as the workers need it: 0, or -errno with
- * the reason in why. tern_ring_probe's shape, so tests can pass a fake. */
-typedef int tern_io_probe_fn(bool need_buffers, char *why, size_t why_len);
+/* Asks whether io_uring works as the workers need it, for the user they
+ * will run as (--user, or NULL for the current one): 0, or -errno with
+ * the reason in why. tern_io_probe_ring's shape, so tests can pass a
+ * fake. */
+typedef int tern_io_probe_fn(const char *user, bool need_buffers, char *why, size_t why_len);
+
+/* The real probe: tern_ring_probe, run as user (tern_privs_call_as),
+ * because a host may allow io_uring to root and refuse it to the user the
+ * workers become (kernel.io_uring_disabled=1 with kernel.io_uring_group).
+ * A user tern cannot become is the probe's answer; the start then fails
+ * on the same user, with its own message. */
+int tern_io_probe_ring(const char *user, bool need_buffers, char *why, size_t why_len);
 
 /* The engine to run for --io `requested`: epoll without asking for
- * TERN_IO_EPOLL; otherwise probe(need_buffers, ...) decides. A refusal
+ * TERN_IO_EPOLL; otherwise probe(user, need_buffers, ...) decides. A refusal
  * under TERN_IO_AUTO is epoll, with one warning line logged ("io_uring
  * refused (REASON): running on epoll") and REASON also in err; under
  * TERN_IO_URING it is an error. Returns 0 with *out set (never
@@ -29,7 +38,7 @@ typedef int tern_io_probe_fn(bool need_buffers, char *why, size_t why_len);
  * tern_server_prepare keeps for bad flag values: a kernel's EINVAL (a
  * missing feature) comes back as -EOPNOTSUPP. Main thread, at start. */
 __attribute__((warn_unused_result))
-int tern_io_probe_choose(enum tern_io_engine requested, bool need_buffers,
+int tern_io_probe_choose(enum tern_io_engine requested, const char *user, bool need_buffers,
 			 tern_io_probe_fn *probe, enum tern_io_engine *out, char *err,
 			 size_t err_len);
 

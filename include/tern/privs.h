@@ -24,4 +24,19 @@
 __attribute__((warn_unused_result))
 int tern_privs_drop(const char *name, char *err, size_t err_len);
 
+/* What tern_privs_call_as runs: 0 or -errno, with a reason in msg. */
+typedef int tern_privs_call_fn(void *arg, char *msg, size_t msg_len);
+
+/* Runs fn(arg, msg, msg_len) as user name, and returns what it returned,
+ * with its msg: as root, in a child process (fork) that drops to the user
+ * first, so that the caller stays root; a drop that fails is the child's
+ * answer (tern_privs_drop's result and message). With name NULL or not
+ * as root, fn runs in the calling process. For asking the kernel at start,
+ * as root, what it allows the user (kernel.io_uring_disabled=1 allows
+ * io_uring to root, not to others): main thread, before any other thread
+ * runs, since only the calling thread lives on in the child. */
+__attribute__((warn_unused_result))
+int tern_privs_call_as(const char *name, tern_privs_call_fn *fn, void *arg, char *msg,
+		       size_t msg_len);
+
 #endif

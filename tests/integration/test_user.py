@@ -109,6 +109,62 @@ class TestUser(TernTestCase):
         self.assertIn(" ready: ", log)
         self.assertEqual(rc, 0, log)
 
+    def io_uring_for_root_only(self):
+        """kernel.io_uring_disabled=1 with no io_uring_group (-1): io_uring
+        for processes with CAP_SYS_ADMIN only, so root (this test, and the
+        tests running beside it) keeps it and nobody loses it. Set back in
+        cleanup. Skips where the kernel has no such sysctl (before 6.6)."""
+        if os.geteuid() != 0:
+            self.skipTest(NOT_ROOT + " (to set kernel.io_uring_disabled)")
+        knob = "/proc/sys/kernel/io_uring_disabled"
+        group = "/proc/sys/kernel/io_uring_group"
+        if not os.path.exists(knob) or not os.path.exists(group):
+            self.skipTest("this kernel has no kernel.io_uring_disabled (Linux 6.6+)")
+        saved = {}
+        for path in (knob, group):
+            with open(path) as f:
+                saved[path] = f.read().strip()
+
+        def restore():
+            for path, value in saved.items():
+                with open(path, "w") as f:
+                    f.write(value)
+        self.addCleanup(restore)
+        with open(group, "w") as f:
+            f.write("-1")
+        with open(knob, "w") as f:
+            f.write("1")
+
+    def test_io_uring_allowed_to_root_only_runs_the_user_on_epoll(self):
+        """The probe asks as the user the workers become: as root it would
+        pass, and every worker would then fail as nobody."""
+        self.io_uring_for_root_only()
+        be = self.echo_backend()
+        tern = self.start_tern([be], workers=2, extra=["--user", "nobody", "--io", "auto"])
+        warnings = [line for line in tern.lines() if " warn " in line]
+        self.assertEqual(len(warnings), 1, tern.log())
+        self.assertTrue(warnings[0].endswith(" warn io_uring refused (Operation not permitted): "
+                                             "running on epoll"), warnings)
+        self.assertIn(" io=epoll ", tern.log())
+        c = self.client().handshake()
+        self.assertEqual(c.exchange(b"epoll as nobody", expect=15), b"epoll as nobody")
+        c.shut_write("close_notify")
+        c.recv_until_close()
+        tern.stop_ok()
+
+        # --io uring: the refusal is the user's, at start, exit 1.
+        r = self.run_tern(["--user", "nobody", "--io", "uring", "--listen",
+                           "127.0.0.1:%d" % free_port(), "--backend", be.addr])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("tern: cannot set up io_uring: Operation not permitted (--io uring; "
+                      "--io auto would run on epoll)\n", r.stderr)
+
+        # Without --user, root keeps io_uring under the same sysctl.
+        tern = self.start_tern([be], workers=1, extra=["--io", "auto"])
+        self.assertIn(" io=uring ", tern.log())
+        self.assertNotIn(" warn ", tern.log())
+        tern.stop_ok()
+
 
 if __name__ == "__main__":
     main()

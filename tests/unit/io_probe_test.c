@@ -14,12 +14,14 @@
 
 static unsigned probe_calls;
 static bool probe_need_buffers;
+static const char *probe_user;
 static int probe_result;
 static const char *probe_why;
 
-static int fake_probe(bool need_buffers, char *why, size_t why_len)
+static int fake_probe(const char *user, bool need_buffers, char *why, size_t why_len)
 {
 	probe_calls++;
+	probe_user = user;
 	probe_need_buffers = need_buffers;
 	snprintf(why, why_len, "%s", probe_why);
 	return probe_result;
@@ -32,7 +34,8 @@ static int choose(enum tern_io_engine requested, bool need_buffers, int result,
 	probe_result = result;
 	probe_why = why;
 	*out = TERN_IO_AUTO;
-	return tern_io_probe_choose(requested, need_buffers, fake_probe, out, err, err_len);
+	return tern_io_probe_choose(requested, "nobody", need_buffers, fake_probe, out, err,
+				    err_len);
 }
 
 static void test_choose(void)
@@ -46,11 +49,12 @@ static void test_choose(void)
 	CHECK_EQ_UINT(probe_calls, 0);
 	CHECK_EQ_STR(err, "");
 
-	/* auto, allowed: io_uring; need_buffers reaches the probe. */
+	/* auto, allowed: io_uring; need_buffers and the user reach the probe. */
 	CHECK_EQ_INT(choose(TERN_IO_AUTO, true, 0, "", &out, err, sizeof(err)), 0);
 	CHECK_EQ_INT(out, TERN_IO_URING);
 	CHECK_EQ_UINT(probe_calls, 1);
 	CHECK(probe_need_buffers);
+	CHECK_EQ_STR(probe_user, "nobody");
 	CHECK_EQ_STR(err, "");
 	CHECK_EQ_INT(choose(TERN_IO_AUTO, false, 0, "", &out, err, sizeof(err)), 0);
 	CHECK(!probe_need_buffers);
@@ -97,7 +101,7 @@ static void test_real_probe(void)
 	enum tern_io_engine out = TERN_IO_AUTO;
 	char err[256];
 
-	CHECK_EQ_INT(tern_io_probe_choose(TERN_IO_AUTO, true, tern_ring_probe, &out, err,
+	CHECK_EQ_INT(tern_io_probe_choose(TERN_IO_AUTO, NULL, true, tern_io_probe_ring, &out, err,
 					  sizeof(err)), 0);
 	CHECK_EQ_INT(out, TERN_IO_URING);
 	CHECK_EQ_STR(err, "");

@@ -1,7 +1,8 @@
 /* --user: an unknown user, the drop itself in a forked child when the test
  * runs as root (every ID changed, the user's groups, root not regained),
  * and the rules once not root: the same user is a no-op, another one is
- * refused with the reason. */
+ * refused with the reason. And tern_privs_call_as: a function run as the
+ * user in a child, its answer brought back to the caller, who stays root. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -106,9 +107,55 @@ static void test_drop(void)
 	CHECK_EQ_UINT(geteuid(), 0); /* the parent is untouched */
 }
 
+/* tern_privs_call_as's fn: where it ran, as whom. */
+static unsigned calls_here;
+
+static int report_uid(void *arg, char *msg, size_t msg_len)
+{
+	calls_here++;
+	snprintf(msg, msg_len, "uid %u", (unsigned)geteuid());
+	return *(int *)arg;
+}
+
+/* The call runs as the user and answers with fn's result and message;
+ * the caller keeps its IDs. Without a user, or not as root, fn runs in
+ * the caller (calls_here counts it). */
+static void test_call_as(void)
+{
+	char msg[128], want[64];
+	int result = -EPERM;
+
+	calls_here = 0;
+	CHECK_EQ_INT(tern_privs_call_as(NULL, report_uid, &result, msg, sizeof(msg)), -EPERM);
+	snprintf(want, sizeof(want), "uid %u", (unsigned)geteuid());
+	CHECK_EQ_STR(msg, want);
+	CHECK_EQ_UINT(calls_here, 1);
+	if (geteuid() != 0) {
+		fprintf(stderr, "note: not root, so the call as another user is not tested\n");
+		return;
+	}
+	struct passwd *pw = getpwnam("nobody");
+	if (!CHECK(pw != NULL))
+		return;
+	uid_t nobody = pw->pw_uid;
+	calls_here = 0;
+	result = 0;
+	fflush(NULL);
+	CHECK_EQ_INT(tern_privs_call_as("nobody", report_uid, &result, msg, sizeof(msg)), 0);
+	snprintf(want, sizeof(want), "uid %u", (unsigned)nobody);
+	CHECK_EQ_STR(msg, want);
+	CHECK_EQ_UINT(calls_here, 0); /* in the child */
+	CHECK_EQ_UINT(geteuid(), 0);
+	/* A user the child cannot become: the drop's answer, fn not run. */
+	CHECK_EQ_INT(tern_privs_call_as("tern-no-such-user", report_uid, &result, msg,
+					sizeof(msg)), -ENOENT);
+	CHECK_EQ_STR(msg, "--user tern-no-such-user: no such user");
+}
+
 int main(void)
 {
 	test_unknown_user();
+	test_call_as();
 	test_drop();
 	return check_summary();
 }
