@@ -13,6 +13,10 @@
 /* Events taken per epoll_wait; more wait in the kernel for the next. */
 #define EVENTS_PER_WAIT 256
 
+/* How often a connect to a UNIX socket whose backlog is full is tried
+ * again: no event says that room was made. */
+#define CONNECT_RETRY_MS 5
+
 struct tern_conn_epoll {
 	int epfd;
 	uint8_t *scratch; /* reads of buffers with no memory land here; or NULL */
@@ -52,6 +56,9 @@ struct epoll_conn {
 	struct epoll_sock sock[2];      /* by side */
 	struct epoll_op connect;        /* the backend's */
 	struct tern_timer connect_deadline; /* on e->connects while the connect waits */
+	/* A connect retried (a UNIX socket's full backlog) until this time;
+	 * 0 for one that waits for an edge. */
+	uint64_t connect_until_ms;
 	struct tern_list run_link;      /* on e->run */
 };
 
@@ -208,33 +215,78 @@ static void epoll_send(struct tern_conn *c, enum tern_side side, const uint8_t *
 	op_post(ec, side, op, ec->sock[side].write_blocked);
 }
 
+/* connect(2) on the backend socket: 0, or -errno. */
+static int connect_backend(struct epoll_conn *ec, const struct tern_addr *addr)
+{
+	int fd = ec->conn.sock[TERN_SIDE_BACKEND].fd;
+
+	return connect(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) == 0 ? 0 : -errno;
+}
+
 /* A non-blocking connect finishes at once (a UNIX socket), fails at once,
- * or goes on (EINPROGRESS) until the socket turns writable; a UNIX socket
- * whose backlog is full says EAGAIN rather than wait: a failure, like a
- * refusal, and the next backend is tried. The socket is registered after
- * connect(2), so the instance reports its state from then on: nothing
- * while the handshake runs, an edge when it ends. */
+ * or goes on (EINPROGRESS) until the socket turns writable. A UNIX socket
+ * whose backlog is full says EAGAIN rather than wait, and no event says
+ * when room is made: the connect is tried again every CONNECT_RETRY_MS
+ * until the deadline, so that a burst to a busy UNIX backend waits as
+ * long as on io_uring (whose connect waits for room) rather than fail at
+ * once. The socket is registered after connect(2), so the instance
+ * reports its state from then on: nothing while the handshake runs, an
+ * edge when it ends. */
 static int epoll_connect(struct tern_conn *c, const struct tern_addr *addr, uint64_t timeout_ms)
 {
 	struct epoll_conn *ec = epoll_conn(c);
+	uint64_t deadline_ms = c->host->now_ms + timeout_ms;
 	int fd = tern_conn_engine_backend_socket(addr->ss.ss_family, SOCK_NONBLOCK);
+	int ret;
 
 	if (fd < 0)
 		return fd;
 	c->sock[TERN_SIDE_BACKEND].fd = fd;
-	if (connect(fd, (const struct sockaddr *)&addr->ss, addr->ss_len) == 0) {
-		op_done(ec, &ec->connect, 0);
-		return 0;
-	}
-	if (errno != EINPROGRESS && errno != EINTR) {
-		op_done(ec, &ec->connect, -errno);
+	ec->connect_until_ms = 0;
+	do
+		ret = connect_backend(ec, addr);
+	while (ret == -EINTR);
+	if (ret == -EAGAIN && addr->ss.ss_family == AF_UNIX) {
+		ec->connect_until_ms = deadline_ms;
+		deadline_ms = c->host->now_ms + CONNECT_RETRY_MS < deadline_ms
+				      ? c->host->now_ms + CONNECT_RETRY_MS
+				      : deadline_ms;
+	} else if (ret != -EINPROGRESS) {
+		op_done(ec, &ec->connect, ret);
 		return 0;
 	}
 	ec->sock[TERN_SIDE_BACKEND].write_blocked = true;
-	tern_timer_arm(&conn_engine(c)->connects, &ec->connect_deadline,
-		       c->host->now_ms + timeout_ms);
+	tern_timer_arm(&conn_engine(c)->connects, &ec->connect_deadline, deadline_ms);
 	op_post(ec, TERN_SIDE_BACKEND, &ec->connect, true);
 	return 0;
+}
+
+/* The connect timer of ec is due: the deadline, which cancels the connect
+ * (the core counts a timeout), or a retry of a connect to a full UNIX
+ * backlog, which ends it or waits for the next retry. */
+static void connect_timer_due(struct tern_conn_epoll *e, struct epoll_conn *ec, uint64_t now_ms)
+{
+	int ret;
+
+	if (ec->connect.state != OP_WAITING)
+		return;
+	if (!ec->connect_until_ms || now_ms >= ec->connect_until_ms) {
+		op_cancel(ec, &ec->connect);
+		return;
+	}
+	do
+		ret = connect_backend(ec, ec->conn.backend);
+	while (ret == -EINTR);
+	if (ret == -EAGAIN) {
+		uint64_t next = now_ms + CONNECT_RETRY_MS;
+		tern_timer_arm(&e->connects, &ec->connect_deadline,
+			       next < ec->connect_until_ms ? next : ec->connect_until_ms);
+		return;
+	}
+	/* Connected by this call, not by an edge: nothing else says the
+	 * socket is writable now. */
+	ec->sock[TERN_SIDE_BACKEND].write_blocked = false;
+	op_done(ec, &ec->connect, ret);
 }
 
 static void epoll_shutdown_wr(struct tern_conn *c, enum tern_side side)
@@ -402,10 +454,9 @@ void tern_conn_epoll_run(struct tern_conn_epoll *e, uint64_t now_ms)
 	struct tern_timer *t;
 	struct tern_list pass;
 
-	while ((t = tern_timer_pop_due(&e->connects, now_ms))) {
-		struct epoll_conn *ec = tern_container_of(t, struct epoll_conn, connect_deadline);
-		op_cancel(ec, &ec->connect);
-	}
+	while ((t = tern_timer_pop_due(&e->connects, now_ms)))
+		connect_timer_due(e, tern_container_of(t, struct epoll_conn, connect_deadline),
+				  now_ms);
 	if (tern_list_empty(&e->run))
 		return;
 	/* This pass takes the connections waiting now; what their completions
