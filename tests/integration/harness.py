@@ -42,7 +42,8 @@ from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
 from harness_net import (closed_port, drain_stream, free_port, port_refuses,  # noqa: F401
                          read_stream_until, read_until_closed)
 from harness_proc import (HERE, SANITIZER_MARKERS, binary_is_sanitized,  # noqa: F401
-                          process_rss, set_tern_bin, tern_bin, tern_command, test_io)
+                          process_rss, sandbox_launcher, set_tern_bin, tern_bin, tern_command,
+                          test_io)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
 from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401
@@ -94,7 +95,8 @@ class Tern:
         self.stdout_path = self.log_path[:-len(".stderr")] + ".stdout"
         self._log = open(self.log_path, "wb")
         self._out = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(list(launcher) + self.args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(list(launcher) + sandbox_launcher() + self.args,
+                                     stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._log, cwd=tc.tmp)
         self.returncode = None
         tc._terns.append(self)
@@ -366,7 +368,8 @@ class TernTestCase(unittest.TestCase):
         if not os.access(tern_bin(), os.X_OK):
             raise AssertionError("tern binary not found or not executable: %s" % tern_bin())
         try:
-            return subprocess.run(list(launcher) + tern_command(args), stdin=subprocess.DEVNULL,
+            return subprocess.run(list(launcher) + sandbox_launcher() + tern_command(args),
+                                  stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, errors="replace",
                                   timeout=scaled(timeout), cwd=self.tmp)
         except subprocess.TimeoutExpired as e:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from harness_proc import SANITIZER_MARKERS, tern_bin
+from harness_proc import SANITIZER_MARKERS, sandbox_launcher, tern_bin
 from harness_wait import scaled
 
 
@@ -128,7 +128,8 @@ def run_ctl(tc, args, timeout=10, env=None):
     full_env.pop("TERN_CONTROL", None)
     full_env.update(env or {})
     try:
-        r = subprocess.run([tern_bin(), "ctl"] + list(args), stdin=subprocess.DEVNULL,
+        r = subprocess.run(sandbox_launcher() + [tern_bin(), "ctl"] + list(args),
+                           stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, errors="replace",
                            timeout=scaled(timeout), cwd=tc.tmp, env=full_env)
     except subprocess.TimeoutExpired as e:

@@ -4,10 +4,12 @@ every name here).
 
 The binary: env TERN_BIN, or `--tern PATH` on the command line (harness.main
 calls set_tern_bin), or ../../build/tern relative to this file; its engine:
-env TERN_TEST_IO (tern_command).
+env TERN_TEST_IO (tern_command); its sandbox: env TERN_TEST_SECCOMP
+(sandbox_launcher).
 """
 
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,6 +26,20 @@ def test_io():
     so CI runs the suite once per engine (tests/integration/CMakeLists.txt:
     integ_epoll_*); empty or unset: tern's default, auto."""
     return os.environ.get("TERN_TEST_IO", "")
+
+
+def sandbox_launcher():
+    """TERN_TEST_SECCOMP: a seccomp profile (deploy/seccomp/tern.json)
+    every tern the tests start, `tern ctl` included, runs under, as a
+    container runtime would apply it, except that a call the profile does
+    not name kills tern (seccomp_profile.py --kill-unlisted), so that the
+    suite finds any call missing from it. The argv to put in front of
+    tern's (after a test's own launcher); [] when unset."""
+    profile = os.environ.get("TERN_TEST_SECCOMP", "")
+    if not profile:
+        return []
+    return [sys.executable, os.path.join(HERE, "seccomp_profile.py"), "--kill-unlisted",
+            os.path.abspath(profile)]
 
 
 def tern_command(args):

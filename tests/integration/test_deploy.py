@@ -259,6 +259,54 @@ class TestSystemd(DeployTestCase):
         self.assertIn("io_uring_setup", used)
         self.assertEqual(sorted(used - allowed), [],
                          "system calls tern made that tern.service's SystemCallFilter refuses")
+        self.assertEqual(sorted(used - seccomp_profile_names()), [],
+                         "system calls tern made that deploy/seccomp/tern.json refuses")
+
+
+def seccomp_profile_names():
+    """The calls deploy/seccomp/tern.json allows."""
+    profile = json.loads(read("seccomp", "tern.json"))
+    return {n for rule in profile["syscalls"] for n in rule["names"]}
+
+
+def kernel_syscall_names():
+    """Every system call name of x86_64 and of the generic table (arm64),
+    from the kernel headers; None where they are missing."""
+    names = set()
+    for path in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+                 "/usr/include/asm-generic/unistd.h"):
+        if os.path.exists(path):
+            with open(path) as f:
+                names |= set(re.findall(r"^#define __NR(?:3264)?_(\w+)\s", f.read(), re.M))
+    return names or None
+
+
+class TestSeccompProfile(DeployTestCase):
+    """deploy/seccomp/tern.json: what Docker's --security-opt seccomp= and
+    Kubernetes' Localhost profiles read. That tern runs under it, on both
+    engines, is the seccomp pass of the suite (ctest -L seccomp) and
+    test_io.py; here, its form."""
+
+    def test_profile_refuses_by_default_and_allows_io_uring(self):
+        profile = json.loads(read("seccomp", "tern.json"))
+        self.assertEqual((profile["defaultAction"], profile["defaultErrnoRet"]),
+                         ("SCMP_ACT_ERRNO", 1))
+        self.assertEqual(profile["architectures"], ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"])
+        for rule in profile["syscalls"]:
+            self.assertEqual(set(rule), {"comment", "names", "action"}, rule)
+            self.assertEqual(rule["action"], "SCMP_ACT_ALLOW", rule)
+        names = seccomp_profile_names()
+        self.assertLessEqual({"io_uring_setup", "io_uring_enter", "io_uring_register",
+                              "epoll_create1", "epoll_ctl"}, names)
+        # Nothing a container should never need: what Docker's default
+        # profile keeps for privileged containers only.
+        self.assertEqual(names & {"ptrace", "mount", "umount2", "bpf", "kexec_load",
+                                  "init_module", "unshare", "setns", "perf_event_open",
+                                  "keyctl", "add_key", "userfaultfd"}, set())
+        known = kernel_syscall_names()
+        if known is None:
+            self.skipTest("no kernel headers to check the names against (linux-libc-dev)")
+        self.assertEqual(sorted(names - known), [], "names no kernel table has: typos")
 
 
 class TestKubernetes(DeployTestCase):

@@ -10,17 +10,20 @@ This test chooses the engine itself: CI's epoll pass (TERN_TEST_IO) leaves
 it out."""
 
 import http.client
+import json
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TernTestCase, check_sanitizers_at_cleanup, free_port,  # noqa: E402
-                     main, scaled, slow_payload, wait_for)
+from harness import (HERE, TernTestCase, check_sanitizers_at_cleanup,  # noqa: E402
+                     free_port, main, scaled, slow_payload, tern_bin, wait_for)
 
 NO_IO_URING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no_io_uring.py")
 sys.path.insert(0, os.path.dirname(NO_IO_URING))
 import no_io_uring  # noqa: E402
+import seccomp_profile  # noqa: E402
 
 # The reason the kernel gives under the filter: EPERM's text.
 REFUSED = "Operation not permitted"
@@ -159,6 +162,55 @@ class TestWithoutFilter(IoTestCase):
                 self.assert_engine(tern, engine)
                 self.assert_traffic(tern)
                 tern.stop_ok()
+
+
+PROFILE = os.path.join(HERE, "..", "..", "deploy", "seccomp", "tern.json")
+IO_URING_CALLS = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
+
+
+class TestShippedProfile(IoTestCase):
+    """deploy/seccomp/tern.json applied as Docker and Kubernetes apply a
+    profile (its own default, EPERM, for every call it does not name;
+    seccomp_profile.py): io_uring is back; the same profile without the
+    three io_uring calls, as a runtime's default treats them, is epoll
+    with the one warning. CI's seccomp pass runs the whole suite under it
+    as well, with unlisted calls fatal."""
+
+    def launcher(self, profile):
+        if not seccomp_profile.SUPPORTED:
+            self.skipTest("seccomp_profile.py knows x86_64's system call numbers only")
+        path = os.path.join(self.tmp, "profile.json")
+        with open(path, "w") as f:
+            json.dump(profile, f)
+        return [sys.executable, os.path.join(HERE, "seccomp_profile.py"), path]
+
+    def shipped(self):
+        with open(PROFILE) as f:
+            return json.load(f)
+
+    def test_the_shipped_profile_gives_io_uring_back(self):
+        launcher = self.launcher(self.shipped())
+        tern = self.start("auto", launcher)
+        self.assertEqual(warnings(tern.log()), [])
+        self.assert_engine(tern, "uring")
+        self.assert_traffic(tern)
+        # `tern ctl` too, as under `docker exec` (the container's profile).
+        r = subprocess.run(launcher + [tern_bin(), "ctl", "--control", self.ctl_path, "info"],
+                           capture_output=True, text=True, timeout=scaled(10))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("io: uring\n", r.stdout)
+        tern.stop_ok()
+
+    def test_the_profile_without_io_uring_runs_epoll_with_one_warning(self):
+        profile = self.shipped()
+        for rule in profile["syscalls"]:
+            rule["names"] = [n for n in rule["names"] if n not in IO_URING_CALLS]
+        tern = self.start("auto", self.launcher(profile))
+        self.assertEqual(len(warnings(tern.log())), 1, tern.log())
+        self.assertRegex(warnings(tern.log())[0], WARNING)
+        self.assert_engine(tern, "epoll")
+        self.assert_traffic(tern)
+        tern.stop_ok()
 
 
 if __name__ == "__main__":
