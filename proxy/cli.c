@@ -54,6 +54,9 @@ enum cli_flag_id {
 	FLAG_PROXY_PROTOCOL,
 	FLAG_METRICS,
 	FLAG_USER,
+	FLAG_SESSION_LIFETIME,
+	FLAG_WATCH,
+	FLAG_RELOAD_INTERVAL,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -100,6 +103,10 @@ static const struct cli_flag cli_flags[] = {
 	{"ticket-rotate", required_argument, FLAG_TICKET_ROTATE, EXPECT_DURATION},
 	{"ticket-refresh", required_argument, FLAG_TICKET_REFRESH, EXPECT_DURATION_OR_OFF},
 	{"ticket-flush-delay", required_argument, FLAG_TICKET_FLUSH_DELAY, EXPECT_DURATION_OR_ZERO},
+	{"session-lifetime", required_argument, FLAG_SESSION_LIFETIME,
+	 "a duration from 1s to 168h (TLS 1.3 allows tickets at most seven days)"},
+	{"watch", required_argument, FLAG_WATCH, "on or off"},
+	{"reload-interval", required_argument, FLAG_RELOAD_INTERVAL, EXPECT_DURATION_OR_OFF},
 	{"handshake-timeout", required_argument, FLAG_HANDSHAKE_TIMEOUT, EXPECT_DURATION},
 	{"idle-timeout", required_argument, FLAG_IDLE_TIMEOUT, EXPECT_DURATION},
 	{"connect-timeout", required_argument, FLAG_CONNECT_TIMEOUT, EXPECT_DURATION},
@@ -338,6 +345,7 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 			return invalid_value(err, err_len, flag, value, flag->expected);
 		return 0;
 	case FLAG_WORKERS:
+		cfg->workers_from[0] = '\0'; /* the operator's number: no reason to show */
 		return parse_unsigned(flag, value, 1, TERN_MAX_WORKERS, &cfg->workers, err, err_len);
 	case FLAG_MAX_CONNS:
 		return parse_unsigned(flag, value, 1, TERN_MAX_CONNS_LIMIT, &cfg->max_conns, err, err_len);
@@ -402,6 +410,24 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		return parse_duration(flag, value, true, &cfg->ticket_refresh_ms, err, err_len);
 	case FLAG_TICKET_FLUSH_DELAY:
 		return parse_duration(flag, value, true, &cfg->ticket_flush_delay_ms, err, err_len);
+	case FLAG_SESSION_LIFETIME:
+		/* Its own bounds, in the flag's expected text: the parser's
+		 * range message would name 720h. */
+		if (tern_parse_duration_ms(value, false, &cfg->session_lifetime_ms) < 0 ||
+		    cfg->session_lifetime_ms < TERN_MIN_SESSION_LIFETIME_MS ||
+		    cfg->session_lifetime_ms > TERN_MAX_SESSION_LIFETIME_MS)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_WATCH:
+		if (strcmp(value, "on") == 0)
+			cfg->watch = true;
+		else if (strcmp(value, "off") == 0)
+			cfg->watch = false;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_RELOAD_INTERVAL:
+		return parse_duration(flag, value, true, &cfg->reload_interval_ms, err, err_len);
 	case FLAG_CONTROL:
 		/* Checked here rather than at bind(): a path that cannot fit
 		 * sun_path is a typo to report with exit 2, not a failed start. */
@@ -533,13 +559,12 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 	if (cfg->tls_min > cfg->tls_max)
 		return cli_error(err, err_len, "--tls-min: invalid value '%s' (expected a version not above --tls-max %s)",
 				 tls_version_text(cfg->tls_min), tls_version_text(cfg->tls_max));
-	/* Keys from a file change only when the file does: a timer making
-	 * keys of its own would split the fleet that shares the file. Refused
-	 * in either order rather than one silently winning. */
+	/* With a key file, an explicit --ticket-rotate rotates the file
+	 * itself (staged, then encrypting one interval later, retired after
+	 * --session-lifetime): for one instance, or the one that owns the
+	 * fleet's copy. Without it the file changes only when edited. */
 	if (ticket_rotate_value != NULL && cfg->ticket_keys_path != NULL)
-		return invalid_value(err, err_len, flag_by_id(FLAG_TICKET_ROTATE), ticket_rotate_value,
-				     "no --ticket-rotate with --ticket-keys: the file's keys are rotated by "
-				     "rewriting it and running rotate-ticket-keys");
+		cfg->ticket_rotate_file = true;
 	/* Asking for a client certificate with nothing to verify it against
 	 * would accept any: refused rather than guessed at. */
 	if (cfg->verify_client != TERN_VERIFY_CLIENT_NONE && cfg->client_ca_path == NULL)
@@ -572,6 +597,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 static const char cli_usage[] =
 	"Usage: tern [OPTIONS]\n"
 	"       tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
+	"       tern keys FILE generate|add|promote|retire|rotate|list (see tern keys --help)\n"
 	"\n"
 	"Terminates TLS on the listening addresses and forwards the plaintext to the backends.\n"
 	"With no options: listen on " TERN_DEFAULT_LISTEN ", forward to " TERN_DEFAULT_BACKEND ",\n"
@@ -596,7 +622,8 @@ static const char cli_usage[] =
 	"      --client-ca FILE         PEM bundle of CAs that client certificates must chain to [none]\n"
 	"      --verify-client MODE     none, optional (a certificate, if sent, must verify) or require;\n"
 	"                               optional and require need --client-ca [none]\n"
-	"  -w, --workers N              worker threads, 1 to 1024 [online CPUs]\n"
+	"  -w, --workers N              worker threads, 1 to 1024; by default one per CPU of the\n"
+	"                               affinity mask, capped by the cgroup CPU quota [CPUs allowed]\n"
 	"      --max-conns N            open client connections at most, whole process [100000]\n"
 	"      --tls-min VER            lowest TLS version: 1.2 or 1.3 [1.2]\n"
 	"      --tls-max VER            highest TLS version: 1.2 or 1.3 [1.3]\n"
@@ -608,12 +635,14 @@ static const char cli_usage[] =
 	"      --num-tickets N          session tickets sent after a full handshake, 0 to 16 [2]\n"
 	"      --ticket-keys FILE       session ticket keys, one base64 80-byte key per line (as nginx);\n"
 	"                               the first encrypts, all decrypt [random, in memory]\n"
-	"      --ticket-rotate DUR      without --ticket-keys: a new encryption key this often; the\n"
-	"                               previous two still decrypt [1h]\n"
+	"      --ticket-rotate DUR      a new encryption key this often; earlier ones decrypt for\n"
+	"                               --session-lifetime (the previous two) [1h]; with --ticket-keys,\n"
+	"                               only when given: tern rotates the file (tern keys FILE rotate)\n"
 	"      --ticket-refresh DUR     a fresh ticket for every TLS 1.3 connection whose newest is\n"
 	"                               older than this; 0 is off [0]\n"
 	"      --ticket-flush-delay DUR how long requested tickets wait for the connection's next write\n"
 	"                               before they are sent alone [200ms]\n"
+	"      --session-lifetime DUR   lifetime of TLS 1.3 tickets and TLS 1.2 sessions, 1s to 168h [2h]\n"
 	"      --handshake-timeout DUR  longest TLS handshake per connection [10s]\n"
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
@@ -626,7 +655,12 @@ static const char cli_usage[] =
 	"      --read-buffers N         --buffer-size buffers per worker that connections borrow to read\n"
 	"                               into, so an idle one holds none; 0 to 4096, 0 is off [64]\n"
 	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
-	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT [off]\n"
+	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT, and\n"
+	"                               GET /healthz and /readyz (every worker answering) [off]\n"
+	"      --watch on|off           reload when a loaded file changes (certificates, keys, CA, OCSP,\n"
+	"                               ticket keys; symlink swaps and renames included) [on]\n"
+	"      --reload-interval DUR    also look for changed files this often, for filesystems without\n"
+	"                               inotify; 0 is off [0]\n"
 	"      --user NAME              run as this user once listeners are bound and files read;\n"
 	"                               needs root [stay]\n"
 	"      --proxy-protocol V       PROXY protocol header to backends: off, v1 or v2 (v2 with TLVs\n"

@@ -491,6 +491,16 @@ static const struct column conn_columns[] = {
 
 #define NUM_CONN_COLUMNS (sizeof(conn_columns) / sizeof(conn_columns[0]))
 
+/* `keys`: one row per ticket key (a null since or age prints as "-"). */
+static const struct column key_columns[] = {
+	{"fingerprint", false}, {"role", false}, {"since", false}, {"age_s", true},
+};
+
+#define NUM_KEY_COLUMNS (sizeof(key_columns) / sizeof(key_columns[0]))
+/* The widest table. */
+#define MAX_COLUMNS NUM_CONN_COLUMNS
+_Static_assert(NUM_KEY_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
+
 static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool right, bool last)
 {
 	size_t pad = width - text_width(text, len);
@@ -504,31 +514,32 @@ static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool
 		fputs("  ", out);
 }
 
-/* `conns`: a header and one row per connection, columns as wide as
- * their widest cell (two passes, so no row is kept). */
-static void print_conns_table(const struct tern_json_value *conns, FILE *out)
+/* A table (`conns`, `keys`): a header and one row per element of rows,
+ * columns as wide as their widest cell (two passes, so no row is kept). */
+static void print_table(const struct tern_json_value *rows, const struct column *columns,
+			size_t num_columns, FILE *out)
 {
-	size_t width[NUM_CONN_COLUMNS];
+	size_t width[MAX_COLUMNS];
 	char cell[CELL_MAX + 4];
 
-	for (size_t c = 0; c < NUM_CONN_COLUMNS; c++)
-		width[c] = strlen(conn_columns[c].name);
-	for (const struct tern_json_value *row = conns->child; row != NULL; row = row->next) {
-		for (size_t c = 0; c < NUM_CONN_COLUMNS; c++) {
-			size_t n = format_cell(tern_json_member(row, conn_columns[c].name), cell, sizeof(cell));
+	for (size_t c = 0; c < num_columns; c++)
+		width[c] = strlen(columns[c].name);
+	for (const struct tern_json_value *row = rows->child; row != NULL; row = row->next) {
+		for (size_t c = 0; c < num_columns; c++) {
+			size_t n = format_cell(tern_json_member(row, columns[c].name), cell, sizeof(cell));
 			size_t w = text_width(cell, n);
 			if (w > width[c])
 				width[c] = w;
 		}
 	}
-	for (size_t c = 0; c < NUM_CONN_COLUMNS; c++)
-		put_cell(out, conn_columns[c].name, strlen(conn_columns[c].name), width[c], conn_columns[c].right,
-			 c + 1 == NUM_CONN_COLUMNS);
+	for (size_t c = 0; c < num_columns; c++)
+		put_cell(out, columns[c].name, strlen(columns[c].name), width[c], columns[c].right,
+			 c + 1 == num_columns);
 	fputc('\n', out);
-	for (const struct tern_json_value *row = conns->child; row != NULL; row = row->next) {
-		for (size_t c = 0; c < NUM_CONN_COLUMNS; c++) {
-			size_t n = format_cell(tern_json_member(row, conn_columns[c].name), cell, sizeof(cell));
-			put_cell(out, cell, n, width[c], conn_columns[c].right, c + 1 == NUM_CONN_COLUMNS);
+	for (const struct tern_json_value *row = rows->child; row != NULL; row = row->next) {
+		for (size_t c = 0; c < num_columns; c++) {
+			size_t n = format_cell(tern_json_member(row, columns[c].name), cell, sizeof(cell));
+			put_cell(out, cell, n, width[c], columns[c].right, c + 1 == num_columns);
 		}
 		fputc('\n', out);
 	}
@@ -579,10 +590,21 @@ int tern_ctl_print_reply(const char *command, bool json, const char *reply, size
 		goto out;
 	}
 	const struct tern_json_value *conns = tern_json_member(doc.root, "conns");
-	if (command != NULL && strcmp(command, "conns") == 0 && conns != NULL && conns->type == TERN_JSON_ARRAY)
-		print_conns_table(conns, out);
-	else
+	const struct tern_json_value *keys = tern_json_member(doc.root, "keys");
+	const struct tern_json_value *source = tern_json_member(doc.root, "source");
+	if (command != NULL && strcmp(command, "conns") == 0 && conns != NULL && conns->type == TERN_JSON_ARRAY) {
+		print_table(conns, conn_columns, NUM_CONN_COLUMNS, out);
+	} else if (command != NULL && strcmp(command, "keys") == 0 && keys != NULL &&
+		   keys->type == TERN_JSON_ARRAY) {
+		if (source != NULL) {
+			fputs("source: ", out);
+			put_value(out, source);
+			fputc('\n', out);
+		}
+		print_table(keys, key_columns, NUM_KEY_COLUMNS, out);
+	} else {
 		print_fields(doc.root, out);
+	}
 out:
 	tern_json_doc_free(&doc);
 	return status;
@@ -649,7 +671,9 @@ static const char ctl_usage[] =
 	"  rotate-ticket-keys    re-read --ticket-keys, or make a new in-memory encryption key\n"
 	"  verify-client ID      ask connection ID's client for its certificate (TLS 1.3)\n"
 	"  reload                re-read certificates, keys and files, as SIGHUP\n"
-	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n";
+	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n"
+	"  keys                  the ticket keys in use: fingerprint, role, since, age (never the\n"
+	"                        keys themselves)\n";
 
 _Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
 

@@ -9,12 +9,15 @@
 
 #include "cli.h"
 #include "ctl.h"
+#include "keys.h"
+#include "tern/clock.h"
 #include "tern/control.h"
 #include "tern/io_probe.h"
 #include "tern/log.h"
 #include "tern/metrics.h"
 #include "tern/privs.h"
 #include "tern/sd_notify.h"
+#include "tern/sd_watchdog.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
@@ -54,9 +57,13 @@ static void wait_for_signals(struct tern_server *srv, struct tern_control *contr
 			     const sigset_t *set)
 {
 	unsigned stop_signals = 0;
+	struct tern_sd_watchdog watchdog;
 
+	/* WatchdogSec=: fed from here, every tick, while the workers answer. */
+	tern_sd_watchdog_init(&watchdog, tern_clock_ms());
 	while (!tern_server_finished(srv)) {
 		struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+		tern_sd_watchdog_tick(&watchdog, srv, tern_clock_ms());
 		int sig = sigtimedwait(set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			if (stop_signals++ == 0) {
@@ -88,6 +95,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
 		return tern_ctl_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "keys") == 0)
+		return tern_keys_main(argc - 1, argv + 1);
 	tern_config_init(&cfg);
 	ret = tern_cli_parse(argc, argv, &cfg, err, sizeof(err));
 	if (ret < 0) {
@@ -113,9 +122,9 @@ int main(int argc, char **argv)
 	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
 	tern_server_describe(&srv, identity, sizeof(identity));
 	if (cfg.check) {
-		printf("configuration ok: workers=%u io=%s listen=%s backends=%s %s num_tickets=%u "
+		printf("configuration ok: workers=%u%s io=%s listen=%s backends=%s %s num_tickets=%u "
 		       "ticket_keys=%s (%u)\n",
-		       cfg.workers, tern_io_probe_engine_name(srv.io_engine), listen, backends,
+		       cfg.workers, cfg.workers_from, tern_io_probe_engine_name(srv.io_engine), listen, backends,
 		       identity, cfg.num_tickets,
 		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
 		       tern_ticket_keys_count(srv.ticket_keys));
@@ -189,8 +198,8 @@ int main(int argc, char **argv)
 		return EXIT_FILE;
 	}
 	tern_server_describe_listen(&srv, listen, sizeof(listen)); /* inherited sockets too */
-	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u io=%s listen=%s backends=%s %s",
-		 TERN_VERSION, cfg.workers, tern_io_probe_engine_name(srv.io_engine), listen,
+	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u%s io=%s listen=%s backends=%s %s",
+		 TERN_VERSION, cfg.workers, cfg.workers_from, tern_io_probe_engine_name(srv.io_engine), listen,
 		 backends, identity);
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
 	wait_for_signals(&srv, control, &set);

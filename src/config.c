@@ -1,20 +1,22 @@
 /* Configuration defaults. */
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tern/config.h"
+#include "tern/cpus.h"
 
-/* One worker per online CPU: a worker is one thread running one ring, so
- * more would only time-share a CPU. */
-static unsigned default_workers(void)
+/* One worker per CPU the process may use: a worker is one thread running
+ * one ring, so more would only time-share a CPU (or, under a CPU quota,
+ * be throttled in turn). */
+static void default_workers(struct tern_config *cfg)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct tern_cpus cpus;
+	char why[TERN_CPUS_TEXT_MAX];
 
-	if (cpus < 1)
-		return 1; /* sysconf failed: one worker still runs the proxy */
-	if ((unsigned long)cpus > TERN_MAX_WORKERS)
-		return TERN_MAX_WORKERS;
-	return (unsigned)cpus;
+	tern_cpus_get("/", TERN_MAX_WORKERS, &cpus);
+	cfg->workers = cpus.count;
+	snprintf(cfg->workers_from, sizeof(cfg->workers_from), " workers_from=%s",
+		 tern_cpus_describe(&cpus, why, sizeof(why)));
 }
 
 void tern_config_init(struct tern_config *cfg)
@@ -28,7 +30,7 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->alpn_wire_len = 0;
 	cfg->client_ca_path = NULL;
 	cfg->verify_client = TERN_VERIFY_CLIENT_NONE;
-	cfg->workers = default_workers();
+	default_workers(cfg);
 	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
 	cfg->tls_min = TERN_TLS_1_2;
 	cfg->tls_max = TERN_TLS_1_3;
@@ -51,7 +53,19 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->ticket_rotate_ms = TERN_DEFAULT_TICKET_ROTATE_MS;
 	cfg->ticket_refresh_ms = TERN_DEFAULT_TICKET_REFRESH_MS;
 	cfg->ticket_flush_delay_ms = TERN_DEFAULT_TICKET_FLUSH_DELAY_MS;
+	cfg->session_lifetime_ms = TERN_DEFAULT_SESSION_LIFETIME_MS;
+	cfg->watch = true;
+	cfg->reload_interval_ms = 0;
 	cfg->metrics_enabled = false;
 	cfg->user = NULL;
 	cfg->proxy_protocol = TERN_PROXY_OFF;
+}
+
+uint64_t tern_config_rotate_keep(const struct tern_config *cfg)
+{
+	uint64_t rotate = cfg->ticket_rotate_ms ? cfg->ticket_rotate_ms : 1;
+
+	uint64_t keep = 1 + (cfg->session_lifetime_ms + rotate - 1) / rotate;
+
+	return keep < TERN_MAX_ROTATE_KEEP ? keep : TERN_MAX_ROTATE_KEEP;
 }

@@ -16,22 +16,28 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/control.h"
 #include "tern/control_proto.h"
+#include "tern/health.h"
 #include "tern/io_probe.h"
 #include "tern/json.h"
 #include "tern/list.h"
 #include "tern/log.h"
+#include "tern/parse.h"
 #include "tern/poll_server.h"
 #include "tern/reload.h"
 #include "tern/reply.h"
 #include "tern/request.h"
+#include "tern/sd_status.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
+#include "tern/ticket_keys_file.h"
+#include "tern/watch.h"
 #include "tern/worker.h"
 
 #define MAX_CLIENTS 256
@@ -58,7 +64,22 @@ struct tern_control {
 	int reload_fd; /* SIGHUP, passed on by the main thread */
 	uint64_t next_rotate_ms;  /* 0: no rotation timer */
 	uint64_t next_refresh_ms; /* 0: no refresh timer */
+	/* --watch, --reload-interval: NULL when both are off. */
+	struct tern_watch *watch;
+	const char *watch_paths[TERN_WATCH_MAX_PATHS];
 };
+
+/* Every reload the control thread runs (SIGHUP, `reload`, the watch):
+ * afterwards the files as read are the watch's baseline, so it does not
+ * reload them again. */
+static int control_reload(struct tern_control *ctl, char *err, size_t err_len)
+{
+	int ret = tern_reload(ctl->srv, err, err_len);
+
+	if (ctl->watch)
+		tern_watch_loaded(ctl->watch);
+	return ret;
+}
 
 /* Sends one request to worker `only` (or every worker when only < 0) and
  * waits for the answers: every addressed part of the reply then says
@@ -144,6 +165,48 @@ static void cmd_info(struct tern_control *ctl, struct tern_json *j)
 	tern_json_end_object(j);
 }
 
+/* keys: what the ticket keys in use are, named by fingerprint (never the
+ * key), so that an operator can watch a fleet converge on a rotation. */
+static void cmd_keys(struct tern_control *ctl, struct tern_json *j)
+{
+	const struct tern_ticket_keys *k = ctl->srv->ticket_keys;
+	int64_t now = (int64_t)time(NULL);
+	char fp[TERN_TICKET_KEY_FINGERPRINT_LEN + 1], since[TERN_TICKET_KEY_TIME_LEN + 1];
+
+	tern_json_begin_object(j);
+	tern_json_key(j, "ok");
+	tern_json_bool(j, true);
+	tern_json_key(j, "source");
+	if (ctl->cfg->ticket_keys_path)
+		tern_json_string(j, ctl->cfg->ticket_keys_path);
+	else
+		tern_json_string(j, "memory");
+	tern_json_key(j, "keys");
+	tern_json_begin_array(j);
+	for (uint32_t i = 0; i < tern_ticket_keys_count(k); i++) {
+		int64_t t = tern_ticket_keys_since(k, i);
+		tern_ticket_keys_fingerprint(k, i, fp);
+		tern_json_begin_object(j);
+		tern_json_key(j, "fingerprint");
+		tern_json_string(j, fp);
+		tern_json_key(j, "role");
+		tern_json_string(j, tern_ticket_key_role_name(tern_ticket_keys_role(k, i)));
+		tern_json_key(j, "since");
+		if (t == TERN_TICKET_KEY_SINCE_UNKNOWN)
+			tern_json_null(j);
+		else
+			tern_json_string(j, tern_ticket_key_time_format(t, since));
+		tern_json_key(j, "age_s");
+		if (t == TERN_TICKET_KEY_SINCE_UNKNOWN)
+			tern_json_null(j);
+		else
+			tern_json_int(j, now - t);
+		tern_json_end_object(j);
+	}
+	tern_json_end_array(j);
+	tern_json_end_object(j);
+}
+
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
 	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1);
@@ -200,7 +263,8 @@ static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
 	if (ctl->cfg->ticket_keys_path)
 		ret = tern_ticket_keys_load_file(ctl->cfg->ticket_keys_path, &next, err, err_len);
 	else
-		ret = tern_ticket_keys_rotate(srv->ticket_keys, &next);
+		ret = tern_ticket_keys_rotate(srv->ticket_keys,
+					      (uint32_t)tern_config_rotate_keep(ctl->cfg), &next);
 	if (ret < 0) {
 		if (!ctl->cfg->ticket_keys_path)
 			snprintf(err, err_len, "cannot make a ticket key: %s", strerror(-ret));
@@ -216,6 +280,27 @@ static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
 	tern_log(TERN_LOG_INFO, "ticket keys rotated: %u key(s), %s", tern_ticket_keys_count(next),
 		 ctl->cfg->ticket_keys_path ? ctl->cfg->ticket_keys_path : "in memory");
 	return 0;
+}
+
+/* --ticket-rotate with --ticket-keys: the file's rotation (a key staged,
+ * the staged one promoted, the expired ones retired), then the file
+ * re-read. The watch is told the file is read, so it does not reload for
+ * tern's own write. A file tern cannot write (a mounted Secret) fails
+ * every interval, logged each time. */
+static void rotate_key_file(struct tern_control *ctl)
+{
+	const char *path = ctl->cfg->ticket_keys_path;
+	char done[512], err[TERN_ADDR_TEXT_MAX + 256];
+
+	if (tern_ticket_keys_file_rotate(path, (int64_t)time(NULL), ctl->cfg->session_lifetime_ms,
+					 done, sizeof(done), err, sizeof(err)) < 0) {
+		tern_log(TERN_LOG_ERROR, "--ticket-rotate: cannot rotate the key file, its keys stay: "
+			 "%s", err);
+		return;
+	}
+	tern_log(TERN_LOG_INFO, "--ticket-rotate: %s: %s", path, done);
+	if (rotate_keys(ctl, err, sizeof(err)) == 0 && ctl->watch)
+		tern_watch_loaded_path(ctl->watch, path);
 }
 
 static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
@@ -245,7 +330,7 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 static void cmd_reload(struct tern_control *ctl, struct tern_json *j)
 {
 	char err[TERN_ADDR_TEXT_MAX + 512];
-	if (tern_reload(ctl->srv, err, sizeof(err)) < 0) {
+	if (control_reload(ctl, err, sizeof(err)) < 0) {
 		tern_reply_render_error(j, err);
 		return;
 	}
@@ -286,6 +371,9 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 		break;
 	case TERN_CMD_INFO:
 		cmd_info(ctl, j);
+		break;
+	case TERN_CMD_KEYS:
+		cmd_keys(ctl, j);
 		break;
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 		cmd_rotate(ctl, j);
@@ -432,8 +520,73 @@ static void reload_readable(void *owner)
 	uint64_t count;
 	char err[TERN_ADDR_TEXT_MAX + 512];
 	if (read(ctl->reload_fd, &count, sizeof(count)) == sizeof(count) &&
-	    tern_reload(ctl->srv, err, sizeof(err)) < 0)
+	    control_reload(ctl, err, sizeof(err)) < 0)
 		tern_log(TERN_LOG_DEBUG, "SIGHUP reload failed (logged above)");
+}
+
+/* An in-memory rotation keeps at most TERN_MAX_ROTATE_KEEP keys: one
+ * much faster than --session-lifetime cannot keep every key a live ticket
+ * needs. Said once, at start. */
+static void warn_short_rotation(const struct tern_config *cfg)
+{
+	uint64_t covered = (TERN_MAX_ROTATE_KEEP - 1) * cfg->ticket_rotate_ms;
+	char rotate[32], lifetime[32], shown[32];
+
+	if (covered >= cfg->session_lifetime_ms)
+		return;
+	tern_format_duration_ms(cfg->ticket_rotate_ms, rotate, sizeof(rotate));
+	tern_format_duration_ms(cfg->session_lifetime_ms, lifetime, sizeof(lifetime));
+	tern_format_duration_ms(covered, shown, sizeof(shown));
+	tern_log(TERN_LOG_WARN, "--ticket-rotate %s keeps %u keys: tickets stop resuming after %s, "
+		 "before --session-lifetime %s", rotate, TERN_MAX_ROTATE_KEEP, shown, lifetime);
+}
+
+/* The watch's turn: when files changed, the reload they call for. */
+static void watch_turn(struct tern_control *ctl, uint64_t now)
+{
+	char changed[512], err[TERN_ADDR_TEXT_MAX + 512];
+
+	if (!tern_watch_due(ctl->watch, now, changed, sizeof(changed)))
+		return;
+	tern_log(TERN_LOG_INFO, "changed on disk: %s; reloading", changed);
+	/* tern_reload logs the outcome and counts a failure; the changed
+	 * files are the baseline already, so a bad one is not retried
+	 * until it changes again. */
+	if (tern_reload(ctl->srv, err, sizeof(err)) < 0)
+		tern_log(TERN_LOG_DEBUG, "watch: reload failed (logged above)");
+}
+
+static void watch_readable(void *owner)
+{
+	struct tern_control *ctl = owner;
+
+	tern_watch_readable(ctl->watch, tern_clock_ms());
+}
+
+/* The watch, when --watch or --reload-interval asks for one. Not being
+ * able to watch is not fatal: tern serves on and says why once. */
+static int start_watch(struct tern_control *ctl, uint64_t now)
+{
+	const struct tern_config *cfg = ctl->cfg;
+	char why[128];
+	int ret;
+
+	if (!cfg->watch && cfg->reload_interval_ms == 0)
+		return 0;
+	size_t n = tern_watch_config_paths(cfg, ctl->watch_paths, TERN_WATCH_MAX_PATHS);
+	if (n == 0)
+		return 0; /* nothing loaded from files: the self-signed certificate */
+	ret = tern_watch_new(ctl->watch_paths, n, cfg->watch, cfg->reload_interval_ms, now,
+			     &ctl->watch, why, sizeof(why));
+	if (ret < 0)
+		return ret;
+	if (why[0])
+		tern_log(TERN_LOG_WARN, "--watch: %s: changed files are not noticed%s", why,
+			 cfg->reload_interval_ms ? " but by --reload-interval"
+						 : "; --reload-interval looks on a timer");
+	if (tern_watch_fd(ctl->watch) >= 0)
+		return tern_poll_server_add_fd(ctl->ps, tern_watch_fd(ctl->watch), watch_readable);
+	return 0;
 }
 
 static uint64_t run_timers(void *owner, uint64_t now)
@@ -442,7 +595,10 @@ static uint64_t run_timers(void *owner, uint64_t now)
 	if (ctl->next_rotate_ms && now >= ctl->next_rotate_ms) {
 		char err[256];
 		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
-		(void)rotate_keys(ctl, err, sizeof(err));
+		if (ctl->cfg->ticket_rotate_file)
+			rotate_key_file(ctl);
+		else
+			(void)rotate_keys(ctl, err, sizeof(err));
 	}
 	if (ctl->next_refresh_ms && now >= ctl->next_refresh_ms) {
 		/* Checked four times per period, so a ticket is refreshed at most
@@ -459,11 +615,19 @@ static uint64_t run_timers(void *owner, uint64_t now)
 		}
 	}
 	uint64_t next = UINT64_MAX;
+	if (ctl->watch) {
+		watch_turn(ctl, now);
+		next = tern_watch_next(ctl->watch);
+	}
 	if (ctl->next_rotate_ms && ctl->next_rotate_ms < next)
 		next = ctl->next_rotate_ms;
 	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)
 		next = ctl->next_refresh_ms;
-	return next;
+	/* Health pings to every worker (health.h), systemd's STATUS= line. */
+	uint64_t pings = tern_health_tick(ctl->srv, now);
+	uint64_t status = tern_sd_status_tick(ctl->srv, now);
+	next = pings < next ? pings : next;
+	return status < next ? status : next;
 }
 
 
@@ -558,8 +722,15 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 	if (ret < 0)
 		goto fail_errno;
 	uint64_t now = tern_clock_ms();
-	if (!ctl->cfg->ticket_keys_path)
+	ret = start_watch(ctl, now);
+	if (ret < 0)
+		goto fail_errno;
+	if (!ctl->cfg->ticket_keys_path) {
 		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
+		warn_short_rotation(ctl->cfg);
+	} else if (ctl->cfg->ticket_rotate_file) {
+		ctl->next_rotate_ms = now + ctl->cfg->ticket_rotate_ms;
+	}
 	if (ctl->cfg->ticket_refresh_ms)
 		ctl->next_refresh_ms = now + ctl->cfg->ticket_refresh_ms / 4;
 	ret = tern_poll_server_start(ctl->ps);
@@ -581,6 +752,7 @@ void tern_control_stop(struct tern_control *ctl)
 	if (!ctl)
 		return;
 	tern_poll_server_free(ctl->ps);
+	tern_watch_free(ctl->watch);
 	if (ctl->bound)
 		unlink(ctl->cfg->control_path);
 	if (ctl->reload_fd >= 0)

@@ -46,13 +46,14 @@ static const struct command_spec command_specs[] = {
 	{"verify-client", TERN_CMD_VERIFY_CLIENT, 1, 1, "verify-client: expected ID"},
 	{"reload", TERN_CMD_RELOAD, 0, 0, NULL},
 	{"info", TERN_CMD_INFO, 0, 0, NULL},
+	{"keys", TERN_CMD_KEYS, 0, 0, NULL},
 };
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
 static const char *const command_names[NUM_COMMANDS + 1] = {
 	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
-	"reload", "info", NULL,
+	"reload", "info", "keys", NULL,
 };
 
 /* The numbers in the messages below are written out; these keep them
@@ -186,6 +187,7 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 	case TERN_CMD_RELOAD:
 	case TERN_CMD_INFO:
+	case TERN_CMD_KEYS:
 		return 0;
 	case TERN_CMD_VERIFY_CLIENT:
 		return parse_conn_id(&args[0], false, &out->conn_id, err, err_len);

@@ -1,4 +1,5 @@
-/* The --metrics endpoint: Prometheus text at GET /metrics.
+/* The --metrics endpoint: Prometheus text at GET /metrics, and the health
+ * probes GET /healthz and /readyz (health.h).
  *
  * Rendering sums the workers' counters and histograms (relaxed loads, no
  * worker involved). Serving is a minimal HTTP/1.1 server on one thread
@@ -21,8 +22,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "tern/health.h"
 #include "tern/histogram.h"
 #include "tern/io_probe.h"
 #include "tern/list.h"
@@ -86,6 +89,31 @@ static void sample(struct text *t, const char *name, const char *labels, uint64_
 	text_printf(t, "%s%s %llu\n", name, labels, (unsigned long long)value);
 }
 
+/* One series per ticket key held, named by fingerprint (never the key)
+ * and role, valued with how long it has had that role: a fleet has
+ * converged on a rotation when every instance shows the same
+ * fingerprints in the same roles. -1 when the key file does not say (a
+ * bare-line file). The labels are tern's own words, not a client's. */
+static void render_ticket_keys(struct text *t, struct tern_server *srv)
+{
+	struct tern_key_view view;
+	int64_t now = (int64_t)time(NULL);
+
+	tern_key_view_get(&srv->key_view, &view);
+	if (view.num == 0)
+		return; /* not started yet (a test's server): no family without samples */
+	header(t, "tern_ticket_key_age_seconds", "gauge",
+	       "Ticket keys held, by fingerprint (first 12 hex digits of SHA-256 over the key) and "
+	       "role (encrypt, staged, decrypt): seconds since the key took its role, -1 when "
+	       "the key file does not say.");
+	for (uint32_t i = 0; i < view.num; i++) {
+		const struct tern_key_view_entry *e = &view.keys[i];
+		long long age = e->since == TERN_TICKET_KEY_SINCE_UNKNOWN ? -1 : (long long)(now - e->since);
+		text_printf(t, "tern_ticket_key_age_seconds{fingerprint=\"%s\",role=\"%s\"} %lld\n",
+			    e->fingerprint, tern_ticket_key_role_name(e->role), age);
+	}
+}
+
 int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 {
 	struct tern_totals c;
@@ -143,6 +171,8 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	text_printf(&t, "tern_build_info{version=\"%s\",io=\"%s\"} 1\n", TERN_VERSION,
 		    tern_io_probe_engine_name(srv->io_engine));
 
+	render_ticket_keys(&t, srv);
+
 	header(&t, "tern_handshake_duration_seconds", "histogram",
 	       "Time from accepting a client connection to its TLS handshake completing.");
 	for (unsigned i = 0; i < TERN_HISTOGRAM_NUM_BUCKETS; i++) {
@@ -183,9 +213,34 @@ static int incomplete(size_t len, bool eof)
 	return eof ? 400 : 0;
 }
 
+/* The paths served, matched exactly (case-sensitive, as RFC 3986 has
+ * paths): a path that differs in any byte is 404. */
+static const struct {
+	const char *path;
+	enum tern_metrics_target target;
+} served_paths[] = {
+	{"/metrics", TERN_METRICS_TARGET_METRICS},
+	{"/healthz", TERN_METRICS_TARGET_HEALTHZ},
+	{"/readyz", TERN_METRICS_TARGET_READYZ},
+};
+
+/* Which target path names; false for none. */
+static bool find_target(const char *path, size_t path_len, enum tern_metrics_target *out)
+{
+	for (size_t i = 0; i < sizeof(served_paths) / sizeof(served_paths[0]); i++) {
+		if (strlen(served_paths[i].path) == path_len &&
+		    memcmp(path, served_paths[i].path, path_len) == 0) {
+			*out = served_paths[i].target;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 section 3), its characters
  * already checked to be visible ASCII or spaces. */
-static int judge_request_line(const char *s, size_t n, bool *out_head)
+static int judge_request_line(const char *s, size_t n, bool *out_head,
+			      enum tern_metrics_target *out_target)
 {
 	size_t i = 0;
 
@@ -227,17 +282,19 @@ static int judge_request_line(const char *s, size_t n, bool *out_head)
 	bool get = method_len == 3 && memcmp(s, "GET", 3) == 0;
 	bool head = method_len == 4 && memcmp(s, "HEAD", 4) == 0;
 	*out_head = head;
-	if (path_len != 8 || memcmp(path, "/metrics", 8) != 0)
+	if (!find_target(path, path_len, out_target))
 		return 404;
 	return get || head ? 200 : 405;
 }
 
-int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head)
+int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head,
+			    enum tern_metrics_target *out_target)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	size_t pos = 0;
 
 	*out_head = false;
+	*out_target = TERN_METRICS_TARGET_METRICS;
 	/* Empty lines before the request line are ignored (RFC 9112 section
 	 * 2.2); the size bound still counts them. */
 	while (pos < len && (p[pos] == '\r' || p[pos] == '\n'))
@@ -255,7 +312,7 @@ int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head
 	if (!nl)
 		return incomplete(len, eof);
 	size_t line_len = end - pos - (end > pos && p[end - 1] == '\r');
-	int status = judge_request_line(in + pos, line_len, out_head);
+	int status = judge_request_line(in + pos, line_len, out_head, out_target);
 	if (status == 400)
 		return 400;
 
@@ -334,20 +391,31 @@ static const char *status_text(int status)
 
 /* The whole response for a judged request; false when out of memory. */
 static bool client_respond(struct tern_metrics *m, struct metrics_client *cl, int status,
-			   bool head)
+			   bool head, enum tern_metrics_target target)
 {
 	char *body = NULL;
 	size_t body_len = 0;
 	const char *type = TERN_METRICS_CONTENT_TYPE;
-	char small[96];
+	char small[160];
 
-	if (status == 200 && tern_metrics_render(m->srv, &body, &body_len) < 0)
+	if (status == 200 && target == TERN_METRICS_TARGET_METRICS &&
+	    tern_metrics_render(m->srv, &body, &body_len) < 0)
 		status = 500;
-	if (status != 200) {
+	if (status == 200 && target != TERN_METRICS_TARGET_METRICS) {
+		/* A probe: the verdict is the status, the reason the body
+		 * (200 "ok", or 503 naming the worker or the drain). */
+		status = tern_health_check(m->srv, target == TERN_METRICS_TARGET_READYZ
+							   ? TERN_HEALTH_READY : TERN_HEALTH_LIVE,
+					   TERN_HEALTH_BOUND_MS, small, sizeof(small));
+		body_len = strlen(small);
+		type = "text/plain; charset=utf-8";
+	} else if (status != 200) {
 		/* A short reason, as plain text, so curl shows something. */
 		body_len = (size_t)snprintf(small, sizeof(small), "%d %s%s\n", status,
 					    status_text(status),
-					    status == 404 ? ": the metrics are at /metrics" : "");
+					    status == 404 ? ": the metrics are at /metrics, the "
+							    "health probes at /healthz and /readyz"
+							  : "");
 		type = "text/plain; charset=utf-8";
 	}
 	struct text t = {0};
@@ -356,7 +424,7 @@ static bool client_respond(struct tern_metrics *m, struct metrics_client *cl, in
 		    status, status_text(status), type, body_len,
 		    status == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (!head)
-		text_printf(&t, "%.*s", (int)body_len, status == 200 ? body : small);
+		text_printf(&t, "%.*s", (int)body_len, body ? body : small);
 	free(body);
 	bool ok = !t.failed && tern_poll_client_append(&cl->base, t.buf, t.len) == 0;
 	free(t.buf);
@@ -379,12 +447,13 @@ static bool client_read(struct tern_metrics *m, struct metrics_client *cl)
 			return false; /* connected and left: nothing to answer */
 		cl->in_len += (size_t)n;
 		bool head = false;
-		int status = tern_metrics_http_judge(cl->in, cl->in_len, eof, &head);
+		enum tern_metrics_target target;
+		int status = tern_metrics_http_judge(cl->in, cl->in_len, eof, &head, &target);
 		if (status == 0 && !eof && cl->in_len < sizeof(cl->in))
 			continue;
 		if (status == 0)
 			status = 400; /* the judge answers at EOF and when full: a backstop */
-		return client_respond(m, cl, status, head);
+		return client_respond(m, cl, status, head, target);
 	}
 }
 
@@ -488,7 +557,8 @@ int tern_metrics_start(struct tern_server *srv, struct tern_metrics **out, char 
 			 strerror(-ret));
 		goto fail;
 	}
-	tern_log(TERN_LOG_INFO, "metrics: serving GET /metrics on %s", cfg->metrics_addr.text);
+	tern_log(TERN_LOG_INFO, "metrics: serving GET /metrics, /healthz and /readyz on %s",
+		 cfg->metrics_addr.text);
 	*out = m;
 	return 0;
 fail:

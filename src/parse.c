@@ -389,3 +389,23 @@ int tern_parse_alpn(const char *text, unsigned char *out, size_t cap, size_t *ou
 	*out_len = used;
 	return 0;
 }
+
+void tern_format_duration_ms(uint64_t ms, char *out, size_t out_len)
+{
+	static const struct {
+		uint64_t ms;
+		const char *unit;
+	} units[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+
+	if (ms == 0) {
+		snprintf(out, out_len, "0");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms % units[i].ms == 0) {
+			snprintf(out, out_len, "%llu%s", (unsigned long long)(ms / units[i].ms),
+				 units[i].unit);
+			return;
+		}
+	}
+}

@@ -9,6 +9,7 @@
 #include "tern/reload.h"
 #include "tern/request.h"
 #include "tern/sd_notify.h"
+#include "tern/sd_status.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
@@ -84,6 +85,7 @@ int tern_reload(struct tern_server *srv, char *err, size_t err_len)
 		tern_log(TERN_LOG_ERROR, "reload failed, the previous configuration keeps serving: %s",
 			 err);
 		tern_sd_notify_ready();
+		tern_sd_status_reloaded(srv, err);
 		return ret;
 	}
 	/* Commit: each worker adopts its shard on its own thread. */
@@ -109,9 +111,11 @@ int tern_reload(struct tern_server *srv, char *err, size_t err_len)
 		snprintf(err, err_len, "%u worker hand-over(s) failed: those workers keep the previous "
 			 "configuration", failed);
 		tern_log(TERN_LOG_ERROR, "reload %llu: %s", (unsigned long long)srv->generation, err);
+		tern_sd_status_reloaded(srv, err);
 		return -EBUSY;
 	}
 	tern_log(TERN_LOG_INFO, "reloaded: generation %llu, %zu certificate(s)",
 		 (unsigned long long)srv->generation, tern_tls_identities_count(srv->identities));
+	tern_sd_status_reloaded(srv, NULL);
 	return 0;
 }

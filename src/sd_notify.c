@@ -2,6 +2,7 @@
  * protocol description in systemd's docs (NOTIFY_SOCKET, one datagram per
  * message, credentials checked by the receiver from the socket). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,9 +54,14 @@ int tern_sd_notify_send(const char *state)
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* One datagram; MSG_NOSIGNAL in case the receiver went away. */
-	ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun,
-			      sun_len);
+	/* One datagram; MSG_NOSIGNAL in case the receiver went away, and
+	 * MSG_DONTWAIT because a receiver that stops reading fills its queue
+	 * (net.unix.max_dgram_qlen datagrams) and would then block the
+	 * sender: the main thread, which takes the signals, or the control
+	 * thread. Better a keep-alive or a STATUS= lost (-EAGAIN) than a
+	 * tern that no longer stops on SIGTERM. */
+	ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+			      (struct sockaddr *)&sun, sun_len);
 	ret = sent < 0 ? -errno : 1;
 	close(fd);
 	return ret;
@@ -91,4 +97,28 @@ void tern_sd_notify_reloading(void)
 void tern_sd_notify_stopping(void)
 {
 	notify("STOPPING=1", "STOPPING");
+}
+
+bool tern_sd_notify_wanted(void)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	return name && name[0] != '\0';
+}
+
+void tern_sd_notify_status(const char *text)
+{
+	char state[TERN_SD_STATUS_MAX + sizeof("STATUS=")];
+	size_t n = (size_t)snprintf(state, sizeof(state), "STATUS=%s", text);
+
+	/* One line: a newline would start another assignment (and a NUL
+	 * would end the datagram's text early). */
+	for (size_t i = sizeof("STATUS=") - 1; i < n && i < sizeof(state) - 1; i++)
+		if ((unsigned char)state[i] < 0x20 || state[i] == 0x7f)
+			state[i] = ' ';
+	notify(state, "STATUS");
+}
+
+void tern_sd_notify_watchdog(void)
+{
+	notify("WATCHDOG=1", "WATCHDOG");
 }

@@ -9,6 +9,7 @@
 
 #include "tern/clock.h"
 #include "tern/io_probe.h"
+#include "tern/parse.h"
 #include "tern/listen_fds.h"
 #include "tern/log.h"
 #include "tern/request.h"
@@ -120,6 +121,9 @@ static void server_free(struct tern_server *srv)
 	srv->ticket_keys = NULL;
 	tern_tls_identities_unref(srv->identities);
 	srv->identities = NULL;
+	if (srv->key_view_ready)
+		tern_key_view_destroy(&srv->key_view);
+	srv->key_view_ready = false;
 }
 
 int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, bool bind,
@@ -130,6 +134,8 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->started_ms = tern_clock_ms();
+	tern_key_view_init(&srv->key_view);
+	srv->key_view_ready = true;
 	ret = tern_tls_identities_load(cfg, &srv->identities, err, err_len);
 	if (ret < 0)
 		goto fail;
@@ -143,6 +149,7 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	}
 	if (ret < 0)
 		goto fail;
+	tern_key_view_set(&srv->key_view, srv->ticket_keys);
 	/* Before any worker exists: each is made for its engine. --check
 	 * asks too, so its summary says which engine would run. */
 	ret = tern_io_probe_choose(cfg->io, cfg->user, cfg->read_buffers > 0, tern_io_probe_ring,
@@ -182,9 +189,13 @@ void tern_server_describe(const struct tern_server *srv, char *out, size_t out_l
 		[TERN_VERIFY_CLIENT_OPTIONAL] = "optional",
 		[TERN_VERIFY_CLIENT_REQUIRE] = "require",
 	};
-	snprintf(out, out_len, "certs=%zu alpn=%s session_cache=%u client_ca=%s verify_client=%s",
+	char lifetime[32];
+
+	tern_format_duration_ms(cfg->session_lifetime_ms, lifetime, sizeof(lifetime));
+	snprintf(out, out_len,
+		 "certs=%zu alpn=%s session_cache=%u session_lifetime=%s client_ca=%s verify_client=%s",
 		 tern_tls_identities_count(srv->identities), cfg->alpn ? cfg->alpn : "-",
-		 cfg->session_cache, cfg->client_ca_path ? cfg->client_ca_path : "-",
+		 cfg->session_cache, lifetime, cfg->client_ca_path ? cfg->client_ca_path : "-",
 		 verify[cfg->verify_client]);
 }
 
@@ -251,12 +262,14 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 
 void tern_server_drain(struct tern_server *srv)
 {
+	atomic_store_explicit(&srv->health.draining, true, memory_order_relaxed);
 	for (unsigned i = 0; i < srv->num_workers; i++)
 		tern_worker_request(srv->workers[i], TERN_REQ_DRAIN);
 }
 
 void tern_server_stop_now(struct tern_server *srv)
 {
+	atomic_store_explicit(&srv->health.draining, true, memory_order_relaxed);
 	for (unsigned i = 0; i < srv->num_workers; i++)
 		tern_worker_request(srv->workers[i], TERN_REQ_STOP);
 }
@@ -301,6 +314,7 @@ unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_tick
 	}
 	struct tern_ticket_keys *old = srv->ticket_keys;
 	srv->ticket_keys = keys;
+	tern_key_view_set(&srv->key_view, keys);
 	tern_ticket_keys_unref(old);
 	return failed;
 }

@@ -1,16 +1,15 @@
-/* Session ticket keys: the key set, the key file and the OpenSSL ticket
- * callback. See ticket_keys.h for the layout and the threading rules. */
+/* Session ticket keys: the key set, its keys' roles and fingerprints, and
+ * the OpenSSL ticket callback. See ticket_keys.h for the layout and the
+ * threading rules; the key file is ticket_keys_file.c's. */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -21,12 +20,9 @@
 #include <openssl/ssl.h>
 
 #include "tern/ticket_keys.h"
+#include "tern/ticket_keys_file.h"
 
 #define TERN_TICKET_KEYS_MAGIC 0x544b4559u /* "TKEY" */
-
-/* A key file larger than this is not a key file: 64 keys of 108 base64
- * characters fit many times over, with room for comments. */
-#define TICKET_FILE_MAX (1024 * 1024)
 
 struct ticket_key {
 	unsigned char name[TERN_TICKET_KEY_NAME_LEN];
@@ -36,10 +32,22 @@ struct ticket_key {
 
 _Static_assert(sizeof(struct ticket_key) == TERN_TICKET_KEY_LEN, "a key is 80 bytes, unpadded");
 
+_Static_assert(sizeof(((struct tern_ticket_key_entry *)0)->key) == sizeof(struct ticket_key),
+	       "a list entry's key is a struct ticket_key, byte for byte");
+
+/* What operators see of a key (tern ctl keys, metrics). Kept apart from
+ * the keys: the ticket callback never reads it. */
+struct ticket_key_meta {
+	int64_t since;
+	enum tern_ticket_key_role role;
+	char fingerprint[TERN_TICKET_KEY_FINGERPRINT_LEN + 1];
+};
+
 struct tern_ticket_keys {
 	uint32_t magic;
 	_Atomic uint32_t refs;
 	uint32_t num_keys;
+	struct ticket_key_meta meta[TERN_TICKET_KEYS_FILE_MAX]; /* meta[i] describes keys[i] */
 	struct ticket_key keys[]; /* keys[0] encrypts, all decrypt */
 };
 
@@ -93,15 +101,79 @@ uint32_t tern_ticket_keys_count(const struct tern_ticket_keys *k)
 	return k->num_keys;
 }
 
-void tern_ticket_keys_name_hex(const struct tern_ticket_keys *k, uint32_t i, char out[33])
+/* len bytes as 2 * len lowercase hex digits and a NUL. */
+static void hex_encode(const unsigned char *bytes, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	assert(k->magic == TERN_TICKET_KEYS_MAGIC && i < k->num_keys);
-	for (size_t j = 0; j < TERN_TICKET_KEY_NAME_LEN; j++) {
-		out[2 * j] = hex[k->keys[i].name[j] >> 4];
-		out[2 * j + 1] = hex[k->keys[i].name[j] & 0xf];
+	for (size_t j = 0; j < len; j++) {
+		out[2 * j] = hex[bytes[j] >> 4];
+		out[2 * j + 1] = hex[bytes[j] & 0xf];
 	}
-	out[2 * TERN_TICKET_KEY_NAME_LEN] = '\0';
+	out[2 * len] = '\0';
+}
+
+void tern_ticket_keys_name_hex(const struct tern_ticket_keys *k, uint32_t i, char out[33])
+{
+	assert(k->magic == TERN_TICKET_KEYS_MAGIC && i < k->num_keys);
+	hex_encode(k->keys[i].name, TERN_TICKET_KEY_NAME_LEN, out);
+}
+
+enum tern_ticket_key_role tern_ticket_keys_role(const struct tern_ticket_keys *k, uint32_t i)
+{
+	assert(k->magic == TERN_TICKET_KEYS_MAGIC && i < k->num_keys);
+	return k->meta[i].role;
+}
+
+int64_t tern_ticket_keys_since(const struct tern_ticket_keys *k, uint32_t i)
+{
+	assert(k->magic == TERN_TICKET_KEYS_MAGIC && i < k->num_keys);
+	return k->meta[i].since;
+}
+
+void tern_ticket_keys_fingerprint(const struct tern_ticket_keys *k, uint32_t i,
+				  char out[TERN_TICKET_KEY_FINGERPRINT_LEN + 1])
+{
+	assert(k->magic == TERN_TICKET_KEYS_MAGIC && i < k->num_keys);
+	memcpy(out, k->meta[i].fingerprint, TERN_TICKET_KEY_FINGERPRINT_LEN + 1);
+}
+
+const char *tern_ticket_key_role_name(enum tern_ticket_key_role role)
+{
+	switch (role) {
+	case TERN_TICKET_KEY_ENCRYPT:
+		return "encrypt";
+	case TERN_TICKET_KEY_STAGED:
+		return "staged";
+	case TERN_TICKET_KEY_DECRYPT:
+		return "decrypt";
+	}
+	return "?";
+}
+
+int tern_ticket_key_fingerprint(const unsigned char key[TERN_TICKET_KEY_LEN],
+				char out[TERN_TICKET_KEY_FINGERPRINT_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+
+	_Static_assert(TERN_TICKET_KEY_FINGERPRINT_LEN % 2 == 0, "whole bytes of the digest");
+	if (EVP_Digest(key, TERN_TICKET_KEY_LEN, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len < TERN_TICKET_KEY_FINGERPRINT_LEN / 2) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	hex_encode(md, TERN_TICKET_KEY_FINGERPRINT_LEN / 2, out);
+	OPENSSL_cleanse(md, sizeof(md));
+	return 0;
+}
+
+/* Sets key i's role and SINCE, and computes its fingerprint. */
+static int key_describe(struct tern_ticket_keys *k, uint32_t i, enum tern_ticket_key_role role,
+			int64_t since)
+{
+	k->meta[i].role = role;
+	k->meta[i].since = since;
+	return tern_ticket_key_fingerprint((const unsigned char *)&k->keys[i], k->meta[i].fingerprint);
 }
 
 /* ---- in-memory keys ---- */
@@ -135,24 +207,35 @@ fail:
 
 int tern_ticket_keys_new_random(struct tern_ticket_keys **out)
 {
-	return tern_ticket_keys_rotate(NULL, out);
+	return tern_ticket_keys_rotate(NULL, 1, out);
 }
 
-int tern_ticket_keys_rotate(const struct tern_ticket_keys *old, struct tern_ticket_keys **out)
+int tern_ticket_keys_rotate(const struct tern_ticket_keys *old, uint32_t keep,
+			    struct tern_ticket_keys **out)
 {
+	int64_t now = (int64_t)time(NULL);
 	uint32_t num_old = 0;
+
+	assert(keep >= 1 && keep <= TERN_TICKET_KEYS_FILE_MAX);
 	if (old) {
 		assert(old->magic == TERN_TICKET_KEYS_MAGIC);
 		num_old = old->num_keys;
-		if (num_old > TERN_TICKET_KEYS_ROTATE_KEEP - 1)
-			num_old = TERN_TICKET_KEYS_ROTATE_KEEP - 1;
+		if (num_old > keep - 1)
+			num_old = keep - 1;
 	}
 	struct tern_ticket_keys *k = keys_alloc(1 + num_old);
 	if (!k)
 		return -ENOMEM;
-	if (num_old > 0)
+	if (num_old > 0) {
 		memcpy(&k->keys[1], &old->keys[0], num_old * sizeof(k->keys[0]));
+		memcpy(&k->meta[1], &old->meta[0], num_old * sizeof(k->meta[0]));
+		/* The old encrypting key decrypts from now on. */
+		k->meta[1].role = TERN_TICKET_KEY_DECRYPT;
+		k->meta[1].since = now;
+	}
 	int ret = random_key(&k->keys[0], &k->keys[1], num_old);
+	if (ret == 0)
+		ret = key_describe(k, 0, TERN_TICKET_KEY_ENCRYPT, now);
 	if (ret < 0) {
 		keys_free(k);
 		return ret;
@@ -161,248 +244,62 @@ int tern_ticket_keys_rotate(const struct tern_ticket_keys *old, struct tern_tick
 	return 0;
 }
 
-/* ---- the key file ---- */
-
-/* Whether s[0..len) is strict base64 (RFC 4648 section 4): a multiple of
- * four characters from the standard alphabet, with at most two '=' and
- * only at the very end. Whitespace anywhere is refused. Sets *out_len to
- * the number of bytes it decodes to. */
-static bool base64_check(const char *s, size_t len, size_t *out_len)
+/* Copies entry e into key i of k. */
+static int key_from_entry(struct tern_ticket_keys *k, uint32_t i, const struct tern_ticket_key_entry *e)
 {
-	if (len == 0 || len % 4 != 0)
-		return false;
-	size_t pad = 0;
-	while (pad < 2 && s[len - 1 - pad] == '=')
-		pad++;
-	for (size_t i = 0; i < len - pad; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '+' || c == '/';
-		if (!ok)
-			return false;
+	memcpy(&k->keys[i], e->key, sizeof(k->keys[i]));
+	return key_describe(k, i, e->role, e->since);
+}
+
+int tern_ticket_keys_from_list(const struct tern_ticket_key_list *l, struct tern_ticket_keys **out)
+{
+	uint32_t encrypt = 0, num_encrypt = 0;
+
+	for (uint32_t i = 0; i < l->num_keys; i++) {
+		if (l->keys[i].role == TERN_TICKET_KEY_ENCRYPT) {
+			encrypt = i;
+			num_encrypt++;
+		}
 	}
-	*out_len = len / 4 * 3 - pad;
-	return true;
-}
-
-/* Decodes one 80-byte key from a line already checked by base64_check.
- * EVP_DecodeBlock writes whole 3-byte groups, padding bytes included (82
- * for an 80-byte key with one '='), so it decodes into a scratch buffer
- * that is cleansed afterwards. */
-static int base64_decode_key(const char *s, size_t len, struct ticket_key *key)
-{
-	unsigned char scratch[TERN_TICKET_KEY_LEN + 3];
-	int ret = -EIO;
-
-	assert(len / 4 * 3 <= sizeof(scratch));
-	int n = EVP_DecodeBlock(scratch, (const unsigned char *)s, (int)len);
-	if (n >= TERN_TICKET_KEY_LEN) {
-		memcpy(key->name, scratch, sizeof(key->name));
-		memcpy(key->hmac, scratch + sizeof(key->name), sizeof(key->hmac));
-		memcpy(key->aes, scratch + sizeof(key->name) + sizeof(key->hmac), sizeof(key->aes));
-		ret = 0;
+	if (l->num_keys == 0 || l->num_keys > TERN_TICKET_KEYS_FILE_MAX || num_encrypt != 1)
+		return -EINVAL;
+	struct tern_ticket_keys *k = keys_alloc(l->num_keys);
+	if (!k)
+		return -ENOMEM;
+	/* The callback encrypts with key 0: the encrypting key goes first
+	 * wherever the file has it; the others keep their order. */
+	int ret = key_from_entry(k, 0, &l->keys[encrypt]);
+	for (uint32_t i = 0, j = 1; i < l->num_keys && ret == 0; i++) {
+		if (i != encrypt)
+			ret = key_from_entry(k, j++, &l->keys[i]);
 	}
-	OPENSSL_cleanse(scratch, sizeof(scratch));
-	ERR_clear_error();
-	return ret;
-}
-
-static bool blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t')
-			return false;
-	return true;
-}
-
-/* Opens path and reads all of it into *out_data (allocated; the caller
- * cleanses and frees it). */
-static int read_key_file(const char *path, char **out_data, size_t *out_len, char *err,
-			 size_t err_len)
-{
-	char *data = NULL;
-	size_t len = 0;
-	struct stat st;
-	int ret;
-
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ret = errno == EACCES ? -EACCES : -EIO;
-		snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+	if (ret < 0) {
+		keys_free(k);
 		return ret;
 	}
-	/* fstat on the opened descriptor: the mode of what will actually be
-	 * read, after symlinks, with no window for a swap between check and
-	 * use. */
-	if (fstat(fd, &st) < 0) {
-		snprintf(err, err_len, "%s: cannot stat: %s", path, strerror(errno));
-		ret = -EIO;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, err_len, "%s: not a regular file", path);
-		ret = -EIO;
-		goto out;
-	}
-	if (st.st_mode & S_IROTH) {
-		snprintf(err, err_len, "%s: readable by other users (mode %04o); chmod 600 or 640 it",
-			 path, (unsigned)(st.st_mode & 07777));
-		ret = -EACCES;
-		goto out;
-	}
-	/* Whoever can write the keys can forge tickets, and a forged ticket
-	 * resumes a session with any identity in it (a client certificate
-	 * included): worse than reading them. */
-	if (st.st_mode & S_IWOTH) {
-		snprintf(err, err_len, "%s: writable by other users (mode %04o); chmod 600 or 640 it",
-			 path, (unsigned)(st.st_mode & 07777));
-		ret = -EACCES;
-		goto out;
-	}
-	if (st.st_size > TICKET_FILE_MAX) {
-		snprintf(err, err_len, "%s: larger than %d bytes, not a key file", path,
-			 TICKET_FILE_MAX);
-		ret = -EIO;
-		goto out;
-	}
-	/* One byte more than the limit: a file that grew past it since fstat
-	 * is still caught. */
-	data = malloc(TICKET_FILE_MAX + 1);
-	if (!data) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, data + len, TICKET_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
-			ret = -EIO;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > TICKET_FILE_MAX) {
-			snprintf(err, err_len, "%s: larger than %d bytes, not a key file", path,
-				 TICKET_FILE_MAX);
-			ret = -EIO;
-			goto out;
-		}
-	}
-	*out_data = data;
-	*out_len = len;
-	data = NULL;
-	ret = 0;
-out:
-	if (data) {
-		OPENSSL_cleanse(data, len);
-		free(data);
-	}
-	close(fd);
-	return ret;
-}
-
-/* Parses the file's lines into keys[] (room for TERN_TICKET_KEYS_FILE_MAX),
- * recording each key's line for duplicate messages. */
-static int parse_key_file(const char *path, const char *data, size_t data_len,
-			  struct ticket_key *keys, uint32_t *out_num_keys, char *err, size_t err_len)
-{
-	unsigned key_line[TERN_TICKET_KEYS_FILE_MAX];
-	uint32_t num_keys = 0;
-	unsigned line_no = 0;
-	size_t pos = 0;
-
-	while (pos < data_len) {
-		const char *line = data + pos;
-		const char *nl = memchr(line, '\n', data_len - pos);
-		size_t len = nl ? (size_t)(nl - line) : data_len - pos;
-		pos += len + (nl ? 1 : 0);
-		line_no++;
-
-		if (len > 0 && line[len - 1] == '\r')
-			len--;
-		if (blank(line, len) || line[0] == '#')
-			continue;
-
-		size_t decoded_len;
-		if (!base64_check(line, len, &decoded_len)) {
-			snprintf(err, err_len, "%s:%u: not base64", path, line_no);
-			return -EIO;
-		}
-		if (decoded_len != TERN_TICKET_KEY_LEN) {
-			/* 48 bytes is the old 16 name + 16 AES-128 + 16 HMAC
-			 * format, which tern does not read: say what it wants. */
-			snprintf(err, err_len,
-				 "%s:%u: decodes to %zu bytes, expected %d (%d name + %d HMAC + %d AES)",
-				 path, line_no, decoded_len, TERN_TICKET_KEY_LEN,
-				 TERN_TICKET_KEY_NAME_LEN, TERN_TICKET_KEY_HMAC_LEN,
-				 TERN_TICKET_KEY_AES_LEN);
-			return -EIO;
-		}
-		if (num_keys == TERN_TICKET_KEYS_FILE_MAX) {
-			snprintf(err, err_len, "%s:%u: more than %d keys", path, line_no,
-				 TERN_TICKET_KEYS_FILE_MAX);
-			return -EIO;
-		}
-		if (base64_decode_key(line, len, &keys[num_keys]) < 0) {
-			snprintf(err, err_len, "%s:%u: not base64", path, line_no);
-			return -EIO;
-		}
-		for (uint32_t i = 0; i < num_keys; i++) {
-			if (memcmp(keys[i].name, keys[num_keys].name, TERN_TICKET_KEY_NAME_LEN) == 0) {
-				snprintf(err, err_len, "%s:%u: duplicate key name (same as line %u)",
-					 path, line_no, key_line[i]);
-				return -EIO;
-			}
-		}
-		key_line[num_keys++] = line_no;
-	}
-	if (num_keys == 0) {
-		snprintf(err, err_len, "%s: no keys", path);
-		return -EIO;
-	}
-	*out_num_keys = num_keys;
+	*out = k;
 	return 0;
 }
 
-int tern_ticket_keys_load_file(const char *path, struct tern_ticket_keys **out, char *err,
-			       size_t err_len)
+int tern_ticket_key_list_new_key(const struct tern_ticket_key_list *l,
+				 unsigned char key[TERN_TICKET_KEY_LEN])
 {
-	struct tern_ticket_keys *k = NULL;
-	char *data = NULL;
-	size_t data_len = 0;
-	uint32_t num_keys = 0;
+	struct ticket_key fresh;
+	bool taken;
 
-	/* Parsed into a full-size set first, then copied into one of the
-	 * right size: both are cleansed when freed. */
-	struct tern_ticket_keys *all = keys_alloc(TERN_TICKET_KEYS_FILE_MAX);
-	if (!all)
-		return -ENOMEM;
-	int ret = read_key_file(path, &data, &data_len, err, err_len);
-	if (ret < 0)
-		goto out;
-	ret = parse_key_file(path, data, data_len, all->keys, &num_keys, err, err_len);
-	if (ret < 0)
-		goto out;
-	k = keys_alloc(num_keys);
-	if (!k) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	memcpy(k->keys, all->keys, num_keys * sizeof(k->keys[0]));
-	*out = k;
-	ret = 0;
-out:
-	if (ret == -ENOMEM)
-		snprintf(err, err_len, "%s: out of memory", path);
-	if (data) {
-		OPENSSL_cleanse(data, data_len);
-		free(data);
-	}
-	keys_free(all);
-	return ret;
+	do {
+		int ret = random_key(&fresh, NULL, 0);
+		if (ret < 0) {
+			OPENSSL_cleanse(&fresh, sizeof(fresh));
+			return ret;
+		}
+		taken = false;
+		for (uint32_t i = 0; i < l->num_keys; i++)
+			taken |= memcmp(l->keys[i].key, fresh.name, TERN_TICKET_KEY_NAME_LEN) == 0;
+	} while (taken); /* 2^-128 per key: but cheap */
+	memcpy(key, &fresh, sizeof(fresh));
+	OPENSSL_cleanse(&fresh, sizeof(fresh));
+	return 0;
 }
 
 /* ---- the OpenSSL ticket callback ---- */

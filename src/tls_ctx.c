@@ -241,6 +241,13 @@ static int ctx_common(SSL_CTX *ctx, const struct tern_config *cfg,
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 		SSL_CTX_sess_set_cache_size(ctx, cfg->session_cache);
 	}
+	/* --session-lifetime: how long a TLS 1.2 session stays resumable
+	 * and, in TLS 1.3, the ticket_lifetime every ticket announces (and
+	 * past which OpenSSL refuses it). Set even at the default, which
+	 * equals OpenSSL 3.0's (7200 s, which its man page gives as 300 s):
+	 * stated, not inherited. Whole seconds: the flag refuses less than
+	 * 1s. */
+	SSL_CTX_set_timeout(ctx, (long)(cfg->session_lifetime_ms / 1000));
 	if (ticket_keys && tern_ticket_keys_install(ctx, ticket_keys) < 0) {
 		snprintf(err, err_len, "cannot install the ticket key callback");
 		return -ENOMEM;

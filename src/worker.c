@@ -263,7 +263,13 @@ static void *worker_main(void *arg)
 {
 	struct tern_worker *w = arg;
 	struct tern_server *srv = w->srv;
+	char name[16]; /* the kernel's limit, NUL included */
 
+	/* "tern-w3" in top -H, ps -L and /proc/PID/task/TID/comm: which
+	 * thread is which worker, for an operator (and the health test, which
+	 * stops one). A name that does not fit is only cosmetics. */
+	snprintf(name, sizeof(name), "tern-w%u", w->index);
+	(void)pthread_setname_np(pthread_self(), name);
 	tern_conn_host_init(&w->host);
 	w->host.ops = w->engine->conn_ops;
 	w->host.cfg = w->cfg;
@@ -409,6 +415,11 @@ int tern_worker_build_shard(struct tern_worker *w, const struct tern_config *cfg
 	 * ticket callback reads the slot on the worker's thread, where
 	 * TERN_REQ_KIND_TICKET_KEYS replaces it. */
 	return tern_tls_shard_new(cfg, ids, &w->ticket_keys, out, err, err_len);
+}
+
+uint64_t tern_worker_ping_answered_ms(struct tern_worker *w)
+{
+	return atomic_load_explicit(&w->ping_answered_ms, memory_order_relaxed);
 }
 
 struct tern_counters *tern_worker_counters(struct tern_worker *w)

@@ -91,6 +91,11 @@ struct tern_worker {
 	_Atomic unsigned requests;
 	struct tern_queue queue; /* requests from control threads */
 
+	/* Written by this worker, read by others: tern_clock_ms() when it
+	 * last answered a TERN_REQ_KIND_PING, 0 before (health.h). Once a
+	 * second, so sharing a cache line with the queue costs nothing. */
+	_Atomic uint64_t ping_answered_ms;
+
 	/* Owned by the worker thread. */
 	/* What connections see of the worker (conn.h): the clock, the
 	 * connection list, the timer lists, the counters. */

@@ -1,11 +1,12 @@
 /* What other threads ask of a worker (request.h), carried out on the
  * worker's thread between completions: tickets, num-tickets and
- * verify-client on one connection or all, conns, the ticket refresh, and
- * new ticket keys and TLS contexts. */
+ * verify-client on one connection or all, conns, the ticket refresh, new
+ * ticket keys and TLS contexts, and the health ping. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/conn_info.h"
 #include "tern/reply.h"
@@ -231,6 +232,11 @@ void tern_worker_handle_request(struct tern_worker *w, const struct tern_request
 		tern_tls_shard_free(old);
 		break;
 	}
+	case TERN_REQ_KIND_PING:
+		/* The loop came back to its queue: health.h. Relaxed, as the
+		 * time is all the readers take from it. */
+		atomic_store_explicit(&w->ping_answered_ms, tern_clock_ms(), memory_order_relaxed);
+		break;
 	case TERN_REQ_KIND_NONE:
 		break;
 	}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tern/cpus.h"
 #include "tern/log.h"
 
 /* Longest address text kept for messages ("unix:/path" up to 108 bytes). */
@@ -83,6 +84,10 @@ struct tern_config {
 	enum tern_verify_client verify_client; /* --verify-client; not NONE only with client_ca_path */
 
 	unsigned workers;
+	/* Without --workers, what limited the default (cpus.h) as one
+	 * token, " workers_from=affinity", that the --check summary and the
+	 * ready line write right after workers=N; --workers empties it. */
+	char workers_from[TERN_CPUS_TEXT_MAX + 16];
 	unsigned max_conns;
 	enum tern_tls_version tls_min, tls_max;
 	const char *ciphers;      /* TLS 1.2 cipher list */
@@ -107,9 +112,17 @@ struct tern_config {
 	const char *control_path;     /* --control; NULL: no control socket */
 	unsigned num_tickets;         /* --num-tickets, after a full handshake */
 	const char *ticket_keys_path; /* --ticket-keys; NULL: random, in memory */
-	uint64_t ticket_rotate_ms;    /* --ticket-rotate (in-memory keys only) */
+	uint64_t ticket_rotate_ms;    /* --ticket-rotate */
+	/* --ticket-rotate given with --ticket-keys: tern rotates the file
+	 * itself (`tern keys FILE rotate`) every ticket_rotate_ms. */
+	bool ticket_rotate_file;
 	uint64_t ticket_refresh_ms;   /* --ticket-refresh; 0: off */
 	uint64_t ticket_flush_delay_ms; /* --ticket-flush-delay */
+	uint64_t session_lifetime_ms;   /* --session-lifetime: TLS 1.3 tickets, TLS 1.2 sessions */
+
+	/* Reloads that start themselves (issue 13). */
+	bool watch;                  /* --watch: reload when a loaded file changes */
+	uint64_t reload_interval_ms; /* --reload-interval; 0: off */
 
 	/* --metrics: the Prometheus endpoint (SPEC section 5). */
 	struct tern_addr metrics_addr;
@@ -146,6 +159,12 @@ struct tern_config {
 #define TERN_DEFAULT_TICKET_ROTATE_MS (60u * 60u * 1000u)
 #define TERN_DEFAULT_TICKET_REFRESH_MS 0u /* off */
 #define TERN_DEFAULT_TICKET_FLUSH_DELAY_MS 200u
+#define TERN_DEFAULT_SESSION_LIFETIME_MS (2u * 60u * 60u * 1000u)
+/* RFC 8446 4.6.1: a ticket lifetime above seven days is not allowed. */
+#define TERN_MIN_SESSION_LIFETIME_MS 1000u
+#define TERN_MAX_SESSION_LIFETIME_MS (7ull * 24u * 60u * 60u * 1000u)
+/* Keys an in-memory rotation may keep (tern_config_rotate_keep). */
+#define TERN_MAX_ROTATE_KEEP 64u
 
 /* Bounds the flags accept. */
 #define TERN_MAX_WORKERS 1024u
@@ -159,7 +178,17 @@ struct tern_config {
 
 /* Fills *cfg with the defaults above, leaving listen and backends empty:
  * the command line adds the default addresses only when none were given.
- * workers defaults to the number of online CPUs. */
+ * workers defaults to the CPUs the process may use: its affinity mask,
+ * capped by its cgroups' CPU quota (tern_cpus_get), with the reason in
+ * workers_from. */
 void tern_config_init(struct tern_config *cfg);
+
+/* Keys an in-memory rotation (--ticket-rotate, no key file) keeps: the
+ * encrypting one and enough earlier ones that every ticket still within
+ * --session-lifetime decrypts: 1 + ceil(lifetime / rotate). 3 for the
+ * defaults (1h, 2h): "the previous two". At most TERN_MAX_ROTATE_KEEP:
+ * a rotation faster than the lifetime / 63 loses the oldest tickets
+ * early, which the control thread warns about at start. */
+uint64_t tern_config_rotate_keep(const struct tern_config *cfg);
 
 #endif

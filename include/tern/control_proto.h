@@ -39,6 +39,7 @@ enum tern_command_kind {
 	TERN_CMD_VERIFY_CLIENT, /* conn_id */
 	TERN_CMD_RELOAD,
 	TERN_CMD_INFO,
+	TERN_CMD_KEYS,
 };
 
 struct tern_command {

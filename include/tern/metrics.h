@@ -1,11 +1,13 @@
 /* Metrics: the Prometheus text format (SPEC section 5) and the --metrics
- * endpoint that serves it.
+ * endpoint that serves it, with the health probes GET /healthz and
+ * /readyz (health.h) beside it.
  *
  * The endpoint is its own thread with one poll() loop over a TCP listening
  * socket and at most TERN_METRICS_MAX_CLIENTS non-blocking clients: the
  * control plane, not the data path. It reads only atomics the workers
- * write (counters.h, histogram.h) and never talks to a worker, so a scrape
- * costs the workers nothing and a bad scraper cannot reach them. */
+ * write (counters.h, histogram.h, and each worker's last health answer)
+ * and never talks to a worker, so a scrape or a probe costs the workers
+ * nothing and a bad client cannot reach them. */
 #ifndef TERN_METRICS_H
 #define TERN_METRICS_H
 
@@ -32,17 +34,27 @@ struct tern_metrics;
 __attribute__((warn_unused_result))
 int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len);
 
+/* What a request asks for. */
+enum tern_metrics_target {
+	TERN_METRICS_TARGET_METRICS, /* /metrics */
+	TERN_METRICS_TARGET_HEALTHZ, /* /healthz: every worker alive */
+	TERN_METRICS_TARGET_READYZ,  /* /readyz: and every worker answered once */
+};
+
 /* Judges the bytes an HTTP client sent so far: the request line and the
  * header fields (RFC 9112), never a body. Returns 0 while more bytes are
- * needed, otherwise the status to answer: 200 for GET or HEAD /metrics
- * (*out_head tells HEAD; a query string is ignored), 404 for another path,
- * 405 for another method, 400 for anything that is not a well-formed
- * HTTP/1.0 or 1.1 request (at once, before the line ends, for bytes no
- * request line holds) or for a request cut short by eof, and 431 when
- * TERN_METRICS_REQUEST_MAX bytes hold no complete request. Pure: any
- * thread. */
+ * needed, otherwise the status to answer: 200 for GET or HEAD /metrics,
+ * /healthz or /readyz (*out_head tells HEAD, *out_target which; a query
+ * string is ignored), 404 for another path, 405 for another method on
+ * one of those, 400 for anything that is not a well-formed HTTP/1.0 or
+ * 1.1 request (at once, before the line ends, for bytes no request line
+ * holds) or for a request cut short by eof, and 431 when
+ * TERN_METRICS_REQUEST_MAX bytes hold no complete request. A 200 for a
+ * health target is only the request's verdict: the answer's status is
+ * the probe's. Pure: any thread. */
 __attribute__((warn_unused_result))
-int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head);
+int tern_metrics_http_judge(const char *in, size_t len, bool eof, bool *out_head,
+			    enum tern_metrics_target *out_target);
 
 /* Main thread, before the workers start: binds srv->cfg->metrics_addr and
  * starts the endpoint's thread. With --metrics not given, *out = NULL and

@@ -19,6 +19,11 @@
 __attribute__((warn_unused_result))
 int tern_parse_duration_ms(const char *text, bool allow_zero, uint64_t *out_ms);
 
+/* The other way: ms as tern_parse_duration_ms reads it back, in the
+ * largest unit that divides it ("2h", "90m", "45s", "250ms"; "0" for 0).
+ * Always NUL-terminated. */
+void tern_format_duration_ms(uint64_t ms, char *out, size_t out_len);
+
 /* "16k", "1m", "1g" (powers of 1024, either case) or plain bytes "4096",
  * within [min, max]. */
 __attribute__((warn_unused_result))

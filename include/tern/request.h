@@ -33,6 +33,10 @@ enum tern_request_kind {
 	/* adopt new TLS contexts for new connections (reload); ptr: a
 	 * struct tern_tls_shard, which passes to the worker */
 	TERN_REQ_KIND_TLS_SHARD,
+	/* health (health.h): the worker stores the time in its "last
+	 * answered" slot (tern_worker_ping_answered_ms); ptr: NULL (nobody
+	 * waits) */
+	TERN_REQ_KIND_PING,
 };
 
 struct tern_request {

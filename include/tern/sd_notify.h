@@ -7,7 +7,8 @@
  * Without NOTIFY_SOCKET (not run by systemd with Type=notify or
  * Type=notify-reload) every call does nothing. A failed send is logged at
  * debug level and never stops tern: a supervisor that cannot hear us is
- * not a reason to stop serving.
+ * not a reason to stop serving. Nor does a send ever wait: a receiver
+ * whose queue is full loses the datagram (-EAGAIN).
  *
  * Any thread may call these: each call reads NOTIFY_SOCKET, opens its own
  * socket and closes it. The environment must not change meanwhile, which
@@ -15,6 +16,8 @@
  * other threads run. */
 #ifndef TERN_SD_NOTIFY_H
 #define TERN_SD_NOTIFY_H
+
+#include <stdbool.h>
 
 /* Sends state (e.g. "READY=1\nMAINPID=42") as one datagram to
  * NOTIFY_SOCKET. Returns 1 once sent, 0 when NOTIFY_SOCKET is unset or
@@ -36,5 +39,20 @@ void tern_sd_notify_reloading(void);
 
 /* "STOPPING=1": a graceful drain began. */
 void tern_sd_notify_stopping(void);
+
+/* Whether NOTIFY_SOCKET names a receiver: without one, nothing is worth
+ * composing. */
+bool tern_sd_notify_wanted(void);
+
+/* The longest STATUS= text sent; a longer one is cut. */
+#define TERN_SD_STATUS_MAX 320
+
+/* "STATUS=<text>": one line that `systemctl status` shows. Control
+ * characters in text become spaces, so it stays one assignment. */
+void tern_sd_notify_status(const char *text);
+
+/* "WATCHDOG=1": a keep-alive for WatchdogSec= (sd_watchdog.h decides
+ * when). */
+void tern_sd_notify_watchdog(void);
 
 #endif

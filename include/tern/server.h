@@ -10,7 +10,10 @@
 
 #include "tern/config.h"
 #include "tern/counters.h"
+#include "tern/health.h"
+#include "tern/key_view.h"
 #include "tern/listen_fds.h"
+#include "tern/sd_status.h"
 
 struct tern_worker;
 struct tern_tls_identities;
@@ -50,6 +53,14 @@ struct tern_server {
 	uint64_t started_ms;
 	/* Reloads applied; the control thread's, like ticket_keys. */
 	uint64_t generation;
+	/* Workers' health pings and the drain flag (health.h). */
+	struct tern_health health;
+	/* systemd's STATUS= line; the control thread's (sd_status.h). */
+	struct tern_sd_status status;
+	/* The ticket keys' fingerprints, roles and times for the metrics
+	 * thread, renewed with ticket_keys (key_view.h). */
+	struct tern_key_view key_view;
+	bool key_view_ready; /* initialised: server_free destroys it once */
 };
 
 /* Chooses the I/O engine (--io; io_probe.h: auto falls back to epoll with
@@ -78,7 +89,8 @@ void tern_server_describe_listen(const struct tern_server *srv, char *out, size_
 __attribute__((warn_unused_result))
 int tern_server_start(struct tern_server *srv, char *err, size_t err_len);
 
-/* Any thread: graceful drain (first signal) or immediate close (second). */
+/* Any thread: graceful drain (first signal) or immediate close (second).
+ * Either makes the health probes answer "draining" (health.h). */
 void tern_server_drain(struct tern_server *srv);
 void tern_server_stop_now(struct tern_server *srv);
 

@@ -9,6 +9,13 @@
  *   32 bytes  AES-256-CBC key
  * Key 0 encrypts new tickets; every key of the set decrypts.
  *
+ * Each key also has a role and the time it took that role, as the key
+ * file says (ticket_keys_file.h): key 0 is the encrypting key, the others
+ * are staged (decrypt only, and will encrypt next) or decrypt (decrypt
+ * only, and used to encrypt). A fingerprint names a key to operators
+ * without revealing it: the first 12 hex digits of SHA-256 over its 80
+ * bytes.
+ *
  * Sharing keys with other servers (checked against nginx 1.22 and HAProxy
  * 2.6, both ways, TLS 1.2 and 1.3): the tickets are OpenSSL's format with
  * AES-256-CBC and HMAC-SHA256, as theirs are.
@@ -47,14 +54,29 @@ struct tern_ticket_keys;
 	(TERN_TICKET_KEY_NAME_LEN + TERN_TICKET_KEY_HMAC_LEN + TERN_TICKET_KEY_AES_LEN)
 /* Most keys a file may hold. */
 #define TERN_TICKET_KEYS_FILE_MAX 64
-/* Keys an in-memory rotation keeps: the new one and the previous two. */
+/* Keys an in-memory rotation keeps with the default --ticket-rotate and
+ * --session-lifetime (tern_config_rotate_keep): the new one and the
+ * previous two. */
 #define TERN_TICKET_KEYS_ROTATE_KEEP 3
+/* Hex digits of a key's fingerprint (a NUL follows in the buffers). */
+#define TERN_TICKET_KEY_FINGERPRINT_LEN 12
+/* The SINCE of a key whose file line does not say (a bare base64 line). */
+#define TERN_TICKET_KEY_SINCE_UNKNOWN INT64_MIN
 
-/* Reads a key file: one base64 key per line, each decoding to exactly 80
- * bytes; blank lines and lines starting with '#' are skipped; CRLF line
- * ends are accepted. The first key encrypts, all decrypt; 1..64 keys.
- * The file must be neither readable nor writable by "other" (checked on
- * the opened file, after symlinks).
+/* What a key does. Every key decrypts; exactly one encrypts. */
+enum tern_ticket_key_role {
+	TERN_TICKET_KEY_ENCRYPT = 0, /* encrypts new tickets (key 0 of a set) */
+	TERN_TICKET_KEY_STAGED,      /* decrypts; the next to encrypt */
+	TERN_TICKET_KEY_DECRYPT,     /* decrypts; encrypted before */
+};
+
+/* Reads a key file (format in ticket_keys_file.h): either one base64 key
+ * per line, each decoding to exactly 80 bytes, the first encrypting, or
+ * "ROLE SINCE BASE64" lines with exactly one encrypt key; blank lines and
+ * lines starting with '#' are skipped; CRLF line ends are accepted; every
+ * key decrypts; 1..64 keys. Key 0 of the set is the encrypting key, the
+ * others follow in file order. The file must be neither readable nor
+ * writable by "other" (checked on the opened file, after symlinks).
  *
  * Returns 0 and one reference in *out (the caller unrefs it), or:
  *   -EACCES  the file cannot be opened for lack of permission, or other
@@ -73,11 +95,15 @@ __attribute__((warn_unused_result))
 int tern_ticket_keys_new_random(struct tern_ticket_keys **out);
 
 /* Makes the set that follows `old` (borrowed; NULL for none): a fresh
- * random key 0, then the first two keys of old in their order, so at most
- * three keys. Returns 0 and one reference in *out, -ENOMEM, or -EIO when
+ * random key 0, then the first keep - 1 keys of old in their order, so at
+ * most keep keys (1..64; tern_config_rotate_keep says how many the
+ * session lifetime needs). The new key encrypts and old's key 0 decrypts
+ * from now on (their SINCE is now); the other kept keys keep their role
+ * and SINCE. Returns 0 and one reference in *out, -ENOMEM, or -EIO when
  * the random generator fails. Any thread. */
 __attribute__((warn_unused_result))
-int tern_ticket_keys_rotate(const struct tern_ticket_keys *old, struct tern_ticket_keys **out);
+int tern_ticket_keys_rotate(const struct tern_ticket_keys *old, uint32_t keep,
+			    struct tern_ticket_keys **out);
 
 /* Takes one more reference; returns k. Any thread holding a reference. */
 struct tern_ticket_keys *tern_ticket_keys_ref(struct tern_ticket_keys *k);
@@ -92,6 +118,31 @@ uint32_t tern_ticket_keys_count(const struct tern_ticket_keys *k);
 /* Key i's 16-byte name as 32 lowercase hex digits and a NUL (the name is
  * not secret: it travels in clear in every ticket). i < count. */
 void tern_ticket_keys_name_hex(const struct tern_ticket_keys *k, uint32_t i, char out[33]);
+
+/* Key i's role: TERN_TICKET_KEY_ENCRYPT for key 0 and only key 0. i < count. */
+enum tern_ticket_key_role tern_ticket_keys_role(const struct tern_ticket_keys *k, uint32_t i);
+
+/* When key i took its role, in seconds since the Unix epoch (UTC), or
+ * TERN_TICKET_KEY_SINCE_UNKNOWN for a key from a bare base64 line.
+ * i < count. */
+int64_t tern_ticket_keys_since(const struct tern_ticket_keys *k, uint32_t i);
+
+/* Key i's fingerprint: 12 lowercase hex digits and a NUL, the same that
+ * tern_ticket_key_fingerprint() gives for its 80 bytes. i < count. */
+void tern_ticket_keys_fingerprint(const struct tern_ticket_keys *k, uint32_t i,
+				  char out[TERN_TICKET_KEY_FINGERPRINT_LEN + 1]);
+
+/* The fingerprint of an 80-byte key (name, HMAC, AES): the first 12 hex
+ * digits of SHA-256 over the 80 bytes, lowercase, and a NUL. 48 bits of a
+ * hash tell nothing usable about 640 random bits, and are plenty to tell
+ * a file's few keys apart. Returns 0, or -EIO when the digest fails.
+ * Any thread. */
+__attribute__((warn_unused_result))
+int tern_ticket_key_fingerprint(const unsigned char key[TERN_TICKET_KEY_LEN],
+				char out[TERN_TICKET_KEY_FINGERPRINT_LEN + 1]);
+
+/* "encrypt", "staged" or "decrypt": the role's word in the key file. */
+const char *tern_ticket_key_role_name(enum tern_ticket_key_role role);
 
 /* Makes ctx encrypt and decrypt its session tickets (TLS 1.2 and 1.3) with
  * the set *current. `current` points at the owning worker's

@@ -9,7 +9,8 @@
  *                 _wait_started, _join, _free, in that order (the server's
  *                 prepare, start and join_and_free);
  *   any thread    tern_worker_request, _push, _push_wait, _build_shard, and
- *                 reading _counters and _histogram, from _new until _free.
+ *                 reading _counters, _histogram and _ping_answered_ms,
+ *                 from _new until _free.
  * Other threads reach a running worker only through requests: a request
  * bit (tern_worker_request) or a queued struct tern_request (push), after
  * which the worker is woken through an eventfd whose read is kept armed in
@@ -145,6 +146,10 @@ __attribute__((warn_unused_result))
 int tern_worker_build_shard(struct tern_worker *w, const struct tern_config *cfg,
 			    struct tern_tls_identities *ids, struct tern_tls_shard **out,
 			    char *err, size_t err_len);
+
+/* Any thread: tern_clock_ms() when w last answered a health ping
+ * (TERN_REQ_KIND_PING, health.h), or 0 if it never has. */
+uint64_t tern_worker_ping_answered_ms(struct tern_worker *w);
 
 /* The worker's counters and handshake histogram, on cache lines of their
  * own; borrowed, valid until tern_worker_free. Only the worker thread

@@ -41,9 +41,9 @@ from harness_certs import _openssl, make_cert  # noqa: F401
 from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
 from harness_net import (closed_port, drain_stream, free_port, port_refuses,  # noqa: F401
                          read_stream_until, read_until_closed)
-from harness_proc import (HERE, SANITIZER_MARKERS, binary_is_sanitized,  # noqa: F401
-                          process_rss, sandbox_launcher, set_tern_bin, tern_bin, tern_command,
-                          test_io)
+from harness_proc import (HERE, SANITIZER_MARKERS, StoppedThread,  # noqa: F401
+                          binary_is_sanitized, process_rss, sandbox_launcher, set_tern_bin,
+                          tern_bin, tern_command, test_io, thread_id)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
 from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401

@@ -1,6 +1,7 @@
 """The tern binary the integration tests run, and what they read of its
-processes: sanitizer reports, RSS (part of harness.py, which re-exports
-every name here).
+processes: sanitizer reports, RSS; and one of its threads stopped on
+purpose, a wedged worker (part of harness.py, which re-exports every name
+here).
 
 The binary: env TERN_BIN, or `--tern PATH` on the command line (harness.main
 calls set_tern_bin), or ../../build/tern relative to this file; its engine:
@@ -81,3 +82,66 @@ def binary_is_sanitized(path=None):
     with open(path or tern_bin(), "rb") as f:
         data = f.read()
     return b"__asan_init" in data or b"__tsan_init" in data
+
+
+# ---------------------------------------------------- stopping one thread
+
+_PTRACE_DETACH = 17
+_PTRACE_SEIZE = 0x4206
+_PTRACE_INTERRUPT = 0x4207
+_WALL = 0x40000000
+
+
+def thread_id(pid, name):
+    """The TID of the thread of process pid whose name (comm) is name, e.g.
+    tern's worker 1, "tern-w1"; fails when there is none."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() == name:
+                    return int(tid)
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+    raise AssertionError("process %d has no thread named %s" % (pid, name))
+
+
+class StoppedThread:
+    """Stops one thread of another process, and only that one, the way a
+    wedged thread stops (no signal reaches the process, its other threads
+    run on): PTRACE_SEIZE and PTRACE_INTERRUPT on the TID, which stops the
+    thread in a ptrace stop until resume() (PTRACE_DETACH) or until this
+    process exits (the kernel detaches then). Raises unittest.SkipTest
+    when the kernel refuses to trace (Yama ptrace_scope 3, a seccomp
+    filter or a missing CAP_SYS_PTRACE around the tests), naming why."""
+
+    def __init__(self, tid):
+        import ctypes
+        import errno
+        import unittest
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.ptrace.restype = ctypes.c_long
+        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                      ctypes.c_void_p]
+        self.tid = tid
+        self.stopped = False
+        if self._libc.ptrace(_PTRACE_SEIZE, tid, None, None) != 0:
+            err = ctypes.get_errno()
+            if err in (errno.EPERM, errno.EACCES, errno.ENOSYS):
+                raise unittest.SkipTest("cannot ptrace a thread here (%s): a wedged worker "
+                                        "cannot be made" % os.strerror(err))
+            raise AssertionError("PTRACE_SEIZE %d: %s" % (tid, os.strerror(err)))
+        if self._libc.ptrace(_PTRACE_INTERRUPT, tid, None, None) != 0:
+            raise AssertionError("PTRACE_INTERRUPT %d: %s" % (tid, os.strerror(ctypes.get_errno())))
+        # Returns once the thread is in its ptrace stop: from here on it
+        # runs no instruction.
+        _, status = os.waitpid(tid, _WALL)
+        if not os.WIFSTOPPED(status):
+            raise AssertionError("thread %d did not stop: wait status %#x" % (tid, status))
+        self.stopped = True
+
+    def resume(self):
+        """Lets the thread run again (once; then a no-op)."""
+        if self.stopped:
+            self.stopped = False
+            # ESRCH: the process was killed meanwhile; nothing to resume.
+            self._libc.ptrace(_PTRACE_DETACH, self.tid, None, None)

@@ -3,14 +3,21 @@ flag renamed or a system call added cannot silently break a deployment.
 
 - tern.service and tern.socket pass `systemd-analyze verify` with no
   warning; the service's ExecStart is accepted by `tern --check`; the
-  socket's addresses are the service's --listen addresses.
+  socket's addresses are the service's --listen addresses; its
+  ExecReload, run against tern started from its ExecStart, exits 0 for a
+  reload that worked and 1 (naming the file) for one that failed.
 - tern, traced with strace through start, traffic, the control socket,
-  SIGHUP and a drain, makes no system call the unit's SystemCallFilter
+  SIGHUP, the notify socket with a watchdog, and a drain, and the unit's
+  ExecReload traced too, make no system call the unit's SystemCallFilter
   refuses.
 - The Kubernetes manifests parse (PyYAML) and hold what the README
-  promises; the deployment's tern arguments pass `tern --check`; the
-  reloader sidecar's script, run for real against a tern, turns a Secret
-  update (a switched ..data symlink) into rotate-ticket-keys.
+  promises (probes on /healthz and /readyz of the metrics port, scrape
+  annotations, anti-affinity, a PodDisruptionBudget); the deployment's
+  tern arguments pass `tern --check` and, run here, answer its probes as
+  the kubelet reads them; the pod is tern alone, and its arguments, run
+  against kubelet-style Secret volumes, take a Secret update (a switched
+  ..data symlink) of the certificate and of the ticket keys by
+  themselves.
 - The Dockerfile's stages, user, port and entrypoint, the Debian packages
   it names, and that its runtime packages provide every library the binary
   links.
@@ -20,18 +27,22 @@ Each check needs a tool (systemd-analyze, strace, PyYAML, apt-cache); .ci/run
 installs them, and a check whose tool is missing is skipped with its name.
 """
 
+import http.client
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TernTestCase, free_port, main, scaled, tern_bin, wait_for  # noqa: E402
+from harness import (Tern, TernTestCase, ctl, free_port, main, scaled, tern_bin,  # noqa: E402
+                     wait_for)
+from test_watch import der_of  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -167,7 +178,7 @@ class TestSystemd(DeployTestCase):
         unit = read("tern.service")
         one = {k: v for _, k, v in unit_entries(unit)}
         for key, value in {
-                "Type": "notify", "ExecReload": "/bin/kill -HUP $MAINPID",
+                "Type": "notify", "NotifyAccess": "main",
                 "RuntimeDirectory": "tern", "User": "tern",
                 "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
                 "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE", "NoNewPrivileges": "yes",
@@ -185,11 +196,73 @@ class TestSystemd(DeployTestCase):
         for call in ("@system-service", "io_uring_setup", "io_uring_enter", "io_uring_register"):
             self.assertIn(call, allow)
         self.assertGreater(seconds(one["TimeoutStopSec"]), DEFAULT_DRAIN_S)
-        # The control socket lives in the RuntimeDirectory.
+        # The control socket lives in the RuntimeDirectory, and the reload
+        # goes through it: `tern ctl reload` fails a failed reload, which
+        # `kill -HUP` cannot.
         self.assertIn("--control /run/tern/control.sock", one["ExecStart"])
+        reload = shlex.split(one["ExecReload"])
+        self.assertEqual(reload[:2], ["/usr/local/bin/tern", "ctl"])
+        self.assertEqual(reload[-1], "reload")
+        self.assertEqual(reload[reload.index("--control") + 1], "/run/tern/control.sock")
+        # The reply waits for the reload: within systemd's reload timeout
+        # (TimeoutStartSec=, 90s by default).
+        self.assertLess(seconds(reload[reload.index("--timeout") + 1]), 90)
+        # A watchdog tern feeds only while every worker answers (at least
+        # the 3 s health bound, so that it never fires on a worker merely
+        # between two pings).
+        self.assertGreaterEqual(seconds(one["WatchdogSec"]), 3)
 
     def test_exec_start_passes_tern_check(self):
         self.check_args(self.service_args())
+
+    def exec_reload(self):
+        """tern.service's ExecReload, with /run/tern moved as service_args
+        moves it."""
+        (exec_reload,) = unit_values(read("tern.service"), "ExecReload")
+        argv = shlex.split(exec_reload.replace("/run/tern/", self.tmp + "/"))
+        return [tern_bin()] + argv[1:]
+
+    def start_service(self, extra=()):
+        """tern as the unit's ExecStart runs it, on a free loopback port
+        instead of 443; returns (tern, its etc dir)."""
+        args = self.service_args()
+        port = free_port()
+        for flag in ("--listen", "--backend"):
+            while flag in args:
+                i = args.index(flag)
+                del args[i:i + 2]
+        args += ["--listen", "127.0.0.1:%d" % port, "--backend", self.echo_backend().addr,
+                 "--workers", "2"] + list(extra)
+        self.port = port
+        return Tern(self, args), os.path.join(self.tmp, "etc")
+
+    def test_exec_reload_fails_a_failed_reload(self):
+        tern, etc = self.start_service()
+        reload = self.exec_reload()
+        r = subprocess.run(reload, capture_output=True, text=True, timeout=scaled(70))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        tern.wait_log("reloaded: generation 1")
+        cert = os.path.join(etc, "cert.pem")
+        good = read_file(cert)
+        with open(cert, "w") as f:
+            f.write(good[:len(good) // 2])  # cut short, as by a copy in progress
+        r = subprocess.run(reload, capture_output=True, text=True, timeout=scaled(70))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(cert, r.stdout + r.stderr)
+        tern.wait_log("reload failed, the previous configuration keeps serving")
+        # Still serving, on the old certificate.
+        c = self.client().handshake()
+        self.assertEqual(c.exchange(b"kept", expect=4), b"kept")
+        c.close()
+        with open(cert, "w") as f:
+            f.write(good)
+        r = subprocess.run(reload, capture_output=True, text=True, timeout=scaled(70))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        tern.wait_log("reloaded: generation 2")
+        # No tern to ask: that fails too, rather than passing silently.
+        tern.stop_ok()
+        r = subprocess.run(reload, capture_output=True, text=True, timeout=scaled(70))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
 
     def test_socket_addresses_are_the_service_listen_addresses(self):
         args = self.service_args()
@@ -221,12 +294,20 @@ class TestSystemd(DeployTestCase):
         keys = self.key_file(os.path.join(self.tmp, "ticket.keys"))
         trace = os.path.join(self.tmp, "strace.txt")
         log_path = os.path.join(self.tmp, "traced.stderr")
+        # What systemd gives the unit: a notify socket and a watchdog, so
+        # that READY, STATUS= and WATCHDOG=1 are traced too.
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(notify.close)
+        notify.bind(os.path.join(self.tmp, "notify.sock"))
+        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(self.tmp, "notify.sock"),
+                   WATCHDOG_USEC="2000000")
         with open(log_path, "wb") as log:
             p = self.popen(["strace", "-f", "-qq", "-o", trace, tern_bin(),
                             "--listen", "127.0.0.1:%d" % port, "--backend", be.addr,
                             "--cert", self.default_cert()["cert"], "--ticket-keys", keys,
                             "--control", control, "--workers", "2", "--access-log"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                           env=env)
 
         def log_text():
             with open(log_path, "rb") as f:
@@ -238,8 +319,29 @@ class TestSystemd(DeployTestCase):
         c.shut_write("close_notify")
         c.recv_until_close()
         for command in ("stats", "conns", "rotate-ticket-keys"):
-            self.assertEqual(subprocess.run([tern_bin(), "ctl", "--control", control, command],
-                                            capture_output=True, timeout=scaled(10)).returncode, 0)
+            r = subprocess.run([tern_bin(), "ctl", "--control", control, command],
+                               capture_output=True, text=True, timeout=scaled(10))
+            self.assertEqual(r.returncode, 0, (command, r.stdout, r.stderr))
+        # The unit's ExecReload runs under the same filter: traced as well.
+        (exec_reload,) = unit_values(read("tern.service"), "ExecReload")
+        reload_argv = shlex.split(exec_reload.replace("/run/tern/control.sock", control))
+        reload_trace = os.path.join(self.tmp, "strace-reload.txt")
+        r = subprocess.run(["strace", "-f", "-qq", "-o", reload_trace, tern_bin()]
+                           + reload_argv[1:], capture_output=True, text=True,
+                           timeout=scaled(70))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A keep-alive and a STATUS= line went out, so sending them was
+        # traced too.
+        kinds = set()
+        notify.settimeout(0.1)
+
+        def sent_both():
+            try:
+                kinds.add(notify.recv(4096).decode().partition("=")[0])
+            except socket.timeout:
+                pass
+            return {"WATCHDOG", "STATUS"} <= kinds
+        wait_for(sent_both, 5, "WATCHDOG=1 and STATUS= from the traced tern")
         # SIGHUP goes to tern, not to strace: tern is strace's child.
         tern_pid = int(subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
                                       text=True).stdout.split()[0])
@@ -250,11 +352,12 @@ class TestSystemd(DeployTestCase):
         self.assertIn(" stopped: ", log_text())
 
         used = set()
-        with open(trace) as f:
-            for line in f:
-                m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
-                if m:
-                    used.add(m.group(1))
+        for path in (trace, reload_trace):
+            with open(path) as f:
+                for line in f:
+                    m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+                    if m:
+                        used.add(m.group(1))
         used.discard("execve")  # strace's own exec of tern, before any filter
         self.assertIn("io_uring_setup", used)
         self.assertEqual(sorted(used - allowed), [],
@@ -314,7 +417,7 @@ class TestKubernetes(DeployTestCase):
     def manifests(self):
         self.require_yaml()
         out = {}
-        for name in ("deployment.yaml", "service.yaml", "secret.yaml"):
+        for name in ("deployment.yaml", "service.yaml", "secret.yaml", "pdb.yaml"):
             docs = [d for d in yaml.safe_load_all(read("kubernetes", name)) if d]
             self.assertTrue(docs, name)
             for d in docs:
@@ -333,8 +436,26 @@ class TestKubernetes(DeployTestCase):
         self.assertEqual(args[args.index("--ticket-keys") + 1], "/etc/tern/keys/ticket.keys")
         ports = {p["name"]: p["containerPort"] for p in tern["ports"]}
         self.assertEqual(ports["https"], 8443)
-        probe_port = tern["readinessProbe"]["tcpSocket"]["port"]
-        self.assertEqual(ports.get(probe_port, probe_port), 8443)
+        # --metrics on every address of the pod (the kubelet probes the
+        # pod's IP), its port named for the probes.
+        host, _, mport = args[args.index("--metrics") + 1].rpartition(":")
+        self.assertEqual(host, "0.0.0.0")
+        self.assertEqual(ports["metrics"], int(mport))
+        # The probes ask the workers, through the metrics listener.
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            get = tern[probe]["httpGet"]
+            self.assertEqual((get["path"], ports.get(get["port"], get["port"])),
+                             (path, int(mport)), probe)
+            self.assertNotIn("exec", tern[probe])
+        # Restarted only after several failed probes, each within its
+        # timeout: longer than the 3 s a worker may take to be judged.
+        live = tern["livenessProbe"]
+        self.assertGreaterEqual(live["failureThreshold"] * live["periodSeconds"], 3 * 10)
+        # Scraped where Prometheus honours the annotations.
+        notes = dep["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(notes["prometheus.io/scrape"], "true")
+        self.assertEqual(notes["prometheus.io/port"], mport)
+        self.assertEqual(notes["prometheus.io/path"], "/metrics")
         self.assertIn("resources", tern)
         for c in containers.values():
             sc = c["securityContext"]
@@ -361,23 +482,92 @@ class TestKubernetes(DeployTestCase):
         svc = m[("Service", "tern")]
         self.assertEqual(svc["spec"]["ports"][0]["targetPort"], "https")
         self.assertEqual(svc["spec"]["selector"], dep["spec"]["selector"]["matchLabels"])
+        # The metrics port (no TLS, no authentication) stays off the
+        # load balancer.
+        self.assertEqual([p["targetPort"] for p in svc["spec"]["ports"]], ["https"])
 
-    def test_deployment_args_pass_tern_check(self):
+    def test_replicas_spread_and_disruptions_bounded(self):
         m = self.manifests()
-        tern = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
-                if c["name"] == "tern"][0]
+        dep = m[("Deployment", "tern")]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        self.assertGreaterEqual(dep["spec"]["replicas"], 2)
+        # Preferred anti-affinity by node: spread where possible, still
+        # scheduled on one node.
+        anti = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        self.assertNotIn("requiredDuringSchedulingIgnoredDuringExecution", anti)
+        (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        self.assertEqual(term["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname")
+        self.assertEqual(term["podAffinityTerm"]["labelSelector"]["matchLabels"], labels)
+        self.assertTrue(1 <= term["weight"] <= 100)
+        # One pod at least stays through a voluntary disruption, and the
+        # budget selects exactly the deployment's pods.
+        pdb = m[("PodDisruptionBudget", "tern")]
+        self.assertEqual(yaml.safe_load(read("kubernetes", "pdb.yaml"))["apiVersion"],
+                         "policy/v1")
+        self.assertEqual(pdb["spec"]["minAvailable"], 1)
+        self.assertNotIn("maxUnavailable", pdb["spec"])
+        self.assertEqual(pdb["spec"]["selector"]["matchLabels"],
+                         dep["spec"]["selector"]["matchLabels"])
+        self.assertLess(pdb["spec"]["minAvailable"], dep["spec"]["replicas"],
+                        "a budget no eviction can meet blocks every node drain")
+
+    def test_probes_answer_as_the_kubelet_expects(self):
+        """The deployment's tern arguments, run here, answer its probes as
+        the kubelet reads them (2xx or 3xx passes): both pass while it
+        serves; readiness fails once a drain began, while a connection
+        still holds it open."""
+        m = self.manifests()
+        tern_c = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
+                  if c["name"] == "tern"][0]
+        args = self.local_args(tern_c["args"])
+        mport = free_port()
+        args[args.index("--metrics") + 1] = "127.0.0.1:%d" % mport
+        self.port = free_port()
+        args[args.index("--listen") + 1] = "127.0.0.1:%d" % self.port
+        args[args.index("--backend") + 1] = self.echo_backend().addr
+        tern = Tern(self, args)
+
+        def probe(name):
+            get = tern_c[name]["httpGet"]
+            conn = http.client.HTTPConnection("127.0.0.1", mport,
+                                              timeout=tern_c[name]["timeoutSeconds"])
+            try:
+                conn.request("GET", get["path"])
+                return 200 <= conn.getresponse().status < 400
+            finally:
+                conn.close()
+        wait_for(lambda: probe("readinessProbe"), 5, "the readiness probe passing")
+        self.assertTrue(probe("livenessProbe"))
+        c = self.client().handshake()
+        self.assertEqual(c.exchange(b"probed", expect=6), b"probed")
+        tern.send_signal(signal.SIGTERM)
+        wait_for(lambda: not probe("readinessProbe"), 5, "the readiness probe failing")
+        self.assertEqual(c.exchange(b"still", expect=5), b"still")
+        c.shut_write("close_notify")
+        c.recv_until_close()
+        c.close()
+        self.assertEqual(tern.wait_exit(), 0)
+
+    def local_args(self, cluster_args):
+        """The deployment's tern arguments with the cluster's names and
+        paths moved to this machine (a key file made)."""
         cert = self.default_cert()
         keys_dir = os.path.join(self.tmp, "keys")
-        os.mkdir(keys_dir)
+        os.makedirs(keys_dir, exist_ok=True)
         self.key_file(os.path.join(keys_dir, "ticket.keys"), 0o440)
-        args = list(tern["args"])
-        # The cluster's names and paths, moved to this machine.
+        args = list(cluster_args)
         args[args.index("--backend") + 1] = "127.0.0.1:8080"
         args[args.index("--cert") + 1] = cert["cert_only"]
         args[args.index("--key") + 1] = cert["key"]
         args[args.index("--ticket-keys") + 1] = os.path.join(keys_dir, "ticket.keys")
         args[args.index("--control") + 1] = os.path.join(self.tmp, "control.sock")
-        self.check_args(args)
+        return args
+
+    def test_deployment_args_pass_tern_check(self):
+        m = self.manifests()
+        tern = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
+                if c["name"] == "tern"][0]
+        self.check_args(self.local_args(tern["args"]))
 
     def make_secret_dir(self, path, files, version):
         """A Secret volume as the kubelet lays it out: files in a versioned
@@ -397,38 +587,53 @@ class TestKubernetes(DeployTestCase):
         os.symlink(data, tmp_link)
         os.rename(tmp_link, os.path.join(path, "..data"))
 
-    def test_reloader_turns_a_secret_update_into_rotate_ticket_keys(self):
+    def test_secret_updates_reach_tern_without_a_sidecar(self):
+        """The pod is tern alone: the deployment's own arguments, run here
+        with kubelet-style Secret volumes, pick up a Secret update of the
+        certificate and of the ticket keys by themselves (--watch)."""
         m = self.manifests()
-        reloader = [c for c in m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
-                    if c["name"] == "reloader"][0]
-        self.assertEqual(reloader["command"], ["/bin/sh", "-c"])
-        script = reloader["args"][0]
-
+        containers = m[("Deployment", "tern")]["spec"]["template"]["spec"]["containers"]
+        self.assertEqual([c["name"] for c in containers], ["tern"])
+        old = self.cert("ec", cn="old.example", name="old")
+        new = self.cert("ec", cn="new.example", name="new")
         keys_dir = os.path.join(self.tmp, "keys")
         tls_dir = os.path.join(self.tmp, "tls")
         first = self.key_file(os.path.join(self.tmp, "first.keys"))
         self.make_secret_dir(keys_dir, {"ticket.keys": (first, 0o440)}, 1)
-        self.make_secret_dir(tls_dir, {"tls.crt": (self.default_cert()["cert_only"], 0o440)}, 1)
-        control = os.path.join(self.tmp, "control.sock")
+        self.make_secret_dir(tls_dir, {"tls.crt": (old["cert_only"], 0o440),
+                                       "tls.key": (old["key"], 0o440)}, 1)
+        args = list(containers[0]["args"])
         be = self.echo_backend()
-        tern = self.start_tern([be], extra=["--ticket-keys", os.path.join(keys_dir, "ticket.keys"),
-                                            "--control", control])
-        env = dict(os.environ, KEYS_DIR=keys_dir, TLS_DIR=tls_dir, INTERVAL="0.1",
-                   TERN_CONTROL=control,
-                   PATH=os.path.dirname(os.path.abspath(tern_bin())) + ":" + os.environ["PATH"])
-        out_path = os.path.join(self.tmp, "reloader.out")
-        with open(out_path, "wb") as out:
-            self.popen(["/bin/sh", "-c", script], env=env, stdin=subprocess.DEVNULL, stdout=out,
-                       stderr=subprocess.STDOUT)
-        wait_for(lambda: "reloader: watching" in read_file(out_path), 5, "the reloader's start")
-        time.sleep(0.3)  # a few rounds with nothing changed: no rotation
-        self.assertNotIn("ticket keys rotated", tern.log())
+        args[args.index("--backend") + 1] = be.addr
+        args[args.index("--cert") + 1] = os.path.join(tls_dir, "tls.crt")
+        args[args.index("--key") + 1] = os.path.join(tls_dir, "tls.key")
+        args[args.index("--ticket-keys") + 1] = os.path.join(keys_dir, "ticket.keys")
+        control = os.path.join(self.tmp, "control.sock")
+        args[args.index("--control") + 1] = control
+        port = free_port()
+        args[args.index("--listen") + 1] = "127.0.0.1:%d" % port
+        args[args.index("--metrics") + 1] = "127.0.0.1:%d" % free_port()
+        tern = Tern(self, args)
 
+        def served():
+            c = self.client(port=port).handshake()
+            try:
+                der = c.obj.getpeercert(binary_form=True)
+                return {der_of(old["cert_only"]): "old", der_of(new["cert_only"]): "new"}.get(der)
+            finally:
+                c.close()
+
+        def fingerprints():
+            return [k["fingerprint"] for k in ctl(control, "keys")["keys"]]
+        self.assertEqual(served(), "old")
+        before = fingerprints()
         second = self.key_file(os.path.join(self.tmp, "second.keys"))
         self.make_secret_dir(keys_dir, {"ticket.keys": (second, 0o440)}, 2)
-        tern.wait_log("ticket keys rotated", 10, "the rotation the reloader asked for")
-        time.sleep(0.3)  # and only once
-        self.assertEqual(tern.log().count("ticket keys rotated"), 1, read_file(out_path))
+        wait_for(lambda: fingerprints() != before, 10, "the new ticket keys taken")
+        self.make_secret_dir(tls_dir, {"tls.crt": (new["cert_only"], 0o440),
+                                       "tls.key": (new["key"], 0o440)}, 2)
+        wait_for(lambda: served() == "new", 10, "the new certificate served")
+        self.assertEqual(ctl(control, "stats")["reload_failures"], 0)
         tern.stop_ok()
 
 

@@ -10,12 +10,14 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TernTestCase, check_sanitizers_at_cleanup, client_context,  # noqa: E402
-                     closed_port, free_port, main, read_until_closed, scaled, wait_for)
+                     closed_port, free_port, main, read_until_closed, scaled, tern_bin,
+                     wait_for)
 
 GARBAGE = b"\x16\x03\x01\x00\x05garbage that is no ClientHello at all" * 4
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -340,6 +342,46 @@ class TestMetricsHTTP(MetricsTestCase):
 
 
 class TestMetricsStart(MetricsTestCase):
+
+    def test_ticket_keys_by_fingerprint_role_and_age(self):
+        """tern_ticket_key_age_seconds: one series per key held, the same
+        fingerprints and roles `tern keys list` gives for the file, and
+        after the file changes (a `tern keys rotate`, picked up by the
+        watch) the new ones; never a key's bytes."""
+        path = os.path.join(self.tmp, "ticket.keys")
+
+        def keys(*args):
+            r = subprocess.run([tern_bin(), "keys", path] + list(args), capture_output=True,
+                               text=True, timeout=scaled(10))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+        keys("generate")
+        keys("add")
+        be = self.echo_backend()
+        tern = self.start([be], extra=["--ticket-keys", path])
+
+        def series():
+            return {k: v for k, v in self.scrape().items()
+                    if k.startswith("tern_ticket_key_age_seconds{")}
+
+        def listed():
+            return {'tern_ticket_key_age_seconds{fingerprint="%s",role="%s"}' % tuple(
+                line.split()[:2]) for line in keys("list").splitlines()}
+        got = series()
+        self.assertEqual(set(got), listed())
+        self.assertEqual(len(got), 2)
+        for value in got.values():
+            self.assertGreaterEqual(value, 0)
+            self.assertLess(value, 600)
+        keys("rotate")
+        want = listed()
+        wait_for(lambda: set(series()) == want, 10, "the rotated keys in /metrics")
+        with open(path) as f:
+            secrets = [line.split()[-1] for line in f if not line.startswith("#")]
+        _, _, body = self.request()
+        for secret in secrets:
+            self.assertNotIn(secret[:20], body.decode())
+        tern.stop_ok()
 
     def test_bad_address_exits_2(self):
         for value in ("x", "9100", "unix:/tmp/m.sock", "127.0.0.1:0", "[::1]", ""):

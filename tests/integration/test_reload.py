@@ -132,9 +132,11 @@ class ReloadTestCase(TernTestCase):
         return {self.old_der: "old", self.new_der: "new"}.get(der, "unknown certificate")
 
     def start(self, backends, extra=(), **kw):
+        # --watch off: these are the tests of SIGHUP and `reload`, which
+        # test_watch.py's reloads would race with.
         return self.start_tern(backends, cert=self.live_cert,
-                               extra=["--key", self.live_key, "--control", self.ctl_path]
-                               + list(extra), **kw)
+                               extra=["--key", self.live_key, "--control", self.ctl_path,
+                                      "--watch", "off"] + list(extra), **kw)
 
     def served(self, tern=None):
         """One new connection: (the DER it was served, its worker or None),

@@ -8,10 +8,12 @@ import base64
 import os
 import random
 import ssl
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_port, main, port_refuses, wait_for  # noqa: E402
+from harness import (free_port, main, port_refuses, scaled, tern_bin,  # noqa: E402
+                     wait_for)
 from test_tickets import TicketTestCase, TicketWatch, key_line, write_keys  # noqa: E402
 
 
@@ -104,6 +106,39 @@ class TestResumption(TicketTestCase):
         self.assertEqual(tern.stats()["handshakes_full"], 6)
         self.finish(tern, [fresh, d])
 
+    def test_keys_names_each_key_by_fingerprint_role_and_age(self):
+        """`keys` (in memory): the encrypting key first, then the ones that
+        only decrypt, each by a 12-digit fingerprint that changes with
+        every rotation, never the key; `--session-lifetime 5h` keeps
+        1 + 5 keys for the hourly rotation."""
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--session-lifetime", "5h"])
+        first = tern.ctl("keys")
+        self.assertEqual(set(first), {"ok", "source", "keys"})
+        self.assertEqual((first["ok"], first["source"]), (True, "memory"))
+        self.assertEqual(len(first["keys"]), 1)
+        key = first["keys"][0]
+        self.assertEqual(set(key), {"fingerprint", "role", "since", "age_s"})
+        self.assertRegex(key["fingerprint"], r"^[0-9a-f]{12}$")
+        self.assertEqual(key["role"], "encrypt")
+        self.assertRegex(key["since"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertGreaterEqual(key["age_s"], 0)
+        self.assertLess(key["age_s"], 60)
+        fingerprints = [key["fingerprint"]]
+        for n in range(2, 9):
+            reply = tern.ctl("rotate-ticket-keys")
+            self.assertEqual(reply["keys"], min(n, 6))
+            keys = tern.ctl("keys")["keys"]
+            self.assertEqual([k["role"] for k in keys],
+                             ["encrypt"] + ["decrypt"] * (min(n, 6) - 1))
+            # The newest first, then the earlier ones newest to oldest.
+            self.assertNotIn(keys[0]["fingerprint"], fingerprints)
+            fingerprints.insert(0, keys[0]["fingerprint"])
+            self.assertEqual([k["fingerprint"] for k in keys], fingerprints[:min(n, 6)])
+        # The reply names keys, it does not carry them: no long base64.
+        self.assertNotRegex(str(tern.ctl("keys")), r"[A-Za-z0-9+/]{40,}")
+        self.finish(tern)
+
     def test_rotation_timer_keeps_previous_keys(self):
         be = self.echo_backend()
         tern = self.tern_ctl([be], ["--ticket-rotate", "1s"])
@@ -187,11 +222,63 @@ class TestTicketKeyFile(TicketTestCase):
         tern = self.tern_ctl([be], ["--ticket-keys", path])
         tern.stop_ok()
 
+    def test_ticket_rotate_rotates_the_key_file_itself(self):
+        """--ticket-rotate with --ticket-keys: every interval tern stages a
+        new key in the file, promotes the one staged an interval before and
+        retires the decrypt keys older than --session-lifetime, then reads
+        the file back; `tern ctl keys` holds exactly the file's keys, and a
+        client that keeps its newest ticket resumes at every reconnect."""
+        path = os.path.join(self.tmp, "self.keys")
+        r = subprocess.run([tern_bin(), "keys", path, "generate"], capture_output=True,
+                           text=True, timeout=scaled(10))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--ticket-keys", path, "--ticket-rotate", "500ms",
+                                    "--session-lifetime", "2s"])
+        watch = TicketWatch()
+        a = self.full_then_session(watch)
+        session = a.session()
+        a.close()
+
+        def rotations():
+            return [line.split(": ", 2)[2] for line in tern.lines()
+                    if " info --ticket-rotate: " in line]
+        resumed = 0
+        for n in range(1, 9):
+            wait_for(lambda: len(rotations()) >= n, 5, "rotation %d" % n)
+            c = self.conn(watch, session=session)
+            resumed += c.resumed()
+            self.assertEqual(c.c.exchange(b"r", expect=1), b"r")
+            c.wait_tickets(1)
+            session = c.session()
+            c.close()
+        self.assertEqual(resumed, 8, "reconnects that resumed across self-rotations")
+        done = rotations()
+        self.assertRegex(done[0], r"^added [0-9a-f]{12}$")
+        self.assertRegex(done[1], r"^promoted [0-9a-f]{12}, demoted [0-9a-f]{12}, "
+                                  r"added [0-9a-f]{12}$")
+        self.assertIn("retired", " ".join(done), "no key retired after --session-lifetime")
+        # The file and the instance agree: looked at between two
+        # rotations (a rotation in between makes the two differ; retried).
+        def agree():
+            listed = subprocess.run([tern_bin(), "keys", path, "list"], capture_output=True,
+                                    text=True, timeout=scaled(10)).stdout
+            keys = tern.ctl("keys")["keys"]
+            same = sorted((k["fingerprint"], k["role"]) for k in keys) == \
+                sorted(tuple(line.split()[:2]) for line in listed.splitlines())
+            return keys if same else None
+        keys = wait_for(agree, 5, "tern ctl keys == tern keys list")
+        # Bounded: encrypt, staged, and the decrypt keys of the last 2s.
+        self.assertLessEqual(len(keys), 2 + 2 / 0.5 + 1)
+        self.finish(tern)
+
     def test_rotate_rereads_the_file(self):
         k1, k2, k3, k4 = (os.urandom(80) for _ in range(4))
         path = self.keyfile([key_line(k1), key_line(k2)])
         be = self.echo_backend()
-        tern = self.tern_ctl([be], ["--ticket-keys", path])
+        # --watch off: rotate-ticket-keys re-reads the file here, not the
+        # watch (test_watch.py).
+        tern = self.tern_ctl([be], ["--ticket-keys", path, "--watch", "off"])
         watch = TicketWatch()
         a = self.full_then_session(watch)
         s1 = a.session()  # encrypted with k1

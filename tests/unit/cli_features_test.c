@@ -264,24 +264,22 @@ static void test_tickets_and_control(void)
 	EXPECT_RUN("--control", path);
 	CHECK_EQ_UINT(strlen(cfg.control_path), 107);
 
-	/* A key file and a rotation period contradict each other, in
-	 * either order; the period is quoted as typed. */
-	EXPECT_ERR("--ticket-rotate: invalid value '5m' (expected no --ticket-rotate with --ticket-keys: the "
-		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
-		   "--ticket-keys", "keys", "--ticket-rotate", "5m");
-	EXPECT_ERR("--ticket-rotate: invalid value '5m' (expected no --ticket-rotate with --ticket-keys: the "
-		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
-		   "--ticket-rotate", "1h", "--ticket-rotate", "5m", "--ticket-keys", "keys");
-	/* Even when the period is the default. */
-	EXPECT_ERR("--ticket-rotate: invalid value '1h' (expected no --ticket-rotate with --ticket-keys: the "
-		   "file's keys are rotated by rewriting it and running rotate-ticket-keys)",
-		   "--ticket-rotate=1h", "--ticket-keys=keys");
+	/* A key file with a rotation period: tern rotates the file itself,
+	 * in either order, also with the default period typed out. */
+	EXPECT_RUN("--ticket-keys", "keys", "--ticket-rotate", "5m");
+	CHECK(cfg.ticket_rotate_file);
+	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 300000);
+	EXPECT_RUN("--ticket-rotate", "1h", "--ticket-rotate", "5m", "--ticket-keys", "keys");
+	CHECK(cfg.ticket_rotate_file);
+	EXPECT_RUN("--ticket-rotate=1h", "--ticket-keys=keys");
+	CHECK(cfg.ticket_rotate_file);
 	/* A bad period is reported as such first. */
 	EXPECT_ERR("--ticket-rotate: invalid value '0s' (expected a duration from 1ms to 720h)", "--ticket-keys",
 		   "keys", "--ticket-rotate", "0s");
-	/* Either alone is fine. */
+	/* Either alone: a key file alone is never rotated by tern. */
 	EXPECT_RUN("--ticket-keys", "keys");
 	CHECK_EQ_STR(cfg.ticket_keys_path, "keys");
+	CHECK(!cfg.ticket_rotate_file);
 	EXPECT_RUN("--ticket-rotate", "10m");
 	CHECK(cfg.ticket_keys_path == NULL);
 	CHECK_EQ_UINT(cfg.ticket_rotate_ms, 600000);

@@ -5,6 +5,7 @@
  * bounds are cli_values_test.c's; the flags of one feature each (certificates,
  * ALPN, client auth, PROXY protocol, tickets, control, user, metrics) are
  * cli_features_test.c's. */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
@@ -13,12 +14,21 @@
 #include "check.h"
 #include "cli_fixture.h"
 
-static unsigned expected_default_workers(void)
+/* Without --workers: the CPUs as cpus.h counts them for this process
+ * (cpus_test.c checks how), with the reason after workers=N, and never
+ * more than the affinity mask allows (`taskset -c 0 cli_test`: 1). */
+static void check_default_workers(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (cpus < 1)
-		return 1;
-	return cpus > (long)TERN_MAX_WORKERS ? TERN_MAX_WORKERS : (unsigned)cpus;
+	struct tern_cpus cpus;
+	char why[TERN_CPUS_TEXT_MAX], want[TERN_CPUS_TEXT_MAX + 16];
+	cpu_set_t set;
+
+	tern_cpus_get("/", TERN_MAX_WORKERS, &cpus);
+	CHECK_EQ_UINT(cfg.workers, cpus.count);
+	snprintf(want, sizeof(want), " workers_from=%s", tern_cpus_describe(&cpus, why, sizeof(why)));
+	CHECK_EQ_STR(cfg.workers_from, want);
+	if (CHECK_EQ_INT(sched_getaffinity(0, sizeof(set), &set), 0))
+		CHECK(cfg.workers <= (unsigned)CPU_COUNT(&set));
 }
 
 static void test_config_init(void)
@@ -32,7 +42,7 @@ static void test_config_init(void)
 	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
 	CHECK(cfg.client_ca_path == NULL);
 	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
-	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
+	check_default_workers();
 	CHECK(cfg.workers >= 1 && cfg.workers <= TERN_MAX_WORKERS);
 	CHECK_EQ_INT(cfg.log_level, TERN_LOG_INFO);
 	CHECK(cfg.control_path == NULL);
@@ -61,7 +71,7 @@ static void test_defaults(void)
 	CHECK_EQ_UINT(cfg.alpn_wire_len, 0);
 	CHECK(cfg.client_ca_path == NULL);
 	CHECK_EQ_INT(cfg.verify_client, TERN_VERIFY_CLIENT_NONE);
-	CHECK_EQ_UINT(cfg.workers, expected_default_workers());
+	check_default_workers();
 	CHECK_EQ_UINT(cfg.max_conns, 100000);
 	CHECK_EQ_INT(cfg.tls_min, TERN_TLS_1_2);
 	CHECK_EQ_INT(cfg.tls_max, TERN_TLS_1_3);
@@ -161,6 +171,7 @@ static void test_short_and_other_spellings(void)
 	CHECK(cfg.certs[0].key_path == NULL);
 	CHECK(cfg.certs[0].ocsp_path == NULL);
 	CHECK_EQ_UINT(cfg.workers, 7);
+	CHECK_EQ_STR(cfg.workers_from, ""); /* the operator's number, not a default to explain */
 
 	/* Value attached to a short flag, and "--flag=value". */
 	EXPECT_RUN("-w8", "-l*:9000", "--backend=127.0.0.1:3", "--idle-timeout=1h", "--log-level=error");
@@ -288,7 +299,7 @@ static void test_usage(void)
 	};
 	/* The defaults as SPEC section 2 lists them. */
 	static const char *const defaults[] = {
-		"[0.0.0.0:8443]", "[127.0.0.1:8080]", "[online CPUs]", "[100000]", "[1.2]", "[1.3]",
+		"[0.0.0.0:8443]", "[127.0.0.1:8080]", "[CPUs allowed]", "[100000]", "[1.2]", "[1.3]",
 		"[X25519:P-256]", "[10s]", "[5m]", "[5s]", "[30s]", "[16k]", "[4096]", "[info]", "[off]",
 		"[" TERN_DEFAULT_CIPHERS "]", "[" TERN_DEFAULT_CIPHERSUITES "]", "[2]", "[random, in memory]",
 		"[1h]", "0 is off [0]", "[200ms]", "for tern ctl [off]",

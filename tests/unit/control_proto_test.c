@@ -55,6 +55,7 @@ static void test_simple_commands(void)
 	EXPECT_CMD("rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, 0);
 	EXPECT_CMD("reload", TERN_CMD_RELOAD, 0, 0, 0);
 	EXPECT_CMD("info", TERN_CMD_INFO, 0, 0, 0);
+	EXPECT_CMD("keys", TERN_CMD_KEYS, 0, 0, 0);
 	EXPECT_CMD("verify-client 281474976710657", TERN_CMD_VERIFY_CLIENT, 281474976710657ull, 0, 0);
 
 	/* Spaces and tabs anywhere around the tokens; a trailing "\r". */
@@ -244,7 +245,7 @@ static void test_command_names(void)
 {
 	static const char *const want[] = {
 		"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys",
-		"verify-client", "reload", "info",
+		"verify-client", "reload", "info", "keys",
 	};
 	const char *const *names = tern_control_command_names();
 	size_t n = 0;

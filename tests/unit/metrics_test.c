@@ -570,49 +570,89 @@ static void test_http_judge(void)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool head = !cases[i].head;
+		enum tern_metrics_target target = TERN_METRICS_TARGET_READYZ;
 		size_t len = strlen(cases[i].request);
 		/* Requests holding a NUL are spelled up to and with it. */
 		if (strncmp(cases[i].request, "GET /metrics\x00", 13) == 0)
 			len = 13;
-		int status = tern_metrics_http_judge(cases[i].request, len, cases[i].eof, &head);
+		int status = tern_metrics_http_judge(cases[i].request, len, cases[i].eof, &head,
+						     &target);
 		if (!CHECK_EQ_INT(status, cases[i].status))
 			fprintf(stderr, "    case %zu: %s\n", i, cases[i].request);
 		if (status == 200 || status == 404)
 			CHECK(head == cases[i].head);
+		/* Every request above that is not 400 names /metrics, or
+		 * nothing served (which says /metrics too). */
+		if (status == 200 || status == 405 || status == 404)
+			CHECK_EQ_INT(target, TERN_METRICS_TARGET_METRICS);
+	}
+
+	/* The health probes, as a kubelet and curl send them: which one. */
+	static const struct {
+		const char *request;
+		int status;
+		bool head;
+		enum tern_metrics_target target;
+	} probes[] = {
+		{"GET /healthz HTTP/1.1\r\nHost: 10.1.2.3:9100\r\nUser-Agent: kube-probe/1.29\r\n"
+		 "Accept: */*\r\nConnection: close\r\n\r\n", 200, false, TERN_METRICS_TARGET_HEALTHZ},
+		{"GET /readyz HTTP/1.1\r\n\r\n", 200, false, TERN_METRICS_TARGET_READYZ},
+		{"HEAD /readyz HTTP/1.0\r\n\r\n", 200, true, TERN_METRICS_TARGET_READYZ},
+		{"GET /healthz?verbose HTTP/1.1\r\n\r\n", 200, false, TERN_METRICS_TARGET_HEALTHZ},
+		{"GET http://pod:9100/readyz HTTP/1.1\r\n\r\n", 200, false,
+		 TERN_METRICS_TARGET_READYZ},
+		{"POST /healthz HTTP/1.1\r\n\r\n", 405, false, TERN_METRICS_TARGET_HEALTHZ},
+		{"GET /healthz/ HTTP/1.1\r\n\r\n", 404, false, TERN_METRICS_TARGET_METRICS},
+		{"GET /health HTTP/1.1\r\n\r\n", 404, false, TERN_METRICS_TARGET_METRICS},
+		{"GET /readyzz HTTP/1.1\r\n\r\n", 404, false, TERN_METRICS_TARGET_METRICS},
+		{"GET /HEALTHZ HTTP/1.1\r\n\r\n", 404, false, TERN_METRICS_TARGET_METRICS},
+		{"GET /livez HTTP/1.1\r\n\r\n", 404, false, TERN_METRICS_TARGET_METRICS},
+	};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		bool head = !probes[i].head;
+		enum tern_metrics_target target = TERN_METRICS_TARGET_READYZ + 1; /* none */
+		int status = tern_metrics_http_judge(probes[i].request, strlen(probes[i].request),
+						     false, &head, &target);
+		if (!CHECK_EQ_INT(status, probes[i].status) ||
+		    !CHECK_EQ_INT(target, probes[i].target) || !CHECK(head == probes[i].head))
+			fprintf(stderr, "    probe %zu: %s\n", i, probes[i].request);
 	}
 
 	/* The size bound: 8 KiB holding no end of the header is 431, an 8 KiB
 	 * request that ends exactly there is fine. */
 	static char big[TERN_METRICS_REQUEST_MAX];
+	enum tern_metrics_target target;
 	bool head;
 	static const char start[] = "GET /metrics HTTP/1.1\r\nX: ";
 	memset(big, 'a', sizeof(big));
 	memcpy(big, start, sizeof(start) - 1);
-	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big) - 1, false, &head), 0);
-	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head), 431);
+	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big) - 1, false, &head, &target), 0);
+	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head, &target), 431);
 	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
-	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head), 200);
+	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head, &target), 200);
 	/* A request line alone that long. */
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET /", 5);
-	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head), 431);
+	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head, &target), 431);
 	/* Empty lines count against the bound too. */
 	memset(big, '\n', sizeof(big));
-	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head), 431);
+	CHECK_EQ_INT(tern_metrics_http_judge(big, sizeof(big), false, &head, &target), 431);
 
 	/* Byte by byte: never an answer before the request is whole, and
 	 * the same answer as all at once. */
 	static const char *const whole[] = {
 		"GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\nAccept: text/plain\r\n\r\n",
 		"HEAD /x?y HTTP/1.0\r\n\r\n",
+		"GET /readyz HTTP/1.1\r\nHost: pod\r\n\r\n",
 		"PUT /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
 		size_t len = strlen(whole[i]);
 		bool h1, h2;
-		int all = tern_metrics_http_judge(whole[i], len, false, &h1);
+		enum tern_metrics_target t1, t2;
+		int all = tern_metrics_http_judge(whole[i], len, false, &h1, &t1);
 		for (size_t n = 0; n < len; n++)
-			CHECK_EQ_INT(tern_metrics_http_judge(whole[i], n, false, &h2), 0);
+			CHECK_EQ_INT(tern_metrics_http_judge(whole[i], n, false, &h2, &t2), 0);
 		CHECK(all != 0);
 	}
 }

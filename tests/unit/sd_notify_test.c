@@ -1,7 +1,8 @@
 /* sd_notify without libsystemd: the exact datagrams on a socket bound in a
- * temp dir and on an abstract socket, nothing at all without
- * NOTIFY_SOCKET, every bad NOTIFY_SOCKET refused without a crash, and no
- * descriptor left open by a send. */
+ * temp dir and on an abstract socket (STATUS= kept to one bounded line),
+ * nothing at all without NOTIFY_SOCKET, every bad NOTIFY_SOCKET refused
+ * without a crash, a receiver that stops reading never blocking a send,
+ * and no descriptor left open by a send. */
 #include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
@@ -108,7 +109,31 @@ static void check_messages(int fd)
 	/* The raw call, as a reload would send "READY=1" after RELOADING. */
 	CHECK_EQ_INT(tern_sd_notify_send("READY=1"), 1);
 	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), "READY=1");
+
+	tern_sd_notify_watchdog();
+	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), "WATCHDOG=1");
+	tern_sd_notify_status("serving 2 connections, no reload yet");
+	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)),
+		     "STATUS=serving 2 connections, no reload yet");
+	/* One assignment whatever the text holds: a newline in a reload
+	 * error must not become a second variable. */
+	tern_sd_notify_status("failed: bad\nREADY=1\tx\r");
+	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), "STATUS=failed: bad READY=1 x ");
+	CHECK(tern_sd_notify_wanted());
 	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), ""); /* nothing more */
+}
+
+/* A STATUS= text longer than TERN_SD_STATUS_MAX is cut, not dropped. */
+static void check_long_status(int fd)
+{
+	char text[TERN_SD_STATUS_MAX * 2], buf[TERN_SD_STATUS_MAX * 3];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	tern_sd_notify_status(text);
+	recv_datagram(fd, buf, sizeof(buf));
+	CHECK_EQ_UINT(strlen(buf), strlen("STATUS=") + TERN_SD_STATUS_MAX);
+	CHECK(strncmp(buf, "STATUS=xxx", 10) == 0);
 }
 
 static void test_path_socket(void)
@@ -119,6 +144,7 @@ static void test_path_socket(void)
 	setenv("NOTIFY_SOCKET", path, 1);
 	unsigned fds = count_fds();
 	check_messages(fd);
+	check_long_status(fd);
 	CHECK_EQ_UINT(count_fds(), fds); /* every send closed its socket */
 	unsetenv("NOTIFY_SOCKET");
 	close(fd);
@@ -153,13 +179,39 @@ static void test_unset_does_nothing(void)
 	tern_sd_notify_ready();
 	tern_sd_notify_reloading();
 	tern_sd_notify_stopping();
+	tern_sd_notify_status("serving");
+	tern_sd_notify_watchdog();
+	CHECK(!tern_sd_notify_wanted());
 	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), "");
 	CHECK_EQ_UINT(count_fds(), fds);
 
 	setenv("NOTIFY_SOCKET", "", 1);
 	CHECK_EQ_INT(tern_sd_notify_send("READY=1"), 0);
 	tern_sd_notify_ready();
+	CHECK(!tern_sd_notify_wanted());
 	CHECK_EQ_STR(recv_datagram(fd, buf, sizeof(buf)), "");
+	unsetenv("NOTIFY_SOCKET");
+	close(fd);
+	unlink(path);
+}
+
+/* A receiver that does not read: its queue fills and a send then fails
+ * at once with -EAGAIN instead of blocking tern's thread (an alarm ends
+ * the test if one ever blocks). */
+static void test_full_receiver_never_blocks(void)
+{
+	char path[108];
+	int fd = bind_path(path, sizeof(path));
+	int ret = 0;
+
+	setenv("NOTIFY_SOCKET", path, 1);
+	alarm(10);
+	for (int i = 0; i < 100000 && ret >= 0; i++)
+		ret = tern_sd_notify_send("WATCHDOG=1");
+	CHECK_EQ_INT(ret, -EAGAIN);
+	tern_sd_notify_watchdog(); /* logs at debug, returns */
+	tern_sd_notify_status("still not blocking");
+	alarm(0);
 	unsetenv("NOTIFY_SOCKET");
 	close(fd);
 	unlink(path);
@@ -206,6 +258,7 @@ int main(void)
 	test_path_socket();
 	test_abstract_socket();
 	test_unset_does_nothing();
+	test_full_receiver_never_blocks();
 	test_bad_socket();
 	rmdir(tmp_dir);
 	return check_summary();

@@ -1,5 +1,6 @@
 /* What the ticket key tests share (ticket_keys_file_test.c,
- * ticket_keys_test.c, ticket_keys_resumption_test.c): key files written
+ * ticket_keys_test.c, ticket_keys_resumption_test.c,
+ * ticket_keys_edit_test.c, ticket_keys_write_test.c, keys_test.c): key files written
  * in the test's temporary directory, deterministic keys and their base64
  * lines, and key names as hex. Header-only with static state, like
  * check.h: each test is one .c file and one executable. */
@@ -72,6 +73,19 @@ static inline const char *key_line_len(char *out, unsigned seed, size_t len)
 static inline const char *key_line(char *out, unsigned seed)
 {
 	return key_line_len(out, seed, TERN_TICKET_KEY_LEN);
+}
+
+/* "ROLE SINCE BASE64" (no newline) for the key made from seed; out has
+ * 256 bytes, as for key_line. */
+static inline const char *role_line(char out[256], const char *role, const char *since, unsigned seed)
+{
+	char b64[256];
+	key_line(b64, seed);
+	int n = snprintf(out, 256, "%s %s ", role, since);
+	CHECK(n > 0 && n + strlen(b64) < 256);
+	if (n > 0 && n + strlen(b64) < 256)
+		memcpy(out + n, b64, strlen(b64) + 1);
+	return out;
 }
 
 /* The hex name of the key made from seed. */

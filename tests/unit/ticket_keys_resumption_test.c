@@ -242,7 +242,7 @@ static void test_shards(struct tern_tls_identities *id, int version)
 	result_free(&r);
 
 	/* one rotation: both workers adopt the new set and drop the old */
-	CHECK_EQ_INT(tern_ticket_keys_rotate(set, &next), 0);
+	CHECK_EQ_INT(tern_ticket_keys_rotate(set, TERN_TICKET_KEYS_ROTATE_KEEP, &next), 0);
 	tern_ticket_keys_unref(current_a);
 	tern_ticket_keys_unref(current_b);
 	tern_ticket_keys_unref(set);
@@ -265,7 +265,7 @@ static void test_shards(struct tern_tls_identities *id, int version)
 
 	/* two more rotations: the original key is gone */
 	for (int i = 0; i < 2; i++) {
-		CHECK_EQ_INT(tern_ticket_keys_rotate(set, &next), 0);
+		CHECK_EQ_INT(tern_ticket_keys_rotate(set, TERN_TICKET_KEYS_ROTATE_KEEP, &next), 0);
 		tern_ticket_keys_unref(current_a);
 		tern_ticket_keys_unref(current_b);
 		tern_ticket_keys_unref(set);
