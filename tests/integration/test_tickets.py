@@ -53,6 +53,14 @@ class TicketWatch:
             self.raw.append((conn, bytes(data)))
 
 
+def ticket_lifetime(msg):
+    """The ticket_lifetime (seconds) a TLS 1.3 NewSessionTicket announces:
+    its first four bytes (RFC 8446 4.6.1)."""
+    if msg[0] == 4 and int.from_bytes(msg[1:4], "big") == len(msg) - 4:
+        msg = msg[4:]  # the handshake header, when the callback includes it
+    return int.from_bytes(msg[0:4], "big")
+
+
 def ticket_key_name(msg):
     """The key name (hex) a TLS 1.3 NewSessionTicket message's ticket
     starts with: OpenSSL's tickets are key name (16) | IV | data | HMAC.
@@ -87,6 +95,9 @@ class TicketConn:
 
     def ticket_key_names(self):
         return [ticket_key_name(m) for (obj, m) in self.watch.raw if obj is self.c.obj]
+
+    def ticket_lifetimes(self):
+        return [ticket_lifetime(m) for (obj, m) in self.watch.raw if obj is self.c.obj]
 
     def ticket_times(self):
         return [t for (kind, t, _) in self.events() if kind == "ticket"]
@@ -236,6 +247,30 @@ class TicketTestCase(TernTestCase):
 
 
 class TestAutomaticTickets(TicketTestCase):
+
+    def test_session_lifetime_is_announced_and_enforced(self):
+        """--session-lifetime (2h by default) is the lifetime every TLS 1.3
+        ticket announces, and a session older than it does not resume."""
+        for flag, seconds in ((None, 7200), ("90s", 90), ("1s", 1)):
+            with self.subTest(session_lifetime=flag):
+                be = self.echo_backend()
+                tern = self.tern_ctl([be], [] if flag is None else ["--session-lifetime", flag])
+                watch = TicketWatch()
+                a = self.conn(watch)
+                a.expect_tickets(self, 2)
+                self.assertEqual(a.ticket_lifetimes(), [seconds, seconds])
+                session = a.session()
+                a.close()
+                if seconds == 1:
+                    # Past its lifetime (OpenSSL counts whole seconds, so
+                    # 2.2 s is past for sure): a full handshake.
+                    time.sleep(2.2)
+                    b = self.conn(watch, session=session)
+                    self.assertFalse(b.resumed(), "a session resumed past --session-lifetime")
+                else:
+                    b = self.conn(watch, session=session)
+                    self.assertTrue(b.resumed())
+                self.finish(tern, [b])
 
     def test_num_tickets_after_full_and_resumed_handshakes(self):
         for flag, expect in ((None, 2), ("0", 0), ("5", 5), ("16", 16)):
