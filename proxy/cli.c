@@ -57,6 +57,7 @@ enum cli_flag_id {
 	FLAG_SESSION_LIFETIME,
 	FLAG_WATCH,
 	FLAG_RELOAD_INTERVAL,
+	FLAG_HANDSHAKE_TICKETS,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -106,6 +107,7 @@ static const struct cli_flag cli_flags[] = {
 	{"session-lifetime", required_argument, FLAG_SESSION_LIFETIME,
 	 "a duration from 1s to 168h (TLS 1.3 allows tickets at most seven days)"},
 	{"watch", required_argument, FLAG_WATCH, "on or off"},
+	{"handshake-tickets", required_argument, FLAG_HANDSHAKE_TICKETS, "at-once or with-data"},
 	{"reload-interval", required_argument, FLAG_RELOAD_INTERVAL, EXPECT_DURATION_OR_OFF},
 	{"handshake-timeout", required_argument, FLAG_HANDSHAKE_TIMEOUT, EXPECT_DURATION},
 	{"idle-timeout", required_argument, FLAG_IDLE_TIMEOUT, EXPECT_DURATION},
@@ -426,6 +428,14 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		else
 			return invalid_value(err, err_len, flag, value, flag->expected);
 		return 0;
+	case FLAG_HANDSHAKE_TICKETS:
+		if (strcmp(value, "at-once") == 0)
+			cfg->handshake_tickets = TERN_HANDSHAKE_TICKETS_AT_ONCE;
+		else if (strcmp(value, "with-data") == 0)
+			cfg->handshake_tickets = TERN_HANDSHAKE_TICKETS_WITH_DATA;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
 	case FLAG_RELOAD_INTERVAL:
 		return parse_duration(flag, value, true, &cfg->reload_interval_ms, err, err_len);
 	case FLAG_CONTROL:
@@ -643,6 +653,9 @@ static const char cli_usage[] =
 	"      --ticket-flush-delay DUR how long requested tickets wait for the connection's next write\n"
 	"                               before they are sent alone [200ms]\n"
 	"      --session-lifetime DUR   lifetime of TLS 1.3 tickets and TLS 1.2 sessions, 1s to 168h [2h]\n"
+	"      --handshake-tickets M    when a TLS 1.3 handshake's tickets leave: at-once, in a send of\n"
+	"                               their own, or with-data, ahead of the first backend data (or\n"
+	"                               after --ticket-flush-delay) [at-once]\n"
 	"      --handshake-timeout DUR  longest TLS handshake per connection [10s]\n"
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"

@@ -134,6 +134,8 @@ int tern_conn_accept(struct tern_conn_host *h, int fd)
 		free(c);
 		return -ENOMEM;
 	}
+	if (h->cfg->handshake_tickets == TERN_HANDSHAKE_TICKETS_WITH_DATA)
+		tern_tls_defer_handshake_tickets(&c->tls);
 	if (h->cfg->access_log)
 		(void)h->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
 
@@ -265,6 +267,7 @@ static void conn_handshake_done(struct tern_conn *c)
 		tern_counter_add(&h->ctr->handshakes_full, 1);
 	conn_set_timer(c, TERN_TIMER_IDLE);
 	c->tickets.last_ms = h->now_ms;
+	conn_tickets_handshake_done(c);
 	conn_connect_next(c);
 }
 

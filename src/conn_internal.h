@@ -30,6 +30,10 @@ void conn_sync_tickets(struct tern_conn *c);
 void conn_drop_tickets(struct tern_conn *c);
 /* Hands waiting tickets to OpenSSL if they may go now (docs/connection.md). */
 void conn_hand_over_tickets(struct tern_conn *c);
+/* The handshake is done: with --handshake-tickets with-data, the tickets
+ * OpenSSL did not write become pending, to leave with the first backend
+ * data or after the flush delay. */
+void conn_tickets_handshake_done(struct tern_conn *c);
 /* Notices a completed answer to a CertificateRequest: logs it, and owes
  * the connection its num_tickets tickets. */
 void conn_pha_check(struct tern_conn *c);

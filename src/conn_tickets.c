@@ -101,6 +101,34 @@ static int conn_control_allowed(const struct tern_conn *c, bool writes)
 	return 0;
 }
 
+/* Pending tickets wait for the connection's next write of backend data,
+ * or the flush delay; due ones are written by the worker in batches, so
+ * that asking every connection at once does not stall the loop. */
+static void conn_tickets_schedule(struct tern_conn *c)
+{
+	struct tern_conn_host *h = c->host;
+	struct tern_conn_tickets *t = &c->tickets;
+
+	if (h->cfg->ticket_flush_delay_ms == 0)
+		conn_tickets_make_due(c);
+	else if (!t->due && !tern_timer_armed(&t->flush))
+		tern_timer_arm(&h->ticket_flush, &t->flush, h->now_ms + h->cfg->ticket_flush_delay_ms);
+}
+
+void conn_tickets_handshake_done(struct tern_conn *c)
+{
+	unsigned n = tern_tls_num_tickets(&c->tls);
+
+	if (!c->tls.tickets_deferred || !tern_tls_is_tls13(&c->tls) || n == 0)
+		return;
+	/* What OpenSSL would have written: num_tickets after a full
+	 * handshake, one after a resumption. */
+	if (tern_tls_resumed(&c->tls))
+		n = 1;
+	c->tickets.pending += n;
+	conn_tickets_schedule(c);
+}
+
 int tern_conn_request_tickets(struct tern_conn *c, unsigned n)
 {
 	struct tern_conn_host *h = c->host;
@@ -115,13 +143,7 @@ int tern_conn_request_tickets(struct tern_conn *c, unsigned n)
 	t->pending += n;
 	t->requested += n;
 	tern_counter_add(&h->ctr->tickets_requested, n);
-	/* No write now: they wait for the connection's next one, or for the
-	 * flush delay, and due ones are written by the worker in batches,
-	 * so that asking every connection at once does not stall the loop. */
-	if (h->cfg->ticket_flush_delay_ms == 0)
-		conn_tickets_make_due(c);
-	else if (!t->due && !tern_timer_armed(&t->flush))
-		tern_timer_arm(&h->ticket_flush, &t->flush, h->now_ms + h->cfg->ticket_flush_delay_ms);
+	conn_tickets_schedule(c); /* no write now */
 	return 0;
 }
 

@@ -142,6 +142,13 @@ int tern_tls_init(struct tern_tls *tls, SSL_CTX *ctx, bool client, struct tern_b
 	return 0;
 }
 
+void tern_tls_defer_handshake_tickets(struct tern_tls *tls)
+{
+	tls->num_tickets = (unsigned)SSL_get_num_tickets(tls->ssl);
+	(void)SSL_set_num_tickets(tls->ssl, 0);
+	tls->tickets_deferred = true;
+}
+
 void tern_tls_free(struct tern_tls *tls)
 {
 	SSL_free(tls->ssl);
@@ -181,7 +188,7 @@ int tern_tls_handshake(struct tern_tls *tls)
 		 * tickets itself: OpenSSL would top up every later batch to
 		 * num_tickets, and a post-handshake authentication after a
 		 * resumption to one ticket at most. */
-		if (SSL_is_server(tls->ssl)) {
+		if (SSL_is_server(tls->ssl) && !tls->tickets_deferred) {
 			tls->num_tickets = (unsigned)SSL_get_num_tickets(tls->ssl);
 			(void)SSL_set_num_tickets(tls->ssl, 0);
 		}

@@ -47,6 +47,15 @@ enum tern_proxy_protocol {
 #define TERN_MAX_BACKENDS 256
 
 /* One --cert and the --key and --ocsp that follow it. */
+/* --handshake-tickets: when a TLS 1.3 handshake's own tickets leave. */
+enum tern_handshake_tickets {
+	/* OpenSSL's way: in a send of their own as the handshake completes. */
+	TERN_HANDSHAKE_TICKETS_AT_ONCE,
+	/* Held back, like requested tickets: ahead of the first backend data,
+	 * in the same send, or alone after --ticket-flush-delay. */
+	TERN_HANDSHAKE_TICKETS_WITH_DATA,
+};
+
 struct tern_cert_config {
 	const char *cert_path; /* PEM: certificate, chain, and the key unless key_path */
 	const char *key_path;  /* --key; NULL: the key is inside cert_path */
@@ -119,6 +128,7 @@ struct tern_config {
 	uint64_t ticket_refresh_ms;   /* --ticket-refresh; 0: off */
 	uint64_t ticket_flush_delay_ms; /* --ticket-flush-delay */
 	uint64_t session_lifetime_ms;   /* --session-lifetime: TLS 1.3 tickets, TLS 1.2 sessions */
+	enum tern_handshake_tickets handshake_tickets; /* --handshake-tickets */
 
 	/* Reloads that start themselves (issue 13). */
 	bool watch;                  /* --watch: reload when a loaded file changes */

@@ -56,6 +56,9 @@ struct tern_tls {
 	 * authentication issues (SPEC `num-tickets`); OpenSSL's own count is
 	 * set to 0 then, so that it never adds tickets nobody asked for. */
 	unsigned num_tickets;
+	/* The handshake writes no ticket: the caller issues num_tickets
+	 * later (tern_tls_defer_handshake_tickets). */
+	bool tickets_deferred;
 	uint32_t tickets_sent;     /* NewSessionTicket messages written */
 	uint32_t tickets_received; /* ... and read (a client's count, for tests) */
 	char error[128];           /* why the last step failed, for the log */
@@ -66,6 +69,13 @@ struct tern_tls {
 __attribute__((warn_unused_result))
 int tern_tls_init(struct tern_tls *tls, struct ssl_ctx_st *ctx, bool client,
 		  struct tern_buf *in, struct tern_buf *out, uint32_t out_cap);
+
+/* Server side, before the handshake: OpenSSL writes no ticket in it; the
+ * caller issues the num_tickets tickets it would have (one after a
+ * resumption) with tern_tls_new_tickets when it chooses, so that they can
+ * leave with the first data instead of in a send of their own
+ * (--handshake-tickets with-data). */
+void tern_tls_defer_handshake_tickets(struct tern_tls *tls);
 
 /* Frees the SSL object; the buffers stay with their owner. */
 void tern_tls_free(struct tern_tls *tls);

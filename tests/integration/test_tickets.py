@@ -403,6 +403,73 @@ class TestTicketsOnDemand(TicketTestCase):
         wait_for(lambda: bytes(be.received.get(0, b"")) == b"ping\n", 5, "ping at the backend")
         self.finish(tern, [a])
 
+    def test_handshake_tickets_with_data_ride_with_the_first_response(self):
+        """--handshake-tickets with-data: a full handshake's two tickets
+        wait for the first backend data and come right before it; a
+        resumption's one likewise; none is counted as requested, and every
+        one resumes."""
+        be = self.backend(SpeakBackend)
+        tern = self.tern_ctl([be], ["--handshake-tickets", "with-data",
+                                    "--ticket-flush-delay", "10s"])
+        watch = TicketWatch()
+        a = self.conn(watch)
+        wait_for(lambda: be.by_index.get(0), 5, "tern's backend connection")
+        a.pump_for(0.5)
+        self.assertEqual(a.tickets(), 0, "handshake tickets went out without backend data")
+        entry = tern.conn_of(a.c)
+        self.assertEqual((entry["num_tickets"], entry["tickets_sent"],
+                          entry["tickets_pending"], entry["tickets_requested"]), (2, 0, 2, 0))
+        message = b"the first response\n"
+        be.speak(0, message)
+        a.pump_until(lambda: len(a.data) >= len(message), 3, "the first response")
+        kinds = a.kinds()
+        self.assertEqual(kinds[:kinds.index("data")], ["ticket", "ticket"], kinds)
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 2)
+        # Resumed with the newest: one ticket, with the data again.
+        b = self.conn(watch, session=a.session())
+        self.assertTrue(b.resumed())
+        wait_for(lambda: be.by_index.get(1), 5, "the second backend connection")
+        be.speak(1, message)
+        b.pump_until(lambda: len(b.data) >= len(message), 3, "the second response")
+        b.pump_for(QUIET)
+        kinds = b.kinds()
+        self.assertEqual(kinds[:kinds.index("data")], ["ticket"], kinds)
+        self.assertEqual(b.tickets(), 1)
+        c = self.conn(watch, session=b.session())
+        self.assertTrue(c.resumed(), "the ticket that rode with data did not resume")
+        stats = tern.stats()
+        self.assertEqual((stats["tickets_sent"], stats["tickets_requested"]), (3, 0))
+        self.finish(tern, [a, b, c])
+
+    def test_handshake_tickets_with_data_flushed_alone_after_the_delay(self):
+        """A client that sends nothing still gets its tickets, after
+        --ticket-flush-delay; one that closes first costs nothing."""
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--handshake-tickets", "with-data",
+                                    "--ticket-flush-delay", "300ms"])
+        watch = TicketWatch()
+        t0 = time.monotonic()
+        a = self.conn(watch)
+        a.wait_tickets(2, timeout=3)
+        self.assertGreaterEqual(a.ticket_times()[0] - t0, 0.25,
+                                "tickets flushed before --ticket-flush-delay")
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 2)
+        gone = self.conn(watch)
+        gone.close()  # before its tickets: they are dropped with it
+        wait_for(lambda: tern.stats()["conns_active"] == 1, 5, "the closed one gone")
+        # TLS 1.2: the ticket is in the handshake, as always.
+        tls12 = client_context(max_version=ssl.TLSVersion.TLSv1_2)
+        old = self.client(ctx=tls12).handshake()
+        self.assertEqual(old.version(), "TLSv1.2")
+        session = old.obj.session
+        old.close()
+        again = self.client(ctx=tls12, session=session).handshake()
+        self.assertTrue(again.obj.session_reused, "a TLS 1.2 session did not resume")
+        again.close()
+        self.finish(tern, [a])
+
     def test_tickets_on_a_resumed_connection(self):
         """A resumed connection gets one automatic ticket, but as many as
         asked for on demand."""

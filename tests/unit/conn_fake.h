@@ -431,6 +431,7 @@ struct env_opts {
 	bool pha;       /* the client offers post-handshake auth, with a certificate */
 	unsigned num_tickets;
 	uint64_t flush_delay_ms;
+	bool tickets_with_data; /* --handshake-tickets with-data */
 	SSL_SESSION *resume;
 	SSL_CTX *sctx; /* the server context to use (borrowed), for resumption */
 };
@@ -472,6 +473,8 @@ static void env_init(struct env *e, const struct env_opts *o)
 	tern_config_init(&e->cfg);
 	e->cfg.buffer_size = o->buffer_size ? o->buffer_size : 16384;
 	e->cfg.ticket_flush_delay_ms = o->flush_delay_ms;
+	if (o->tickets_with_data)
+		e->cfg.handshake_tickets = TERN_HANDSHAKE_TICKETS_WITH_DATA;
 	e->cfg.num_backends = 2;
 	snprintf(e->cfg.backends[0].text, sizeof(e->cfg.backends[0].text), "b0");
 	snprintf(e->cfg.backends[1].text, sizeof(e->cfg.backends[1].text), "b1");

@@ -283,6 +283,48 @@ out:
 	env_free(&e);
 }
 
+/* --handshake-tickets with-data: none in the handshake; the two wait
+ * for the backend's first bytes and go ahead of them, with the client
+ * reading slowly and records split small; or alone after the delay. */
+static void test_handshake_tickets_with_data(void)
+{
+	struct env e;
+	struct env_opts o = {.buffer_size = 4096, .flush_delay_ms = 200,
+			     .tickets_with_data = true};
+	if (!env_start(&e, &o))
+		goto out;
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 0);
+	CHECK_EQ_UINT(C()->tickets.pending, 2);
+	CHECK_EQ_UINT(tern_tls_num_tickets(&C()->tls), 2);
+	advance(199);
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 0);
+	uint8_t *down = random_bytes(10000);
+	backend_sends(down, 10000, false);
+	run();
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 2);
+	CHECK_EQ_UINT(C()->tickets.pending, 0);
+	CHECK_EQ_UINT(e.client.tickets_received, 2);
+	CHECK(e.client_got_len == 10000 && memcmp(e.client_got, down, 10000) == 0);
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.tickets_requested), 0);
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.tickets_sent), 2);
+	advance(1000); /* nothing left for the timer */
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 2);
+	free(down);
+	env_free(&e);
+
+	/* Nothing from the backend: alone, at the flush delay. */
+	if (!env_start(&e, &o))
+		goto out;
+	advance(199);
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 0);
+	advance(1);
+	CHECK_EQ_UINT(C()->tls.tickets_sent, 2);
+	run();
+	CHECK_EQ_UINT(e.client.tickets_received, 2);
+out:
+	env_free(&e);
+}
+
 /* Case 4: num-tickets does not inflate a later on-demand batch. */
 static void test_num_tickets_then_tickets(void)
 {
@@ -497,6 +539,7 @@ int main(void)
 	test_write_from_read_with_output_backed_up(true);
 	test_write_from_read_with_output_backed_up(false);
 	test_tickets_during_partial_pha_answer();
+	test_handshake_tickets_with_data();
 	test_many_tickets_small_buffer();
 	test_num_tickets_then_tickets();
 	test_control_in_every_phase();
