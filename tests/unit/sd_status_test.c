@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "notify_fixture.h"
 #include "tern/config.h"
 #include "tern/sd_status.h"
 #include "tern/server.h"
@@ -49,24 +50,6 @@ static void test_format(void)
 	char small[12];
 	tern_sd_status_format(&st, false, 2, small, sizeof(small));
 	CHECK_EQ_STR(small, "serving 2 c");
-}
-
-/* An abstract notify socket of the test's own, named in NOTIFY_SOCKET. */
-static int notify_socket(void)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char name[64], env[80];
-	snprintf(name, sizeof(name), "tern-sd-status-test-%ld", (long)getpid());
-	memcpy(sun.sun_path + 1, name, strlen(name));
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, len) < 0) {
-		perror("notify socket");
-		exit(1);
-	}
-	snprintf(env, sizeof(env), "@%s", name);
-	setenv("NOTIFY_SOCKET", env, 1);
-	return fd;
 }
 
 /* The next datagram, "" when none is waiting. */
@@ -108,7 +91,7 @@ static void test_sent(void)
 		fprintf(stderr, "    %s\n", err);
 		return;
 	}
-	int fd = notify_socket();
+	int fd = test_notify_socket("tern-sd-status-test");
 
 	/* A reload that worked, then one that failed: each sent at once. */
 	time_t before = time(NULL);

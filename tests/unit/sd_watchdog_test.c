@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "notify_fixture.h"
 #include "tern/clock.h"
 #include "tern/config.h"
 #include "tern/health.h"
@@ -67,23 +68,6 @@ static void test_init(void)
 	unsetenv("WATCHDOG_PID");
 }
 
-static int notify_socket(void)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char name[64], env[80];
-	snprintf(name, sizeof(name), "tern-sd-watchdog-test-%ld", (long)getpid());
-	memcpy(sun.sun_path + 1, name, strlen(name));
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, len) < 0) {
-		perror("notify socket");
-		exit(1);
-	}
-	snprintf(env, sizeof(env), "@%s", name);
-	setenv("NOTIFY_SOCKET", env, 1);
-	return fd;
-}
-
 /* How many WATCHDOG=1 datagrams are waiting (anything else fails). */
 static unsigned keep_alives(int fd)
 {
@@ -118,7 +102,7 @@ static void test_tick(void)
 		fprintf(stderr, "    %s\n", err);
 		return;
 	}
-	int fd = notify_socket();
+	int fd = test_notify_socket("tern-sd-watchdog-test");
 
 	/* No WATCHDOG_USEC: never a keep-alive. */
 	tern_sd_watchdog_init(&wd, 0);
