@@ -226,15 +226,26 @@ class TestSystemd(DeployTestCase):
         """tern as the unit's ExecStart runs it, on a free loopback port
         instead of 443; returns (tern, its etc dir)."""
         args = self.service_args()
-        port = free_port()
         for flag in ("--listen", "--backend"):
             while flag in args:
                 i = args.index(flag)
                 del args[i:i + 2]
-        args += ["--listen", "127.0.0.1:%d" % port, "--backend", self.echo_backend().addr,
-                 "--workers", "2"] + list(extra)
+        # The backend first: free_port() probes a port and lets it go, and
+        # the backend's own bind to port 0 may be handed that very port.
+        backend = self.echo_backend().addr
+        for attempt in range(3):
+            port = free_port()
+            try:
+                tern = Tern(self, args + ["--listen", "127.0.0.1:%d" % port, "--backend", backend,
+                                          "--workers", "2"] + list(extra))
+                break
+            except AssertionError:
+                # Another process may still take the port between the probe
+                # and tern's bind, as start_tern knows.
+                if attempt == 2 or "in use" not in self._terns[-1].log():
+                    raise
         self.port = port
-        return Tern(self, args), os.path.join(self.tmp, "etc")
+        return tern, os.path.join(self.tmp, "etc")
 
     def test_exec_reload_fails_a_failed_reload(self):
         tern, etc = self.start_service()
