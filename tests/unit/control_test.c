@@ -58,6 +58,11 @@ static void read_line(int fd, char *out, size_t out_len)
 			return;
 		}
 		ssize_t n = recv(fd, pending + pending_len, sizeof(pending) - pending_len, 0);
+		/* A signal (the sanitizers' runtimes use some) is not the end
+		 * of the reply: treated as one, the next command would read
+		 * this one's reply, and every later one the one before. */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
 			out[0] = '\0';
 			return;
