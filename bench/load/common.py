@@ -16,7 +16,13 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 ALL_PROXIES = ["tern", "haproxy", "hitch", "nginx"]
 ANCHORS = ["haproxy", "hitch", "nginx"]
 ALL_PHASES = ["floor", "full_ecdsa", "full_rsa", "resumed", "bulk", "req1k",
-              "latency", "idle_rss"]
+              "latency", "idle_rss", "storm"]
+# What a run measures without --phases: everything but the storm, which
+# alone takes longer than the rest together (`--phases storm`).
+DEFAULT_PHASES = [p for p in ALL_PHASES if p != "storm"]
+# The storm phase's control: tern with the same session lifetime and no
+# --ticket-refresh. A column of its own in the storm phase only.
+STORM_CONTROL = "tern-norefresh"
 CIPHERSUITE = "TLS_AES_128_GCM_SHA256"
 PROXY_CPU = "0"  # --cpus may change both
 LOAD_CPU = "1"

@@ -12,6 +12,7 @@ import sys
 import time
 
 import common
+import storm
 from common import CIPHERSUITE, CLK_TCK, HERE, BenchError, tail
 from procs import run_tool
 from proxies import Proxy, http_get_raw
@@ -78,7 +79,7 @@ def probe_tls(port, tmp):
 
 
 class Runner:
-    def __init__(self, args, procs, tmp, certs, backend_port):
+    def __init__(self, args, procs, tmp, certs, backend_port, storm_cfg=None):
         self.args = args
         self.procs = procs
         self.tmp = tmp
@@ -94,6 +95,7 @@ class Runner:
         self.small_http10 = len(http_get_raw(backend_port, "/small"))
         self.probes = {}
         self.last_sched_s = None
+        self.storm = storm_cfg
 
     def measure(self, root, fn):
         """CPU ticks of the proxy tree spent while `fn` runs; returns
@@ -105,18 +107,26 @@ class Runner:
         self.last_sched_s = (tree_sched_ns(root) - sched_before) / 1e9
         return (after - before) / CLK_TCK, result
 
-    def phase(self, name, proxy_name):
+    def check_probe(self, proxy_name, proxy):
+        """The first time a proxy runs: what it negotiates, with s_client."""
+        if proxy_name not in self.probes:
+            self.probes[proxy_name] = probe_tls(proxy.port, self.tmp)
+            probe = self.probes[proxy_name]
+            if probe["version"] != "TLSv1.3" or probe["cipher"] != CIPHERSUITE:
+                raise BenchError("negotiated %s %s, expected TLSv1.3 %s"
+                                 % (probe["version"], probe["cipher"], CIPHERSUITE))
+
+    def phase(self, name, proxy_name, cert_kind=None):
+        """One phase through one proxy, started afresh; the storm phase runs
+        once per certificate (`cert_kind`) and for tern's control too."""
+        self.last_sched_s = None
+        if name == "storm":
+            return storm.run(self, proxy_name, cert_kind)
         proxy = self.proxies[proxy_name]
         cert = self.certs["rsa" if name == "full_rsa" else "ecdsa"]
-        self.last_sched_s = None
         p = proxy.start(self.procs, cert)
         try:
-            if proxy_name not in self.probes:
-                self.probes[proxy_name] = probe_tls(proxy.port, self.tmp)
-                probe = self.probes[proxy_name]
-                if probe["version"] != "TLSv1.3" or probe["cipher"] != CIPHERSUITE:
-                    raise BenchError("negotiated %s %s, expected TLSv1.3 %s"
-                                     % (probe["version"], probe["cipher"], CIPHERSUITE))
+            self.check_probe(proxy_name, proxy)
             return getattr(self, "phase_" + name)(proxy, p.pid)
         finally:
             self.procs.stop(p)

@@ -153,7 +153,10 @@ class Proxy:
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.description = ""
 
-    def argv(self, cert):
+    def argv(self, cert, storm=None):
+        """The command line (writing the configuration file first); with
+        `storm` (a StormSetting), the session lifetime and refresh of the
+        storm phase on top of the configuration every phase uses."""
         listen = "127.0.0.1:%d" % self.port
         backend = "127.0.0.1:%d" % self.backend_port
         if self.name == "tern":
@@ -165,14 +168,17 @@ class Proxy:
             return [self.args.tern, "-l", listen, "-b", backend, "-w", "1",
                     "--cert", cert, "--tls-min", "1.3", "--ciphersuites", CIPHERSUITE,
                     "--max-conns", str(MAX_CONNS), "--log-level", "warn",
-                    "--drain-timeout", "1s"] + extra
+                    "--drain-timeout", "1s"] + extra + (storm.tern_args() if storm else [])
         if self.name == "haproxy":
             conf = os.path.join(self.dir, "haproxy.cfg")
+            # The storm phase's session lifetime (seconds): the TLS 1.2
+            # session timeout and the lifetime TLS 1.3 tickets announce.
+            lifetime = "  tune.ssl.lifetime %d\n" % storm.lifetime if storm else ""
             write_file(conf, f"""# bench/load: HAProxy as a TLS terminator, one thread, TCP mode, no logs
 global
   nbthread 1
   maxconn {MAX_CONNS}
-  ssl-default-bind-ciphersuites {CIPHERSUITE}
+{lifetime}  ssl-default-bind-ciphersuites {CIPHERSUITE}
   ssl-default-bind-options ssl-min-ver TLSv1.3
 defaults
   mode tcp
@@ -216,6 +222,7 @@ ocsp-verify-staple = off
             return ["hitch", "--config", conf]
         if self.name == "nginx":
             conf = os.path.join(self.dir, "nginx.conf")
+            lifetime = "    ssl_session_timeout %ds;\n" % storm.lifetime if storm else ""
             write_file(conf, f"""# bench/load: nginx stream module as a TLS terminator
 load_module {NGINX_STREAM_MODULE};
 worker_processes 1;
@@ -233,7 +240,7 @@ stream {{
     ssl_protocols TLSv1.3;
     ssl_conf_command Ciphersuites {CIPHERSUITE};
     ssl_session_tickets on;
-    proxy_pass {backend};
+{lifetime}    proxy_pass {backend};
   }}
 }}
 """)
@@ -243,8 +250,8 @@ stream {{
             return ["nginx", "-p", self.dir, "-c", conf, "-e", self.dir + "/error.log"]
         raise ValueError(self.name)
 
-    def start(self, procs, cert):
-        p = procs.start(self.argv(cert), self.log_path, cpu=common.PROXY_CPU)
+    def start(self, procs, cert, storm=None):
+        p = procs.start(self.argv(cert, storm), self.log_path, cpu=common.PROXY_CPU)
         try:
             wait_tls(self.port, p, self.log_path)
         except BenchError:
