@@ -39,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(cmd.conn_id != TERN_CONN_ID_ALL);
 			break;
 		case TERN_CMD_VERIFY_CLIENT:
+		case TERN_CMD_CLOSE: /* one connection: never "all" */
 			FUZZ_CHECK(cmd.conn_id != TERN_CONN_ID_ALL);
 			break;
 		default:

@@ -525,6 +525,13 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 	}
 	long_options[NUM_CLI_FLAGS] = (struct option){0};
 
+	/* -vv (SPEC section 2) answers at once, as --help and -V do, wherever
+	 * it stands before "--": matched whole here, since getopt would read
+	 * it as -v twice, and a single -v means nothing. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "-vv") == 0)
+			return TERN_CLI_BUILD;
+
 	/* optind = 0 makes glibc reinitialise all of getopt's state, so the
 	 * parser can run again (unit tests call it many times); opterr = 0
 	 * because messages are ours to word. */
@@ -683,6 +690,8 @@ static const char cli_usage[] =
 	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"
 	"  -h, --help                   print this help and exit\n"
 	"  -V, --version                print the version and exit\n"
+	"  -vv                          print the build: OpenSSL, liburing, kernel, the I/O engine\n"
+	"                               --io auto would run and why; exit\n"
 	"\n"
 	"Bad input on the command line exits with status 2.\n";
 

@@ -13,6 +13,7 @@ enum tern_cli_result {
 	TERN_CLI_RUN = 0,     /* *cfg is complete: run (or --check) */
 	TERN_CLI_HELP = 1,    /* --help: print tern_cli_usage() and exit 0 */
 	TERN_CLI_VERSION = 2, /* --version: print the version and exit 0 */
+	TERN_CLI_BUILD = 3,   /* -vv: print the build (tern_build_info_print) and exit 0 */
 };
 
 /* Every message tern_cli_parse() writes fits in this many bytes (values

@@ -388,10 +388,40 @@ static int exchange(struct exchange *x, char *err, size_t err_len)
 
 /* ---- Showing the reply ---- */
 
+/* An array of strings (certs' names) as one cell: joined with ",",
+ * escaped, cut like any cell. False when v is not one. */
+static bool format_string_list(const struct tern_json_value *v, char *out, size_t out_len,
+			       size_t *out_n)
+{
+	char joined[CELL_MAX + 4];
+	size_t used = 0;
+
+	if (v->type != TERN_JSON_ARRAY || v->child == NULL)
+		return false;
+	for (const struct tern_json_value *c = v->child; c != NULL; c = c->next)
+		if (c->type != TERN_JSON_STRING)
+			return false;
+	/* Up to one byte more than a cell holds, so that a longer list is
+	 * cut with "..." as any cell is. */
+	for (const struct tern_json_value *c = v->child; c != NULL && used <= CELL_MAX; c = c->next) {
+		size_t room = CELL_MAX + 1 - used;
+		size_t n = c->text_len < room ? c->text_len : room;
+		memcpy(joined + used, c->text, n);
+		used += n;
+		if (c->next != NULL && used <= CELL_MAX)
+			joined[used++] = ',';
+	}
+	*out_n = escape_into(joined, used, out, out_len);
+	return true;
+}
+
 /* A scalar's text for a cell or a "key: value" line: strings escaped,
- * null, "" and missing as "-", arrays and objects as compact JSON. */
+ * null, "" and missing as "-", a list of strings joined with ",", other
+ * arrays and objects as compact JSON. */
 static size_t format_cell(const struct tern_json_value *v, char *out, size_t out_len)
 {
+	size_t list_len;
+
 	if (v == NULL || v->type == TERN_JSON_NULL || (v->type == TERN_JSON_STRING && v->text_len == 0))
 		return escape_into("-", 1, out, out_len);
 	switch (v->type) {
@@ -405,6 +435,8 @@ static size_t format_cell(const struct tern_json_value *v, char *out, size_t out
 	default:
 		break;
 	}
+	if (format_string_list(v, out, out_len, &list_len))
+		return list_len;
 	struct tern_json j;
 	size_t n;
 	tern_json_init(&j);
@@ -497,9 +529,19 @@ static const struct column key_columns[] = {
 };
 
 #define NUM_KEY_COLUMNS (sizeof(key_columns) / sizeof(key_columns[0]))
+
+/* `certs`: one row per certificate, its names last (the widest). */
+static const struct column cert_columns[] = {
+	{"cert", false},        {"default", false},     {"key_type", false},
+	{"key_bits", true},     {"not_after", false},   {"days_left", true},
+	{"ocsp_status", false}, {"ocsp_next_update", false}, {"names", false},
+};
+
+#define NUM_CERT_COLUMNS (sizeof(cert_columns) / sizeof(cert_columns[0]))
 /* The widest table. */
 #define MAX_COLUMNS NUM_CONN_COLUMNS
 _Static_assert(NUM_KEY_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
+_Static_assert(NUM_CERT_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
 
 static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool right, bool last)
 {
@@ -514,7 +556,7 @@ static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool
 		fputs("  ", out);
 }
 
-/* A table (`conns`, `keys`): a header and one row per element of rows,
+/* A table (`conns`, `keys`, `certs`): a header and one row per element of rows,
  * columns as wide as their widest cell (two passes, so no row is kept). */
 static void print_table(const struct tern_json_value *rows, const struct column *columns,
 			size_t num_columns, FILE *out)
@@ -592,6 +634,7 @@ int tern_ctl_print_reply(const char *command, bool json, const char *reply, size
 	const struct tern_json_value *conns = tern_json_member(doc.root, "conns");
 	const struct tern_json_value *keys = tern_json_member(doc.root, "keys");
 	const struct tern_json_value *source = tern_json_member(doc.root, "source");
+	const struct tern_json_value *certs = tern_json_member(doc.root, "certs");
 	if (command != NULL && strcmp(command, "conns") == 0 && conns != NULL && conns->type == TERN_JSON_ARRAY) {
 		print_table(conns, conn_columns, NUM_CONN_COLUMNS, out);
 	} else if (command != NULL && strcmp(command, "keys") == 0 && keys != NULL &&
@@ -602,6 +645,9 @@ int tern_ctl_print_reply(const char *command, bool json, const char *reply, size
 			fputc('\n', out);
 		}
 		print_table(keys, key_columns, NUM_KEY_COLUMNS, out);
+	} else if (command != NULL && strcmp(command, "certs") == 0 && certs != NULL &&
+		   certs->type == TERN_JSON_ARRAY) {
+		print_table(certs, cert_columns, NUM_CERT_COLUMNS, out);
 	} else {
 		print_fields(doc.root, out);
 	}
@@ -673,7 +719,11 @@ static const char ctl_usage[] =
 	"  reload                re-read certificates, keys and files, as SIGHUP\n"
 	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n"
 	"  keys                  the ticket keys in use: fingerprint, role, since, age (never the\n"
-	"                        keys themselves)\n";
+	"                        keys themselves)\n"
+	"  close ID              end connection ID cleanly: close_notify to the client, then both\n"
+	"                        sides closed\n"
+	"  certs                 the certificates served: names, key type and bits, expiry, OCSP\n"
+	"                        staple, which is the default\n";
 
 _Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
 

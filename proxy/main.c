@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "ctl.h"
 #include "keys.h"
+#include "tern/build_info.h"
 #include "tern/clock.h"
 #include "tern/control.h"
 #include "tern/io_probe.h"
@@ -44,11 +45,11 @@ static void log_totals(struct tern_server *srv)
 	tern_server_totals(srv, &t);
 	tern_log(TERN_LOG_INFO,
 		 "stopped: conns_total=%llu handshakes_full=%llu handshakes_resumed=%llu "
-		 "handshake_failures=%llu backend_connect_failures=%llu bytes_client_in=%llu "
-		 "bytes_client_out=%llu",
+		 "handshake_failures=%llu probe_connections=%llu backend_connect_failures=%llu "
+		 "bytes_client_in=%llu bytes_client_out=%llu",
 		 (unsigned long long)t.conns_total, (unsigned long long)t.handshakes_full,
 		 (unsigned long long)t.handshakes_resumed, (unsigned long long)t.handshake_failures,
-		 (unsigned long long)t.backend_connect_failures,
+		 (unsigned long long)t.probe_connections, (unsigned long long)t.backend_connect_failures,
 		 (unsigned long long)t.bytes_client_in, (unsigned long long)t.bytes_client_out);
 }
 
@@ -110,6 +111,10 @@ int main(int argc, char **argv)
 	if (ret == TERN_CLI_VERSION) {
 		printf("tern %s\n", TERN_VERSION);
 		return 0;
+	}
+	if (ret == TERN_CLI_BUILD) {
+		tern_build_info_print(stdout, tern_io_probe_ring, TERN_DEFAULT_READ_BUFFERS > 0);
+		return fflush(stdout) == 0 ? 0 : EXIT_FILE;
 	}
 	tern_log_set_level(cfg.log_level);
 
@@ -201,11 +206,17 @@ int main(int argc, char **argv)
 	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u%s io=%s listen=%s backends=%s %s",
 		 TERN_VERSION, cfg.workers, cfg.workers_from, tern_io_probe_engine_name(srv.io_engine), listen,
 		 backends, identity);
+	/* From here on lines go through the log thread, so a slow stderr
+	 * never holds up a worker (log.h); up to here they were written
+	 * directly, the ready line too, before systemd hears of it. */
+	if (tern_log_start() < 0)
+		tern_log(TERN_LOG_WARN, "no log thread: lines are written directly to stderr");
 	tern_sd_notify_ready(); /* after the line above: systemd's "started" follows it */
 	wait_for_signals(&srv, control, &set);
 	tern_metrics_stop(metrics);
 	tern_control_stop(control);
 	log_totals(&srv);
 	tern_server_join_and_free(&srv);
+	tern_log_stop(); /* what is buffered is written, for at most TERN_LOG_FLUSH_MS */
 	return 0;
 }

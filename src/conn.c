@@ -33,6 +33,13 @@
 
 static void conn_settle_buffers(struct tern_conn *c);
 
+/* The reason a `close` gives, compared by address in conn_close. */
+static const char conn_reason_control[] = TERN_CONN_REASON_CONTROL;
+/* A client that left before sending a byte: a health probe (a load
+ * balancer's or Kubernetes' tcpSocket check), counted apart from failed
+ * TLS (SPEC 5). Compared by address in conn_close. */
+static const char conn_reason_probe[] = "probe";
+
 void tern_conn_host_init(struct tern_conn_host *h)
 {
 	tern_list_init(&h->conns);
@@ -47,7 +54,7 @@ void tern_conn_host_init(struct tern_conn_host *h)
 void tern_conn_check(const struct tern_conn *c)
 {
 	if (c->magic != TERN_CONN_MAGIC) {
-		tern_log(TERN_LOG_ERROR, "completion for a freed connection (%p)", (const void *)c);
+		tern_log_fatal("completion for a freed connection (%p)", (const void *)c);
 		abort();
 	}
 }
@@ -109,6 +116,13 @@ bool conn_live(const struct tern_conn *c)
 bool conn_can_write_handshake(const struct tern_conn *c)
 {
 	return conn_live(c) && c->b2c.state < TERN_FLOW_ENDING;
+}
+
+/* Why a client that went away (EOF or reset) ended its connection: a
+ * probe when it never sent a byte, else client_error. */
+static const char *conn_client_left(const struct tern_conn *c)
+{
+	return c->client_spoke ? "client_error" : conn_reason_probe;
 }
 
 int tern_conn_accept(struct tern_conn_host *h, int fd)
@@ -186,7 +200,11 @@ static void conn_close(struct tern_conn *c, const char *reason)
 	c->phase = TERN_PHASE_CLOSED;
 	if (!c->reason)
 		c->reason = reason;
-	if (!c->handshake_done)
+	/* An operator's `close` mid-handshake is no failed TLS, and neither
+	 * is a probe. */
+	if (!c->handshake_done && c->reason == conn_reason_probe)
+		tern_counter_add(&h->ctr->probe_connections, 1);
+	else if (!c->handshake_done && reason != conn_reason_control)
 		tern_counter_add(&h->ctr->handshake_failures, 1);
 	conn_sync_tickets(c);
 	conn_drop_tickets(c);
@@ -224,6 +242,29 @@ static void conn_finish(struct tern_conn *c, const char *reason)
 	conn_close_sock(c, TERN_SIDE_BACKEND);
 	conn_set_timer(c, TERN_TIMER_LINGER);
 	conn_pump(c);
+}
+
+int tern_conn_request_close(struct tern_conn *c)
+{
+	int started = 1;
+
+	switch (c->phase) {
+	case TERN_PHASE_HANDSHAKING:
+		conn_close(c, conn_reason_control);
+		break;
+	case TERN_PHASE_CONNECTING:
+	case TERN_PHASE_STREAMING:
+		/* b2c at ENDING or SHUT: our close_notify is queued or sent
+		 * already; conn_finish adds none. */
+		conn_finish(c, conn_reason_control);
+		break;
+	case TERN_PHASE_FINISHING:
+	case TERN_PHASE_CLOSED:
+		started = 0;
+		break;
+	}
+	tern_conn_settle(c);
+	return started;
 }
 
 /* Starts a connect to the next backend in round-robin order. The first
@@ -472,6 +513,11 @@ void conn_pump(struct tern_conn *c)
 		int r = tern_tls_handshake(&c->tls);
 		if (r == TERN_TLS_DONE) {
 			conn_handshake_done(c);
+		} else if (r < 0 && !c->client_spoke) {
+			/* Only the client's EOF fails a handshake that read
+			 * nothing: a probe, with no alert to send. */
+			conn_close(c, conn_reason_probe);
+			return;
 		} else if (r < 0) {
 			conn_finish(c, r == -ECONNRESET ? "client_error" : "tls_error");
 			return;
@@ -519,6 +565,8 @@ void tern_conn_on_recv(struct tern_conn *c, enum tern_side side, int32_t res)
 	if (side == TERN_SIDE_BACKEND && c->phase == TERN_PHASE_FINISHING)
 		return;
 	if (res > 0) {
+		if (side == TERN_SIDE_CLIENT)
+			c->client_spoke = true;
 		conn_touch(c);
 	} else if (res == 0) {
 		if (side == TERN_SIDE_CLIENT)
@@ -526,7 +574,7 @@ void tern_conn_on_recv(struct tern_conn *c, enum tern_side side, int32_t res)
 		else if (c->b2c.state == TERN_FLOW_OPEN)
 			c->b2c.state = TERN_FLOW_EOF;
 	} else if (res != -EAGAIN && res != -ENOBUFS) {
-		conn_close(c, side == TERN_SIDE_CLIENT ? "client_error" : "backend_error");
+		conn_close(c, side == TERN_SIDE_CLIENT ? conn_client_left(c) : "backend_error");
 		return;
 	}
 	conn_pump(c);

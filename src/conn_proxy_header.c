@@ -62,8 +62,8 @@ int tern_conn_build_proxy_header(struct tern_conn *c)
 	 * v2_max_len is never 0 for what TLS can carry (SNI and ALPN are at
 	 * most 255 bytes, the CN is capped by cn[] above). */
 	if (n <= 0) {
-		tern_log(TERN_LOG_ERROR, "conn %llu: PROXY header encoding failed (%d)",
-			 (unsigned long long)c->id, n);
+		tern_log_fatal("conn %llu: PROXY header encoding failed (%d)",
+			       (unsigned long long)c->id, n);
 		abort();
 	}
 	c->pp_len = (uint32_t)n;

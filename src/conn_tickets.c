@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "tern/conn.h"
+#include "tern/escape.h"
 #include "tern/log.h"
 
 #include "conn_internal.h"
@@ -62,17 +63,21 @@ void conn_hand_over_tickets(struct tern_conn *c)
  * num_tickets tickets follow at once, carrying the new identity. */
 void conn_pha_check(struct tern_conn *c)
 {
-	char subject[256];
+	char subject[TERN_ESCAPE_IN_MAX + 1], text[TERN_ESCAPE_OUT_MAX];
 
 	if (!c->tls.pha_answered)
 		return;
 	tern_tls_client_cert_answered(&c->tls);
-	if (tern_tls_client_subject(&c->tls, subject, sizeof(subject)))
+	int n = tern_tls_client_subject(&c->tls, subject, sizeof(subject));
+	if (n >= 0) {
+		/* the client's bytes: escaped, spaces too, as in every log line */
+		tern_escape(text, sizeof(text), subject, (size_t)n, TERN_ESCAPE_SPACE);
 		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake client certificate %s (verify: %s)",
-			 (unsigned long long)c->id, subject, tern_tls_verify_status(&c->tls));
-	else
+			 (unsigned long long)c->id, text, tern_tls_verify_status(&c->tls));
+	} else {
 		tern_log(TERN_LOG_INFO, "conn %llu: post-handshake authentication: the client sent "
 			 "no certificate", (unsigned long long)c->id);
+	}
 	c->tickets.owed += tern_tls_num_tickets(&c->tls);
 	if (c->tickets.owed + c->tickets.pending > 0)
 		c->tickets.due = true;

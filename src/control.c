@@ -37,8 +37,11 @@
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/ticket_keys_file.h"
+#include "tern/tls_ctx.h"
 #include "tern/watch.h"
 #include "tern/worker.h"
+
+#include "control_internal.h"
 
 #define MAX_CLIENTS 256
 /* A client must send a full command line within this long of connecting
@@ -110,103 +113,6 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 	return reply;
 }
 
-static void cmd_help(struct tern_json *j)
-{
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "commands");
-	tern_json_begin_array(j);
-	for (const char *const *name = tern_control_command_names(); *name; name++)
-		tern_json_string(j, *name);
-	tern_json_end_array(j);
-	tern_json_end_object(j);
-}
-
-static void cmd_stats(struct tern_control *ctl, struct tern_json *j)
-{
-	struct tern_totals t;
-	tern_server_totals(ctl->srv, &t);
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-#define TERN_STATS_FIELD(name)           \
-	tern_json_key(j, #name);         \
-	tern_json_uint(j, t.name);
-	TERN_COUNTER_FIELDS(TERN_STATS_FIELD)
-#undef TERN_STATS_FIELD
-	tern_json_key(j, "workers");
-	tern_json_uint(j, ctl->srv->num_workers);
-	/* --num-tickets: fixed at start (a reload keeps it). */
-	tern_json_key(j, "num_tickets");
-	tern_json_uint(j, ctl->cfg->num_tickets);
-	tern_json_key(j, "reload_failures");
-	tern_json_uint(j, atomic_load_explicit(&ctl->srv->reload_failures, memory_order_relaxed));
-	tern_json_key(j, "io");
-	tern_json_string(j, tern_io_probe_engine_name(ctl->srv->io_engine));
-	tern_json_end_object(j);
-}
-
-/* What runs: version, seconds since start, the I/O engine the workers
- * run (for --io auto, what the probe allowed) and how many workers. */
-static void cmd_info(struct tern_control *ctl, struct tern_json *j)
-{
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "version");
-	tern_json_string(j, TERN_VERSION);
-	tern_json_key(j, "uptime_s");
-	tern_json_uint(j, (tern_clock_ms() - ctl->srv->started_ms) / 1000);
-	tern_json_key(j, "io");
-	tern_json_string(j, tern_io_probe_engine_name(ctl->srv->io_engine));
-	tern_json_key(j, "workers");
-	tern_json_uint(j, ctl->srv->num_workers);
-	tern_json_end_object(j);
-}
-
-/* keys: what the ticket keys in use are, named by fingerprint (never the
- * key), so that an operator can watch a fleet converge on a rotation. */
-static void cmd_keys(struct tern_control *ctl, struct tern_json *j)
-{
-	const struct tern_ticket_keys *k = ctl->srv->ticket_keys;
-	int64_t now = (int64_t)time(NULL);
-	char fp[TERN_TICKET_KEY_FINGERPRINT_LEN + 1], since[TERN_TICKET_KEY_TIME_LEN + 1];
-
-	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "source");
-	if (ctl->cfg->ticket_keys_path)
-		tern_json_string(j, ctl->cfg->ticket_keys_path);
-	else
-		tern_json_string(j, "memory");
-	tern_json_key(j, "keys");
-	tern_json_begin_array(j);
-	for (uint32_t i = 0; i < tern_ticket_keys_count(k); i++) {
-		int64_t t = tern_ticket_keys_since(k, i);
-		tern_ticket_keys_fingerprint(k, i, fp);
-		tern_json_begin_object(j);
-		tern_json_key(j, "fingerprint");
-		tern_json_string(j, fp);
-		tern_json_key(j, "role");
-		tern_json_string(j, tern_ticket_key_role_name(tern_ticket_keys_role(k, i)));
-		tern_json_key(j, "since");
-		if (t == TERN_TICKET_KEY_SINCE_UNKNOWN)
-			tern_json_null(j);
-		else
-			tern_json_string(j, tern_ticket_key_time_format(t, since));
-		tern_json_key(j, "age_s");
-		if (t == TERN_TICKET_KEY_SINCE_UNKNOWN)
-			tern_json_null(j);
-		else
-			tern_json_int(j, now - t);
-		tern_json_end_object(j);
-	}
-	tern_json_end_array(j);
-	tern_json_end_object(j);
-}
-
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
 	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1);
@@ -220,15 +126,30 @@ static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, 
 	tern_reply_unref(reply);
 }
 
-/* tickets, num-tickets and verify-client: one connection, or all. */
-static void cmd_tickets(struct tern_control *ctl, const struct tern_command *cmd,
-			struct tern_json *j)
+/* The worker request a connection command makes. */
+static enum tern_request_kind conn_request_kind(enum tern_command_kind kind)
+{
+	switch (kind) {
+	case TERN_CMD_TICKETS:
+		return TERN_REQ_KIND_TICKETS;
+	case TERN_CMD_NUM_TICKETS:
+		return TERN_REQ_KIND_NUM_TICKETS;
+	case TERN_CMD_CLOSE:
+		return TERN_REQ_KIND_CLOSE;
+	case TERN_CMD_VERIFY_CLIENT:
+	default: /* execute() sends only these four here */
+		return TERN_REQ_KIND_VERIFY_CLIENT;
+	}
+}
+
+/* tickets, num-tickets, verify-client and close: one connection, or all
+ * (tickets only). */
+static void cmd_conn_request(struct tern_control *ctl, const struct tern_command *cmd,
+			     struct tern_json *j)
 {
 	bool all = cmd->conn_id == TERN_CONN_ID_ALL;
 	unsigned owner = tern_conn_id_worker(cmd->conn_id);
-	enum tern_request_kind kind = cmd->kind == TERN_CMD_TICKETS       ? TERN_REQ_KIND_TICKETS
-				     : cmd->kind == TERN_CMD_NUM_TICKETS ? TERN_REQ_KIND_NUM_TICKETS
-									 : TERN_REQ_KIND_VERIFY_CLIENT;
+	enum tern_request_kind kind = conn_request_kind(cmd->kind);
 	const char *count_key = kind == TERN_REQ_KIND_TICKETS ? "queued" : NULL;
 
 	if (!all && owner >= ctl->srv->num_workers) {
@@ -353,10 +274,10 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 	}
 	switch (cmd.kind) {
 	case TERN_CMD_HELP:
-		cmd_help(j);
+		tern_control_view_help(j);
 		break;
 	case TERN_CMD_STATS:
-		cmd_stats(ctl, j);
+		tern_control_view_stats(ctl->srv, j);
 		break;
 	case TERN_CMD_CONNS:
 		cmd_conns(ctl, &cmd, j);
@@ -364,16 +285,20 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 	case TERN_CMD_TICKETS:
 	case TERN_CMD_NUM_TICKETS:
 	case TERN_CMD_VERIFY_CLIENT:
-		cmd_tickets(ctl, &cmd, j);
+	case TERN_CMD_CLOSE:
+		cmd_conn_request(ctl, &cmd, j);
+		break;
+	case TERN_CMD_CERTS:
+		tern_control_view_certs(ctl->srv, j);
 		break;
 	case TERN_CMD_RELOAD:
 		cmd_reload(ctl, j);
 		break;
 	case TERN_CMD_INFO:
-		cmd_info(ctl, j);
+		tern_control_view_info(ctl->srv, j);
 		break;
 	case TERN_CMD_KEYS:
-		cmd_keys(ctl, j);
+		tern_control_view_keys(ctl->srv, j);
 		break;
 	case TERN_CMD_ROTATE_TICKET_KEYS:
 		cmd_rotate(ctl, j);

@@ -47,13 +47,15 @@ static const struct command_spec command_specs[] = {
 	{"reload", TERN_CMD_RELOAD, 0, 0, NULL},
 	{"info", TERN_CMD_INFO, 0, 0, NULL},
 	{"keys", TERN_CMD_KEYS, 0, 0, NULL},
+	{"close", TERN_CMD_CLOSE, 1, 1, "close: expected ID"},
+	{"certs", TERN_CMD_CERTS, 0, 0, NULL},
 };
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
 static const char *const command_names[NUM_COMMANDS + 1] = {
 	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
-	"reload", "info", "keys", NULL,
+	"reload", "info", "keys", "close", "certs", NULL,
 };
 
 /* The numbers in the messages below are written out; these keep them
@@ -188,8 +190,10 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_RELOAD:
 	case TERN_CMD_INFO:
 	case TERN_CMD_KEYS:
+	case TERN_CMD_CERTS:
 		return 0;
 	case TERN_CMD_VERIFY_CLIENT:
+	case TERN_CMD_CLOSE:
 		return parse_conn_id(&args[0], false, &out->conn_id, err, err_len);
 	case TERN_CMD_CONNS:
 		out->limit = TERN_CONTROL_CONNS_DEFAULT;

@@ -32,6 +32,7 @@
 #include "tern/log.h"
 #include "tern/metrics.h"
 #include "tern/poll_server.h"
+#include "tern/process_stats.h"
 #include "tern/sock.h"
 #include "tern/server.h"
 #include "tern/worker.h"
@@ -114,6 +115,41 @@ static void render_ticket_keys(struct text *t, struct tern_server *srv)
 	}
 }
 
+/* The standard process_* series, with the names, HELP and TYPE
+ * Prometheus' client libraries give them, so dashboards and alerts made
+ * for any exporter read tern's too. A figure /proc does not give is left
+ * out, never made up (process_stats.h). */
+static void render_process(struct text *t)
+{
+	struct tern_process_stats p;
+
+	tern_process_stats_read(&p);
+	if (p.have_stat) {
+		header(t, "process_cpu_seconds_total", "counter",
+		       "Total user and system CPU time spent in seconds.");
+		text_printf(t, "process_cpu_seconds_total %.2f\n", p.cpu_seconds);
+	}
+	if (p.open_fds >= 0) {
+		header(t, "process_open_fds", "gauge", "Number of open file descriptors.");
+		text_printf(t, "process_open_fds %lld\n", (long long)p.open_fds);
+	}
+	if (p.max_fds >= 0) {
+		header(t, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		text_printf(t, "process_max_fds %lld\n", (long long)p.max_fds);
+	}
+	if (p.have_stat) {
+		header(t, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+		sample(t, "process_virtual_memory_bytes", "", p.virtual_bytes);
+		header(t, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+		sample(t, "process_resident_memory_bytes", "", p.resident_bytes);
+	}
+	if (p.have_start) {
+		header(t, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.");
+		text_printf(t, "process_start_time_seconds %.2f\n", p.start_time_s);
+	}
+}
+
 int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 {
 	struct tern_totals c;
@@ -135,8 +171,17 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	sample(&t, "tern_handshakes_total", "{kind=\"full\"}", c.handshakes_full);
 	sample(&t, "tern_handshakes_total", "{kind=\"resumed\"}", c.handshakes_resumed);
 	header(&t, "tern_handshake_failures_total", "counter",
-	       "Client connections that ended before their TLS handshake completed.");
+	       "Client connections that sent bytes and ended before their TLS handshake "
+	       "completed (connections that sent none are probes).");
 	sample(&t, "tern_handshake_failures_total", "", c.handshake_failures);
+	header(&t, "tern_probe_connections_total", "counter",
+	       "Client connections that closed before sending a byte (health probes): never "
+	       "handshake failures.");
+	sample(&t, "tern_probe_connections_total", "", c.probe_connections);
+	header(&t, "tern_log_dropped_total", "counter",
+	       "Log lines dropped because stderr was slower than they came: the log buffer was "
+	       "full, or stderr failed.");
+	sample(&t, "tern_log_dropped_total", "", tern_log_dropped());
 	header(&t, "tern_bytes_total", "counter",
 	       "Plaintext bytes, by direction: client_in from clients to backends, client_out "
 	       "from backends to clients.");
@@ -172,6 +217,7 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 		    tern_io_probe_engine_name(srv->io_engine));
 
 	render_ticket_keys(&t, srv);
+	render_process(&t);
 
 	header(&t, "tern_handshake_duration_seconds", "histogram",
 	       "Time from accepting a client connection to its TLS handshake completing.");

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "tern/conn_info.h"
+#include "tern/escape.h"
 #include "tern/json.h"
 #include "tern/reply.h"
 
@@ -266,6 +267,22 @@ static void member_text(struct tern_json *j, const char *key, bool present, cons
 		tern_json_null(j);
 }
 
+/* A client's bytes (conn_info.h), escaped and bounded (escape.h), or
+ * null when absent. Spaces are kept: a JSON string holds them safely. */
+static void member_client_bytes(struct tern_json *j, const char *key, bool present,
+				const char *p, size_t len)
+{
+	char text[TERN_ESCAPE_OUT_MAX];
+
+	tern_json_key(j, key);
+	if (!present) {
+		tern_json_null(j);
+		return;
+	}
+	tern_escape(text, sizeof(text), p, len, 0);
+	tern_json_string(j, text);
+}
+
 /* One connection of `conns`. The field names, their order and the nulls
  * are what clients parse: change none of them. */
 static void render_conn(struct tern_json *j, const struct tern_conn_info *ci)
@@ -274,8 +291,8 @@ static void render_conn(struct tern_json *j, const struct tern_conn_info *ci)
 	member_uint(j, "id", ci->id);
 	member_uint(j, "worker", ci->worker);
 	member_text(j, "peer", true, ci->peer);
-	member_text(j, "sni", ci->has_sni, ci->sni);
-	member_text(j, "alpn", ci->has_alpn, ci->alpn);
+	member_client_bytes(j, "sni", ci->has_sni, ci->sni, ci->sni_len);
+	member_client_bytes(j, "alpn", ci->has_alpn, ci->alpn, ci->alpn_len);
 	member_text(j, "version", ci->handshake_done, ci->version);
 	member_text(j, "cipher", ci->handshake_done, ci->cipher);
 	tern_json_key(j, "resumed");
@@ -288,7 +305,8 @@ static void render_conn(struct tern_json *j, const struct tern_conn_info *ci)
 	member_uint(j, "tickets_pending", ci->tickets_pending);
 	member_uint(j, "tickets_requested", ci->tickets_requested);
 	member_uint(j, "buffer_bytes", ci->buffer_bytes);
-	member_text(j, "client_cert", ci->has_client_cert, ci->client_cert);
+	member_client_bytes(j, "client_cert", ci->has_client_cert, ci->client_cert,
+			    ci->client_cert_len);
 	tern_json_end_object(j);
 }
 

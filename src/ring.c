@@ -12,6 +12,11 @@
 #include "tern/log.h"
 #include "tern/ring.h"
 
+const char *tern_ring_library_version(void)
+{
+	return TERN_LIBURING_VERSION;
+}
+
 /* The provided-buffer group every recv_provided draws from. */
 #define PROVIDED_GROUP 0
 /* Provided buffers published to the kernel at the least, and the ticks

@@ -1,5 +1,6 @@
 /* The in-memory TLS state machine: a custom BIO over tern_bufs. */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -339,16 +340,55 @@ void tern_tls_client_cert_answered(struct tern_tls *tls)
 	tls->pha_answered = false;
 }
 
-bool tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len)
+/* Appends len bytes to out (of out_len), as many as fit; returns the new
+ * position. */
+static size_t put_bytes(char *out, size_t out_len, size_t at, const void *p, size_t len)
+{
+	size_t n = at < out_len ? out_len - at : 0;
+	if (n > len)
+		n = len;
+	memcpy(out + at, p, n);
+	return at + n;
+}
+
+int tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len)
 {
 	X509 *cert = SSL_get0_peer_certificate(tls->ssl);
-	if (!cert) {
-		if (out_len)
-			out[0] = '\0';
-		return false;
+	size_t at = 0;
+
+	if (!cert)
+		return -ENOENT;
+	/* X509_NAME_oneline's "/SN=value" form, with each value's bytes as
+	 * they are (UTF-8 where the certificate's string type says how):
+	 * X509_NAME_oneline writes its own "\xXX" for some bytes and not for
+	 * '"', '\' or spaces, and cuts silently; escape.h does it all. */
+	const X509_NAME *name = X509_get_subject_name(cert);
+	for (int i = 0; i < X509_NAME_entry_count(name) && at < out_len; i++) {
+		const X509_NAME_ENTRY *entry = X509_NAME_get_entry(name, i);
+		const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(entry);
+		const ASN1_STRING *data = X509_NAME_ENTRY_get_data(entry);
+		int nid = OBJ_obj2nid(obj);
+		const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : NULL;
+		char oid[80];
+		if (!sn) {
+			if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0)
+				snprintf(oid, sizeof(oid), "?");
+			sn = oid;
+		}
+		at = put_bytes(out, out_len, at, "/", 1);
+		at = put_bytes(out, out_len, at, sn, strlen(sn));
+		at = put_bytes(out, out_len, at, "=", 1);
+		unsigned char *utf8 = NULL;
+		int len = ASN1_STRING_to_UTF8(&utf8, data);
+		if (len >= 0)
+			at = put_bytes(out, out_len, at, utf8, (size_t)len);
+		else /* a string type with no UTF-8 form: its bytes */
+			at = put_bytes(out, out_len, at, ASN1_STRING_get0_data(data),
+				       (size_t)ASN1_STRING_length(data));
+		OPENSSL_free(utf8);
 	}
-	X509_NAME_oneline(X509_get_subject_name(cert), out, (int)out_len);
-	return true;
+	ERR_clear_error();
+	return (int)at;
 }
 
 const char *tern_tls_verify_status(const struct tern_tls *tls)

@@ -16,6 +16,13 @@
 #include "tern/tls_ctx.h"
 #include "tls_ctx_internal.h"
 
+/* OpenSSL's configuration says whether it was built without kTLS. */
+#ifdef OPENSSL_NO_KTLS
+#define TLS_LIBRARY_KTLS false
+#else
+#define TLS_LIBRARY_KTLS true
+#endif
+
 /* Every context's session id context: the same everywhere, so a TLS 1.2
  * session resumes whichever context the connection is switched to (and
  * OpenSSL refuses to resume a session of another id context). */
@@ -403,4 +410,19 @@ void tern_tls_shard_free(struct tern_tls_shard *shard)
 		SSL_CTX_free(shard->ctx[g]);
 	free(shard->ctx);
 	free(shard);
+}
+
+const char *tern_tls_library_built(void)
+{
+	return OPENSSL_VERSION_TEXT;
+}
+
+const char *tern_tls_library_running(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
+bool tern_tls_library_ktls(void)
+{
+	return TLS_LIBRARY_KTLS;
 }

@@ -416,3 +416,61 @@ void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t 
 	ERR_clear_error();
 }
 
+/* An ASN1_TIME as seconds since the epoch, or TERN_CERT_TIME_NONE. */
+static int64_t asn1_time_epoch(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return TERN_CERT_TIME_NONE;
+	return (int64_t)timegm(&tm);
+}
+
+/* The stapled response's status for the certificate: the first
+ * SingleResponse, which is the one `openssl ocsp` writes for one
+ * certificate. Parsed again for every `certs`: rare, and the identities
+ * keep only the bytes they staple. */
+static void ocsp_info(const struct identity *id, struct tern_cert_info *out)
+{
+	const unsigned char *p = id->ocsp;
+	OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)id->ocsp_len);
+	OCSP_BASICRESP *basic = resp ? OCSP_response_get1_basic(resp) : NULL;
+	OCSP_SINGLERESP *single = basic ? OCSP_resp_get0(basic, 0) : NULL;
+	ASN1_GENERALIZEDTIME *this_update = NULL, *next_update = NULL;
+	int reason;
+
+	if (single) {
+		int status = OCSP_single_get0_status(single, &reason, NULL, &this_update, &next_update);
+		out->ocsp_status = status >= 0 ? OCSP_cert_status_str(status) : NULL;
+		out->ocsp_this_update = asn1_time_epoch(this_update);
+		out->ocsp_next_update = asn1_time_epoch(next_update);
+	}
+	OCSP_BASICRESP_free(basic);
+	OCSP_RESPONSE_free(resp);
+	ERR_clear_error();
+}
+
+void tern_tls_identities_cert_info(const struct tern_tls_identities *ids, size_t i,
+				   struct tern_cert_info *out)
+{
+	const struct identity *id = &ids->certs[i];
+
+	*out = (struct tern_cert_info){
+		.source = id->source,
+		/* char ** to const char *const *: C wants the cast. */
+		.names = (const char *const *)id->names,
+		.num_names = id->num_names,
+		.key_type = EVP_PKEY_get0_type_name(id->key),
+		.key_bits = EVP_PKEY_get_bits(id->key),
+		.not_before = asn1_time_epoch(X509_get0_notBefore(id->cert)),
+		.not_after = asn1_time_epoch(X509_get0_notAfter(id->cert)),
+		.is_default = i == 0,
+		.ocsp_source = id->ocsp ? id->ocsp_source : NULL,
+		.ocsp_this_update = TERN_CERT_TIME_NONE,
+		.ocsp_next_update = TERN_CERT_TIME_NONE,
+	};
+	if (!out->key_type)
+		out->key_type = "?";
+	if (id->ocsp)
+		ocsp_info(id, out);
+}

@@ -1,7 +1,7 @@
 /* What other threads ask of a worker (request.h), carried out on the
  * worker's thread between completions: tickets, num-tickets and
- * verify-client on one connection or all, conns, the ticket refresh, new
- * ticket keys and TLS contexts, and the health ping. */
+ * verify-client on one connection or all, close, conns, the ticket
+ * refresh, new ticket keys and TLS contexts, and the health ping. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/conn_info.h"
+#include "tern/log.h"
 #include "tern/reply.h"
 #include "tern/request.h"
 #include "tern/ticket_keys.h"
@@ -140,6 +141,21 @@ static void handle_verify_client(struct tern_worker *w, const struct tern_reques
 	}
 }
 
+/* close ID: the connection starts ending (docs/connection.md); one
+ * already ending is no error. Only an unknown ID is: a connection closed
+ * already has left the list. */
+static void handle_close(struct tern_worker *w, const struct tern_request *req,
+			 struct tern_reply_part *part)
+{
+	struct tern_conn *c = request_conn(w, req, part);
+	if (!c)
+		return;
+	if (tern_conn_request_close(c) > 0) /* may free c */
+		tern_log(TERN_LOG_INFO, "conn %llu: closing, as the control socket asked",
+			 (unsigned long long)req->conn_id);
+	part->value = 1;
+}
+
 /* conns: up to arg connections, copied out for the control thread, which
  * renders them (and takes as many as LIMIT leaves it). */
 static void handle_list_conns(struct tern_worker *w, const struct tern_request *req,
@@ -179,6 +195,7 @@ static bool request_has_reply(const struct tern_request *req)
 	case TERN_REQ_KIND_NUM_TICKETS:
 	case TERN_REQ_KIND_LIST_CONNS:
 	case TERN_REQ_KIND_VERIFY_CLIENT:
+	case TERN_REQ_KIND_CLOSE:
 		return true;
 	default:
 		return false;
@@ -210,6 +227,9 @@ void tern_worker_handle_request(struct tern_worker *w, const struct tern_request
 		break;
 	case TERN_REQ_KIND_VERIFY_CLIENT:
 		handle_verify_client(w, req, part);
+		break;
+	case TERN_REQ_KIND_CLOSE:
+		handle_close(w, req, part);
 		break;
 	case TERN_REQ_KIND_TICKET_REFRESH:
 		handle_refresh(w, req->arg);

@@ -106,6 +106,7 @@ struct tern_conn {
 	uint8_t inflight; /* operations in flight that name this connection */
 	uint8_t timer_kind;
 	bool handshake_done; /* it was, once: a failure after it is not a handshake failure */
+	bool client_spoke;   /* a byte came from the client: leaving is no longer a probe */
 	struct tern_conn_host *host;
 	uint64_t id;
 	struct tern_conn_sock sock[2]; /* by enum tern_side */
@@ -224,6 +225,20 @@ void tern_conn_expire(struct tern_conn *c);
 
 /* Ends the connection at once: both sockets closed, no goodbye. May free c. */
 void tern_conn_abort(struct tern_conn *c, const char *reason);
+
+/* close ID (SPEC section 3): ends the connection cleanly, by the `close`
+ * row of docs/connection.md. Mid-handshake at once, as there is no session
+ * to say goodbye in. Once the session is up (connecting or streaming,
+ * half-closed either way): close_notify queued after what cout holds, at
+ * a record boundary; the backend socket closed at once (plaintext not yet
+ * sent either way is dropped); the client's once cout is sent, or after
+ * the linger time (2 s) for a client that does not read. A connection
+ * already ending keeps ending as it was, with its own reason. The access
+ * log's reason is TERN_CONN_REASON_CONTROL; never a handshake failure.
+ * Returns 1 when this started the end, 0 when it had started already.
+ * May free c. */
+#define TERN_CONN_REASON_CONTROL "closed_by_control"
+int tern_conn_request_close(struct tern_conn *c);
 
 /* Tickets on demand (SPEC 1). Queues n new TLS 1.3 session tickets: they
  * leave with the connection's next write of backend data, ahead of it, or

@@ -6,12 +6,19 @@
  * connection and crosses threads inside a reply part. One is made per
  * listed connection (up to LIMIT per worker), so it holds fixed arrays
  * sized for what they carry and nothing more. A string field whose has_
- * flag is false is absent, and is rendered as null. */
+ * flag is false is absent, and is rendered as null.
+ *
+ * sni, alpn and client_cert are the client's bytes, kept raw (with their
+ * length: they may hold any byte) and escaped when rendered (escape.h):
+ * at most TERN_ESCAPE_IN_MAX of them are shown, so one more is kept to
+ * tell that there were more. */
 #ifndef TERN_CONN_INFO_H
 #define TERN_CONN_INFO_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "tern/escape.h"
 
 /* "[IPv6]:port" is at most 1 + 45 + 2 + 5 bytes, and its NUL. */
 #define TERN_CONN_INFO_PEER_MAX 64
@@ -29,13 +36,16 @@ struct tern_conn_info {
 	uint32_t tickets_requested;
 	bool resumed;
 	bool has_sni, has_alpn, has_client_cert;
+	uint16_t sni_len, alpn_len, client_cert_len; /* bytes in the fields below */
 	bool handshake_done; /* version and cipher are set */
 	char peer[TERN_CONN_INFO_PEER_MAX]; /* "-" when unknown */
 	char version[16];   /* "TLSv1.3" */
 	char cipher[48];    /* OpenSSL's name; the longest today are 30 bytes */
-	char sni[256];      /* a host_name is at most 255 bytes (RFC 6066 section 3) */
-	char alpn[256];     /* a protocol name is at most 255 bytes (RFC 7301 section 3.1) */
-	char client_cert[256]; /* the subject, as X509_NAME_oneline writes it */
+	/* a host_name is at most 255 bytes (RFC 6066 section 3), a protocol
+	 * name too (RFC 7301 section 3.1), a subject has no bound */
+	char sni[TERN_ESCAPE_IN_MAX + 1];
+	char alpn[TERN_ESCAPE_IN_MAX + 1];
+	char client_cert[TERN_ESCAPE_IN_MAX + 1]; /* tern_tls_client_subject's */
 };
 
 #endif

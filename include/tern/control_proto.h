@@ -40,11 +40,13 @@ enum tern_command_kind {
 	TERN_CMD_RELOAD,
 	TERN_CMD_INFO,
 	TERN_CMD_KEYS,
+	TERN_CMD_CLOSE, /* conn_id */
+	TERN_CMD_CERTS,
 };
 
 struct tern_command {
 	enum tern_command_kind kind;
-	uint64_t conn_id; /* tickets, num-tickets; TERN_CONN_ID_ALL for "all" */
+	uint64_t conn_id; /* tickets, num-tickets, verify-client, close; TERN_CONN_ID_ALL for "all" */
 	uint32_t count;   /* tickets: 1..16 (default 1); num-tickets: 0..16 */
 	uint32_t limit;   /* conns: 1..100000 (default 1000) */
 };
@@ -63,7 +65,7 @@ struct tern_command {
  *   "conns: LIMIT must be 1..100000", "tickets: expected ID|all [N]",
  *   "tickets: N must be 1..16", "num-tickets: expected ID N",
  *   "num-tickets: N must be 0..16", "verify-client: expected ID",
- *   "invalid connection ID 'ID'".
+ *   "close: expected ID", "invalid connection ID 'ID'".
  * A quoted NAME longer than 64 bytes (or ID longer than 32) is cut and
  * ends in "...". The ID UINT64_MAX is refused: it is TERN_CONN_ID_ALL.
  *

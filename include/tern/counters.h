@@ -17,6 +17,7 @@
 	X(handshakes_full)           \
 	X(handshakes_resumed)        \
 	X(handshake_failures)        \
+	X(probe_connections)         \
 	X(bytes_client_in)           \
 	X(bytes_client_out)          \
 	X(backend_connect_failures)  \

@@ -24,8 +24,10 @@ struct tern_metrics;
 #define TERN_METRICS_CLIENT_TIMEOUT_MS 5000
 #define TERN_METRICS_MAX_CLIENTS 64
 
-/* The exposition format's media type (version 0.0.4 of the text format). */
-#define TERN_METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
+/* The exposition format's media type (version 0.0.4 of the text format),
+ * with the charset Prometheus' own client libraries send: HELP text is
+ * UTF-8. */
+#define TERN_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Formats every metric of SPEC section 5, each with # HELP and # TYPE,
  * from the sum of all workers' counters and histograms. Any thread: it

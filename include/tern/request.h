@@ -37,6 +37,9 @@ enum tern_request_kind {
 	 * answered" slot (tern_worker_ping_answered_ms); ptr: NULL (nobody
 	 * waits) */
 	TERN_REQ_KIND_PING,
+	/* end conn_id cleanly (tern_conn_request_close); ptr: struct
+	 * tern_reply */
+	TERN_REQ_KIND_CLOSE,
 };
 
 struct tern_request {

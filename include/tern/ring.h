@@ -42,6 +42,12 @@ void tern_ring_free(struct tern_ring *ring);
 __attribute__((warn_unused_result))
 int tern_ring_probe(bool need_buffers, char *why, size_t why_len);
 
+/* The liburing version tern was built against, "2.3": liburing 2.3
+ * (Debian 12's) has neither io_uring_major_version() nor the
+ * IO_URING_VERSION_* macros of 2.4, so CMake passes what pkg-config says.
+ * Static storage. */
+const char *tern_ring_library_version(void);
+
 /* Queue an operation. They cannot fail: a full submission queue is
  * submitted to the kernel first to make room. The memory passed (buffers,
  * addresses, timespecs) must stay valid until the operation completes. */

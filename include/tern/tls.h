@@ -154,8 +154,13 @@ static inline bool tern_tls_pha_pending(const struct tern_tls *tls)
 /* After pha_answered turned true: stops watching for the answer. */
 void tern_tls_client_cert_answered(struct tern_tls *tls);
 
-/* The peer certificate's subject ("/CN=..."), true if there is one. */
-bool tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len);
+/* The peer certificate's subject as X509_NAME_oneline writes it
+ * ("/O=Example/CN=alice"), but with each value's bytes as they are (UTF-8)
+ * rather than partly escaped: the client's bytes, to be escaped (escape.h)
+ * wherever they are shown. Writes at most out_len bytes to out, no NUL,
+ * and returns how many; out_len when the subject is that long or longer.
+ * -ENOENT when there is no peer certificate. */
+int tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len);
 
 /* "ok", or why the peer certificate failed verification. */
 const char *tern_tls_verify_status(const struct tern_tls *tls);
@@ -164,7 +169,9 @@ const char *tern_tls_verify_status(const struct tern_tls *tls);
  * `num-tickets` changes it. */
 unsigned tern_tls_num_tickets(const struct tern_tls *tls);
 
-/* Negotiated facts for logs; valid after the handshake. Never NULL. */
+/* Negotiated facts for logs; valid after the handshake. Never NULL.
+ * Version and cipher are OpenSSL's own names; tern_tls_sni is the
+ * client's bytes ("-" when it sent none), to be escaped (escape.h). */
 const char *tern_tls_version(const struct tern_tls *tls);
 const char *tern_tls_cipher(const struct tern_tls *tls);
 const char *tern_tls_sni(const struct tern_tls *tls);

@@ -40,6 +40,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tern/config.h"
 
@@ -73,6 +74,33 @@ size_t tern_tls_identities_count(const struct tern_tls_identities *ids);
 void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t i, char *out,
 				  size_t out_len);
 
+/* What `certs` shows of one certificate (SPEC section 3). Text is the
+ * certificate's and the operator's own, neither escaped nor checked
+ * beyond what loading did (names are at most 253 bytes, without NUL):
+ * whoever writes it out escapes it. Pointers borrow from the identities
+ * and live as long as the caller's reference. */
+#define TERN_CERT_TIME_NONE INT64_MIN
+struct tern_cert_info {
+	const char *source;       /* the --cert path, or "self-signed" */
+	const char *const *names; /* DNS names (subjectAltName, else CN), lowercase */
+	size_t num_names;
+	const char *key_type;     /* OpenSSL's name: "EC", "RSA", "ED25519"... */
+	int key_bits;
+	int64_t not_before, not_after; /* seconds since the epoch; TERN_CERT_TIME_NONE if unreadable */
+	bool is_default;          /* the first --cert: unknown or absent SNI gets it */
+	const char *ocsp_source;  /* the --ocsp path, or NULL: nothing stapled */
+	/* From the stapled response's first SingleResponse: "good",
+	 * "revoked" or "unknown", NULL when not stapled or unreadable;
+	 * thisUpdate and nextUpdate, TERN_CERT_TIME_NONE when absent. */
+	const char *ocsp_status;
+	int64_t ocsp_this_update, ocsp_next_update;
+};
+
+/* Fills *out for certificate i (< count). Any thread holding a reference
+ * (the identities are immutable). */
+void tern_tls_identities_cert_info(const struct tern_tls_identities *ids, size_t i,
+				   struct tern_cert_info *out);
+
 /* Builds one worker's shard: one SSL_CTX per name set, all with the same
  * versions, options, ciphers, groups, ticket settings and session id
  * context, and each with the ticket key callback reading *ticket_keys
@@ -95,6 +123,15 @@ struct ssl_ctx_st *tern_tls_shard_default_ctx(const struct tern_tls_shard *shard
 /* Drops the shard's references to its contexts; connections made from it
  * keep theirs (see above). NULL does nothing. */
 void tern_tls_shard_free(struct tern_tls_shard *shard);
+
+/* The OpenSSL tern runs on, for tern -vv: the version it was built
+ * against (OPENSSL_VERSION_TEXT), the one loaded at run time
+ * (OpenSSL_version), and whether that build has kTLS support (no
+ * OPENSSL_NO_KTLS; tern itself does not turn kTLS on). Static storage;
+ * any thread. */
+const char *tern_tls_library_built(void);
+const char *tern_tls_library_running(void);
+bool tern_tls_library_ktls(void);
 
 /* Whether a certificate name covers host, as the SNI lookup decides:
  * ASCII case-insensitive; a trailing dot on host is ignored; a pattern

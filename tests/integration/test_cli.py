@@ -1,14 +1,24 @@
 """The command line (SPEC section 2): bad flags exit 2 with one line naming
 the flag and the value and never start; unreadable files exit 1 naming the
-path; --check, --help, --version; the self-signed fallback."""
+path; --check, --help, --version, -vv (the build, and the engine --io auto
+would run, checked against what a started tern runs); `tern ctl --help`
+listing every command the control socket takes; the self-signed
+fallback."""
 
 import os
+import re
+import shutil
 import socket
 import ssl
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TernTestCase, client_context, free_port, main, port_refuses  # noqa: E402
+from harness import (TernTestCase, client_context, ctl, free_port, main,  # noqa: E402
+                     port_refuses, run_ctl)
+import no_io_uring  # noqa: E402
+
+NO_IO_URING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no_io_uring.py")
 
 # (argv after the base flags, the flag the message must name, the value it must name)
 BAD_FLAGS = [
@@ -129,6 +139,72 @@ class TestCli(TernTestCase):
                 r = self.run_tern([flag])
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertRegex(r.stdout, r"\d+\.\d+\.\d+")
+
+    def build(self, args=("-vv",), launcher=()):
+        """tern -vv: exit 0, nothing on stderr; its "key: value" lines."""
+        r = self.run_tern(list(args), launcher=launcher)
+        self.assertEqual((r.returncode, r.stderr), (0, ""), r.stdout)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^tern \d+\.\d+\.\d+$")
+        return dict(line.split(": ", 1) for line in lines[1:])
+
+    def test_vv_prints_the_build(self):
+        info = self.build()
+        self.assertEqual(set(info), {"openssl", "liburing", "kernel", "io_uring", "io", "ktls"})
+        # OpenSSL: the library loaded, as the openssl command (same
+        # libcrypto) names it, and the one built against.
+        library = re.search(r"\(Library: (.*)\)",
+                            subprocess.run(["openssl", "version"], capture_output=True,
+                                           text=True).stdout)
+        running, built = re.match(r"^(OpenSSL 3\.\S+ .*) \(built against (OpenSSL 3\.\S+ .*)\)$",
+                                  info["openssl"]).groups()
+        if library:
+            self.assertEqual(running, library.group(1))
+        if shutil.which("pkg-config"):
+            version = subprocess.run(["pkg-config", "--modversion", "liburing"],
+                                     capture_output=True, text=True).stdout.strip()
+            if version:
+                self.assertTrue(info["liburing"].startswith(version + " "), info["liburing"])
+        u = os.uname()
+        self.assertEqual(info["kernel"], "%s %s %s" % (u.sysname, u.release, u.machine))
+        self.assertTrue(info["ktls"].startswith("not used by tern; OpenSSL built with"),
+                        info["ktls"])
+        # What --io auto would run is what it runs.
+        engine = re.match(r"^--io auto would run (uring|epoll)$", info["io"]).group(1)
+        self.assertEqual(info["io_uring"].startswith("works"), engine == "uring")
+        be = self.echo_backend()
+        tern = self.start_tern([be], workers=1, extra=["--io", "auto"])
+        self.assertIn(" io=%s " % engine, [l for l in tern.lines() if " ready: " in l][0])
+        tern.stop_ok()
+        # -vv answers wherever it stands, like -V; a single -v is unknown.
+        self.assertEqual(self.build(["--workers", "2", "-vv"])["io"], info["io"])
+        r = self.run_tern(["-v"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("-v", r.stderr)
+
+    def test_vv_with_io_uring_refused(self):
+        """Under a seccomp filter refusing io_uring (as Docker's default
+        profile does), -vv says why and that --io auto would run epoll."""
+        if not no_io_uring.SUPPORTED:
+            self.skipTest("the seccomp filter knows x86_64's system call numbers only")
+        info = self.build(launcher=[sys.executable, NO_IO_URING])
+        self.assertEqual(info["io_uring"], "refused: Operation not permitted")
+        self.assertEqual(info["io"], "--io auto would run epoll")
+
+    def test_ctl_help_lists_every_command(self):
+        """`tern ctl --help` has a line for every command a running tern's
+        `help` lists, close and certs among them."""
+        ctl_path = os.path.join(self.tmp, "control.sock")
+        be = self.echo_backend()
+        tern = self.start_tern([be], workers=1, extra=["--control", ctl_path])
+        commands = ctl(ctl_path, "help")["commands"]
+        self.assertIn("close", commands)
+        self.assertIn("certs", commands)
+        r = run_ctl(self, ["--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = re.findall(r"^  ([a-z-]+)(?: |$)", r.stdout.split("\nCommands:\n", 1)[1], re.M)
+        self.assertEqual(listed, commands)
+        tern.stop_ok()
 
     def test_self_signed_without_cert(self):
         be = self.echo_backend()

@@ -15,12 +15,13 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ControlClient, TernTestCase, binary_is_sanitized,  # noqa: E402
-                     check_sanitizers_at_cleanup, ctl, free_port, main, port_refuses,
-                     process_rss, read_until_closed, run_ctl, scaled, sha256, slow_payload,
-                     wait_for)
+from harness import (ControlClient, FloodBackend, TernTestCase,  # noqa: E402
+                     binary_is_sanitized, check_sanitizers_at_cleanup, ctl, free_port, main,
+                     port_refuses, process_rss, read_until_closed, run_ctl, scaled, sha256,
+                     slow_payload, wait_for, wait_stalled)
 
-COMMANDS = {"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys"}
+COMMANDS = {"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "close",
+            "certs"}
 STATS_FIELDS = ("conns_total", "conns_active", "handshakes_full", "handshakes_resumed",
                 "handshake_failures", "bytes_client_in", "bytes_client_out",
                 "backend_connect_failures", "tickets_requested", "tickets_sent", "workers")
@@ -58,6 +59,10 @@ BAD_COMMANDS = [
     (b"num-tickets 1", "num-tickets: expected ID N"),
     (b"num-tickets 1 17", "num-tickets: N must be 0..16"),
     (b"num-tickets all 1", None),
+    (b"close", "close: expected ID"),
+    (b"close all", "invalid connection ID 'all'"),
+    (b"close 1 2", "too many arguments for 'close'"),
+    (b"certs now", "too many arguments for 'certs'"),
     (b"x" * 100, "unknown command '" + "x" * 64 + "...'"),
     (b"\xff\xfe\xfd", None),        # not UTF-8: the reply must still be JSON
     (b"caf\xc3\xa9 au lait", None),  # UTF-8
@@ -537,6 +542,88 @@ class TestTernCtl(ControlTestCase):
 
         live.close()
         wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
+        tern.stop_ok()
+
+
+class TestClose(ControlTestCase):
+    """close ID (SPEC section 3, docs/connection.md's close row)."""
+
+    def test_close_streaming_connection(self):
+        """A streaming connection gets close_notify, then EOF; its backend
+        connection is closed; the access log says closed_by_control; the
+        other connections (on both workers) go on; a connection closed
+        already, an unknown ID or an ID of no worker is an error; no
+        handshake failure is counted."""
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], workers=2)
+        victim = self.echo_works()
+        others = [self.echo_works() for _ in range(3)]
+        wait_for(lambda: be.accepted == 4, 5, "4 backend connections")
+        cid = tern.conn_of(victim)["id"]
+
+        self.assertEqual(tern.ctl("close %d" % cid), {"ok": True})
+        self.assertEqual(victim.recv_until_close(timeout=5), b"")
+        self.assertTrue(victim.got_close_notify, "close_notify before the end")
+        self.assertTrue(victim.got_eof, "EOF after close_notify")
+        self.assertFalse(victim.reset)
+        wait_for(lambda: be.closed_conns == 1, 5, "the backend's connection closed")
+        self.assertEqual(tern.access_for(victim)["reason"], "closed_by_control")
+        for c in others:
+            self.echo_works(c, b"unaffected\n")
+        self.assertEqual(be.closed_conns, 1)
+
+        # Gone: an error, as for an ID never seen, or one whose worker
+        # does not exist (the top 16 bits name the worker).
+        self.assert_error(tern.ctl("close %d" % cid), "no connection %d" % cid)
+        self.assert_error(tern.ctl("close %d" % (cid + 1000)), "no connection %d" % (cid + 1000))
+        self.assert_error(tern.ctl("close %d" % (7 << 48 | 1)), "no connection %d" % (7 << 48 | 1))
+
+        # Through tern ctl: "ok", exit 0.
+        target = others.pop()
+        r = run_ctl(self, ["--control", self.ctl_path, "close", str(tern.conn_of(target)["id"])])
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "ok\n", ""))
+        target.recv_until_close(timeout=5)
+        self.assertTrue(target.got_close_notify)
+        self.assertEqual(tern.access_for(target)["reason"], "closed_by_control")
+        r = run_ctl(self, ["--control", self.ctl_path, "close", "999999"])
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "error: no connection 999999\n")
+
+        self.assertEqual(tern.stats()["handshake_failures"], 0)
+        for c in others:
+            self.echo_works(c, b"still unaffected\n")
+        self.finish(tern, others)
+
+    def test_close_mid_handshake_and_slow_reader(self):
+        """Mid-handshake the connection just ends (no session to send
+        close_notify in), counted as no handshake failure; a client that
+        reads nothing while the backend floods it is closed all the same,
+        within the linger time, and its backend connection at once."""
+        flood = self.backend(FloodBackend, 64 << 20, b"f" * 65536)
+        tern = self.tern_ctl([flood], workers=1)
+        half = socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5))
+        self.addCleanup(half.close)
+        half.sendall(b"\x16\x03\x01\x00")  # a ClientHello's first bytes
+        peer = "%s:%d" % half.getsockname()[:2]
+        hid = tern.conn_of(peer)["id"]
+        self.assertEqual(tern.ctl("close %d" % hid), {"ok": True})
+        got, how = read_until_closed(half, 5)
+        self.assertEqual((got, how), (b"", "eof"))
+        self.assertEqual(tern.access_for(peer)["reason"], "closed_by_control")
+        self.assertEqual(tern.stats()["handshake_failures"], 0)
+
+        slow = self.client().handshake()  # reads nothing from here on
+        wait_for(lambda: flood.progress.get(0, 0) > 0, 5, "the flood started")
+        wait_stalled(lambda: flood.progress.get(0, 0), 0.5, 10, "the flood to stall")
+        sid = tern.conn_of(slow)["id"]
+        t0 = time.monotonic()
+        self.assertEqual(tern.ctl("close %d" % sid), {"ok": True})
+        wait_for(lambda: flood.closed_conns == 1, 5, "the backend's connection closed")
+        a = tern.access_for(slow, timeout=5)
+        self.assertEqual(a["reason"], "closed_by_control")
+        # Ended at the linger deadline (2 s), not at the idle timeout.
+        self.assertLess(time.monotonic() - t0, scaled(4))
+        self.assertEqual(tern.stats()["conns_active"], 0)
         tern.stop_ok()
 
 

@@ -8,6 +8,8 @@ address, exit 1 for one in use)."""
 import http.client
 import os
 import re
+import resource
+import shutil
 import socket
 import ssl
 import subprocess
@@ -20,7 +22,7 @@ from harness import (TernTestCase, check_sanitizers_at_cleanup, client_context, 
                      wait_for)
 
 GARBAGE = b"\x16\x03\x01\x00\x05garbage that is no ClientHello at all" * 4
-CONTENT_TYPE = "text/plain; version=0.0.4"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = ("0.0005", "0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
            "1", "2.5", "5", "10", "+Inf")
 # stats field -> metric sample
@@ -339,6 +341,97 @@ class TestMetricsHTTP(MetricsTestCase):
                 return False
         wait_for(ok, 5, "a scrape once the held clients left")
         tern.stop_ok()
+
+
+def proc_limits_nofile(pid):
+    """The soft "Max open files" of /proc/PID/limits."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no Max open files in /proc/%d/limits" % pid)
+
+
+class TestProcessMetrics(MetricsTestCase):
+    """The standard process_* series (SPEC section 5), as Prometheus'
+    client libraries write them, checked against what /proc and
+    prlimit(2) say of the running tern."""
+
+    def test_process_series(self):
+        be = self.echo_backend()
+        t0 = time.time()
+        tern = self.start([be], workers=2)
+        clients = [self.client().handshake() for _ in range(3)]
+        for c in clients:
+            self.assertEqual(c.exchange(b"ping", expect=4), b"ping")
+        _, _, body = self.request()
+        text = body.decode("utf-8")
+        for name, kind in (("process_cpu_seconds_total", "counter"),
+                           ("process_open_fds", "gauge"), ("process_max_fds", "gauge"),
+                           ("process_virtual_memory_bytes", "gauge"),
+                           ("process_resident_memory_bytes", "gauge"),
+                           ("process_start_time_seconds", "gauge")):
+            self.assertIn("\n# TYPE %s %s\n" % (name, kind), text)
+        self.assertIn("\n# HELP process_start_time_seconds Start time of the process since unix "
+                      "epoch in seconds.\n", text)
+        m = parse_metrics(self, text)
+        pid = tern.proc.pid
+
+        start = m["process_start_time_seconds"]
+        self.assertGreaterEqual(start, t0 - 1)
+        self.assertLessEqual(start, time.time())
+        # 2 workers x 1 listener, the metrics and control listeners, 3
+        # clients and their 3 backend sockets, at the least.
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        self.assertGreaterEqual(m["process_open_fds"], 2 + 2 + 3 + 3)
+        # This scrape's own socket comes and goes: a few either way.
+        self.assertLessEqual(abs(m["process_open_fds"] - fds), 3, (m["process_open_fds"], fds))
+        soft = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+        self.assertEqual(soft, proc_limits_nofile(pid))
+        self.assertEqual(m["process_max_fds"], soft)
+        self.assertGreater(m["process_resident_memory_bytes"], 1 << 20)
+        self.assertGreaterEqual(m["process_virtual_memory_bytes"],
+                                m["process_resident_memory_bytes"])
+        with open("/proc/%d/status" % pid) as f:
+            rss_kb = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+        self.assertLess(abs(m["process_resident_memory_bytes"] - rss_kb * 1024),
+                        max(rss_kb * 1024 // 2, 8 << 20))
+        cpu = m["process_cpu_seconds_total"]
+        self.assertGreaterEqual(cpu, 0)
+        self.assertLessEqual(cpu, (time.time() - t0) * os.cpu_count() + 0.1)
+        # Open fds follow the connections.
+        for c in clients:
+            c.close()
+        # Their 6 sockets (client and backend each) close once the engine
+        # has run the closes, a moment after conns_active drops.
+        wait_for(lambda: self.scrape()["process_open_fds"] <= m["process_open_fds"] - 6, 5,
+                 "process_open_fds down by the 3 clients' and their backends' sockets")
+        self.assertGreaterEqual(self.scrape()["process_cpu_seconds_total"], cpu)
+        tern.stop_ok()
+
+    def test_promtool_check_metrics(self):
+        """A real scrape passes `promtool check metrics` (Prometheus' own
+        parser and linter: names, HELP, TYPE, units, counter suffixes)."""
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed (Debian's prometheus package has it)")
+        be = self.echo_backend()
+        tern = self.start([be], workers=2)
+        c = self.client().handshake()
+        self.assertEqual(c.exchange(b"x" * 100, expect=100), b"x" * 100)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5))
+        s.sendall(GARBAGE)
+        read_until_closed(s, 5)
+        s.close()
+        _, headers, body = self.request()
+        self.assertEqual(headers["content-type"], CONTENT_TYPE)
+        r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                           timeout=scaled(30))
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""),
+                         "promtool check metrics:\n%s%s" % (r.stdout.decode(errors="replace"),
+                                                            r.stderr.decode(errors="replace")))
+        c.close()
+        self.finish(tern)
 
 
 class TestMetricsStart(MetricsTestCase):

@@ -6,15 +6,17 @@ the client's signature algorithms, --alpn, mTLS with --client-ca and
 codes for bad files. Certificates, CAs and OCSP responses are made with the
 openssl command in each test's temporary directory."""
 
+import calendar
 import os
 import re
 import ssl
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ClosedByPeer, TernTestCase, client_context, free_port,  # noqa: E402
-                     main, port_refuses, scaled)
+from harness import (ClosedByPeer, TernTestCase, client_context, ctl, free_port,  # noqa: E402
+                     main, port_refuses, run_ctl, scaled)
 
 
 def openssl(tc, *args, stdin=None):
@@ -114,6 +116,21 @@ def s_client(tc, port, *args, timeout=20):
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(timeout))
     return (r.stdout + r.stderr).decode(errors="replace")
+
+
+def openssl_time(text):
+    """openssl's "Dec  7 06:00:00 2026 GMT" as seconds since the epoch."""
+    return calendar.timegm(time.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y %Z"))
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def not_after(tc, pem):
+    """The certificate's notAfter, as `openssl x509 -enddate` says it."""
+    out = openssl(tc, "x509", "-in", pem, "-noout", "-enddate").strip()
+    return openssl_time(out.split("=", 1)[1])
 
 
 def served_subject(out):
@@ -351,6 +368,82 @@ class TestTlsFeatures(TernTestCase):
         r = self.run_tern(["--cert", pem, "--ocsp", resp, "--check"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ocsp=%s" % resp, r.stdout)
+        tern.stop_ok()
+
+    # -------------------------------------------------------------- certs
+
+    def test_certs_command(self):
+        """`certs`: each certificate in --cert order, the first the
+        default, with its exact names, key type and bits, notAfter as
+        `openssl x509 -enddate` says it and the whole days left, and the
+        OCSP staple's status and nextUpdate as `openssl ocsp` says them;
+        `tern ctl certs` as a table; after a reload with a new
+        certificate in the same file, the new one."""
+        ca = CA(self, "certs-ca")
+        ec_crt, _, ec_pem = ca.issue("ec-server", "ec.test", ["ec.test", "*.ec.test"])
+        resp = ca.ocsp_response(ec_crt, "ec-ocsp")
+        rsa_pem = self_signed(self, "rsa", "rsa.test", ["rsa.test", "www.rsa.test", "RSA2.test"],
+                              kind="rsa")
+        ctl_path = os.path.join(self.tmp, "control.sock")
+        be = self.echo_backend()
+        tern = self.start_tern([be], cert=ec_pem, extra=["--ocsp", resp, "--cert", rsa_pem,
+                                                         "--control", ctl_path])
+        before = time.time()
+        reply = ctl(ctl_path, "certs")
+        after = time.time() + 1
+        self.assertIs(reply["ok"], True, reply)
+        self.assertEqual(reply["generation"], 0)
+        certs = reply["certs"]
+        self.assertEqual([c["cert"] for c in certs], [ec_pem, rsa_pem])
+        ec, rsa = certs
+        self.assertEqual((ec["default"], rsa["default"]), (True, False))
+        self.assertEqual(ec["names"], ["ec.test", "*.ec.test"])
+        self.assertEqual(rsa["names"], ["rsa.test", "www.rsa.test", "rsa2.test"])  # lowercase
+        self.assertEqual((ec["key_type"], ec["key_bits"]), ("EC", 256))
+        self.assertEqual((rsa["key_type"], rsa["key_bits"]), ("RSA", 2048))
+        for c, pem in ((ec, ec_pem), (rsa, rsa_pem)):
+            end = not_after(self, pem)
+            self.assertEqual(c["not_after"], rfc3339(end))
+            # Whole days from tern's clock, in whole seconds, to notAfter.
+            self.assertIn(c["days_left"], {(end - int(t)) // 86400 for t in (before, after)})
+        # The staple: as openssl reads the response file.
+        text = openssl(self, "ocsp", "-respin", resp, "-resp_text", "-noverify")
+        next_update = openssl_time(re.search(r"Next Update: (.*)", text).group(1))
+        self.assertEqual((ec["ocsp"], ec["ocsp_file"], ec["ocsp_status"]), (True, resp, "good"))
+        self.assertEqual(ec["ocsp_next_update"], rfc3339(next_update))
+        self.assertEqual((rsa["ocsp"], rsa["ocsp_file"], rsa["ocsp_status"],
+                          rsa["ocsp_next_update"]), (False, None, None, None))
+
+        # tern ctl certs: one row per certificate, names joined.
+        r = run_ctl(self, ["--control", ctl_path, "certs"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = r.stdout.splitlines()
+        self.assertEqual(len(rows), 3, r.stdout)
+        # days_left may have ticked over since the JSON reply: a second.
+        days = [row.split()[5] for row in rows[1:]]
+        self.assertIn(days[0], (str(ec["days_left"]), str(ec["days_left"] - 1)))
+        self.assertIn(days[1], (str(rsa["days_left"]), str(rsa["days_left"] - 1)))
+        self.assertEqual(rows[0].split(), ["cert", "default", "key_type", "key_bits", "not_after",
+                                           "days_left", "ocsp_status", "ocsp_next_update",
+                                           "names"])
+        self.assertEqual(rows[1].split(), [ec_pem, "true", "EC", "256", ec["not_after"], days[0],
+                                           "good", ec["ocsp_next_update"], "ec.test,*.ec.test"])
+        self.assertEqual(rows[2].split(), [rsa_pem, "false", "RSA", "2048", rsa["not_after"],
+                                           days[1], "-", "-", "rsa.test,www.rsa.test,rsa2.test"])
+
+        # A new certificate in the second file (EC now, other names),
+        # reloaded: certs shows it, and serves it.
+        fresh = self_signed(self, "fresh", "fresh.test", ["fresh.test"])
+        os.replace(fresh, rsa_pem)
+        self.assertEqual(ctl(ctl_path, "reload")["ok"], True)
+        reply = ctl(ctl_path, "certs")
+        self.assertEqual(reply["generation"], 1)
+        second = reply["certs"][1]
+        self.assertEqual((second["cert"], second["names"], second["key_type"], second["key_bits"]),
+                         (rsa_pem, ["fresh.test"], "EC", 256))
+        self.assertEqual(second["not_after"], rfc3339(not_after(self, rsa_pem)))
+        out = s_client(self, self.port, "-servername", "fresh.test")
+        self.assertEqual(served_subject(out), "CN = fresh.test")
         tern.stop_ok()
 
     def test_bad_ocsp_exits_1(self):

@@ -61,6 +61,7 @@ struct env {
 	const uint8_t *backend_src; /* what the backend sends, and how far */
 	size_t backend_src_len, backend_src_off;
 	bool backend_fin;         /* FIN after backend_src */
+	bool backend_stalled;     /* takes nothing: a send to it stays in flight */
 	int connect_result;       /* the connect completes with this */
 	bool hold_connect;        /* ... but not yet */
 	int connect_socket_err;   /* ops->connect fails with this */
@@ -363,7 +364,8 @@ static bool net_step(void)
 	if (!(f = E->fc))
 		return progress;
 	c = &f->conn;
-	if (f->send_posted[TERN_SIDE_BACKEND] && !f->closed[TERN_SIDE_BACKEND]) {
+	if (f->send_posted[TERN_SIDE_BACKEND] && !f->closed[TERN_SIDE_BACKEND] &&
+	    !E->backend_stalled) {
 		uint32_t n = f->send_len[TERN_SIDE_BACKEND];
 		if (n > E->send_quota)
 			n = E->send_quota;

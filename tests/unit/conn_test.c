@@ -147,14 +147,75 @@ static void test_errors_at_every_step(void)
 	}
 	free(data);
 
-	/* mid-handshake: the client's recv fails */
+	/* mid-handshake, after part of the ClientHello: the client's recv fails */
 	struct env e;
 	struct env_opts o = {0};
 	env_init(&e, &o);
+	e.client_chunk = 10;
+	net_step();
+	CHECK(e.fc && e.fc->conn.client_spoke);
 	e.fail_recv[TERN_SIDE_CLIENT] = -ECONNRESET;
 	run();
 	CHECK(e.fc == NULL);
 	CHECK_EQ_STR(e.last_close_reason, "client_error");
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshake_failures), 1);
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.probe_connections), 0);
+	env_free(&e);
+}
+
+/* Health probes (SPEC 5): a client that leaves before sending a byte,
+ * with a FIN or a reset, is a probe: reason "probe", counted apart, no
+ * handshake failure. One byte, or a whole ClientHello, before leaving
+ * makes it a failed handshake again. */
+static void test_probes(void)
+{
+	struct {
+		int32_t first; /* the first client recv completes with this */
+		uint32_t bytes; /* ... or, if > 0, with this many ClientHello bytes, then EOF */
+		const char *reason;
+		bool probe;
+	} cases[] = {
+		{0, 0, "probe", true},            /* connect, close */
+		{-ECONNRESET, 0, "probe", true},  /* connect, reset (SO_LINGER 0) */
+		{-EPIPE, 0, "probe", true},
+		/* OpenSSL read part of a record: "unexpected eof" */
+		{0, 1, "tls_error", false},       /* one byte, then close */
+		{0, 100, "tls_error", false},     /* part of a ClientHello */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct env e;
+		struct env_opts o = {0};
+		env_init(&e, &o);
+		/* the client's handshake writes its ClientHello into client_out */
+		CHECK_EQ_INT(tern_tls_handshake(&e.client), 0);
+		CHECK(e.fc && e.fc->recv_posted[TERN_SIDE_CLIENT]);
+		if (cases[i].bytes > 0) {
+			complete_recv(TERN_SIDE_CLIENT, tern_buf_head_ptr(&e.client_out),
+				      (int32_t)cases[i].bytes);
+			CHECK(e.fc && e.fc->recv_posted[TERN_SIDE_CLIENT]);
+		}
+		if (e.fc)
+			complete_recv(TERN_SIDE_CLIENT, NULL, cases[i].first);
+		run();
+		CHECK(e.fc == NULL);
+		CHECK_EQ_STR(e.last_close_reason, cases[i].reason);
+		CHECK_EQ_UINT(tern_counter_get(&e.ctr.probe_connections), cases[i].probe ? 1 : 0);
+		CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshake_failures), cases[i].probe ? 0 : 1);
+		CHECK_EQ_UINT(tern_counter_get(&e.ctr.conns_total), 1);
+		CHECK_EQ_UINT(tern_counter_get(&e.ctr.conns_active), 0);
+		env_free(&e);
+	}
+
+	/* silent until the handshake timeout: not a probe (it never left),
+	 * a failure as before */
+	struct env e;
+	struct env_opts o = {0};
+	env_init(&e, &o);
+	advance(e.cfg.handshake_timeout_ms);
+	run();
+	CHECK(e.fc == NULL);
+	CHECK_EQ_STR(e.last_close_reason, "handshake_timeout");
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.probe_connections), 0);
 	CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshake_failures), 1);
 	env_free(&e);
 }
@@ -409,6 +470,160 @@ static void test_control_in_every_phase(void)
 	env_free(&e);
 }
 
+/* After a close: the connection is gone, its reason closed_by_control,
+ * and it was no handshake failure. */
+static void check_closed_by_control(struct env *e)
+{
+	CHECK(e->fc == NULL);
+	CHECK_EQ_STR(e->last_close_reason, TERN_CONN_REASON_CONTROL);
+	CHECK_EQ_UINT(tern_counter_get(&e->ctr.conns_active), 0);
+	CHECK_EQ_UINT(tern_counter_get(&e->ctr.handshake_failures), 0);
+}
+
+/* The client saw close_notify: its next read says the stream is over. */
+static void check_client_got_close_notify(struct env *e)
+{
+	uint8_t tmp[1];
+	CHECK_EQ_INT(tern_tls_read(&e->client, tmp, 1), TERN_TLS_CLOSED);
+}
+
+/* `close ID` in every phase (docs/connection.md, the close row):
+ * handshaking (at once, no failure counted), connecting, streaming with a
+ * slow reader (close_notify after what is queued, the backend dropped at
+ * once; closed at the linger deadline if the reader never reads), with a
+ * busy backend (its send in flight cancelled), half-closed either way,
+ * and already closing (nothing changes). */
+static void test_close_in_every_phase(void)
+{
+	struct env e;
+	struct env_opts o = {.buffer_size = 4096};
+	size_t len = 100000;
+	uint8_t *down = random_bytes(len), *up = random_bytes(20000);
+
+	/* handshaking, before and in the middle of the exchange */
+	for (int steps = 0; steps <= 2; steps += 2) {
+		env_init(&e, &o);
+		for (int i = 0; i < steps; i++)
+			net_step();
+		CHECK(e.fc && C()->phase == TERN_PHASE_HANDSHAKING);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		run();
+		check_closed_by_control(&e);
+		/* a TLS 1.3 client is done before the server has its Finished */
+		CHECK(steps > 0 || !e.client_done);
+		env_free(&e);
+	}
+
+	/* connecting: the backend's connect is cancelled, the client told */
+	env_init(&e, &o);
+	e.hold_connect = true;
+	run();
+	CHECK(e.fc && C()->phase == TERN_PHASE_CONNECTING);
+	CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+	CHECK(e.fc && e.fc->closed[TERN_SIDE_BACKEND]);
+	run();
+	check_closed_by_control(&e);
+	check_client_got_close_notify(&e);
+	CHECK_EQ_UINT(tern_counter_get(&e.ctr.handshakes_full), 1);
+	env_free(&e);
+
+	/* streaming to a slow reader, who then reads: what was encrypted
+	 * arrives, a prefix of the backend's bytes, then close_notify */
+	if (env_start(&e, &o)) {
+		e.client_reading = false;
+		backend_sends(down, len, false);
+		run();
+		CHECK(e.fc && !tern_buf_empty(&C()->b2c.buf)); /* backed up */
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		CHECK(e.fc && C()->phase == TERN_PHASE_FINISHING);
+		CHECK(e.fc && e.fc->closed[TERN_SIDE_BACKEND] && !e.fc->closed[TERN_SIDE_CLIENT]);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 0); /* already closing */
+		e.client_reading = true;
+		run();
+		check_closed_by_control(&e);
+		CHECK(e.client_got_len > 0 && e.client_got_len < len);
+		CHECK(memcmp(e.client_got, down, e.client_got_len) == 0);
+		check_client_got_close_notify(&e);
+	}
+	env_free(&e);
+
+	/* ... or never reads: closed at the linger deadline, same reason */
+	if (env_start(&e, &o)) {
+		e.client_reading = false;
+		backend_sends(down, len, false);
+		run();
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		advance(1999);
+		run();
+		CHECK(e.fc && C()->phase == TERN_PHASE_FINISHING);
+		advance(1);
+		run();
+		check_closed_by_control(&e);
+	}
+	env_free(&e);
+
+	/* a busy backend: the client's bytes wait in a send that never
+	 * completes; the close cancels it, the client gets close_notify */
+	if (env_start(&e, &o)) {
+		e.backend_stalled = true;
+		client_write(up, 20000);
+		backend_sends(down, 5000, false);
+		run();
+		CHECK(e.fc && e.fc->send_posted[TERN_SIDE_BACKEND]);
+		CHECK_EQ_UINT(e.client_got_len, 5000);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		run();
+		check_closed_by_control(&e);
+		CHECK_EQ_UINT(e.backend_got_len, 0);
+		CHECK_EQ_UINT(e.client_got_len, 5000);
+		CHECK(memcmp(e.client_got, down, 5000) == 0);
+		check_client_got_close_notify(&e);
+	}
+	env_free(&e);
+
+	/* half-closed: the client's side ended, the backend still sends */
+	if (env_start(&e, &o)) {
+		CHECK_EQ_INT(tern_tls_shutdown(&e.client), 0);
+		run();
+		CHECK(e.fc && C()->c2b.state == TERN_FLOW_SHUT && C()->b2c.state == TERN_FLOW_OPEN);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		run();
+		check_closed_by_control(&e);
+		check_client_got_close_notify(&e);
+	}
+	env_free(&e);
+
+	/* half-closed: the backend's side ended (close_notify and FIN sent),
+	 * the client still sends: both sockets close at once */
+	if (env_start(&e, &o)) {
+		backend_sends(NULL, 0, true);
+		run();
+		CHECK(e.fc && C()->b2c.state == TERN_FLOW_SHUT && C()->c2b.state == TERN_FLOW_OPEN);
+		check_client_got_close_notify(&e);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 1);
+		run();
+		check_closed_by_control(&e);
+	}
+	env_free(&e);
+
+	/* already closing (the idle timeout, close_notify waiting for a slow
+	 * reader): nothing changes, the reason stays the timeout's */
+	if (env_start(&e, &o)) {
+		e.client_reading = false;
+		advance(e.cfg.idle_timeout_ms);
+		CHECK(e.fc && C()->phase == TERN_PHASE_FINISHING);
+		CHECK_EQ_INT(tern_conn_request_close(C()), 0);
+		CHECK(e.fc && C()->phase == TERN_PHASE_FINISHING);
+		e.client_reading = true;
+		run();
+		CHECK(e.fc == NULL);
+		CHECK_EQ_STR(e.last_close_reason, "idle_timeout");
+	}
+	env_free(&e);
+	free(down);
+	free(up);
+}
+
 /* Case 6: tickets_sent counts NewSessionTickets written, in TLS 1.2 too. */
 static void test_tls12_ticket_count(void)
 {
@@ -536,6 +751,7 @@ int main(void)
 	test_split_records_and_half_closes(false, 5000);
 	test_enobufs_and_errors();
 	test_errors_at_every_step();
+	test_probes();
 	test_write_from_read_with_output_backed_up(true);
 	test_write_from_read_with_output_backed_up(false);
 	test_tickets_during_partial_pha_answer();
@@ -543,6 +759,7 @@ int main(void)
 	test_many_tickets_small_buffer();
 	test_num_tickets_then_tickets();
 	test_control_in_every_phase();
+	test_close_in_every_phase();
 	test_tls12_ticket_count();
 	test_flush_with_backed_up_stream();
 	test_pha_after_resumption();

@@ -57,6 +57,9 @@ static void test_simple_commands(void)
 	EXPECT_CMD("info", TERN_CMD_INFO, 0, 0, 0);
 	EXPECT_CMD("keys", TERN_CMD_KEYS, 0, 0, 0);
 	EXPECT_CMD("verify-client 281474976710657", TERN_CMD_VERIFY_CLIENT, 281474976710657ull, 0, 0);
+	EXPECT_CMD("close 281474976710657", TERN_CMD_CLOSE, 281474976710657ull, 0, 0);
+	EXPECT_CMD("close 0", TERN_CMD_CLOSE, 0, 0, 0);
+	EXPECT_CMD("certs", TERN_CMD_CERTS, 0, 0, 0);
 
 	/* Spaces and tabs anywhere around the tokens; a trailing "\r". */
 	EXPECT_CMD("  stats  ", TERN_CMD_STATS, 0, 0, 0);
@@ -151,6 +154,14 @@ static void test_unknown_and_arity(void)
 	EXPECT_ERR("verify-client all", "invalid connection ID 'all'");
 	EXPECT_ERR("verify-client 1 2", "too many arguments for 'verify-client'");
 	EXPECT_ERR("reload now", "too many arguments for 'reload'");
+	/* close takes one connection: no "all", which would end the proxy's
+	 * traffic by a typo. */
+	EXPECT_ERR("close", "close: expected ID");
+	EXPECT_ERR("close all", "invalid connection ID 'all'");
+	EXPECT_ERR("close -1", "invalid connection ID '-1'");
+	EXPECT_ERR("close 18446744073709551615", "invalid connection ID '18446744073709551615'");
+	EXPECT_ERR("close 1 2", "too many arguments for 'close'");
+	EXPECT_ERR("certs all", "too many arguments for 'certs'");
 	EXPECT_ERR("info uring", "too many arguments for 'info'");
 	EXPECT_ERR("INFO", "unknown command 'INFO'");
 	EXPECT_ERR("caf\xc3\xa9", "unknown command 'caf\xc3\xa9'");
@@ -245,7 +256,7 @@ static void test_command_names(void)
 {
 	static const char *const want[] = {
 		"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys",
-		"verify-client", "reload", "info", "keys",
+		"verify-client", "reload", "info", "keys", "close", "certs",
 	};
 	const char *const *names = tern_control_command_names();
 	size_t n = 0;

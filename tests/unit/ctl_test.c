@@ -501,7 +501,7 @@ static void test_usage(void)
 		"Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n",
 		"--control PATH", "--json", "--timeout DUR", "$TERN_CONTROL", "/run/tern/control.sock", "[5s]",
 		"help", "stats", "conns [LIMIT]", "tickets ID|all [N]", "num-tickets ID N", "rotate-ticket-keys",
-		"verify-client ID", "reload", "info",
+		"verify-client ID", "reload", "info", "keys", "close ID", "certs",
 	};
 
 	CHECK(strncmp(usage, words[0], strlen(words[0])) == 0);
@@ -517,6 +517,50 @@ static void test_usage(void)
 		line += len + (line[len] == '\n');
 	}
 	CHECK(longest < 100);
+
+	/* Every command the control socket takes has its line under
+	 * "Commands:", starting "  NAME" (so a new one cannot be left out). */
+	const char *commands = strstr(usage, "\nCommands:\n");
+	CHECK(commands != NULL);
+	for (const char *const *name = tern_control_command_names(); commands && *name; name++) {
+		char line[64];
+		snprintf(line, sizeof(line), "\n  %s ", *name);
+		if (!CHECK(strstr(commands, line) != NULL))
+			fprintf(stderr, "    tern ctl --help lacks the command %s\n", *name);
+	}
+}
+
+/* certs: a table, one row per certificate, the names joined with ",";
+ * escapes in a name never reach the terminal raw. */
+static void test_print_certs(void)
+{
+	EXPECT_PRINT("certs", false,
+		     "{\"ok\":true,\"generation\":0,\"certs\":[{\"cert\":\"/etc/tern/a.pem\",\"default\":true,"
+		     "\"names\":[\"a.test\",\"*.a.test\"],\"key_type\":\"EC\",\"key_bits\":256,"
+		     "\"not_before\":\"2026-01-01T00:00:00Z\",\"not_after\":\"2027-01-01T00:00:00Z\","
+		     "\"days_left\":25,\"ocsp\":true,\"ocsp_file\":\"/etc/tern/a.der\",\"ocsp_status\":"
+		     "\"good\",\"ocsp_this_update\":\"2026-12-05T00:00:00Z\",\"ocsp_next_update\":"
+		     "\"2026-12-08T00:00:00Z\"},{\"cert\":\"b.pem\",\"default\":false,\"names\":[\"b\\u001b\"],"
+		     "\"key_type\":\"RSA\",\"key_bits\":2048,\"not_after\":\"2026-12-01T00:00:00Z\","
+		     "\"days_left\":-5,\"ocsp\":false,\"ocsp_file\":null,\"ocsp_status\":null,"
+		     "\"ocsp_next_update\":null}]}",
+		     0,
+		     "cert             default  key_type  key_bits  not_after             days_left  ocsp_status  "
+		     "ocsp_next_update      names\n"
+		     "/etc/tern/a.pem  true     EC             256  2027-01-01T00:00:00Z         25  good         "
+		     "2026-12-08T00:00:00Z  a.test,*.a.test\n"
+		     "b.pem            false    RSA           2048  2026-12-01T00:00:00Z         -5  -            "
+		     "-                     b\\x1b\n",
+		     "");
+	/* A list longer than a cell is cut like any cell. */
+	char reply[2048], name[200];
+	memset(name, 'n', 150);
+	name[150] = '\0';
+	snprintf(reply, sizeof(reply), "{\"ok\":true,\"certs\":[{\"names\":[\"%s\",\"%s\"]}]}", name,
+		 name);
+	CHECK_EQ_INT(print_reply("certs", false, reply, strlen(reply)), 0);
+	CHECK(strstr(out_text, "...\n") != NULL);
+	CHECK(strstr(out_text, ",nnnn") != NULL);
 }
 
 int main(void)
@@ -528,5 +572,6 @@ int main(void)
 	test_print_malformed();
 	test_runs();
 	test_usage();
+	test_print_certs();
 	return check_summary();
 }

@@ -353,6 +353,8 @@ static void test_render_values(void)
 	tern_counter_add(&b->handshakes_resumed, 6);
 	tern_counter_add(&a->handshake_failures, 1);
 	tern_counter_add(&b->handshake_failures, 1);
+	tern_counter_add(&a->probe_connections, 5);
+	tern_counter_add(&b->probe_connections, 8);
 	tern_counter_add(&a->bytes_client_in, 1000);
 	tern_counter_add(&b->bytes_client_in, 234);
 	tern_counter_add(&a->bytes_client_out, 18446744073709551000ull); /* near 2^64 */
@@ -378,6 +380,10 @@ static void test_render_values(void)
 	CHECK_LINE(text, "tern_handshakes_total{kind=\"full\"} 7");
 	CHECK_LINE(text, "tern_handshakes_total{kind=\"resumed\"} 6");
 	CHECK_LINE(text, "tern_handshake_failures_total 2");
+	CHECK_LINE(text, "# TYPE tern_probe_connections_total counter");
+	CHECK_LINE(text, "tern_probe_connections_total 13");
+	CHECK_LINE(text, "# TYPE tern_log_dropped_total counter");
+	CHECK_LINE(text, "tern_log_dropped_total 0"); /* nothing logged through a buffer here */
 	CHECK_LINE(text, "tern_bytes_total{direction=\"client_in\"} 1234");
 	CHECK_LINE(text, "tern_bytes_total{direction=\"client_out\"} 18446744073709551000");
 	CHECK_LINE(text, "tern_tickets_requested_total 11");
@@ -393,6 +399,24 @@ static void test_render_values(void)
 	CHECK_LINE(text, "tern_config_num_tickets 3");
 	CHECK_LINE(text, "# TYPE tern_build_info gauge");
 	CHECK_LINE(text, "tern_build_info{version=\"" TERN_VERSION "\",io=\"uring\"} 1");
+	/* The standard process series, as Prometheus' client libraries name
+	 * and describe them (their values: process_stats_test.c). */
+	static const char *const process[] = {
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+		"# TYPE process_cpu_seconds_total counter",
+		"# HELP process_open_fds Number of open file descriptors.",
+		"# TYPE process_open_fds gauge",
+		"# HELP process_max_fds Maximum number of open file descriptors.",
+		"# TYPE process_max_fds gauge",
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.",
+		"# TYPE process_virtual_memory_bytes gauge",
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.",
+		"# TYPE process_resident_memory_bytes gauge",
+		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
+		"# TYPE process_start_time_seconds gauge",
+	};
+	for (size_t i = 0; i < sizeof(process) / sizeof(process[0]); i++)
+		CHECK_LINE(text, process[i]);
 
 	static const char histogram[] =
 		"# HELP tern_handshake_duration_seconds Time from accepting a client connection to "
@@ -440,6 +464,8 @@ static void test_render_empty(void)
 			"tern_handshakes_total{kind=\"full\"} 0",
 			"tern_handshakes_total{kind=\"resumed\"} 0",
 			"tern_handshake_failures_total 0",
+			"tern_probe_connections_total 0",
+			"tern_log_dropped_total 0",
 			"tern_bytes_total{direction=\"client_in\"} 0",
 			"tern_bytes_total{direction=\"client_out\"} 0",
 			"tern_tickets_requested_total 0",

@@ -493,8 +493,11 @@ static void test_render_list_limits(void)
 	tern_reply_unref(r);
 }
 
+#define RAW(field, text) .field = text, .field##_len = sizeof(text) - 1
+
 /* Every field of a connection, present and absent: absence is the has_
- * flag (an empty subject is still a certificate), strings are escaped,
+ * flag (an empty subject is still a certificate), the client's bytes (SNI,
+ * ALPN, subject) escaped as in the log but for spaces and bounded (escape.h),
  * and the order is the one clients parse. */
 static void test_render_conn_fields(void)
 {
@@ -514,8 +517,8 @@ static void test_render_conn_fields(void)
 			.tickets_sent = 3, .tickets_pending = 4, .tickets_requested = 5,
 			.resumed = true, .has_sni = true, .has_alpn = true, .has_client_cert = true,
 			.handshake_done = true, .peer = "[::1]:40000", .version = "TLSv1.3",
-			.cipher = "TLS_AES_128_GCM_SHA256", .sni = "a\"b\x1b.example",
-			.alpn = "h2", .client_cert = "/O=tern test/CN=client"};
+			.cipher = "TLS_AES_128_GCM_SHA256", RAW(sni, "a\"b\x1b.example\n"),
+			RAW(alpn, "h2"), RAW(client_cert, "/O=tern test/CN=Zo\xc3\xab \\")};
 		part->conns[1] = (struct tern_conn_info){
 			.id = 281474976710658ull, .worker = 1, .handshake_done = true,
 			.has_client_cert = true, .peer = "127.0.0.1:5", .version = "TLSv1.2",
@@ -524,16 +527,56 @@ static void test_render_conn_fields(void)
 	tern_reply_answer(r, 1);
 	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
 	check_list(r, 10, "{\"ok\":true,\"conns\":[{\"id\":281474976710657,\"worker\":1,"
-			  "\"peer\":\"[::1]:40000\",\"sni\":\"a\\\"b\\u001b.example\",\"alpn\":\"h2\","
+			  "\"peer\":\"[::1]:40000\",\"sni\":\"a\\\\x22b\\\\x1B.example\\\\x0A\",\"alpn\":\"h2\","
 			  "\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"resumed\":true,"
 			  "\"age_ms\":1500,\"bytes_in\":517,\"bytes_out\":4096,\"num_tickets\":2,"
 			  "\"tickets_sent\":3,\"tickets_pending\":4,\"tickets_requested\":5,"
-			  "\"buffer_bytes\":33792,\"client_cert\":\"/O=tern test/CN=client\"},"
+			  "\"buffer_bytes\":33792,\"client_cert\":\"/O=tern test/CN=Zo\\\\xC3\\\\xAB \\\\x5C\"},"
 			  "{\"id\":281474976710658,\"worker\":1,\"peer\":\"127.0.0.1:5\",\"sni\":null,"
 			  "\"alpn\":null,\"version\":\"TLSv1.2\",\"cipher\":\"ECDHE-RSA-AES128-GCM-SHA256\","
 			  "\"resumed\":false,\"age_ms\":0,\"bytes_in\":0,\"bytes_out\":0,"
 			  "\"num_tickets\":0,\"tickets_sent\":0,\"tickets_pending\":0,"
 			  "\"tickets_requested\":0,\"buffer_bytes\":0,\"client_cert\":\"\"}]}");
+	tern_reply_unref(r);
+}
+
+/* A client's bytes are bounded: 256 of them shown, then the marker, in a
+ * subject as in an SNI (which the protocol bounds at 255 anyway). */
+static void test_render_conn_bound(void)
+{
+	struct tern_reply *r = tern_reply_new(1);
+	if (!CHECK(r != NULL))
+		return;
+	tern_reply_expect(r, 0);
+	struct tern_reply_part *part = tern_reply_take(r, 0);
+	if (!CHECK(part != NULL))
+		return;
+	part->conns = calloc(1, sizeof(*part->conns));
+	if (CHECK(part->conns != NULL)) {
+		struct tern_conn_info *ci = &part->conns[0];
+		part->value = 1;
+		ci->has_sni = ci->has_client_cert = true;
+		memset(ci->sni, 's', sizeof(ci->sni));
+		ci->sni_len = 255;
+		memset(ci->client_cert, 'c', sizeof(ci->client_cert));
+		ci->client_cert_len = sizeof(ci->client_cert);
+		snprintf(ci->peer, sizeof(ci->peer), "-");
+	}
+	tern_reply_answer(r, 0);
+	CHECK_EQ_UINT(tern_reply_finish(r, 2000), 0);
+	char want[2048], sni[256], subject[257];
+	memset(sni, 's', 255);
+	sni[255] = '\0';
+	memset(subject, 'c', 256);
+	subject[256] = '\0';
+	snprintf(want, sizeof(want),
+		 "{\"ok\":true,\"conns\":[{\"id\":0,\"worker\":0,\"peer\":\"-\",\"sni\":\"%s\","
+		 "\"alpn\":null,\"version\":null,\"cipher\":null,\"resumed\":false,\"age_ms\":0,"
+		 "\"bytes_in\":0,\"bytes_out\":0,\"num_tickets\":0,\"tickets_sent\":0,"
+		 "\"tickets_pending\":0,\"tickets_requested\":0,\"buffer_bytes\":0,"
+		 "\"client_cert\":\"%s\\\\...\"}]}",
+		 sni, subject);
+	check_list(r, 10, want);
 	tern_reply_unref(r);
 }
 
@@ -564,6 +607,7 @@ int main(void)
 	test_render_many_failures();
 	test_render_list_limits();
 	test_render_conn_fields();
+	test_render_conn_bound();
 	test_render_list_not_reached();
 	return check_summary();
 }

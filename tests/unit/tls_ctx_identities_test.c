@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/ocsp.h>
 
@@ -57,6 +58,62 @@ static void test_self_signed(void)
 	tern_tls_identities_describe(ids, 0, line, sizeof(line));
 	CHECK(strncmp(line, "cert=self-signed names=localhost subject=/CN=localhost key=EC ", 62) == 0);
 	tern_tls_identities_unref(ids);
+}
+
+/* certs: what tern_tls_identities_cert_info gives for each certificate:
+ * the names as loaded (lowercase, in certificate order, operator bytes
+ * kept as they are: quotes, backslashes, control characters, for the
+ * writer to escape), key type and bits, the validity, the OCSP staple's
+ * status and times, the default. */
+static void test_cert_info(void)
+{
+	struct made odd;
+	char ocsp[PATH_MAX];
+	struct tern_cert_info info;
+	int64_t now = (int64_t)time(NULL);
+
+	make_cert(&odd, "odd", "EC", NULL, "DNS:Q\"uote\\x.test,DNS:tab\there.test");
+	make_ocsp(&m_default, OCSP_RESPONSE_STATUS_SUCCESSFUL, ocsp, "default.der");
+	const char *paths[] = {m_default.pem, m_d_rsa.pem, m_cn_only.pem, odd.pem};
+	cfg_certs(4, paths);
+	cfg.certs[0].ocsp_path = ocsp;
+	struct tern_tls_identities *ids = load_ok();
+
+	tern_tls_identities_cert_info(ids, 0, &info);
+	CHECK_EQ_STR(info.source, m_default.pem);
+	CHECK(info.is_default);
+	CHECK_EQ_UINT(info.num_names, 2);
+	CHECK_EQ_STR(info.names[0], "default.test");
+	CHECK_EQ_STR(info.names[1], "www.default.test");
+	CHECK_EQ_STR(info.key_type, "EC");
+	CHECK_EQ_INT(info.key_bits, 256);
+	/* the fixture's certificates: from an hour ago to an hour from now */
+	CHECK(info.not_before >= now - 3600 - 5 && info.not_before <= now - 3600 + 5);
+	CHECK(info.not_after >= now + 3600 - 5 && info.not_after <= now + 3600 + 5);
+	CHECK_EQ_STR(info.ocsp_source, ocsp);
+	CHECK_EQ_STR(info.ocsp_status, "good");
+	CHECK(info.ocsp_this_update >= now - 5 && info.ocsp_this_update <= now + 5);
+	CHECK(info.ocsp_next_update == TERN_CERT_TIME_NONE); /* the response has none */
+
+	tern_tls_identities_cert_info(ids, 1, &info);
+	CHECK(!info.is_default);
+	CHECK_EQ_STR(info.key_type, "RSA");
+	CHECK_EQ_INT(info.key_bits, 2048);
+	CHECK_EQ_UINT(info.num_names, 2);
+	CHECK_EQ_STR(info.names[1], "*.d.test");
+	CHECK(info.ocsp_source == NULL && info.ocsp_status == NULL);
+	CHECK(info.ocsp_next_update == TERN_CERT_TIME_NONE);
+
+	tern_tls_identities_cert_info(ids, 2, &info); /* no SAN: the CN */
+	CHECK_EQ_UINT(info.num_names, 1);
+	CHECK_EQ_STR(info.names[0], "cn.test");
+
+	tern_tls_identities_cert_info(ids, 3, &info);
+	CHECK_EQ_UINT(info.num_names, 2);
+	CHECK_EQ_STR(info.names[0], "q\"uote\\x.test");
+	CHECK_EQ_STR(info.names[1], "tab\there.test");
+	tern_tls_identities_unref(ids);
+	made_free(&odd);
 }
 
 static void test_load_errors(void)
@@ -173,6 +230,7 @@ int main(void)
 {
 	tls_ctx_fixture_start("tls_ctx_identities_test");
 	test_self_signed();
+	test_cert_info();
 	test_load_errors();
 	test_client_ca_errors();
 	tls_ctx_fixture_end();
