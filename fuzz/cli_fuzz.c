@@ -75,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case TERN_CLI_HELP:
 	case TERN_CLI_VERSION:
+	case TERN_CLI_BUILD:
 		break;
 	case -EINVAL: {
 		size_t len = strlen(err);
