@@ -2,7 +2,7 @@
  * escaper over several pieces): whatever the input, the flags and the
  * output size, the text stays inside the output and NUL-terminated, is
  * printable ASCII with no '"' (and no space under TERN_ESCAPE_SPACE),
- * every '\' starts "\xXX" or the final cut marker, at most
+ * every '\' starts "\xHH" or the final cut marker, at most
  * TERN_ESCAPE_IN_MAX bytes are shown, and undoing the escapes gives back
  * a prefix of the input: all of it when it was within the bound and the
  * output had TERN_ESCAPE_OUT_MAX bytes.

@@ -101,7 +101,7 @@ static void dir_of(const char *path, char dir[PATH_MAX])
 	snprintf(dir, PATH_MAX, "%.*s", (int)len, path);
 }
 
-/* Creates a new file next to target, named ".NAME.tern-keys-XXXXXXXXXXXX"
+/* Creates a new file next to target, named ".NAME.tern-keys-<12 random hex digits>"
  * (a dot file, so globs such as *.keys skip it): O_CREAT|O_EXCL, mode
  * 0600, never an existing file, never through a symlink. Returns the
  * descriptor with the name in tmp, or -errno. */

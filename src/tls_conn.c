@@ -360,7 +360,7 @@ int tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_le
 		return -ENOENT;
 	/* X509_NAME_oneline's "/SN=value" form, with each value's bytes as
 	 * they are (UTF-8 where the certificate's string type says how):
-	 * X509_NAME_oneline writes its own "\xXX" for some bytes and not for
+	 * X509_NAME_oneline writes its own "\xHH" for some bytes and not for
 	 * '"', '\' or spaces, and cuts silently; escape.h does it all. */
 	const X509_NAME *name = X509_get_subject_name(cert);
 	for (int i = 0; i < X509_NAME_entry_count(name) && at < out_len; i++) {

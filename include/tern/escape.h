@@ -3,10 +3,10 @@
  * line, the access log, a control reply or a metric label (SPEC 2).
  *
  * As nginx writes its logs: a byte outside printable ASCII (below 0x20,
- * 0x7f and above), '"' and '\' become "\xXX" (two upper-case hex
+ * 0x7f and above), '"' and '\' become "\xHH" (two upper-case hex
  * digits); with TERN_ESCAPE_SPACE a space does too, for key=value lines,
  * where it would start a new key. Everything else is copied. So the text
- * is printable ASCII, one line, and a '\' in it always starts "\xXX" or
+ * is printable ASCII, one line, and a '\' in it always starts "\xHH" or
  * the cut marker: the escaping can be undone, and a client cannot make
  * its bytes look like tern's own words.
  *
@@ -59,7 +59,7 @@ size_t tern_escaper_finish(struct tern_escaper *e);
  * text of in[0..len); returns its length. */
 size_t tern_escape(char *out, size_t out_cap, const void *in, size_t len, unsigned flags);
 
-/* Whether byte b is written as "\xXX" under flags. */
+/* Whether byte b is written as "\xHH" under flags. */
 bool tern_escape_byte_needs(unsigned char b, unsigned flags);
 
 #endif

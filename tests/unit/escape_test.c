@@ -18,7 +18,7 @@ static void expect(const void *in, size_t len, unsigned flags, const char *want)
 }
 
 /* Each of the 256 byte values, alone and between two letters: printable
- * ASCII but '"' and '\' is itself, the rest "\xXX" upper-case; ' ' only
+ * ASCII but '"' and '\' is itself, the rest "\xHH" upper-case; ' ' only
  * under TERN_ESCAPE_SPACE. */
 static void test_every_byte(void)
 {
