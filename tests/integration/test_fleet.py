@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (check_sanitizers_at_cleanup, main, scaled, tern_bin,  # noqa: E402
                      wait_for)
 from test_tickets import TicketTestCase, TicketWatch  # noqa: E402
-from test_watch import der_of  # noqa: E402
+from test_watch import der_of, kubelet_update  # noqa: E402
 
 INSTANCES = 3
 ROTATIONS = 4
@@ -44,18 +44,7 @@ class TestFleet(TicketTestCase):
         return r.stdout
 
     def kubelet_update(self, pem_text):
-        """The kubelet's Secret update: a new timestamped directory, a new
-        ..data symlink renamed over the old one, the old directory gone."""
-        stamp = "..%d" % time.monotonic_ns()
-        os.mkdir(os.path.join(self.vol, stamp))
-        with open(os.path.join(self.vol, stamp, "tls.pem"), "w") as f:
-            f.write(pem_text)
-        data = os.path.join(self.vol, "..data")
-        old = os.readlink(data) if os.path.islink(data) else None
-        os.symlink(stamp, os.path.join(self.vol, "..data_tmp"))
-        os.rename(os.path.join(self.vol, "..data_tmp"), data)
-        if old:
-            shutil.rmtree(os.path.join(self.vol, old))
+        kubelet_update(self.vol, {"tls.pem": pem_text})
 
     def pem(self, name):
         with open(self.ids[name]["cert"]) as f:

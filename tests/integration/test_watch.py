@@ -31,6 +31,23 @@ def der_of(path):
     return ssl.PEM_cert_to_DER_cert(m.group(0))
 
 
+def kubelet_update(vol, files):
+    """What the kubelet does on a Secret update in volume vol: the files
+    ({name: text}) in a new timestamped directory, a new symlink to it
+    renamed over ..data (atomic), the old directory removed."""
+    stamp = "..%d" % time.monotonic_ns()
+    os.mkdir(os.path.join(vol, stamp))
+    for name, text in files.items():
+        with open(os.path.join(vol, stamp, name), "w") as f:
+            f.write(text)
+    data = os.path.join(vol, "..data")
+    old = os.readlink(data) if os.path.islink(data) else None
+    os.symlink(stamp, os.path.join(vol, "..data_tmp"))
+    os.rename(os.path.join(vol, "..data_tmp"), data)
+    if old:
+        shutil.rmtree(os.path.join(vol, old))
+
+
 class WatchTestCase(TernTestCase):
 
     def setUp(self):
@@ -83,21 +100,8 @@ class TestSwaps(WatchTestCase):
         return os.path.join(vol, "tls.pem")
 
     def kubelet_update(self, name):
-        """What the kubelet does on a Secret update: a new timestamped
-        directory, a new symlink to it, renamed over ..data (atomic), the
-        old directory removed."""
-        vol = os.path.join(self.tmp, "secret")
-        stamp = "..%d" % time.monotonic_ns()
-        os.mkdir(os.path.join(vol, stamp))
-        shutil.copyfile(self.ids[name]["cert"], os.path.join(vol, stamp, "tls.pem"))
-        old = None
-        data = os.path.join(vol, "..data")
-        if os.path.islink(data):
-            old = os.readlink(data)
-        os.symlink(stamp, os.path.join(vol, "..data_tmp"))
-        os.rename(os.path.join(vol, "..data_tmp"), data)
-        if old:
-            shutil.rmtree(os.path.join(vol, old))
+        with open(self.ids[name]["cert"]) as f:
+            kubelet_update(os.path.join(self.tmp, "secret"), {"tls.pem": f.read()})
 
     def test_kubelet_symlink_swap(self):
         path = self.kubelet_dir("one")
