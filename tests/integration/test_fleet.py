@@ -9,11 +9,9 @@ three within seconds; a broken certificate swapped in leaves all three
 serving the previous one, each with one failed reload counted."""
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (check_sanitizers_at_cleanup, main, scaled, tern_bin,  # noqa: E402
