@@ -1,0 +1,160 @@
+"""The bystander of tern's stress scenarios: a separate process that does
+one small TLS request every 50 ms through tern while a scenario attacks or
+overloads it, and reports how long each took. A scenario measures a
+baseline first (the same bystander on the quiet proxy), then runs its fault
+with the bystander going, and reports how much worse the slowest request
+got: no scenario may stall a bystander for more than 100 ms beyond its own
+baseline (issue 16), except where README says why.
+
+A process of its own, not a thread, so that the scenario's Python work
+(thousands of sockets, the GIL) cannot delay the bystander and be blamed on
+tern.
+
+    with Bystander(port) as b:      # starts the process
+        ... the fault ...
+    b.latencies_ms                  # one float per request, in order
+    b.failures                      # requests that did not complete
+
+Standalone: python3 bystander.py PORT SECONDS prints one line per request.
+"""
+
+import json
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+
+INTERVAL = 0.05        # one request every 50 ms (issue 16)
+REQUEST = b"bystander ping\n"
+REQUEST_TIMEOUT = 5.0  # a request slower than this counts as a failure
+
+
+def one_request(port, host, ctx):
+    """Connect, handshake, send REQUEST, read it back (an echo backend),
+    close. Returns the milliseconds it took; raises on failure."""
+    start = time.monotonic()
+    with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT) as raw:
+        raw.settimeout(REQUEST_TIMEOUT)
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(REQUEST)
+            got = b""
+            while len(got) < len(REQUEST):
+                data = s.recv(4096)
+                if not data:
+                    raise ConnectionError("closed after %d bytes" % len(got))
+                got += data
+            if got != REQUEST:
+                raise ValueError("echo mismatch: %r" % got[:64])
+    return (time.monotonic() - start) * 1000.0
+
+
+def _child(port, host, seconds):
+    """The bystander process: one JSON line per request on stdout until
+    `seconds` pass or stdin closes (the parent stopped it)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + seconds
+    next_at = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            ms = one_request(port, host, ctx)
+            rec = {"ms": ms}
+        except Exception as e:  # reported, not fatal: the figure is the point
+            rec = {"error": "%s: %s" % (type(e).__name__, e)}
+        rec["t"] = time.monotonic()
+        sys.stdout.write(json.dumps(rec) + "\n")
+        sys.stdout.flush()
+        next_at += INTERVAL
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        else:
+            next_at = time.monotonic()
+
+
+class Bystander:
+    """Runs the bystander process for at most max_seconds (a bound, so a
+    scenario that forgets to stop it cannot leave it behind)."""
+
+    def __init__(self, port, host="127.0.0.1", max_seconds=600):
+        self.port, self.host, self.max_seconds = port, host, max_seconds
+        self.proc = None
+        self.latencies_ms = []
+        self.failures = []
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), str(self.port), str(self.max_seconds),
+             self.host, "--json"],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        return self
+
+    def stop(self):
+        if self.proc is None:
+            return self
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=REQUEST_TIMEOUT + 5)
+        self.proc = None
+        for line in out.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut by terminate()
+            if "ms" in rec:
+                self.latencies_ms.append(rec["ms"])
+            else:
+                self.failures.append(rec.get("error", "?"))
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def summary(self):
+        """{'requests', 'failures', 'median_ms', 'max_ms'} of what it saw."""
+        lat = self.latencies_ms
+        return {
+            "requests": len(lat),
+            "failures": len(self.failures),
+            "median_ms": statistics.median(lat) if lat else None,
+            "max_ms": max(lat) if lat else None,
+        }
+
+
+def measure_baseline(port, seconds=2.0, host="127.0.0.1"):
+    """The bystander on the quiet proxy for `seconds`: its summary."""
+    b = Bystander(port, host).start()
+    time.sleep(seconds)  # pacing: the bystander's own run length
+    return b.stop().summary()
+
+
+def stall_beyond_baseline_ms(baseline, during):
+    """How much longer the slowest request during the fault took than the
+    slowest of the baseline (the figure issue 16 bounds at 100 ms)."""
+    if during["max_ms"] is None or baseline["max_ms"] is None:
+        return None
+    return during["max_ms"] - baseline["max_ms"]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json]")
+    port, seconds = int(sys.argv[1]), float(sys.argv[2])
+    host = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else "127.0.0.1"
+    if "--json" in sys.argv:
+        _child(port, host, seconds)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            print("%.2f ms" % one_request(port, host, ctx))
+            time.sleep(INTERVAL)
