@@ -54,8 +54,8 @@ int tern_io_probe_choose(enum tern_io_engine requested, const char *user, bool n
 	}
 	if (requested == TERN_IO_AUTO) {
 		/* The one line an operator sees: the reason, and that tern
-		 * runs anyway. README's Deploying section says how to give
-		 * io_uring back. */
+		 * runs anyway. docs/operations.md, "io_uring, epoll and
+		 * seccomp", says how to give io_uring back. */
 		tern_log(TERN_LOG_WARN, "io_uring refused (%s): running on epoll", why);
 		snprintf(err, err_len, "%s", why);
 		*out = TERN_IO_EPOLL;

@@ -10,7 +10,7 @@ flag renamed or a system call added cannot silently break a deployment.
   SIGHUP, the notify socket with a watchdog, and a drain, and the unit's
   ExecReload traced too, make no system call the unit's SystemCallFilter
   refuses.
-- The Kubernetes manifests parse (PyYAML) and hold what the README
+- The Kubernetes manifests parse (PyYAML) and hold what docs/operations.md
   promises (probes on /healthz and /readyz of the metrics port, scrape
   annotations, anti-affinity, a PodDisruptionBudget); the deployment's
   tern arguments pass `tern --check` and, run here, answer its probes as

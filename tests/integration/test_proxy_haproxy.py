@@ -6,7 +6,7 @@ certificate and key, each in front of a backend that decodes the PROXY
 header (test_proxy_protocol's decoder) and then echoes. The two headers are
 compared field by field and then byte for byte.
 
-They differ only where README's "PROXY protocol" section and
+They differ only where docs/proxy-protocol.md ("Compared with HAProxy") and
 include/tern/proxy_proto.h say they do, and the tests assert each of those
 differences explicitly:
 - `verify` with no client certificate: tern sends 1 (section 2.2.6: zero
@@ -19,7 +19,7 @@ differences explicitly:
   byte for byte, once ports, that verify value and 0x28 are accounted
   for) and with plain `send-proxy-v2-ssl-cn` (HAProxy's default output);
 - PP2_SUBTYPE_SSL_CN of a CN that is not a UTF8String or ASCII: tern
-  sends UTF-8 (README, and the specification's "in UTF8"), HAProxy 2.6
+  sends UTF-8 (docs/proxy-protocol.md, and the specification's "in UTF8"), HAProxy 2.6
   the string's raw contents (Latin-1 for a T61String, UTF-16BE for a
   BMPString); see test_v2_cn_string_types.
 The ports differ by construction: each header carries its own client's
@@ -61,7 +61,7 @@ HAPROXY = find_haproxy()
 # What HAProxy 2.6 adds beside send-proxy-v2-ssl-cn to send everything tern
 # does (minus 0x28, which it cannot send).
 FULL_OPTIONS = ("crc32c", "authority", "ssl-cipher")
-# The same cipher lists on both sides (tern's defaults, README), both with
+# The same cipher lists on both sides (tern's defaults, docs/tls.md), both with
 # the server's preference (tern's SSL_OP_CIPHER_SERVER_PREFERENCE,
 # HAProxy's default): the same client then gets the same cipher from both,
 # so SSL_CIPHER can be compared byte for byte.
@@ -458,7 +458,7 @@ class TestProxyHeadersAgainstHAProxy(TernTestCase):
             self.assertEqual(ht["ssl_verify"], 0, "tern: verified certificate" + why)
             self.assertEqual(hh["ssl_verify"], 0, "haproxy: verified certificate" + why)
         else:
-            # The documented difference (README, proxy_proto.h).
+            # The documented difference (docs/proxy-protocol.md, proxy_proto.h).
             self.assertEqual(ht["ssl_verify"], TERN_VERIFY_NO_CERT,
                              "tern's verify without a certificate" + why)
             self.assertEqual(hh["ssl_verify"], 0, "haproxy's verify without a certificate" + why)
@@ -563,7 +563,7 @@ class TestProxyHeadersAgainstHAProxy(TernTestCase):
 
     def test_v2_cn_string_types(self):
         # SSL_CN is "the string representation (in UTF8)" of the CN
-        # (doc/proxy-protocol.txt 2.2.6) and README says tern sends UTF-8:
+        # (doc/proxy-protocol.txt 2.2.6) and docs/proxy-protocol.md says tern sends UTF-8:
         # tern converts whatever ASN.1 string type the certificate uses
         # (ASN1_STRING_to_UTF8). HAProxy 2.6 copies the string's contents
         # as they are: the same bytes for a UTF8String or an ASCII

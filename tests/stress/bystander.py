@@ -4,7 +4,7 @@ overloads it, and reports how long each took. A scenario measures a
 baseline first (the same bystander on the quiet proxy), then runs its fault
 with the bystander going, and reports how much worse the slowest request
 got: no scenario may stall a bystander for more than 100 ms beyond its own
-baseline (issue 16), except where README says why.
+baseline (issue 16), except where docs/overload.md says why.
 
 A process of its own, not a thread, so that the scenario's Python work
 (thousands of sockets, the GIL) cannot delay the bystander and be blamed on

@@ -5,7 +5,7 @@ harness from tests/integration, so TernTestCase, Tern, the backends and the
 bounded waits are the same), run by `tests/stress/run`. It differs in two
 ways: it prints figures (figure()), which the runner collects into one
 table, and it has a short form (CI) and a long form (TERN_STRESS_LONG=1,
-`run --long`, figures quoted in README).
+`run --long`, figures quoted in docs/overload.md).
 
 Every scenario measures a bystander (bystander.py) before and during its
 fault and reports it with check_bystander().
@@ -39,7 +39,7 @@ def figure(scenario, name, value, unit=""):
 def check_bystander(tc, scenario, baseline, during, bound_ms=STALL_BOUND_MS, why=None):
     """Prints the bystander figures of a scenario and asserts its slowest
     request stayed within bound_ms of the baseline's slowest and that none
-    failed. why: when README explains a larger bound, the reason (printed)."""
+    failed. why: when docs/overload.md explains a larger bound, the reason (printed)."""
     stall = stall_beyond_baseline_ms(baseline, during)
     figure(scenario, "bystander_baseline_max", baseline["max_ms"], "ms")
     figure(scenario, "bystander_median", during["median_ms"], "ms")
