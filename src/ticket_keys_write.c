@@ -145,8 +145,9 @@ static int write_all(int fd, const char *data, size_t len)
 
 /* Gives the new file the old one's owner and group (as root: nobody else
  * may) and its mode: 0600, or 0640 when the old file let its group read,
- * so that a tern running as that group (docs/operations.md: root:tern 0640) still
- * reads it. Set explicitly, whatever the umask made of 0600. */
+ * so that a tern running as that group (root:tern 0640, as
+ * docs/operations.md sets up) still reads it. Set explicitly, whatever the
+ * umask made of 0600. */
 static int take_over_ownership(int fd, const struct stat *old)
 {
 	mode_t mode = S_IRUSR | S_IWUSR;
