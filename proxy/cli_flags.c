@@ -277,7 +277,7 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 .help = "TLS 1.2 session-ID cache entries per worker, up to {max}; 0 is off",
 	 .details = "Session tickets work either way."},
 	{.name = "client-ca", .metavar = "FILE", .type = TERN_CLI_STRING, TERN_CLI_FIELD(client_ca_path),
-	 .expected = "a non-empty path to a PEM file of CA certificates",
+	 .expected = "a non-empty path to a PEM file of CA certificates", .default_text = "none",
 	 .help = "PEM bundle of CAs that client certificates must chain to",
 	 .details = "Also what the control command verify-client checks against."},
 	{.name = "verify-client", .metavar = "MODE", .type = TERN_CLI_WORDS, TERN_CLI_FIELD(verify_client),
