@@ -228,9 +228,9 @@ void tern_cli_print_usage(FILE *out)
 	      "With no options: listen on " TERN_DEFAULT_LISTEN ", forward to " TERN_DEFAULT_BACKEND ",\n"
 	      "and serve an in-memory self-signed certificate for localhost (with a warning).\n"
 	      "\n"
-	      "ADDR is HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path.\n"
-	      "DUR needs a unit: 250ms, 30s, 5m or 2h; a bare number is refused.\n"
-	      "SIZE is a number of bytes, or a number with k, m or g (powers of 1024).\n"
+	      "ADDR is " TERN_CLI_VALUES_ADDR ".\n"
+	      "DUR is " TERN_CLI_VALUES_DUR ".\n"
+	      "SIZE is " TERN_CLI_VALUES_SIZE ".\n"
 	      "\n"
 	      "Options:\n",
 	      out);

@@ -27,11 +27,6 @@
 #define GENERATED_BY "tern-docgen"
 #define REGEN_COMMAND "cmake --build build --target regen-docs"
 
-/* Texts of the man page's prose, shared with --help where they overlap. */
-#define VALUES_ADDR "HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path"
-#define VALUES_DUR "a number with a unit: 250ms, 30s, 5m or 2h; a bare number is refused"
-#define VALUES_SIZE "a number of bytes, or a number with k, m or g (powers of 1024)"
-
 /* A config straight from tern_config_init(): the defaults shown. */
 static struct tern_config defaults;
 
@@ -158,11 +153,11 @@ static void man_tern(FILE *out)
 	      ".TP\n"
 	      ".I ADDR\n",
 	      out);
-	roff_text(out, VALUES_ADDR);
+	roff_text(out, TERN_CLI_VALUES_ADDR);
 	fputs("\n.TP\n.I DUR\n", out);
-	roff_text(out, VALUES_DUR);
+	roff_text(out, TERN_CLI_VALUES_DUR);
 	fputs("\n.TP\n.I SIZE\n", out);
-	roff_text(out, VALUES_SIZE);
+	roff_text(out, TERN_CLI_VALUES_SIZE);
 	fputs("\n.SH OPTIONS\n", out);
 
 	for (size_t i = 0; i < tern_cli_num_flags; i++) {
@@ -457,11 +452,11 @@ static void options_md(FILE *out)
 	      "\n"
 	      "- `ADDR`: ",
 	      out);
-	md_text(out, VALUES_ADDR, NULL, false);
+	md_text(out, TERN_CLI_VALUES_ADDR, NULL, false);
 	fputs("\n- `DUR`: ", out);
-	md_text(out, VALUES_DUR, NULL, false);
+	md_text(out, TERN_CLI_VALUES_DUR, NULL, false);
 	fputs("\n- `SIZE`: ", out);
-	md_text(out, VALUES_SIZE, NULL, false);
+	md_text(out, TERN_CLI_VALUES_SIZE, NULL, false);
 	fputs("\n\nA bad value exits with status 2 and one line naming the flag, the value and what was\n"
 	      "expected: the \"Takes\" line of each option below.\n",
 	      out);
