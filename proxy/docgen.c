@@ -44,6 +44,8 @@ static void roff_text(FILE *out, const char *text)
 	if (text[0] == '.' || text[0] == '\'')
 		fputs("\\&", out);
 	for (const char *p = text; *p != '\0';) {
+		while (*p == '(')
+			fputc(*p++, out);
 		size_t len = strcspn(p, " ");
 		bool option = is_option_word(p, len);
 		for (size_t i = 0; i < len; i++) {
@@ -392,8 +394,10 @@ static bool is_flag_word(const struct tern_cli_flag *flag, const char *token, si
 static void md_text(FILE *out, const char *text, const struct tern_cli_flag *flag, bool in_table)
 {
 	for (const char *p = text; *p != '\0';) {
+		while (*p == '(')
+			fputc(*p++, out);
 		size_t len = strcspn(p, " ");
-		/* Trailing punctuation stays outside a code span. */
+		/* Punctuation around stays outside a code span. */
 		size_t code = len;
 		while (code > 0 && strchr(",;:.)", p[code - 1]) != NULL)
 			code--;
