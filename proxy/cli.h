@@ -6,6 +6,7 @@
 #define TERN_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tern/config.h"
 
@@ -28,7 +29,11 @@ enum tern_cli_result {
 __attribute__((warn_unused_result))
 int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, size_t err_len);
 
-/* The --help text. */
+/* The --help text, written from the flag table (cli_flags.h) on the first
+ * call and kept. Main thread only. */
 const char *tern_cli_usage(void);
+
+/* Writes the --help text to out. */
+void tern_cli_print_usage(FILE *out);
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_flags.h"
 #include "ctl.h"
 #include "json_reader.h"
 #include "tern/json.h"
@@ -32,6 +33,11 @@ _Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 
 #define SHOWN_VALUE_MAX 128
 /* Longest table cell; longer ones are cut and end in "...". */
 #define CELL_MAX 256
+/* --help's layout: where help starts after an option, after a command;
+ * the width. */
+#define CTL_OPTION_COLUMN 22
+#define CTL_COMMAND_COLUMN 24
+#define CTL_USAGE_WIDTH 88
 /* The reply buffer starts here and doubles up to the writer's cap. */
 #define REPLY_INITIAL_CAP 4096
 
@@ -691,43 +697,76 @@ int tern_ctl_main(int argc, char **argv)
 	return tern_ctl_run(argc, argv, stdout, stderr);
 }
 
-static const char ctl_usage[] =
-	"Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
-	"\n"
-	"Sends one command to the control socket of a running tern (tern --control PATH)\n"
-	"and prints the reply: readable by default, the raw JSON line with --json.\n"
-	"Exit status: 0 when the reply says ok, 1 when it says ok:false or the socket\n"
-	"cannot be reached, 2 for bad usage.\n"
-	"\n"
-	"Options (before COMMAND):\n"
-	"      --control PATH  the control socket [$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH "]\n"
-	"      --json          print the reply as the raw JSON line\n"
-	"      --timeout DUR   longest wait for the whole exchange, e.g. 500ms or 10s [" TERN_CTL_DEFAULT_TIMEOUT_TEXT
-	"]\n"
-	"  -h, --help          print this help and exit\n"
-	"\n"
-	"Commands:\n"
-	"  help                  list the commands\n"
-	"  stats                 counters of the whole process\n"
-	"  conns [LIMIT]         open connections, at most LIMIT (1 to 100000) [1000]\n"
-	"  tickets ID|all [N]    send N (1 to 16) new TLS 1.3 session tickets to connection ID,\n"
-	"                        or to every TLS 1.3 connection [1]\n"
-	"  num-tickets ID N      set how many tickets (0 to 16) connection ID gets after a later\n"
-	"                        post-handshake authentication\n"
-	"  rotate-ticket-keys    re-read --ticket-keys, or make a new in-memory encryption key\n"
-	"  verify-client ID      ask connection ID's client for its certificate (TLS 1.3)\n"
-	"  reload                re-read certificates, keys and files, as SIGHUP\n"
-	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n"
-	"  keys                  the ticket keys in use: fingerprint, role, since, age (never the\n"
-	"                        keys themselves)\n"
-	"  close ID              end connection ID cleanly: close_notify to the client, then both\n"
-	"                        sides closed\n"
-	"  certs                 the certificates served: names, key type and bits, expiry, OCSP\n"
-	"                        staple, which is the default\n";
+/* tern ctl's own options, for --help and the man page tern-ctl(8). The
+ * parser above reads them by hand: three options need no table. */
+static const struct tern_ctl_option_doc ctl_options[] = {
+	{"--control PATH", "the control socket", "$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH},
+	{"--json", "print the reply as the raw JSON line", NULL},
+	{"--timeout DUR", "longest wait for the whole exchange, e.g. 500ms or 10s", TERN_CTL_DEFAULT_TIMEOUT_TEXT},
+	{"-h, --help", "print this help and exit", NULL},
+	{NULL, NULL, NULL},
+};
 
 _Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
 
+const struct tern_ctl_option_doc *tern_ctl_option_docs(void)
+{
+	return ctl_options;
+}
+
+/* One "  LABEL  help [default]" entry, help from column col, wrapped. */
+static void print_entry(FILE *out, const char *indent, const char *label, const char *args, const char *help,
+			const char *dflt, size_t col)
+{
+	char text[512];
+	int n = fprintf(out, "%s%s%s%s", indent, label, args[0] != '\0' ? " " : "", args);
+
+	if (n < 0)
+		return;
+	fprintf(out, "%*s", (size_t)n < col ? (int)(col - (size_t)n) : 1, "");
+	snprintf(text, sizeof(text), "%s", help);
+	if (dflt != NULL) {
+		size_t used = strlen(text);
+		snprintf(text + used, sizeof(text) - used, " [%s]", dflt);
+		for (char *p = text + used + 1; *p != '\0'; p++)
+			if (*p == ' ')
+				*p = TERN_CLI_NBSP;
+	}
+	tern_cli_wrap(out, text, (size_t)n < col ? col : (size_t)n + 1, col, CTL_USAGE_WIDTH);
+	fputc('\n', out);
+}
+
+void tern_ctl_print_usage(FILE *out)
+{
+	fputs("Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Sends one command to the control socket of a running tern (tern --control PATH)\n"
+	      "and prints the reply: readable by default, the raw JSON line with --json.\n"
+	      "Exit status: 0 when the reply says ok, 1 when it says ok:false or the socket\n"
+	      "cannot be reached, 2 for bad usage.\n"
+	      "\n"
+	      "Options (before COMMAND):\n",
+	      out);
+	for (const struct tern_ctl_option_doc *o = ctl_options; o->label != NULL; o++)
+		print_entry(out, strncmp(o->label, "--", 2) == 0 ? "      " : "  ", o->label, "", o->help,
+			    o->default_text, CTL_OPTION_COLUMN);
+	fputs("\nCommands:\n", out);
+	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++)
+		print_entry(out, "  ", c->name, c->args, c->summary, NULL, CTL_COMMAND_COLUMN);
+}
+
 const char *tern_ctl_usage(void)
 {
-	return ctl_usage;
+	static char *usage;
+	size_t len;
+
+	if (usage == NULL) {
+		FILE *f = open_memstream(&usage, &len);
+		if (f == NULL)
+			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
+		tern_ctl_print_usage(f);
+		if (fclose(f) != 0 || usage == NULL)
+			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
+	}
+	return usage;
 }

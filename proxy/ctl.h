@@ -89,7 +89,22 @@ int tern_ctl_run(int argc, char **argv, FILE *out, FILE *err);
 __attribute__((warn_unused_result))
 int tern_ctl_main(int argc, char **argv);
 
-/* The `tern ctl --help` text. */
+/* The `tern ctl --help` text, written from tern_ctl_option_docs() and
+ * the control protocol's command table (tern_control_command_docs) on the
+ * first call and kept. Main thread only. */
 const char *tern_ctl_usage(void);
+
+/* Writes the `tern ctl --help` text to out. */
+void tern_ctl_print_usage(FILE *out);
+
+/* One of tern ctl's own options, for --help and tern-ctl(8). */
+struct tern_ctl_option_doc {
+	const char *label;        /* "--control PATH" */
+	const char *help;         /* one sentence, no final period */
+	const char *default_text; /* NULL: none */
+};
+
+/* tern ctl's options, ending with {NULL, NULL, NULL}. Static storage. */
+const struct tern_ctl_option_doc *tern_ctl_option_docs(void);
 
 #endif

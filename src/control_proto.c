@@ -33,37 +33,63 @@ struct command_spec {
 	const char *usage_error; /* fewer than min_args; NULL when min_args is 0 */
 };
 
-/* `help` lists the commands in this order. verify-client and reload come
- * with their features: until then they are unknown commands, never
- * accepted and ignored. */
-static const struct command_spec command_specs[] = {
-	{"help", TERN_CMD_HELP, 0, 0, NULL},
-	{"stats", TERN_CMD_STATS, 0, 0, NULL},
-	{"conns", TERN_CMD_CONNS, 0, 1, NULL},
-	{"tickets", TERN_CMD_TICKETS, 1, 2, "tickets: expected ID|all [N]"},
-	{"num-tickets", TERN_CMD_NUM_TICKETS, 2, 2, "num-tickets: expected ID N"},
-	{"rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, NULL},
-	{"verify-client", TERN_CMD_VERIFY_CLIENT, 1, 1, "verify-client: expected ID"},
-	{"reload", TERN_CMD_RELOAD, 0, 0, NULL},
-	{"info", TERN_CMD_INFO, 0, 0, NULL},
-	{"keys", TERN_CMD_KEYS, 0, 0, NULL},
-	{"close", TERN_CMD_CLOSE, 1, 1, "close: expected ID"},
-	{"certs", TERN_CMD_CERTS, 0, 0, NULL},
-};
+/* Every command, once: X(name, kind, min_args, max_args, usage_error,
+ * args, summary). args and summary are what `tern ctl --help` and
+ * tern-ctl(8) show (tern_control_command_docs). `help` lists the commands
+ * in this order. A command comes with its feature: until then it is
+ * unknown, never accepted and ignored. */
+#define TERN_CONTROL_COMMANDS(X)                                                                          \
+	X("help", TERN_CMD_HELP, 0, 0, NULL, "", "list the commands")                                      \
+	X("stats", TERN_CMD_STATS, 0, 0, NULL, "", "counters of the whole process")                       \
+	X("conns", TERN_CMD_CONNS, 0, 1, NULL, "[LIMIT]",                                                  \
+	  "open connections, at most LIMIT (1 to 100000) [1000]")                                          \
+	X("tickets", TERN_CMD_TICKETS, 1, 2, "tickets: expected ID|all [N]", "ID|all [N]",                \
+	  "send N (1 to 16) new TLS 1.3 session tickets to connection ID, or to every TLS 1.3 "           \
+	  "connection [1]")                                                                                \
+	X("num-tickets", TERN_CMD_NUM_TICKETS, 2, 2, "num-tickets: expected ID N", "ID N",                \
+	  "set how many tickets (0 to 16) connection ID gets after a later post-handshake "                \
+	  "authentication")                                                                                \
+	X("rotate-ticket-keys", TERN_CMD_ROTATE_TICKET_KEYS, 0, 0, NULL, "",                               \
+	  "re-read --ticket-keys, or make a new in-memory encryption key")                                 \
+	X("verify-client", TERN_CMD_VERIFY_CLIENT, 1, 1, "verify-client: expected ID", "ID",              \
+	  "ask connection ID's client for its certificate (TLS 1.3)")                                      \
+	X("reload", TERN_CMD_RELOAD, 0, 0, NULL, "", "re-read certificates, keys and files, as SIGHUP")   \
+	X("info", TERN_CMD_INFO, 0, 0, NULL, "", "version, uptime, I/O engine (uring or epoll) and workers") \
+	X("keys", TERN_CMD_KEYS, 0, 0, NULL, "",                                                           \
+	  "the ticket keys in use: fingerprint, role, since, age (never the keys themselves)")             \
+	X("close", TERN_CMD_CLOSE, 1, 1, "close: expected ID", "ID",                                       \
+	  "end connection ID cleanly: close_notify to the client, then both sides closed")                \
+	X("certs", TERN_CMD_CERTS, 0, 0, NULL, "",                                                         \
+	  "the certificates served: names, key type and bits, expiry, OCSP staple, which is the default")
+
+#define COMMAND_SPEC(name, kind, min_args, max_args, usage_error, args, summary) \
+	{name, kind, min_args, max_args, usage_error},
+#define COMMAND_NAME(name, kind, min_args, max_args, usage_error, args, summary) name,
+#define COMMAND_DOC(name, kind, min_args, max_args, usage_error, args, summary) {name, args, summary},
+
+static const struct command_spec command_specs[] = {TERN_CONTROL_COMMANDS(COMMAND_SPEC)};
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
-static const char *const command_names[NUM_COMMANDS + 1] = {
-	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
-	"reload", "info", "keys", "close", "certs", NULL,
+static const char *const command_names[NUM_COMMANDS + 1] = {TERN_CONTROL_COMMANDS(COMMAND_NAME) NULL};
+
+static const struct tern_control_command_doc command_docs[NUM_COMMANDS + 1] = {
+	TERN_CONTROL_COMMANDS(COMMAND_DOC){NULL, NULL, NULL},
 };
 
 /* The numbers in the messages below are written out; these keep them
  * honest when the header changes. */
 _Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 bytes'");
-_Static_assert(TERN_CONTROL_CONNS_MAX == 100000u, "update the conns message");
-_Static_assert(TERN_CONTROL_TICKETS_MAX == 16u, "update the tickets message");
-_Static_assert(TERN_CONTROL_NUM_TICKETS_MAX == 16u, "update the num-tickets message");
+_Static_assert(TERN_CONTROL_CONNS_MAX == 100000u && TERN_CONTROL_CONNS_DEFAULT == 1000u,
+	       "update the conns message and summary");
+_Static_assert(TERN_CONTROL_TICKETS_MAX == 16u && TERN_CONTROL_TICKETS_DEFAULT == 1u,
+	       "update the tickets message and summary");
+_Static_assert(TERN_CONTROL_NUM_TICKETS_MAX == 16u, "update the num-tickets message and summary");
+
+const struct tern_control_command_doc *tern_control_command_docs(void)
+{
+	return command_docs;
+}
 
 const char *const *tern_control_command_names(void)
 {

@@ -13,10 +13,6 @@
 
 #include "tern/parse.h"
 
-/* 30 days: longer than any sensible timeout, short enough that adding it
- * to a monotonic clock in milliseconds can never overflow. */
-#define TERN_MAX_DURATION_MS (30ull * 24 * 60 * 60 * 1000)
-
 /* A host name is at most 253 bytes (RFC 1035 section 2.3.4); an IPv6
  * literal with a scope id fits easily. */
 #define TERN_HOST_MAX 256
@@ -388,6 +384,22 @@ int tern_parse_alpn(const char *text, unsigned char *out, size_t cap, size_t *ou
 	}
 	*out_len = used;
 	return 0;
+}
+
+void tern_format_size(uint64_t bytes, char *out, size_t out_len)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *unit;
+	} units[] = {{1024ull * 1024 * 1024, "g"}, {1024 * 1024, "m"}, {1024, "k"}};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (bytes != 0 && bytes % units[i].bytes == 0) {
+			snprintf(out, out_len, "%llu%s", (unsigned long long)(bytes / units[i].bytes), units[i].unit);
+			return;
+		}
+	}
+	snprintf(out, out_len, "%llu", (unsigned long long)bytes);
 }
 
 void tern_format_duration_ms(uint64_t ms, char *out, size_t out_len)

@@ -77,4 +77,15 @@ int tern_control_parse(const char *line, size_t len, struct tern_command *out, c
  * lists them, ending with NULL. Static storage. */
 const char *const *tern_control_command_names(void);
 
+/* What `tern ctl --help` and the man page tern-ctl(8) say of a command. */
+struct tern_control_command_doc {
+	const char *name;
+	const char *args;    /* "ID|all [N]"; "" when it takes none */
+	const char *summary; /* one sentence, no final period; a default in [brackets] */
+};
+
+/* The commands in the order of tern_control_command_names(), ending with
+ * {NULL, NULL, NULL}. Static storage. */
+const struct tern_control_command_doc *tern_control_command_docs(void);
+
 #endif

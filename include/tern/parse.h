@@ -13,6 +13,11 @@
 
 #include "tern/config.h"
 
+/* The longest duration tern_parse_duration_ms() accepts, 30 days (720h):
+ * longer than any sensible timeout, short enough that adding it to a
+ * monotonic clock in milliseconds can never overflow. */
+#define TERN_MAX_DURATION_MS (30ull * 24 * 60 * 60 * 1000)
+
 /* "250ms", "30s", "5m", "2h" to milliseconds. A bare number is refused
  * (-EINVAL), except "0" when allow_zero is set. Values above 30 days are
  * -ERANGE; so is a zero duration ("0s") when allow_zero is not set. */
@@ -28,6 +33,11 @@ void tern_format_duration_ms(uint64_t ms, char *out, size_t out_len);
  * within [min, max]. */
 __attribute__((warn_unused_result))
 int tern_parse_size(const char *text, size_t min, size_t max, size_t *out);
+
+/* The other way: bytes as tern_parse_size reads it back, in the largest
+ * unit that divides it ("16k", "1m"; "1000" for 1000). Always
+ * NUL-terminated. */
+void tern_format_size(uint64_t bytes, char *out, size_t out_len);
 
 /* A decimal integer within [min, max]; no sign, no spaces, no suffix. */
 __attribute__((warn_unused_result))

@@ -169,8 +169,17 @@ class TestSystemd(DeployTestCase):
             text = read(name).replace("/usr/local/bin/tern", os.path.abspath(tern_bin()))
             with open(os.path.join(self.tmp, name), "w") as f:
                 f.write(text)
+        # Documentation=man:tern(8): verify runs man for each page, so
+        # it finds the pages the build wrote (build/man), as installed.
+        man8 = os.path.join(self.tmp, "man", "man8")
+        os.makedirs(man8)
+        for page in ("tern.8", "tern-ctl.8"):
+            os.symlink(os.path.join(os.path.dirname(os.path.abspath(tern_bin())), "man", page),
+                       os.path.join(man8, page))
+        # The trailing ":" keeps the system pages (systemd.exec(5)) too.
+        env = dict(os.environ, MANPATH=os.path.join(self.tmp, "man") + ":")
         r = subprocess.run(["systemd-analyze", "verify", "tern.socket", "tern.service"],
-                           cwd=self.tmp, capture_output=True, text=True, timeout=60)
+                           cwd=self.tmp, capture_output=True, text=True, timeout=60, env=env)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""),
                          "systemd-analyze verify reported something")
 

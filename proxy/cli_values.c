@@ -1,0 +1,346 @@
+/* The generic half of the flag table (cli_flags.h): parsing a value by its
+ * row's type, and the texts derived from a row — "(expected ...)", the
+ * default as typed, the label — that --help, the error messages and the
+ * docs share. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli_flags.h"
+#include "tern/parse.h"
+
+/* Longest piece of a value quoted back in a message: enough for any
+ * valid unix socket address ("unix:" and 107 bytes), short enough that the
+ * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
+#define SHOWN_VALUE_MAX 128
+
+#define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
+
+void tern_cli_show_value(const char *value, char *out, size_t out_len)
+{
+	size_t used = 0;
+
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+		char piece[8];
+		size_t piece_len = 1;
+
+		if (*p < 0x20 || *p == 0x7f)
+			piece_len = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
+		else
+			piece[0] = (char)*p;
+		/* Keep room for "..." and the NUL whatever comes next. */
+		if (used + piece_len + 4 > out_len || used + piece_len > SHOWN_VALUE_MAX) {
+			memcpy(out + used, "...", 3);
+			used += 3;
+			break;
+		}
+		memcpy(out + used, piece, piece_len);
+		used += piece_len;
+	}
+	out[used] = '\0';
+}
+
+int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, const char *expected, char *err,
+			   size_t err_len)
+{
+	char shown[SHOWN_VALUE_MAX + 4];
+
+	tern_cli_show_value(value, shown, sizeof(shown));
+	if (err != NULL && err_len > 0)
+		snprintf(err, err_len, "--%s: invalid value '%s' (expected %s)", flag->name, shown, expected);
+	return -EINVAL;
+}
+
+/* One bound as the row's type writes values. */
+static void format_bound(const struct tern_cli_flag *flag, uint64_t v, char *out, size_t out_len)
+{
+	if (flag->type == TERN_CLI_DURATION)
+		tern_format_duration_ms(v, out, out_len);
+	else if (flag->type == TERN_CLI_SIZE)
+		tern_format_size(v, out, out_len);
+	else
+		snprintf(out, out_len, "%llu", (unsigned long long)v);
+}
+
+void tern_cli_expand(const struct tern_cli_flag *flag, const char *text, char *out, size_t out_len)
+{
+	size_t used = 0;
+
+	if (out_len == 0)
+		return;
+	while (*text != '\0' && used + 1 < out_len) {
+		bool is_min = strncmp(text, "{min}", 5) == 0, is_max = strncmp(text, "{max}", 5) == 0;
+		if (is_min || is_max) {
+			char bound[32];
+			format_bound(flag, is_min ? flag->min : flag->max, bound, sizeof(bound));
+			size_t n = strlen(bound);
+			if (n > out_len - 1 - used)
+				n = out_len - 1 - used;
+			memcpy(out + used, bound, n);
+			used += n;
+			text += 5;
+		} else {
+			out[used++] = *text++;
+		}
+	}
+	out[used] = '\0';
+}
+
+/* "a, b or c" from a word list. */
+static void join_words(const struct tern_cli_word *words, char *out, size_t out_len)
+{
+	size_t num = 0, used = 0;
+
+	while (words[num].word != NULL)
+		num++;
+	out[0] = '\0';
+	for (size_t i = 0; i < num && used < out_len; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == num ? " or " : ", ";
+		int n = snprintf(out + used, out_len - used, "%s%s", sep, words[i].word);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static const char *duration_expected(enum tern_cli_zero zero)
+{
+	switch (zero) {
+	case TERN_CLI_ZERO_OFF:
+		return "0 (off) or " EXPECT_DURATION;
+	case TERN_CLI_ZERO_ALLOWED:
+		return "0 or " EXPECT_DURATION;
+	case TERN_CLI_ZERO_REFUSED:
+		break;
+	}
+	return EXPECT_DURATION;
+}
+
+void tern_cli_flag_expected(const struct tern_cli_flag *flag, char *out, size_t out_len)
+{
+	if (flag->expected != NULL) {
+		tern_cli_expand(flag, flag->expected, out, out_len);
+		return;
+	}
+	switch (flag->type) {
+	case TERN_CLI_UINT:
+		tern_cli_expand(flag, "an integer from {min} to {max}", out, out_len);
+		return;
+	case TERN_CLI_DURATION:
+		snprintf(out, out_len, "%s", duration_expected(flag->zero));
+		return;
+	case TERN_CLI_SIZE:
+		tern_cli_expand(flag, "a size such as 16k or 1m, from {min} to {max}", out, out_len);
+		return;
+	case TERN_CLI_WORDS:
+		join_words(flag->words, out, out_len);
+		return;
+	default:
+		/* Switches and actions take no value. */
+		snprintf(out, out_len, "no value");
+		return;
+	}
+}
+
+/* A well-formed duration outside the bounds gets its own words: telling
+ * an operator who typed "0s" that a unit is expected would mislead. A row
+ * with its own expected text says the bounds there. */
+static void duration_range_expected(const struct tern_cli_flag *flag, char *out, size_t out_len)
+{
+	tern_cli_expand(flag, flag->expected != NULL ? flag->expected : "a duration from {min} to {max}", out,
+			out_len);
+}
+
+/* Writes v into the field, whatever its width (bool, enum, unsigned,
+ * size_t, uint64_t): the table's unit test checks every width. */
+static void store_number(struct tern_config *cfg, const struct tern_cli_flag *flag, uint64_t v)
+{
+	char *field = (char *)cfg + flag->offset;
+
+	switch (flag->size) {
+	case 1: {
+		uint8_t b = (uint8_t)v;
+		memcpy(field, &b, 1);
+		break;
+	}
+	case 4: {
+		uint32_t w = (uint32_t)v;
+		memcpy(field, &w, 4);
+		break;
+	}
+	case 8:
+		memcpy(field, &v, 8);
+		break;
+	default:
+		break;
+	}
+}
+
+static uint64_t load_number(const struct tern_config *cfg, const struct tern_cli_flag *flag)
+{
+	const char *field = (const char *)cfg + flag->offset;
+	uint8_t b;
+	uint32_t w;
+	uint64_t v = 0;
+
+	switch (flag->size) {
+	case 1:
+		memcpy(&b, field, 1);
+		return b;
+	case 4:
+		memcpy(&w, field, 4);
+		return w;
+	case 8:
+		memcpy(&v, field, 8);
+		return v;
+	default:
+		return 0;
+	}
+}
+
+int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
+			size_t err_len)
+{
+	char expected[256];
+	unsigned long n;
+	uint64_t ms;
+	size_t bytes;
+	int rc;
+
+	switch (flag->type) {
+	case TERN_CLI_SWITCH:
+		store_number(cfg, flag, 1);
+		return 0;
+	case TERN_CLI_UINT:
+		if (tern_parse_uint(value, flag->min, flag->max, &n) < 0)
+			break;
+		store_number(cfg, flag, n);
+		return 0;
+	case TERN_CLI_DURATION:
+		rc = tern_parse_duration_ms(value, flag->zero != TERN_CLI_ZERO_REFUSED, &ms);
+		if (rc == 0 && (ms < flag->min || ms > flag->max))
+			rc = -ERANGE;
+		if (rc == -ERANGE) {
+			duration_range_expected(flag, expected, sizeof(expected));
+			return tern_cli_invalid_value(flag, value, expected, err, err_len);
+		}
+		if (rc < 0)
+			break;
+		store_number(cfg, flag, ms);
+		return 0;
+	case TERN_CLI_SIZE:
+		if (tern_parse_size(value, flag->min, flag->max, &bytes) < 0)
+			break;
+		store_number(cfg, flag, bytes);
+		return 0;
+	case TERN_CLI_WORDS:
+		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
+			if (strcmp(value, w->word) == 0) {
+				store_number(cfg, flag, (uint64_t)w->value);
+				return 0;
+			}
+		}
+		break;
+	case TERN_CLI_STRING:
+		/* Strings handed to OpenSSL (or to open()) later: only
+		 * emptiness is checked here, OpenSSL judges the rest when the
+		 * contexts are built. */
+		if (value[0] == '\0')
+			break;
+		memcpy((char *)cfg + flag->offset, &value, sizeof(value));
+		return 0;
+	case TERN_CLI_CUSTOM:
+		return flag->apply(flag, value, cfg, err, err_len);
+	case TERN_CLI_ACTION:
+	case TERN_CLI_DOC_ONLY:
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len, "--%s: not handled (internal error)", flag->name);
+		return -EINVAL;
+	}
+	tern_cli_flag_expected(flag, expected, sizeof(expected));
+	return tern_cli_invalid_value(flag, value, expected, err, err_len);
+}
+
+void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
+			   size_t out_len)
+{
+	uint64_t v;
+	const char *s;
+
+	if (flag->default_text != NULL) {
+		tern_cli_expand(flag, flag->default_text, out, out_len);
+		return;
+	}
+	v = load_number(defaults, flag);
+	switch (flag->type) {
+	case TERN_CLI_SWITCH:
+		snprintf(out, out_len, "%s", v ? "on" : "off");
+		return;
+	case TERN_CLI_UINT:
+		snprintf(out, out_len, "%llu", (unsigned long long)v);
+		return;
+	case TERN_CLI_DURATION:
+		tern_format_duration_ms(v, out, out_len);
+		return;
+	case TERN_CLI_SIZE:
+		tern_format_size(v, out, out_len);
+		return;
+	case TERN_CLI_WORDS:
+		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
+			if ((uint64_t)(uint32_t)w->value == v) {
+				snprintf(out, out_len, "%s", w->word);
+				return;
+			}
+		}
+		snprintf(out, out_len, "?"); /* the table's unit test fails on this */
+		return;
+	case TERN_CLI_STRING:
+		memcpy(&s, (const char *)defaults + flag->offset, sizeof(s));
+		snprintf(out, out_len, "%s", s != NULL ? s : "none");
+		return;
+	default:
+		out[0] = '\0';
+		return;
+	}
+}
+
+void tern_cli_flag_label(const struct tern_cli_flag *flag, char *out, size_t out_len)
+{
+	if (flag->type == TERN_CLI_DOC_ONLY) {
+		snprintf(out, out_len, "-%s", flag->name);
+		return;
+	}
+	char short_part[8] = "";
+	if (flag->short_name != '\0')
+		snprintf(short_part, sizeof(short_part), "-%c, ", flag->short_name);
+	snprintf(out, out_len, "%s--%s%s%s", short_part, flag->name, flag->metavar != NULL ? " " : "",
+		 flag->metavar != NULL ? flag->metavar : "");
+}
+
+void tern_cli_wrap(FILE *out, const char *text, size_t col, size_t indent, size_t width)
+{
+	bool first_word = true;
+
+	while (*text != '\0') {
+		while (*text == ' ')
+			text++;
+		size_t len = strcspn(text, " ");
+		if (len == 0)
+			break;
+		if (!first_word && col + 1 + len > width) {
+			/* A word no line at indent holds (a long cipher list)
+			 * goes on a line of its own, further left. */
+			size_t pad = indent + len > width && indent > 8 ? 8 : indent;
+			fprintf(out, "\n%*s", (int)pad, "");
+			col = pad;
+		} else if (!first_word) {
+			fputc(' ', out);
+			col++;
+		}
+		for (size_t i = 0; i < len; i++)
+			fputc(text[i] == TERN_CLI_NBSP ? ' ' : text[i], out);
+		col += len;
+		first_word = false;
+		text += len;
+	}
+}
