@@ -11,6 +11,8 @@
 #include <sys/un.h>
 
 #include "cli.h"
+#include "tern/backend_resolve.h"
+#include "tern/backend_set.h"
 #include "tern/parse.h"
 
 /* Short options are their own letter; long-only ones count up from 256 so
@@ -58,6 +60,9 @@ enum cli_flag_id {
 	FLAG_WATCH,
 	FLAG_RELOAD_INTERVAL,
 	FLAG_HANDSHAKE_TICKETS,
+	FLAG_BACKEND_CHECK,
+	FLAG_BACKEND_RETRY,
+	FLAG_RESOLVE_INTERVAL,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -112,6 +117,9 @@ static const struct cli_flag cli_flags[] = {
 	{"handshake-timeout", required_argument, FLAG_HANDSHAKE_TIMEOUT, EXPECT_DURATION},
 	{"idle-timeout", required_argument, FLAG_IDLE_TIMEOUT, EXPECT_DURATION},
 	{"connect-timeout", required_argument, FLAG_CONNECT_TIMEOUT, EXPECT_DURATION},
+	{"backend-check", required_argument, FLAG_BACKEND_CHECK, EXPECT_DURATION_OR_OFF},
+	{"backend-retry", required_argument, FLAG_BACKEND_RETRY, EXPECT_DURATION_OR_ZERO},
+	{"resolve-interval", required_argument, FLAG_RESOLVE_INTERVAL, EXPECT_DURATION_OR_OFF},
 	{"drain-timeout", required_argument, FLAG_DRAIN_TIMEOUT, EXPECT_DURATION},
 	{"buffer-size", required_argument, FLAG_BUFFER_SIZE, "a size such as 16k or 1m, from 1k to 16m"},
 	{"ring-entries", required_argument, FLAG_RING_ENTRIES, "an integer from 8 to 32768"},
@@ -222,9 +230,48 @@ static int invalid_value(char *err, size_t err_len, const struct cli_flag *flag,
 	return cli_error(err, err_len, "--%s: invalid value '%s' (expected %s)", flag->name, shown, expected);
 }
 
-/* Adds one --listen or --backend address. */
+/* A well-formed address whose name did not resolve: names are resolved
+ * only without brackets, so the host is everything before the last ':'. */
+static int cannot_resolve(const struct cli_flag *flag, const char *value, char *err, size_t err_len)
+{
+	char expected[TERN_ADDR_TEXT_MAX + 128];
+	char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
+	const char *colon = strrchr(value, ':');
+	size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
+
+	if (host_len >= sizeof(host))
+		host_len = sizeof(host) - 1;
+	memcpy(host, value, host_len);
+	host[host_len] = '\0';
+	show_value(host, host_shown, sizeof(host_shown));
+	snprintf(expected, sizeof(expected), "%s; cannot resolve %s", flag->expected, host_shown);
+	return invalid_value(err, err_len, flag, value, expected);
+}
+
+/* --check: every --backend name must resolve now, as it had to before
+ * names were resolved at run time, so a deployment check still catches a
+ * typo (a running tern only warns and keeps trying). */
+static int check_backend_names(const struct tern_config *cfg, char *err, size_t err_len)
+{
+	static struct tern_addr addrs[TERN_MAX_ADDRS_PER_BACKEND];
+	char why[128];
+	bool more;
+
+	for (size_t i = 0; i < cfg->num_backends; i++) {
+		if (cfg->backends[i].ss.ss_family != AF_UNSPEC)
+			continue;
+		if (tern_backend_resolve(&cfg->backend_names[i], addrs, TERN_MAX_ADDRS_PER_BACKEND, &more,
+					 why, sizeof(why)) < 0)
+			return cannot_resolve(flag_by_id(FLAG_BACKEND), cfg->backends[i].text, err, err_len);
+	}
+	return 0;
+}
+
+/* Adds one --listen or --backend address; names: where a --backend's
+ * host name goes, unresolved (NULL: resolve it now, as --listen does). */
 static int add_addr(const struct cli_flag *flag, const char *value, bool allow_unix, struct tern_addr *addrs,
-		    size_t *num, size_t max, const char *what, char *err, size_t err_len)
+		    struct tern_addr_name *names, size_t *num, size_t max, const char *what, char *err,
+		    size_t err_len)
 {
 	char expected[TERN_ADDR_TEXT_MAX + 128];
 
@@ -232,24 +279,16 @@ static int add_addr(const struct cli_flag *flag, const char *value, bool allow_u
 		snprintf(expected, sizeof(expected), "at most %zu %s", max, what);
 		return invalid_value(err, err_len, flag, value, expected);
 	}
-	int rc = tern_parse_addr(value, allow_unix, &addrs[*num]);
+	/* --backend names are resolved when tern starts and every
+	 * --resolve-interval (backends.h), so one that does not resolve yet
+	 * is no mistake on the command line; only --check insists on it
+	 * (check_backend_names). */
+	int rc = names != NULL ? tern_parse_addr_unresolved(value, allow_unix, &addrs[*num], &names[*num])
+			       : tern_parse_addr(value, allow_unix, &addrs[*num]);
 	if (rc == -EINVAL || rc == -ERANGE)
 		return invalid_value(err, err_len, flag, value, flag->expected);
-	if (rc < 0) {
-		/* Well-formed, but the name did not resolve: names are resolved
-		 * only without brackets, so the host is everything before the
-		 * last ':'. */
-		char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
-		const char *colon = strrchr(value, ':');
-		size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
-		if (host_len >= sizeof(host))
-			host_len = sizeof(host) - 1;
-		memcpy(host, value, host_len);
-		host[host_len] = '\0';
-		show_value(host, host_shown, sizeof(host_shown));
-		snprintf(expected, sizeof(expected), "%s; cannot resolve %s", flag->expected, host_shown);
-		return invalid_value(err, err_len, flag, value, expected);
-	}
+	if (rc < 0)
+		return cannot_resolve(flag, value, err, err_len);
 	(*num)++;
 	return 0;
 }
@@ -300,11 +339,17 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 {
 	switch (flag->id) {
 	case FLAG_LISTEN:
-		return add_addr(flag, value, false, cfg->listen, &cfg->num_listen, TERN_MAX_LISTEN,
+		return add_addr(flag, value, false, cfg->listen, NULL, &cfg->num_listen, TERN_MAX_LISTEN,
 				"listen addresses", err, err_len);
 	case FLAG_BACKEND:
-		return add_addr(flag, value, true, cfg->backends, &cfg->num_backends, TERN_MAX_BACKENDS,
-				"backends", err, err_len);
+		return add_addr(flag, value, true, cfg->backends, cfg->backend_names, &cfg->num_backends,
+				TERN_MAX_BACKENDS, "backends", err, err_len);
+	case FLAG_BACKEND_CHECK:
+		return parse_duration(flag, value, true, &cfg->backend_check_ms, err, err_len);
+	case FLAG_BACKEND_RETRY:
+		return parse_duration(flag, value, true, &cfg->backend_retry_ms, err, err_len);
+	case FLAG_RESOLVE_INTERVAL:
+		return parse_duration(flag, value, true, &cfg->resolve_interval_ms, err, err_len);
 	case FLAG_CERT:
 		if (value[0] == '\0')
 			return invalid_value(err, err_len, flag, value, flag->expected);
@@ -457,7 +502,7 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		/* One endpoint: a repeated --metrics replaces the earlier one,
 		 * as a repeated --control does. */
 		size_t num = 0;
-		int rc = add_addr(flag, value, false, &cfg->metrics_addr, &num, 1, "metrics addresses",
+		int rc = add_addr(flag, value, false, &cfg->metrics_addr, NULL, &num, 1, "metrics addresses",
 				  err, err_len);
 		if (rc < 0)
 			return rc;
@@ -606,6 +651,11 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 					 strerror(-rc));
 		cfg->num_backends = 1;
 	}
+	if (cfg->check) {
+		rc = check_backend_names(cfg, err, err_len);
+		if (rc < 0)
+			return rc;
+	}
 	return TERN_CLI_RUN;
 }
 
@@ -626,7 +676,8 @@ static const char cli_usage[] =
 	"\n"
 	"Options:\n"
 	"  -l, --listen ADDR            listening address; repeatable, up to 64 [" TERN_DEFAULT_LISTEN "]\n"
-	"  -b, --backend ADDR           backend; repeatable, up to 256, used round-robin\n"
+	"  -b, --backend ADDR           backend; repeatable, up to 256, used round-robin over the\n"
+	"                               healthy ones; a host name stands for every address it has\n"
 	"                               [" TERN_DEFAULT_BACKEND "]\n"
 	"  -c, --cert FILE              PEM with certificate chain and private key (or key in --key);\n"
 	"                               repeatable, up to 64: the first is the default, the others are\n"
@@ -666,6 +717,14 @@ static const char cli_usage[] =
 	"      --handshake-timeout DUR  longest TLS handshake per connection [10s]\n"
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
+	"      --backend-check DUR      connect to every backend address this often and skip the ones\n"
+	"                               that do not answer until they do; 0 is off: a backend is judged\n"
+	"                               by the connections sent to it only [0]\n"
+	"      --backend-retry DUR      a backend address whose connect failed is skipped this long,\n"
+	"                               then tried again (nginx's fail_timeout); 0 never skips [10s]\n"
+	"      --resolve-interval DUR   resolve backend host names again this often (every address a\n"
+	"                               name has is used); 0 resolves them at start only; a name that\n"
+	"                               does not resolve is tried again, tern serves meanwhile [30s]\n"
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --io ENGINE              auto, uring or epoll: the I/O engine of every worker; auto uses\n"

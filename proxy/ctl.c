@@ -723,7 +723,9 @@ static const char ctl_usage[] =
 	"  close ID              end connection ID cleanly: close_notify to the client, then both\n"
 	"                        sides closed\n"
 	"  certs                 the certificates served: names, key type and bits, expiry, OCSP\n"
-	"                        staple, which is the default\n";
+	"                        staple, which is the default\n"
+	"  backends              each backend: its addresses (what a name resolves to now), up or\n"
+	"                        down, connects, failures, open connections\n";
 
 _Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
 

@@ -49,13 +49,14 @@ static const struct command_spec command_specs[] = {
 	{"keys", TERN_CMD_KEYS, 0, 0, NULL},
 	{"close", TERN_CMD_CLOSE, 1, 1, "close: expected ID"},
 	{"certs", TERN_CMD_CERTS, 0, 0, NULL},
+	{"backends", TERN_CMD_BACKENDS, 0, 0, NULL},
 };
 
 #define NUM_COMMANDS (sizeof(command_specs) / sizeof(command_specs[0]))
 
 static const char *const command_names[NUM_COMMANDS + 1] = {
 	"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys", "verify-client",
-	"reload", "info", "keys", "close", "certs", NULL,
+	"reload", "info", "keys", "close", "certs", "backends", NULL,
 };
 
 /* The numbers in the messages below are written out; these keep them
@@ -191,6 +192,7 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_INFO:
 	case TERN_CMD_KEYS:
 	case TERN_CMD_CERTS:
+	case TERN_CMD_BACKENDS:
 		return 0;
 	case TERN_CMD_VERIFY_CLIENT:
 	case TERN_CMD_CLOSE:

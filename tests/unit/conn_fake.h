@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "tls_fixture.h"
+#include "tern/backend_set.h"
 #include "tern/conn.h"
 
 /* ---- The fake engine ---------------------------------------------------- */
@@ -38,6 +39,7 @@ struct env {
 	struct tern_config cfg;
 	struct tern_counters ctr;
 	struct tern_histogram hist;
+	struct tern_backend_stats backend_stats[2];
 	SSL_CTX *sctx, *cctx;
 	struct fake_conn *fc; /* the connection under test; NULL once freed */
 	unsigned freed;
@@ -489,6 +491,16 @@ static void env_init(struct env *e, const struct env_opts *o)
 		SSL_CTX_use_PrivateKey(e->cctx, client_key);
 	}
 	tern_conn_host_init(&e->host);
+	/* The two backends as a worker holds them: a set of two addresses,
+	 * a view of it, counts per backend. */
+	struct tern_backend_set *set = tern_backend_set_new(2);
+	for (unsigned i = 0; i < 2; i++) {
+		struct tern_endpoint *ep = tern_endpoint_new(&e->cfg.backends[i], i);
+		CHECK(tern_backend_set_add(set, ep));
+		tern_endpoint_unref(ep);
+	}
+	e->host.backends = tern_backend_view_new(set);
+	e->host.backend_stats = e->backend_stats;
 	e->host.ops = &fake_ops;
 	e->host.cfg = &e->cfg;
 	e->host.ssl_ctx = e->sctx;
@@ -565,6 +577,7 @@ static void env_free(struct env *e)
 		tern_buf_free(&p->client_out);
 	}
 	CHECK_EQ_UINT(e->host.num_conns, 0);
+	tern_backend_view_retire(e->host.backends);
 	tern_tls_free(&e->client);
 	tern_buf_free(&e->client_in);
 	tern_buf_free(&e->client_out);
