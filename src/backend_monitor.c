@@ -8,6 +8,7 @@
  * health atomics and from the sets it hands them through their queues. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,7 +166,8 @@ static bool checks_wait(struct tern_backends *b, struct check *cks, size_t n, ui
 		uint64_t now = tern_clock_ms();
 		if (m == 1 || now >= deadline)
 			break;
-		int r = poll(pfds, m, (int)(deadline - now));
+		uint64_t left = deadline - now;
+		int r = poll(pfds, m, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (pfds[0].revents) {
@@ -290,7 +292,10 @@ static void *monitor_main(void *arg)
 				next = next_check;
 		}
 		struct pollfd pfd = {.fd = b->stop_fd, .events = POLLIN};
-		int wait = next == UINT64_MAX ? -1 : next > now ? (int)(next - now) : 0;
+		int wait = next == UINT64_MAX ? -1
+			   : next <= now      ? 0
+			   : next - now > INT_MAX ? INT_MAX
+						  : (int)(next - now);
 		if (poll(&pfd, 1, wait) > 0)
 			break;
 	}

@@ -35,19 +35,17 @@ static bool is_name(const struct tern_conn *c)
 	return c->host->cfg->backends[c->endpoint->backend].ss.ss_family == AF_UNSPEC;
 }
 
-/* The connection chooses from the worker's current set from now on: a
- * retry after a new set arrived uses the new one. */
-static void conn_take_current_view(struct tern_conn *c)
+/* After a choice from a new view: the connection's hold on the one it
+ * chose from before goes (the endpoint it had with it). */
+static void conn_let_go(struct tern_conn *c, struct tern_backend_view *old)
 {
-	struct tern_backend_view *cur = c->host->backends;
-
-	if (c->bview == cur)
+	if (!old || old == c->bview)
 		return;
-	if (c->bview)
-		tern_backend_view_release(c->bview);
-	c->bview = cur;
-	if (cur)
-		cur->users++;
+	if (c->endpoint && !c->backend_open) {
+		c->endpoint = NULL;
+		c->backend = NULL;
+	}
+	tern_backend_view_release(old);
 }
 
 /* Every failed attempt counts, as HAProxy's connection errors do: a
@@ -64,17 +62,28 @@ bool conn_backend_connect_next(struct tern_conn *c)
 	struct tern_conn_host *h = c->host;
 	const struct tern_config *cfg = h->cfg;
 
-	conn_take_current_view(c);
+	/* A retry after a new set arrived chooses from the new one. The old
+	 * view is let go only after the choice: the address that just failed
+	 * (c->endpoint, never chosen again) may live only in it. */
+	struct tern_backend_view *old = c->bview;
+	if (old != h->backends) {
+		c->bview = h->backends;
+		if (c->bview)
+			c->bview->users++;
+	}
 	const struct tern_backend_set *set = c->bview ? c->bview->set : NULL;
 	size_t num = set ? set->num : 0;
-	unsigned max_attempts = num > 1 ? 2 : 1;
 
-	while (num > 0 && c->attempts < max_attempts) {
+	/* Two attempts at most (SPEC section 6); with one address, the pick
+	 * finds none but the one that failed, so one. */
+	while (num > 0 && c->attempts < 2) {
 		/* Never the address that just failed: the retry goes elsewhere. */
 		struct tern_endpoint *ep =
 			tern_backend_set_pick(set, &h->next_backend, h->now_ms, c->endpoint);
 		if (!ep)
 			break;
+		conn_let_go(c, old);
+		old = c->bview;
 		c->attempts++;
 		c->endpoint = ep;
 		c->backend = &ep->addr;
@@ -90,6 +99,7 @@ bool conn_backend_connect_next(struct tern_conn *c)
 		c->inflight++;
 		return true;
 	}
+	conn_let_go(c, old);
 	/* Counted once per client sent away, whatever the attempts were:
 	 * the connections a missing backend cost. */
 	tern_counter_add(&h->ctr->backend_unavailable, 1);

@@ -65,6 +65,7 @@ struct env {
 	bool backend_fin;         /* FIN after backend_src */
 	bool backend_stalled;     /* takes nothing: a send to it stays in flight */
 	int connect_result;       /* the connect completes with this */
+	unsigned connect_results_more; /* ... and this many more after it */
 	bool hold_connect;        /* ... but not yet */
 	int connect_socket_err;   /* ops->connect fails with this */
 	int fail_recv[2];         /* the next recv of a side completes with this -errno */
@@ -358,7 +359,10 @@ static bool net_step(void)
 	if (f->connect_posted && !f->closed[TERN_SIDE_BACKEND] && !E->hold_connect) {
 		f->connect_posted = false;
 		int res = E->connect_result;
-		E->connect_result = 0;
+		if (E->connect_results_more > 0)
+			E->connect_results_more--;
+		else
+			E->connect_result = 0;
 		tern_conn_on_connect(c, res);
 		tern_conn_settle(c);
 		progress = true;
