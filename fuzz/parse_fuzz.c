@@ -96,6 +96,30 @@ static void fuzz_addr(const char *text)
 	}
 }
 
+/* --backend's form: never resolves, so every input is fair. A name is
+ * TERN_ADDR_NAME with the host as written before the last ':' and a port
+ * 1..65535; the other forms are what tern_parse_addr makes of them. */
+static void fuzz_addr_unresolved(const char *text)
+{
+	struct tern_addr addr;
+	struct tern_addr_name name;
+
+	memset(&name, 0xa5, sizeof(name));
+	int rc = tern_parse_addr_unresolved(text, true, &addr, &name);
+	FUZZ_CHECK(rc == 0 || rc == TERN_ADDR_NAME || rc == -EINVAL || rc == -ERANGE);
+	if (rc == TERN_ADDR_NAME) {
+		size_t host_len = strnlen(name.host, sizeof(name.host));
+		FUZZ_CHECK(host_len > 0 && host_len < sizeof(name.host));
+		FUZZ_CHECK(strncmp(name.host, text, host_len) == 0 && text[host_len] == ':');
+		FUZZ_CHECK(name.port >= 1);
+		FUZZ_CHECK(addr.ss.ss_family == AF_UNSPEC && addr.ss_len == 0);
+	} else if (rc == 0) {
+		FUZZ_CHECK(name.host[0] == '\0' && name.port == 0);
+		FUZZ_CHECK(addr.ss.ss_family == AF_INET || addr.ss.ss_family == AF_INET6 ||
+			   addr.ss.ss_family == AF_UNIX);
+	}
+}
+
 static void fuzz_words(const char *text)
 {
 	enum tern_tls_version v = (enum tern_tls_version)0;
@@ -181,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_size(text);
 	fuzz_uint(text);
 	fuzz_addr(text);
+	fuzz_addr_unresolved(text);
 	fuzz_words(text);
 	fuzz_alpn(text);
 	fuzz_name_match(data, size);

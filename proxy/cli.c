@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "cli_flags.h"
+#include "tern/backend_resolve.h"
+#include "tern/backend_set.h"
 
 /* getopt_long() returns a short flag's own letter; long-only flags get
  * FIRST_LONG_ID + their row, which no character can collide with. */
@@ -119,6 +121,26 @@ static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate,
 	return 0;
 }
 
+/* --check: every --backend name must resolve now, as it had to before
+ * names were resolved at run time, so a deployment check still catches a
+ * typo (a running tern only warns and keeps trying). */
+static int check_backend_names(const struct tern_config *cfg, char *err, size_t err_len)
+{
+	static struct tern_addr addrs[TERN_MAX_ADDRS_PER_BACKEND];
+	char why[128];
+	bool more;
+
+	for (size_t i = 0; i < cfg->num_backends; i++) {
+		if (cfg->backends[i].ss.ss_family != AF_UNSPEC)
+			continue;
+		if (tern_backend_resolve(&cfg->backend_names[i], addrs, TERN_MAX_ADDRS_PER_BACKEND, &more, why,
+					 sizeof(why)) < 0)
+			return tern_cli_cannot_resolve(tern_cli_flag_find("backend"), cfg->backends[i].text, err,
+						       err_len);
+	}
+	return 0;
+}
+
 int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, size_t err_len)
 {
 	struct option long_options[TERN_CLI_MAX_FLAGS + 1];
@@ -210,6 +232,11 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 			return rc;
 	}
 	cfg->listen_is_default = !given[tern_cli_flag_find("listen") - tern_cli_flags];
+	if (cfg->check) {
+		rc = check_backend_names(cfg, err, err_len);
+		if (rc < 0)
+			return rc;
+	}
 	return TERN_CLI_RUN;
 }
 

@@ -17,9 +17,29 @@
 /* sun_path holds the path and its NUL. */
 #define CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* Adds one address to addrs[*num] (--listen, --backend, --metrics). */
+/* A well-formed address whose name did not resolve: names are resolved
+ * only without brackets, so the host is everything before the last ':'. */
+int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len)
+{
+	char expected[TERN_ADDR_TEXT_MAX + 256];
+	char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
+	const char *colon = strrchr(value, ':');
+	size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
+
+	if (host_len >= sizeof(host))
+		host_len = sizeof(host) - 1;
+	memcpy(host, value, host_len);
+	host[host_len] = '\0';
+	tern_cli_show_value(host, host_shown, sizeof(host_shown));
+	snprintf(expected, sizeof(expected), "%s; cannot resolve %s", flag->expected, host_shown);
+	return tern_cli_invalid_value(flag, value, expected, err, err_len);
+}
+
+/* Adds one address to addrs[*num] (--listen, --backend, --metrics);
+ * names: where a --backend's host name goes, unresolved (NULL: resolve it
+ * now, as --listen does). */
 static int add_addr(const struct tern_cli_flag *flag, const char *value, bool allow_unix, struct tern_addr *addrs,
-		    size_t *num, const char *too_many, char *err, size_t err_len)
+		    struct tern_addr_name *names, size_t *num, const char *too_many, char *err, size_t err_len)
 {
 	char expected[TERN_ADDR_TEXT_MAX + 256];
 
@@ -27,24 +47,16 @@ static int add_addr(const struct tern_cli_flag *flag, const char *value, bool al
 		tern_cli_expand(flag, too_many, expected, sizeof(expected));
 		return tern_cli_invalid_value(flag, value, expected, err, err_len);
 	}
-	int rc = tern_parse_addr(value, allow_unix, &addrs[*num]);
+	/* --backend names are resolved when tern starts and every
+	 * --resolve-interval (backends.h), so one that does not resolve yet
+	 * is no mistake on the command line; only --check insists on it
+	 * (cli.c, check_backend_names). */
+	int rc = names != NULL ? tern_parse_addr_unresolved(value, allow_unix, &addrs[*num], &names[*num])
+			       : tern_parse_addr(value, allow_unix, &addrs[*num]);
 	if (rc == -EINVAL || rc == -ERANGE)
 		return tern_cli_invalid_value(flag, value, flag->expected, err, err_len);
-	if (rc < 0) {
-		/* Well-formed, but the name did not resolve: names are resolved
-		 * only without brackets, so the host is everything before the
-		 * last ':'. */
-		char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
-		const char *colon = strrchr(value, ':');
-		size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
-		if (host_len >= sizeof(host))
-			host_len = sizeof(host) - 1;
-		memcpy(host, value, host_len);
-		host[host_len] = '\0';
-		tern_cli_show_value(host, host_shown, sizeof(host_shown));
-		snprintf(expected, sizeof(expected), "%s; cannot resolve %s", flag->expected, host_shown);
-		return tern_cli_invalid_value(flag, value, expected, err, err_len);
-	}
+	if (rc < 0)
+		return tern_cli_cannot_resolve(flag, value, err, err_len);
 	(*num)++;
 	return 0;
 }
@@ -52,14 +64,15 @@ static int add_addr(const struct tern_cli_flag *flag, const char *value, bool al
 static int apply_listen(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
 			size_t err_len)
 {
-	return add_addr(flag, value, false, cfg->listen, &cfg->num_listen, "at most {max} listen addresses", err,
+	return add_addr(flag, value, false, cfg->listen, NULL, &cfg->num_listen, "at most {max} listen addresses", err,
 			err_len);
 }
 
 static int apply_backend(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
 			 size_t err_len)
 {
-	return add_addr(flag, value, true, cfg->backends, &cfg->num_backends, "at most {max} backends", err,
+	return add_addr(flag, value, true, cfg->backends, cfg->backend_names, &cfg->num_backends,
+			"at most {max} backends", err,
 			err_len);
 }
 
@@ -69,7 +82,7 @@ static int apply_metrics(const struct tern_cli_flag *flag, const char *value, st
 			 size_t err_len)
 {
 	size_t num = 0;
-	int rc = add_addr(flag, value, false, &cfg->metrics_addr, &num, "at most {max} metrics addresses", err,
+	int rc = add_addr(flag, value, false, &cfg->metrics_addr, NULL, &num, "at most {max} metrics addresses", err,
 			  err_len);
 
 	if (rc < 0)
@@ -246,9 +259,12 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	{.name = "backend", .short_name = 'b', .metavar = "ADDR", .type = TERN_CLI_CUSTOM, .apply = apply_backend,
 	 .max = TERN_MAX_BACKENDS, .expected = "HOST:PORT, [IPV6]:PORT or unix:/path",
 	 .default_text = TERN_DEFAULT_BACKEND, .apply_default = true,
-	 .help = "backend; repeatable, up to {max}, used round-robin",
-	 .details = "A backend that refuses or times out is skipped for the next one, once. Host names are "
-		    "resolved at start."},
+	 .help = "backend; repeatable, up to {max}, used round-robin over the healthy ones; a host name stands "
+		 "for every address it has",
+	 .details = "A backend that refuses or times out is skipped for the next one, once, and then for "
+		    "--backend-retry. Host names are resolved at start and every --resolve-interval; a name that "
+		    "does not resolve yet is retried while tern serves through the others (--check insists that "
+		    "it resolves). See docs/backends.md."},
 	{.name = "cert", .short_name = 'c', .metavar = "FILE", .type = TERN_CLI_CUSTOM, .apply = apply_cert,
 	 .max = TERN_MAX_CERTS, .expected = "a non-empty path to a PEM file",
 	 .default_text = "self-signed for localhost",
@@ -346,6 +362,18 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 DURATION_ANY, .help = "longest time a connection may pass no data"},
 	{.name = "connect-timeout", .metavar = "DUR", .type = TERN_CLI_DURATION,
 	 TERN_CLI_FIELD(connect_timeout_ms), DURATION_ANY, .help = "longest connect to a backend"},
+	{.name = "backend-check", .metavar = "DUR", .type = TERN_CLI_DURATION, TERN_CLI_FIELD(backend_check_ms),
+	 DURATION_OR_ZERO, .zero = TERN_CLI_ZERO_OFF,
+	 .help = "connect to every backend address this often and skip the ones that do not answer until they "
+		 "do; 0 is off: a backend is judged by the connections sent to it only"},
+	{.name = "backend-retry", .metavar = "DUR", .type = TERN_CLI_DURATION, TERN_CLI_FIELD(backend_retry_ms),
+	 DURATION_OR_ZERO, .zero = TERN_CLI_ZERO_ALLOWED,
+	 .help = "a backend address whose connect failed is skipped this long, then tried again (nginx's "
+		 "fail_timeout); 0 never skips"},
+	{.name = "resolve-interval", .metavar = "DUR", .type = TERN_CLI_DURATION,
+	 TERN_CLI_FIELD(resolve_interval_ms), DURATION_OR_ZERO, .zero = TERN_CLI_ZERO_OFF,
+	 .help = "resolve backend host names again this often (every address a name has is used); 0 resolves "
+		 "them at start only; a name that does not resolve is tried again, tern serves meanwhile"},
 	{.name = "drain-timeout", .metavar = "DUR", .type = TERN_CLI_DURATION, TERN_CLI_FIELD(drain_timeout_ms),
 	 DURATION_ANY, .help = "on SIGTERM/SIGINT, how long connections may finish"},
 	{.name = "buffer-size", .metavar = "SIZE", .type = TERN_CLI_SIZE, TERN_CLI_FIELD(buffer_size),

@@ -125,6 +125,10 @@ int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, 
  * than 128 bytes is cut and ends in "...". out_len >= 132. */
 void tern_cli_show_value(const char *value, char *out, size_t out_len);
 
+/* The message for a well-formed address whose host name did not resolve
+ * (--listen, --metrics at once; --backend under --check); returns -EINVAL. */
+int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len);
+
 /* What the metavars ADDR, DUR and SIZE stand for: --help and the docs. */
 #define TERN_CLI_VALUES_ADDR "HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path"
 #define TERN_CLI_VALUES_DUR "a number with a unit: 250ms, 30s, 5m or 2h; a bare number is refused"

@@ -40,6 +40,9 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->handshake_timeout_ms = TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	cfg->idle_timeout_ms = TERN_DEFAULT_IDLE_TIMEOUT_MS;
 	cfg->connect_timeout_ms = TERN_DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->backend_check_ms = 0;
+	cfg->backend_retry_ms = TERN_DEFAULT_BACKEND_RETRY_MS;
+	cfg->resolve_interval_ms = TERN_DEFAULT_RESOLVE_INTERVAL_MS;
 	cfg->drain_timeout_ms = TERN_DEFAULT_DRAIN_TIMEOUT_MS;
 	cfg->buffer_size = TERN_DEFAULT_BUFFER_SIZE;
 	cfg->ring_entries = TERN_DEFAULT_RING_ENTRIES;

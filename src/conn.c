@@ -174,6 +174,7 @@ static void conn_free(struct tern_conn *c)
 	tern_buf_free(&c->c2b.buf);
 	tern_buf_free(&c->b2c.buf);
 	free(c->pp_hdr);
+	conn_backend_release(c);
 	c->magic = 0;
 	free(c);
 	h->num_conns--;
@@ -184,6 +185,8 @@ static void conn_close_sock(struct tern_conn *c, enum tern_side side)
 {
 	if (c->sock[side].fd < 0)
 		return;
+	if (side == TERN_SIDE_BACKEND)
+		conn_backend_closing(c);
 	conn_ops(c)->close(c, side);
 	c->sock[side].fd = -1;
 }
@@ -267,32 +270,12 @@ int tern_conn_request_close(struct tern_conn *c)
 	return started;
 }
 
-/* Starts a connect to the next backend in round-robin order. The first
- * failure moves on to the next backend once (SPEC section 6); after that
- * the client is told goodbye and the failure counted. */
+/* Starts a connect to the next backend in round-robin order; with none
+ * left to try the client is told goodbye (conn_backend.c counts it). */
 static void conn_connect_next(struct tern_conn *c)
 {
-	struct tern_conn_host *h = c->host;
-	const struct tern_config *cfg = h->cfg;
-	unsigned max_attempts = cfg->num_backends > 1 ? 2 : 1;
-
-	while (c->attempts < max_attempts) {
-		const struct tern_addr *b = &cfg->backends[h->next_backend++ % cfg->num_backends];
-		c->attempts++;
-		c->backend = b;
-		int ret = conn_ops(c)->connect(c, b, cfg->connect_timeout_ms);
-		if (ret < 0) {
-			tern_counter_add(&h->ctr->backend_connect_failures, 1);
-			tern_log(TERN_LOG_WARN, "conn %llu: backend %s: socket: %s",
-				 (unsigned long long)c->id, b->text, strerror(-ret));
-			continue;
-		}
-		c->inflight++;
-		return;
-	}
-	tern_log(TERN_LOG_WARN, "conn %llu: no backend reachable after %u attempt%s",
-		 (unsigned long long)c->id, c->attempts, c->attempts == 1 ? "" : "s");
-	conn_finish(c, "backend_unavailable");
+	if (!conn_backend_connect_next(c))
+		conn_finish(c, "backend_unavailable");
 }
 
 static void conn_handshake_done(struct tern_conn *c)
@@ -634,16 +617,12 @@ void tern_conn_on_connect(struct tern_conn *c, int32_t res)
 	if (c->phase != TERN_PHASE_CONNECTING)
 		return; /* finishing or closed: the socket is closed already */
 	if (res < 0) {
-		/* Every failed attempt counts, as HAProxy's connection errors
-		 * do: a backend that is down shows even while the retry on the
-		 * next one saves the client. */
-		tern_counter_add(&h->ctr->backend_connect_failures, 1);
-		tern_log(TERN_LOG_DEBUG, "conn %llu: backend %s: %s", (unsigned long long)c->id,
-			 c->backend->text, res == -ECANCELED ? "connect timed out" : strerror(-res));
+		conn_backend_connect_failed(c, res);
 		conn_close_sock(c, TERN_SIDE_BACKEND);
 		conn_connect_next(c);
 		return;
 	}
+	conn_backend_connected(c);
 	c->phase = TERN_PHASE_STREAMING;
 	if (h->cfg->proxy_protocol != TERN_PROXY_OFF && tern_conn_build_proxy_header(c) < 0) {
 		conn_close(c, "out_of_memory");

@@ -22,6 +22,24 @@ bool conn_can_write_handshake(const struct tern_conn *c);
 /* How much of b2c the next SSL_write may take now (0: not worth a record). */
 uint32_t conn_b2c_next_write(const struct tern_conn *c);
 
+/* conn_backend.c */
+
+/* Starts a connect to the next usable backend address, round-robin: the
+ * first attempt, or the one retry on another address after a failure
+ * (SPEC section 6). Returns true when a connect is in flight, false when
+ * there is none to try (every attempt used, or no address at all): the
+ * caller ends the connection, backend_unavailable. */
+bool conn_backend_connect_next(struct tern_conn *c);
+/* The connect in flight failed with res (-errno, -ECANCELED: timed out):
+ * counted, and the address skipped for --backend-retry. */
+void conn_backend_connect_failed(struct tern_conn *c, int32_t res);
+/* The connect succeeded: counted, and the address usable again. */
+void conn_backend_connected(struct tern_conn *c);
+/* The backend socket is being closed. */
+void conn_backend_closing(struct tern_conn *c);
+/* The connection is freed: its hold on the backend set goes. */
+void conn_backend_release(struct tern_conn *c);
+
 /* conn_tickets.c */
 
 /* Adds the tickets OpenSSL wrote since the last look to the counters. */

@@ -291,6 +291,9 @@ static void execute(struct tern_control *ctl, const char *line, size_t len, stru
 	case TERN_CMD_CERTS:
 		tern_control_view_certs(ctl->srv, j);
 		break;
+	case TERN_CMD_BACKENDS:
+		tern_control_view_backends(ctl->srv, j);
+		break;
 	case TERN_CMD_RELOAD:
 		cmd_reload(ctl, j);
 		break;

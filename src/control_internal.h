@@ -18,5 +18,10 @@ void tern_control_view_info(struct tern_server *srv, struct tern_json *j);
 void tern_control_view_keys(struct tern_server *srv, struct tern_json *j);
 /* certs: each certificate's names, key, validity and OCSP status. */
 void tern_control_view_certs(struct tern_server *srv, struct tern_json *j);
+/* backends: each --backend as configured, the addresses it stands for
+ * now, up or down, its connects, failures and open connections
+ * (control_backends.c). Any thread, in fact: it reads atomics and takes
+ * a reference to the current backend set. */
+void tern_control_view_backends(struct tern_server *srv, struct tern_json *j);
 
 #endif

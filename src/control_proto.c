@@ -60,7 +60,10 @@ struct command_spec {
 	X("close", TERN_CMD_CLOSE, 1, 1, "close: expected ID", "ID",                                       \
 	  "end connection ID cleanly: close_notify to the client, then both sides closed")                \
 	X("certs", TERN_CMD_CERTS, 0, 0, NULL, "",                                                         \
-	  "the certificates served: names, key type and bits, expiry, OCSP staple, which is the default")
+	  "the certificates served: names, key type and bits, expiry, OCSP staple, which is the default") \
+	X("backends", TERN_CMD_BACKENDS, 0, 0, NULL, "",                                                   \
+	  "each backend: its addresses (what a name resolves to now), up or down, connects, failures, "    \
+	  "open connections")
 
 #define COMMAND_SPEC(name, kind, min_args, max_args, usage_error, args, summary) \
 	{name, kind, min_args, max_args, usage_error},
@@ -217,6 +220,7 @@ static int parse_args(const struct command_spec *spec, const struct token *args,
 	case TERN_CMD_INFO:
 	case TERN_CMD_KEYS:
 	case TERN_CMD_CERTS:
+	case TERN_CMD_BACKENDS:
 		return 0;
 	case TERN_CMD_VERIFY_CLIENT:
 	case TERN_CMD_CLOSE:

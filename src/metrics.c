@@ -25,6 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tern/backend_set.h"
+#include "tern/backends.h"
+#include "tern/clock.h"
+#include "tern/escape.h"
 #include "tern/health.h"
 #include "tern/histogram.h"
 #include "tern/io_probe.h"
@@ -115,6 +119,68 @@ static void render_ticket_keys(struct text *t, struct tern_server *srv)
 	}
 }
 
+/* A label value from text: escaped as everywhere tern shows bytes
+ * (escape.h: printable ASCII, '"' and '\' as \xHH), then its '\'s
+ * doubled, as the text format wants (a parser reads back the \xHH). */
+static void label_value(const char *text, char *out, size_t out_len)
+{
+	char shown[TERN_ESCAPE_OUT_MAX];
+	size_t used = 0;
+
+	tern_escape(shown, sizeof(shown), text, strlen(text), 0);
+	for (const char *p = shown; *p && used + 3 < out_len; p++) {
+		if (*p == '\\')
+			out[used++] = '\\';
+		out[used++] = *p;
+	}
+	out[used] = '\0';
+}
+
+/* Per --backend, labelled with the address as configured: whether it is
+ * up, its connects and failures, its open connections. No family at all
+ * without backends (a test's server). */
+static void render_backends(struct text *t, struct tern_server *srv)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} families[] = {
+		{"tern_backend_up", "gauge",
+		 "1 when new connections may go to the backend: some address of it is up (not "
+		 "skipped after a failed connect, not failing --backend-check)."},
+		{"tern_backend_connects_total", "counter", "Connects to the backend that succeeded."},
+		{"tern_backend_failures_total", "counter",
+		 "Connects to the backend that failed or timed out."},
+		{"tern_backend_open_connections", "gauge", "Connections to the backend open now."},
+	};
+	size_t n = srv->cfg->num_backends;
+	if (!srv->backends || n == 0)
+		return;
+	struct tern_backend_summary *sums = calloc(n, sizeof(*sums));
+	struct tern_backend_set *set = tern_backends_get(srv->backends);
+	char label[2 * TERN_ESCAPE_OUT_MAX];
+	uint64_t now = tern_clock_ms();
+
+	if (!sums) {
+		t->failed = true;
+		tern_backend_set_unref(set);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		tern_backends_summarize(srv, set, (unsigned)i, now, &sums[i]);
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		header(t, families[f].name, families[f].type, families[f].help);
+		for (size_t i = 0; i < n; i++) {
+			const struct tern_backend_summary *s = &sums[i];
+			uint64_t v = f == 0 ? s->up : f == 1 ? s->connects : f == 2 ? s->failures : s->open;
+			label_value(s->text, label, sizeof(label));
+			text_printf(t, "%s{backend=\"%s\"} %llu\n", families[f].name, label,
+				    (unsigned long long)v);
+		}
+	}
+	free(sums);
+	tern_backend_set_unref(set);
+}
+
 /* The standard process_* series, with the names, HELP and TYPE
  * Prometheus' client libraries give them, so dashboards and alerts made
  * for any exporter read tern's too. A figure /proc does not give is left
@@ -195,6 +261,11 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	header(&t, "tern_backend_connect_failures_total", "counter",
 	       "Backend connection attempts that failed or timed out.");
 	sample(&t, "tern_backend_connect_failures_total", "", c.backend_connect_failures);
+	header(&t, "tern_backend_unavailable_total", "counter",
+	       "Client connections ended because no backend could be connected to "
+	       "(reason=backend_unavailable).");
+	sample(&t, "tern_backend_unavailable_total", "", c.backend_unavailable);
+	render_backends(&t, srv);
 	header(&t, "tern_read_buffer_misses_total", "counter",
 	       "Reads that found none of the worker's --read-buffers offered: more are offered, "
 	       "and when all are taken the read uses a buffer of the connection's own.");

@@ -13,9 +13,6 @@
 
 #include "tern/parse.h"
 
-/* A host name is at most 253 bytes (RFC 1035 section 2.3.4); an IPv6
- * literal with a scope id fits easily. */
-#define TERN_HOST_MAX 256
 
 /* Reads the run of decimal digits at the start of text into *out_value and
  * returns how many digits there were. The value saturates and *out_overflow
@@ -221,7 +218,9 @@ static bool host_chars_ok(const char *host, size_t len)
 	return true;
 }
 
-static int parse_inet(const char *text, struct tern_addr *addr)
+/* name: NULL resolves a host name here (first result); otherwise a name
+ * is left to the caller, in *name, and the result is TERN_ADDR_NAME. */
+static int parse_inet(const char *text, struct tern_addr *addr, struct tern_addr_name *name)
 {
 	char host[TERN_HOST_MAX];
 	const char *port_text;
@@ -279,6 +278,13 @@ static int parse_inet(const char *text, struct tern_addr *addr)
 			sin.sin_addr.s_addr = htonl(INADDR_ANY);
 		memcpy(&addr->ss, &sin, sizeof(sin));
 		addr->ss_len = sizeof(sin);
+	} else if (name != NULL) {
+		/* Resolved later, by whoever asked (backends.h). */
+		memcpy(name->host, host, host_len + 1);
+		name->port = (uint16_t)port;
+		addr->ss.ss_family = AF_UNSPEC;
+		addr->ss_len = 0;
+		return TERN_ADDR_NAME;
 	} else {
 		hints.ai_family = AF_UNSPEC;
 		int gai_rc = getaddrinfo(host, NULL, &hints, &res);
@@ -291,10 +297,12 @@ static int parse_inet(const char *text, struct tern_addr *addr)
 	return 0;
 }
 
-int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out)
+static int parse_addr(const char *text, bool allow_unix, struct tern_addr *out,
+		      struct tern_addr_name *out_name)
 {
 	static const char unix_prefix[] = "unix:";
 	struct tern_addr addr;
+	struct tern_addr_name name = {0};
 	int rc;
 
 	if (text == NULL)
@@ -308,12 +316,25 @@ int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out)
 			return -EINVAL;
 		rc = parse_unix(text + sizeof(unix_prefix) - 1, &addr);
 	} else {
-		rc = parse_inet(text, &addr);
+		rc = parse_inet(text, &addr, out_name ? &name : NULL);
 	}
 	if (rc < 0)
 		return rc;
 	*out = addr;
-	return 0;
+	if (out_name)
+		*out_name = name;
+	return rc;
+}
+
+int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out)
+{
+	return parse_addr(text, allow_unix, out, NULL);
+}
+
+int tern_parse_addr_unresolved(const char *text, bool allow_unix, struct tern_addr *out,
+			       struct tern_addr_name *out_name)
+{
+	return parse_addr(text, allow_unix, out, out_name);
 }
 
 int tern_parse_tls_version(const char *text, enum tern_tls_version *out)

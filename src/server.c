@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tern/backends.h"
 #include "tern/clock.h"
 #include "tern/io_probe.h"
 #include "tern/parse.h"
@@ -111,6 +112,9 @@ static int plan_listeners(struct tern_server *srv, char *err, size_t err_len)
 
 static void server_free(struct tern_server *srv)
 {
+	/* First: the monitor hands sets to the workers. */
+	tern_backends_free(srv->backends);
+	srv->backends = NULL;
 	if (srv->workers)
 		for (unsigned i = 0; i < srv->num_workers; i++)
 			tern_worker_free(srv->workers[i]);
@@ -154,6 +158,12 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	 * asks too, so its summary says which engine would run. */
 	ret = tern_io_probe_choose(cfg->io, cfg->user, cfg->read_buffers > 0, tern_io_probe_ring,
 				   &srv->io_engine, err, err_len);
+	if (ret < 0)
+		goto fail;
+	/* Before the workers: each starts with the current backend set. Under
+	 * --check too, which is harmless (names were resolved by the command
+	 * line already). */
+	ret = tern_backends_new(cfg, &srv->backends, err, err_len);
 	if (ret < 0)
 		goto fail;
 	srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
@@ -247,6 +257,11 @@ int tern_server_start(struct tern_server *srv, char *err, size_t err_len)
 				 srv->io_engine == TERN_IO_EPOLL ? "epoll" : "io_uring",
 				 strerror(-ret));
 		}
+	}
+	if (ret == 0 && srv->backends) {
+		ret = tern_backends_start(srv->backends, srv);
+		if (ret < 0)
+			snprintf(err, err_len, "cannot start the backend monitor: %s", strerror(-ret));
 	}
 	if (ret == 0)
 		return 0;

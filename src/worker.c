@@ -15,6 +15,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "tern/backend_set.h"
+#include "tern/backends.h"
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/log.h"
@@ -278,6 +280,10 @@ static void *worker_main(void *arg)
 	w->host.worker_index = w->index;
 	w->host.next_backend = w->index;
 	w->host.now_ms = tern_clock_ms();
+	if (w->first_backends) {
+		tern_worker_adopt_backends(w, w->first_backends);
+		w->first_backends = NULL;
+	}
 	w->tick_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_TICK, w};
 	w->wake_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_WAKE, w};
 	w->flush_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_FLUSH, w};
@@ -287,11 +293,28 @@ static void *worker_main(void *arg)
 	if (w->start_err < 0)
 		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	sem_post(&w->started);
+	if (w->start_err >= 0)
+		w->engine->run(w);
+	/* Every connection is freed: the current view is held by none. */
+	tern_backend_view_retire(w->host.backends);
+	w->host.backends = NULL;
 	if (w->start_err < 0)
 		return NULL;
-	w->engine->run(w);
 	atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	return NULL;
+}
+
+void tern_worker_adopt_backends(struct tern_worker *w, struct tern_backend_set *set)
+{
+	struct tern_backend_view *v = tern_backend_view_new(set);
+
+	if (!v) {
+		tern_log(TERN_LOG_WARN, "worker %u: out of memory for new backend addresses; "
+			 "keeping the previous ones", w->index);
+		return;
+	}
+	tern_backend_view_retire(w->host.backends);
+	w->host.backends = v;
 }
 
 /* ------------------------------------------------------- start and end */
@@ -329,6 +352,19 @@ int tern_worker_new(struct tern_server *srv, unsigned index, struct tern_worker 
 	if (ret < 0)
 		goto fail;
 	w->host.ssl_ctx = tern_tls_shard_default_ctx(w->shard);
+	if (srv->backends)
+		w->first_backends = tern_backends_get(srv->backends);
+	if (w->cfg->num_backends) {
+		/* On cache lines of their own, like the counters. */
+		size_t stats_size = (w->cfg->num_backends * sizeof(struct tern_backend_stats) + 63) & ~(size_t)63;
+		w->host.backend_stats = aligned_alloc(64, stats_size);
+		if (!w->host.backend_stats) {
+			ret = -ENOMEM;
+			snprintf(err, err_len, "out of memory");
+			goto fail;
+		}
+		memset(w->host.backend_stats, 0, stats_size);
+	}
 	ret = tern_queue_init(&w->queue, TERN_WORKER_QUEUE_CAPACITY);
 	if (ret < 0) {
 		snprintf(err, err_len, "out of memory");
@@ -403,6 +439,8 @@ void tern_worker_free(struct tern_worker *w)
 	tern_queue_destroy(&w->queue);
 	tern_tls_shard_free(w->shard);
 	tern_ticket_keys_unref(w->ticket_keys);
+	tern_backend_set_unref(w->first_backends); /* a worker that never ran */
+	free(w->host.backend_stats);
 	sem_destroy(&w->started);
 	free(w);
 }
@@ -425,6 +463,11 @@ uint64_t tern_worker_ping_answered_ms(struct tern_worker *w)
 struct tern_counters *tern_worker_counters(struct tern_worker *w)
 {
 	return &w->ctr;
+}
+
+const struct tern_backend_stats *tern_worker_backend_stats(struct tern_worker *w)
+{
+	return w->host.backend_stats;
 }
 
 struct tern_histogram *tern_worker_histogram(struct tern_worker *w)

@@ -22,6 +22,7 @@
 #include "tern/queue.h"
 #include "tern/worker.h"
 
+struct tern_backend_set;
 struct tern_conn_epoll;
 struct tern_request;
 struct tern_ring;
@@ -121,6 +122,10 @@ struct tern_worker {
 	bool stopping;
 	uint64_t drain_deadline_ms;
 
+	/* The backend set the worker starts with (a reference), until its
+	 * thread makes it the first view of host.backends. */
+	struct tern_backend_set *first_backends;
+
 	struct tern_counters ctr;
 	/* Accept to handshake done, per completed handshake; on cache lines
 	 * of its own, like ctr (written by this worker only). */
@@ -182,6 +187,10 @@ void tern_worker_expire_flushes(struct tern_worker *w);
 
 /* One batch of due tickets, once per loop iteration. */
 void tern_worker_write_due_tickets(struct tern_worker *w);
+
+/* New connections choose from set (the caller's reference passes to w);
+ * the previous set goes once no connection of w holds it. */
+void tern_worker_adopt_backends(struct tern_worker *w, struct tern_backend_set *set);
 
 /* worker_requests.c, on the worker thread: carries out a request popped
  * from w's queue. */

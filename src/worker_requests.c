@@ -1,11 +1,13 @@
 /* What other threads ask of a worker (request.h), carried out on the
  * worker's thread between completions: tickets, num-tickets and
  * verify-client on one connection or all, close, conns, the ticket
- * refresh, new ticket keys and TLS contexts, and the health ping. */
+ * refresh, new ticket keys, TLS contexts and backend addresses, and the
+ * health ping. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tern/backend_set.h"
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/conn_info.h"
@@ -252,6 +254,9 @@ void tern_worker_handle_request(struct tern_worker *w, const struct tern_request
 		tern_tls_shard_free(old);
 		break;
 	}
+	case TERN_REQ_KIND_BACKEND_SET:
+		tern_worker_adopt_backends(w, req->ptr);
+		break;
 	case TERN_REQ_KIND_PING:
 		/* The loop came back to its queue: health.h. Relaxed, as the
 		 * time is all the readers take from it. */
@@ -274,6 +279,8 @@ void tern_worker_discard_requests(struct tern_worker *w)
 			tern_ticket_keys_unref(req.ptr);
 		} else if (req.kind == TERN_REQ_KIND_TLS_SHARD) {
 			tern_tls_shard_free(req.ptr);
+		} else if (req.kind == TERN_REQ_KIND_BACKEND_SET) {
+			tern_backend_set_unref(req.ptr);
 		} else if (request_has_reply(&req)) {
 			struct tern_reply *reply = req.ptr;
 			struct tern_reply_part *part = tern_reply_take(reply, w->index);

@@ -23,6 +23,19 @@ struct tern_addr {
 	socklen_t ss_len;
 };
 
+/* A host name is at most 253 bytes (RFC 1035 section 2.3.4); an IPv6
+ * literal with a scope id fits easily. */
+#define TERN_HOST_MAX 256
+
+/* A --backend given by host name, as written: resolved when tern starts
+ * and again every --resolve-interval (backends.h), never when the flag is
+ * read, so a name that does not resolve yet is no reason to refuse to
+ * start. host is "" for a literal or unix: backend. */
+struct tern_addr_name {
+	char host[TERN_HOST_MAX];
+	uint16_t port;
+};
+
 /* TLS protocol versions, as the flags spell them. */
 enum tern_tls_version {
 	TERN_TLS_1_2 = 12,
@@ -78,8 +91,15 @@ enum tern_verify_client {
 struct tern_config {
 	struct tern_addr listen[TERN_MAX_LISTEN];
 	size_t num_listen;
+	/* A backend given by name has ss_family AF_UNSPEC here and its name
+	 * in backend_names; the addresses it resolves to are backends.h's. */
 	struct tern_addr backends[TERN_MAX_BACKENDS];
+	struct tern_addr_name backend_names[TERN_MAX_BACKENDS];
 	size_t num_backends;
+	/* Backend health and names (docs/backends.md). */
+	uint64_t backend_check_ms;    /* --backend-check: active TCP checks; 0: passive only */
+	uint64_t backend_retry_ms;    /* --backend-retry: a failed backend is skipped this long */
+	uint64_t resolve_interval_ms; /* --resolve-interval; 0: names resolved at start only */
 
 	/* --cert, in command-line order; the first is the default, the others
 	 * are chosen by SNI. None: an in-memory self-signed cert for localhost. */
@@ -160,6 +180,8 @@ struct tern_config {
 #define TERN_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
 #define TERN_DEFAULT_IDLE_TIMEOUT_MS (5u * 60u * 1000u)
 #define TERN_DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define TERN_DEFAULT_BACKEND_RETRY_MS 10000u      /* nginx's fail_timeout */
+#define TERN_DEFAULT_RESOLVE_INTERVAL_MS 30000u
 #define TERN_DEFAULT_DRAIN_TIMEOUT_MS 30000u
 #define TERN_DEFAULT_BUFFER_SIZE (16u * 1024u)
 #define TERN_DEFAULT_RING_ENTRIES 4096u

@@ -40,9 +40,11 @@
 #include "tern/timer.h"
 #include "tern/tls.h"
 
+struct tern_backend_view;
 struct tern_conn;
 struct tern_conn_host;
 struct tern_conn_info;
+struct tern_endpoint;
 struct ssl_ctx_st;
 
 enum tern_side {
@@ -122,7 +124,13 @@ struct tern_conn {
 	uint64_t start_us; /* at accept, for the handshake histogram */
 	uint64_t touched_ms;
 	unsigned attempts; /* backend connects tried */
+	/* The backend address chosen (conn_backend.c): an endpoint of the set
+	 * bview holds, so it lives as long as the connection does. backend is
+	 * its address, for the engine's connect. */
+	struct tern_backend_view *bview;
+	struct tern_endpoint *endpoint;
 	const struct tern_addr *backend;
+	bool backend_open; /* connected: counted in its backend's open connections */
 	const char *reason; /* why it ends: the access log's reason */
 	union {
 		struct sockaddr sa;
@@ -165,6 +173,14 @@ struct tern_conn_ops {
 	void (*slot_freed)(struct tern_conn_host *host);
 };
 
+/* One --backend's counts on one worker (counters.h: this worker writes,
+ * others sum). */
+struct tern_backend_stats {
+	_Atomic uint64_t connects; /* connects that succeeded */
+	_Atomic uint64_t failures; /* connects that failed or timed out */
+	_Atomic uint64_t open;     /* connected backend sockets open now */
+};
+
 /* Everything a connection needs from the worker it runs on. */
 struct tern_conn_host {
 	const struct tern_conn_ops *ops;
@@ -182,7 +198,12 @@ struct tern_conn_host {
 	struct tern_list spare;              /* drained buffers kept until the next tick */
 	uint64_t num_conns; /* allocated connections */
 	uint64_t next_conn_seq;
+	/* Backends (backend_set.h): the set new connections choose from
+	 * (NULL: none yet, every connection ends backend_unavailable), the
+	 * round-robin cursor into it, and one struct per --backend. */
+	struct tern_backend_view *backends;
 	unsigned next_backend;
+	struct tern_backend_stats *backend_stats; /* cfg->num_backends of them */
 };
 
 void tern_conn_host_init(struct tern_conn_host *h);

@@ -42,6 +42,7 @@ enum tern_command_kind {
 	TERN_CMD_KEYS,
 	TERN_CMD_CLOSE, /* conn_id */
 	TERN_CMD_CERTS,
+	TERN_CMD_BACKENDS,
 };
 
 struct tern_command {

@@ -21,6 +21,7 @@
 	X(bytes_client_in)           \
 	X(bytes_client_out)          \
 	X(backend_connect_failures)  \
+	X(backend_unavailable)       \
 	X(tickets_requested)         \
 	X(tickets_sent)              \
 	X(read_buffer_misses)

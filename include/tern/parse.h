@@ -52,6 +52,16 @@ int tern_parse_uint(const char *text, unsigned long min, unsigned long max, unsi
 __attribute__((warn_unused_result))
 int tern_parse_addr(const char *text, bool allow_unix, struct tern_addr *out);
 
+/* As tern_parse_addr, but a host name is not resolved: a well-formed
+ * name is TERN_ADDR_NAME, with out->ss.ss_family AF_UNSPEC, out->text as
+ * written and the name and port in *out_name (zeroed for the other
+ * forms, which return 0). For --backend, whose names are resolved when
+ * tern starts and again every --resolve-interval (backends.h). */
+#define TERN_ADDR_NAME 1
+__attribute__((warn_unused_result))
+int tern_parse_addr_unresolved(const char *text, bool allow_unix, struct tern_addr *out,
+			       struct tern_addr_name *out_name);
+
 /* "1.2" or "1.3". */
 __attribute__((warn_unused_result))
 int tern_parse_tls_version(const char *text, enum tern_tls_version *out);

@@ -40,6 +40,10 @@ enum tern_request_kind {
 	/* end conn_id cleanly (tern_conn_request_close); ptr: struct
 	 * tern_reply */
 	TERN_REQ_KIND_CLOSE,
+	/* adopt a new set of backend addresses for new connections (a name
+	 * resolved differently, backends.h); ptr: a struct tern_backend_set
+	 * holding one reference that passes to the worker */
+	TERN_REQ_KIND_BACKEND_SET,
 };
 
 struct tern_request {

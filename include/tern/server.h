@@ -15,6 +15,7 @@
 #include "tern/listen_fds.h"
 #include "tern/sd_status.h"
 
+struct tern_backends;
 struct tern_worker;
 struct tern_tls_identities;
 struct tern_ticket_keys;
@@ -27,6 +28,10 @@ struct tern_server {
 	/* The current ticket key set (a reference). After start, only the
 	 * control thread replaces it; workers hold references of their own. */
 	struct tern_ticket_keys *ticket_keys;
+	/* The backend addresses, their health and the monitor thread that
+	 * keeps them current (backends.h); made before the workers, which
+	 * each start with a reference to its current set. */
+	struct tern_backends *backends;
 	struct tern_worker **workers; /* num_workers of them (worker.h) */
 	unsigned num_workers;
 	unsigned num_threads; /* worker threads started and not yet joined */

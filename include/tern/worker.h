@@ -27,6 +27,7 @@
 #include "tern/histogram.h"
 
 struct tern_addr;
+struct tern_backend_stats;
 struct tern_config;
 struct tern_conn_host;
 struct tern_request;
@@ -157,6 +158,9 @@ uint64_t tern_worker_ping_answered_ms(struct tern_worker *w);
  * do); any thread reads them with tern_counter_get and
  * tern_histogram_add_to (counters.h, histogram.h). */
 struct tern_counters *tern_worker_counters(struct tern_worker *w);
+/* One struct per --backend (conn.h), the same rules as the counters;
+ * NULL when the worker has none (no --backend in a test's config). */
+const struct tern_backend_stats *tern_worker_backend_stats(struct tern_worker *w);
 struct tern_histogram *tern_worker_histogram(struct tern_worker *w);
 
 #endif

@@ -19,10 +19,12 @@ from harness_wait import scaled
 class Backend:
     """A listening socket served by an accept thread and a thread per
     connection. Subclasses implement handle(conn, index). Counters are
-    updated under self.lock. TCP on 127.0.0.1, or a unix socket when
-    unix=True (the path lies in the test's temp dir)."""
+    updated under self.lock. TCP on host (127.0.0.1) and port (0: one the
+    kernel picks; a given one brings a stopped backend back on its
+    address), or a unix socket when unix=True (the path lies in the test's
+    temp dir)."""
 
-    def __init__(self, tc, unix=False, order_log=None, name=None):
+    def __init__(self, tc, unix=False, order_log=None, name=None, host="127.0.0.1", port=0):
         self.name = name or type(self).__name__
         self.lock = threading.Lock()
         self.accepted = 0
@@ -39,9 +41,9 @@ class Backend:
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", 0))
+            self.sock.bind((host, port))
             self.port = self.sock.getsockname()[1]
-            self.addr = "127.0.0.1:%d" % self.port
+            self.addr = "%s:%d" % (host, self.port)
         self.sock.listen(1024)
         self.sock.settimeout(0.05)
         self.threads = []

@@ -19,8 +19,10 @@ connections keep moving exact bytes.
 - Refuses: every client gets a prompt close_notify with nothing before it,
   reason=backend_unavailable, and backend_connect_failures in stats and on
   /metrics equals the connect attempts exactly (one per client with one
-  backend, two with two; with a live second backend the clients are served
-  and each counts the one refused attempt).
+  backend, two with two: with every backend down, each client still gets
+  its tries; with a live second backend the clients are served, and the
+  first refusal marks the refusing backend down for --backend-retry, so it
+  is the only one; with --backend-retry 0 each client counts one).
 """
 
 import hashlib
@@ -446,12 +448,30 @@ class TestBackendRefuses(FaultTestCase):
         self.assertEqual(counters["backend_connect_failures"], 2 * n)
 
     def test_refusing_then_live_backend(self):
-        # One worker: its rotation gives every client the refusing backend
-        # first (attempts 0,1 then 2,3 ...), so each counts one failure and
-        # is served by the echo backend.
+        # One worker: its rotation gives the second client the refusing
+        # backend first; that one failure marks it down for
+        # --backend-retry (10s), so every later client goes straight to
+        # the echo backend: one failure in all, every client served.
         n = 5
         echo = self.echo_backend()
-        tern = self.start(["127.0.0.1:%d" % closed_port(), echo])
+        tern = self.start([echo, "127.0.0.1:%d" % closed_port()])
+        for i in range(n):
+            c = self.client().handshake()
+            self.echo_round(c, 100 * KiB, i)
+            self.close_clean(c)
+            self.assertEqual(tern.access_for(c)["reason"], "done")
+        self.assertEqual(echo.accepted, n)
+        self.assert_counts(tern, conns_active=0, conns_total=n, backend_connect_failures=1)
+        counters = tern.stop_ok()
+        self.assertEqual(counters["backend_connect_failures"], 1)
+
+    def test_refusing_then_live_backend_no_skip(self):
+        # --backend-retry 0: the refusing backend keeps its turn, so each
+        # client counts the one refused attempt and is served by the echo
+        # backend (attempts 0,1 then 2,3 ...).
+        n = 5
+        echo = self.echo_backend()
+        tern = self.start(["127.0.0.1:%d" % closed_port(), echo], extra=["--backend-retry", "0"])
         for i in range(n):
             c = self.client().handshake()
             self.echo_round(c, 100 * KiB, i)
@@ -461,7 +481,6 @@ class TestBackendRefuses(FaultTestCase):
         self.assert_counts(tern, conns_active=0, conns_total=n, backend_connect_failures=n)
         counters = tern.stop_ok()
         self.assertEqual(counters["backend_connect_failures"], n)
-
 
 if __name__ == "__main__":
     main()

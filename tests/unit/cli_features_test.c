@@ -353,8 +353,39 @@ static void test_metrics(void)
 	CHECK(strstr(tern_cli_usage(), "--metrics ADDR") != NULL);
 }
 
+/* --backend-check, --backend-retry, --resolve-interval: durations, 0
+ * allowed (off / never skip / at start only), defaults 0, 10s, 30s. */
+static void test_backend_health_flags(void)
+{
+	EXPECT_RUN("--workers", "1");
+	CHECK_EQ_UINT(cfg.backend_check_ms, 0);
+	CHECK_EQ_UINT(cfg.backend_retry_ms, 10000);
+	CHECK_EQ_UINT(cfg.resolve_interval_ms, 30000);
+	EXPECT_RUN("--backend-check", "200ms", "--backend-retry", "2s", "--resolve-interval", "5m");
+	CHECK_EQ_UINT(cfg.backend_check_ms, 200);
+	CHECK_EQ_UINT(cfg.backend_retry_ms, 2000);
+	CHECK_EQ_UINT(cfg.resolve_interval_ms, 300000);
+	EXPECT_RUN("--backend-check", "0", "--backend-retry", "0", "--resolve-interval", "0s");
+	CHECK_EQ_UINT(cfg.backend_check_ms, 0);
+	CHECK_EQ_UINT(cfg.backend_retry_ms, 0);
+	CHECK_EQ_UINT(cfg.resolve_interval_ms, 0);
+	EXPECT_ERR("--backend-check: invalid value '5' (expected 0 (off) or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--backend-check", "5");
+	EXPECT_ERR("--backend-retry: invalid value '10' (expected 0 or a duration with a unit such as 250ms, "
+		   "30s, 5m or 2h)",
+		   "--backend-retry", "10");
+	EXPECT_ERR("--resolve-interval: invalid value 'soon' (expected 0 (off) or a duration with a unit "
+		   "such as 250ms, 30s, 5m or 2h)",
+		   "--resolve-interval", "soon");
+	EXPECT_ERR("--resolve-interval: missing value (expected 0 (off) or a duration with a unit such as "
+		   "250ms, 30s, 5m or 2h)",
+		   "--resolve-interval");
+}
+
 int main(void)
 {
+	test_backend_health_flags();
 	test_proxy_protocol();
 	test_cert_and_key();
 	test_alpn_and_session_cache();

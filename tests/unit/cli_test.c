@@ -254,10 +254,20 @@ static void test_repeated(void)
 	CHECK_EQ_STR(cfg.ciphers, "B");
 	CHECK(cfg.check);
 
-	/* Names resolve: localhost from /etc/hosts. */
+	/* A --backend name is kept, not resolved: tern resolves it when it
+	 * starts and every --resolve-interval (backends.h). */
 	EXPECT_RUN("--backend", "localhost:9000");
-	CHECK(cfg.backends[0].ss.ss_family == AF_INET || cfg.backends[0].ss.ss_family == AF_INET6);
+	CHECK_EQ_INT(cfg.backends[0].ss.ss_family, AF_UNSPEC);
 	CHECK_EQ_STR(cfg.backends[0].text, "localhost:9000");
+	CHECK_EQ_STR(cfg.backend_names[0].host, "localhost");
+	CHECK_EQ_UINT(cfg.backend_names[0].port, 9000);
+	/* A literal has no name. */
+	EXPECT_RUN("--backend", "127.0.0.1:9000");
+	CHECK_EQ_INT(cfg.backends[0].ss.ss_family, AF_INET);
+	CHECK_EQ_STR(cfg.backend_names[0].host, "");
+	/* --listen still resolves at once. */
+	EXPECT_RUN("--listen", "localhost:9443");
+	CHECK(cfg.listen[0].ss.ss_family == AF_INET || cfg.listen[0].ss.ss_family == AF_INET6);
 }
 
 static void test_help_and_version(void)
@@ -294,7 +304,7 @@ static void test_usage(void)
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH", "--proxy-protocol V",
 		"--user NAME",
-		"--metrics ADDR",
+		"--metrics ADDR", "--backend-check DUR", "--backend-retry DUR", "--resolve-interval DUR",
 		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */

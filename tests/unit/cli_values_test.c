@@ -166,10 +166,20 @@ static void test_addresses(void)
 	CHECK_EQ_INT(cfg.backends[0].ss.ss_family, AF_UNIX);
 
 	/* Well formed, but the name does not resolve (.invalid never does,
-	 * RFC 6761): the same form, naming the host. */
+	 * RFC 6761): a --backend is fine (tern starts, warns and keeps
+	 * trying), except under --check, which refuses it in the same form as
+	 * a --listen, naming the host, wherever --check stands. */
+	EXPECT_RUN("--backend", "nosuch.invalid:80");
+	CHECK_EQ_INT(cfg.backends[0].ss.ss_family, AF_UNSPEC);
+	CHECK_EQ_STR(cfg.backend_names[0].host, "nosuch.invalid");
 	EXPECT_ERR("--backend: invalid value 'nosuch.invalid:80' (expected HOST:PORT, [IPV6]:PORT or unix:/path; "
 		   "cannot resolve nosuch.invalid)",
-		   "--backend", "nosuch.invalid:80");
+		   "--check", "--backend", "nosuch.invalid:80");
+	EXPECT_ERR("--backend: invalid value 'nosuch.invalid:80' (expected HOST:PORT, [IPV6]:PORT or unix:/path; "
+		   "cannot resolve nosuch.invalid)",
+		   "--backend", "127.0.0.1:80", "--backend", "nosuch.invalid:80", "--check");
+	/* A name that resolves passes --check. */
+	EXPECT_RUN("--backend", "localhost:80", "--check");
 	EXPECT_ERR("--listen: invalid value 'nosuch.invalid:443' (expected HOST:PORT, [IPV6]:PORT or *:PORT; "
 		   "cannot resolve nosuch.invalid)",
 		   "-l", "nosuch.invalid:443");

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "tls_fixture.h"
+#include "tern/backend_set.h"
 #include "tern/conn.h"
 
 /* ---- The fake engine ---------------------------------------------------- */
@@ -38,6 +39,7 @@ struct env {
 	struct tern_config cfg;
 	struct tern_counters ctr;
 	struct tern_histogram hist;
+	struct tern_backend_stats backend_stats[2];
 	SSL_CTX *sctx, *cctx;
 	struct fake_conn *fc; /* the connection under test; NULL once freed */
 	unsigned freed;
@@ -63,6 +65,7 @@ struct env {
 	bool backend_fin;         /* FIN after backend_src */
 	bool backend_stalled;     /* takes nothing: a send to it stays in flight */
 	int connect_result;       /* the connect completes with this */
+	unsigned connect_results_more; /* ... and this many more after it */
 	bool hold_connect;        /* ... but not yet */
 	int connect_socket_err;   /* ops->connect fails with this */
 	int fail_recv[2];         /* the next recv of a side completes with this -errno */
@@ -356,7 +359,10 @@ static bool net_step(void)
 	if (f->connect_posted && !f->closed[TERN_SIDE_BACKEND] && !E->hold_connect) {
 		f->connect_posted = false;
 		int res = E->connect_result;
-		E->connect_result = 0;
+		if (E->connect_results_more > 0)
+			E->connect_results_more--;
+		else
+			E->connect_result = 0;
 		tern_conn_on_connect(c, res);
 		tern_conn_settle(c);
 		progress = true;
@@ -489,6 +495,16 @@ static void env_init(struct env *e, const struct env_opts *o)
 		SSL_CTX_use_PrivateKey(e->cctx, client_key);
 	}
 	tern_conn_host_init(&e->host);
+	/* The two backends as a worker holds them: a set of two addresses,
+	 * a view of it, counts per backend. */
+	struct tern_backend_set *set = tern_backend_set_new(2);
+	for (unsigned i = 0; i < 2; i++) {
+		struct tern_endpoint *ep = tern_endpoint_new(&e->cfg.backends[i], i);
+		CHECK(tern_backend_set_add(set, ep));
+		tern_endpoint_unref(ep);
+	}
+	e->host.backends = tern_backend_view_new(set);
+	e->host.backend_stats = e->backend_stats;
 	e->host.ops = &fake_ops;
 	e->host.cfg = &e->cfg;
 	e->host.ssl_ctx = e->sctx;
@@ -565,6 +581,7 @@ static void env_free(struct env *e)
 		tern_buf_free(&p->client_out);
 	}
 	CHECK_EQ_UINT(e->host.num_conns, 0);
+	tern_backend_view_retire(e->host.backends);
 	tern_tls_free(&e->client);
 	tern_buf_free(&e->client_in);
 	tern_buf_free(&e->client_out);

@@ -60,6 +60,7 @@ static void test_simple_commands(void)
 	EXPECT_CMD("close 281474976710657", TERN_CMD_CLOSE, 281474976710657ull, 0, 0);
 	EXPECT_CMD("close 0", TERN_CMD_CLOSE, 0, 0, 0);
 	EXPECT_CMD("certs", TERN_CMD_CERTS, 0, 0, 0);
+	EXPECT_CMD("backends", TERN_CMD_BACKENDS, 0, 0, 0);
 
 	/* Spaces and tabs anywhere around the tokens; a trailing "\r". */
 	EXPECT_CMD("  stats  ", TERN_CMD_STATS, 0, 0, 0);
@@ -162,6 +163,7 @@ static void test_unknown_and_arity(void)
 	EXPECT_ERR("close 18446744073709551615", "invalid connection ID '18446744073709551615'");
 	EXPECT_ERR("close 1 2", "too many arguments for 'close'");
 	EXPECT_ERR("certs all", "too many arguments for 'certs'");
+	EXPECT_ERR("backends all", "too many arguments for 'backends'");
 	EXPECT_ERR("info uring", "too many arguments for 'info'");
 	EXPECT_ERR("INFO", "unknown command 'INFO'");
 	EXPECT_ERR("caf\xc3\xa9", "unknown command 'caf\xc3\xa9'");
@@ -256,7 +258,7 @@ static void test_command_names(void)
 {
 	static const char *const want[] = {
 		"help", "stats", "conns", "tickets", "num-tickets", "rotate-ticket-keys",
-		"verify-client", "reload", "info", "keys", "close", "certs",
+		"verify-client", "reload", "info", "keys", "close", "certs", "backends",
 	};
 	const char *const *names = tern_control_command_names();
 	size_t n = 0;
