@@ -58,6 +58,9 @@ enum cli_flag_id {
 	FLAG_WATCH,
 	FLAG_RELOAD_INTERVAL,
 	FLAG_HANDSHAKE_TICKETS,
+	FLAG_STRICT_SNI,
+	FLAG_CRL,
+	FLAG_TCP_KEEPALIVE,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -92,6 +95,10 @@ static const struct cli_flag cli_flags[] = {
 	{"session-cache", required_argument, FLAG_SESSION_CACHE, "an integer from 0 to 10000000"},
 	{"client-ca", required_argument, FLAG_CLIENT_CA, "a non-empty path to a PEM file of CA certificates"},
 	{"verify-client", required_argument, FLAG_VERIFY_CLIENT, "none, optional or require"},
+	{"crl", required_argument, FLAG_CRL, "a non-empty path to a PEM file of CRLs"},
+	{"strict-sni", no_argument, FLAG_STRICT_SNI, NULL},
+	{"tcp-keepalive", required_argument, FLAG_TCP_KEEPALIVE,
+	 "0 (off) or a whole number of seconds from 1s to 32767s, such as 60s, 5m or 2h"},
 	{"workers", required_argument, FLAG_WORKERS, "an integer from 1 to 1024"},
 	{"max-conns", required_argument, FLAG_MAX_CONNS, "an integer from 1 to 10000000"},
 	{"tls-min", required_argument, FLAG_TLS_MIN, "1.2 or 1.3"},
@@ -155,6 +162,7 @@ _Static_assert(TERN_DEFAULT_TICKET_ROTATE_MS == 3600000u && TERN_DEFAULT_TICKET_
 		       TERN_DEFAULT_TICKET_FLUSH_DELAY_MS == 200u,
 	       "update the ticket defaults in the help");
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update the --control texts");
+_Static_assert(TERN_MAX_TCP_KEEPALIVE_MS == 32767000u, "update the --tcp-keepalive texts");
 
 #define TERN_MAX_CONNS_LIMIT 10000000ul
 
@@ -336,6 +344,18 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		return parse_unsigned(flag, value, 0, TERN_MAX_SESSION_CACHE, &cfg->session_cache, err, err_len);
 	case FLAG_CLIENT_CA:
 		return parse_string(flag, value, &cfg->client_ca_path, err, err_len);
+	case FLAG_CRL:
+		return parse_string(flag, value, &cfg->crl_path, err, err_len);
+	case FLAG_STRICT_SNI:
+		cfg->strict_sni = true;
+		return 0;
+	case FLAG_TCP_KEEPALIVE:
+		/* TCP_KEEPIDLE counts whole seconds (tcp(7)): 1500ms would be
+		 * rounded one way or the other behind the operator's back. */
+		if (tern_parse_duration_ms(value, true, &cfg->tcp_keepalive_ms) < 0 ||
+		    cfg->tcp_keepalive_ms % 1000 != 0 || cfg->tcp_keepalive_ms > TERN_MAX_TCP_KEEPALIVE_MS)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
 	case FLAG_VERIFY_CLIENT:
 		if (strcmp(value, "none") == 0)
 			cfg->verify_client = TERN_VERIFY_CLIENT_NONE;
@@ -588,6 +608,11 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 		return invalid_value(err, err_len, flag_by_id(FLAG_VERIFY_CLIENT),
 				     cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
 				     "none, or a --client-ca to verify client certificates against");
+	/* A CRL revokes what a CA issued: without --client-ca no client
+	 * certificate is ever verified, so it would check nothing. */
+	if (cfg->crl_path != NULL && cfg->client_ca_path == NULL)
+		return invalid_value(err, err_len, flag_by_id(FLAG_CRL), cfg->crl_path,
+				     "a --client-ca whose client certificates it revokes");
 
 	/* Defaults only when none was given: a --listen replaces the default
 	 * address rather than adding to it. */
@@ -639,6 +664,11 @@ static const char cli_usage[] =
 	"      --client-ca FILE         PEM bundle of CAs that client certificates must chain to [none]\n"
 	"      --verify-client MODE     none, optional (a certificate, if sent, must verify) or require;\n"
 	"                               optional and require need --client-ca [none]\n"
+	"      --crl FILE               PEM file of CRLs (one or more) checked for every client\n"
+	"                               certificate and the CAs above it; needs --client-ca [none]\n"
+	"      --strict-sni             refuse a handshake whose SNI names no --cert (alert\n"
+	"                               unrecognized_name), or that has no SNI (missing_extension)\n"
+	"                               [off: the first --cert serves them]\n"
 	"  -w, --workers N              worker threads, 1 to 1024; by default one per CPU of the\n"
 	"                               affinity mask, capped by the cgroup CPU quota [CPUs allowed]\n"
 	"      --max-conns N            open client connections at most, whole process [100000]\n"
@@ -667,6 +697,9 @@ static const char cli_usage[] =
 	"      --idle-timeout DUR       longest time a connection may pass no data [5m]\n"
 	"      --connect-timeout DUR    longest connect to a backend [5s]\n"
 	"      --drain-timeout DUR      on SIGTERM/SIGINT, how long connections may finish [30s]\n"
+	"      --tcp-keepalive DUR      TCP keepalive on client and backend sockets: first probe after\n"
+	"                               this idle time (whole seconds, up to 32767s), then every 10s\n"
+	"                               (or DUR if shorter), 3 unanswered end it; 0 is off [0]\n"
 	"      --buffer-size SIZE       per-direction buffer per connection, 1k to 16m [16k]\n"
 	"      --io ENGINE              auto, uring or epoll: the I/O engine of every worker; auto uses\n"
 	"                               io_uring and falls back to epoll, with one warning, when it is\n"
@@ -677,8 +710,8 @@ static const char cli_usage[] =
 	"      --control PATH           UNIX control socket, mode 0600, for tern ctl [off]\n"
 	"      --metrics ADDR           Prometheus text endpoint, GET /metrics on HOST:PORT, and\n"
 	"                               GET /healthz and /readyz (every worker answering) [off]\n"
-	"      --watch on|off           reload when a loaded file changes (certificates, keys, CA, OCSP,\n"
-	"                               ticket keys; symlink swaps and renames included) [on]\n"
+	"      --watch on|off           reload when a loaded file changes (certificates, keys, CA, CRL,\n"
+	"                               OCSP, ticket keys; symlink swaps and renames included) [on]\n"
 	"      --reload-interval DUR    also look for changed files this often, for filesystems without\n"
 	"                               inotify; 0 is off [0]\n"
 	"      --user NAME              run as this user once listeners are bound and files read;\n"

@@ -2,7 +2,7 @@
  * SSL_CTX objects per worker built from them.
  *
  * Identities: every --cert with its chain, key and --ocsp response, the
- * --client-ca bundle and the --alpn list, loaded once on the main thread
+ * --client-ca bundle, the --crl file's CRLs and the --alpn list, loaded once on the main thread
  * into one immutable, reference-counted object that every worker's shard
  * reads (OpenSSL reference-counts the X509 and EVP_PKEY objects inside it;
  * nothing in it changes after loading). A reload loads new identities and
@@ -51,7 +51,7 @@ struct tern_tls_shard;
 
 /* Loads every cfg->certs[] entry (certificate, chain, key, OCSP response),
  * or makes an in-memory self-signed certificate for localhost when there is
- * none, groups them by name set, and loads cfg->client_ca_path and keeps
+ * none, groups them by name set, and loads cfg->client_ca_path and the CRLs of cfg->crl_path and keeps
  * cfg->alpn_wire. Returns 0 with *out holding one
  * reference, or -EIO with "PATH: reason" in err for a file that cannot be
  * read or parsed (or a certificate that clashes with an earlier one), or
@@ -70,7 +70,12 @@ size_t tern_tls_identities_count(const struct tern_tls_identities *ids);
 
 /* One line describing certificate i (< count) for --check and the log:
  * path, names, subject, key type and size, chain length, OCSP file,
- * expiry, and "default" for the first. */
+ * expiry, and "default" for the first. Names and subject are escaped and
+ * bounded (escape.h, spaces too), so a certificate's bytes never reach
+ * the log raw. TERN_CERT_LINE_MAX holds both at their longest
+ * (TERN_ESCAPE_OUT_MAX each) and paths of any usual length; a longer line
+ * is cut. */
+#define TERN_CERT_LINE_MAX 4096
 void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t i, char *out,
 				  size_t out_len);
 
