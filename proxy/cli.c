@@ -667,7 +667,7 @@ static const char cli_usage[] =
 	"      --crl FILE               PEM file of CRLs (one or more) checked for every client\n"
 	"                               certificate and the CAs above it; needs --client-ca [none]\n"
 	"      --strict-sni             refuse a handshake whose SNI names no --cert (alert\n"
-	"                               unrecognized_name), or that has no SNI (missing_extension)\n"
+	"                               unrecognized_name) or that has no SNI (handshake_failure)\n"
 	"                               [off: the first --cert serves them]\n"
 	"  -w, --workers N              worker threads, 1 to 1024; by default one per CPU of the\n"
 	"                               affinity mask, capped by the cgroup CPU quota [CPUs allowed]\n"

@@ -104,8 +104,11 @@ static int refuse_hello(SSL *ssl, int *alert, int code, const char *reason, cons
  *
  * With --strict-sni it also refuses, before any certificate is shown: a
  * name no certificate has gets unrecognized_name (RFC 6066 section 3),
- * and a ClientHello without the extension missing_extension, the alert
- * RFC 8446 section 9.2 names for a server that requires SNI. */
+ * and a ClientHello without the extension handshake_failure. RFC 8446
+ * section 9.2 names missing_extension for a server that requires SNI,
+ * but before the version is chosen OpenSSL 3.0 sends that as
+ * handshake_failure whatever the client offers (tls1_alert_code), so
+ * tern says so itself rather than rely on the translation. */
 static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
 	const struct ctx_data *d = arg;
@@ -114,7 +117,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 
 	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1) {
 		if (d->strict_sni)
-			return refuse_hello(ssl, alert, SSL_AD_MISSING_EXTENSION, "sni_missing", NULL, 0);
+			return refuse_hello(ssl, alert, SSL_AD_HANDSHAKE_FAILURE, "sni_missing", NULL, 0);
 		return SSL_CLIENT_HELLO_SUCCESS;
 	}
 	/* RFC 6066 section 3: a list of (type, length, name); the first
