@@ -400,8 +400,9 @@ class TestCRL(TernTestCase):
         for _ in range(4):  # both workers
             self.assertEqual(self.attempt(PKI.bob), "SSLV3_ALERT_CERTIFICATE_REVOKED")
             self.assertEqual(self.attempt(PKI.alice), "SSLV3_ALERT_CERTIFICATE_REVOKED")
-        stats = tern.stats()
-        self.assertEqual((stats["handshake_failures"], stats["reload_failures"]), (9, 0))
+        # Counted when tern closes, after the alert left: a bounded wait.
+        wait_for(lambda: tern.stats()["handshake_failures"] == 9, 5, "handshake_failures == 9")
+        self.assertEqual(tern.stats()["reload_failures"], 0)
         counters = self.finish(tern)
         self.assertEqual((counters["handshake_failures"], counters["handshakes_full"]), (9, 1))
 
@@ -424,8 +425,10 @@ class TestCRL(TernTestCase):
     def test_broken_list_at_reload_keeps_the_old_one(self):
         tern = self.start()
         write_atomically(self.crl, b"-----BEGIN X509 CRL-----\nnot one\n-----END X509 CRL-----\n")
-        wait_for(lambda: tern.stats()["reload_failures"] == 1, RELOADED_WITHIN,
-                 "reload_failures == 1")
+        # The line, then the counter: the counter is raised before the
+        # line is handed to the log thread.
+        tern.wait_log(" reload failed", RELOADED_WITHIN)
+        self.assertEqual(tern.stats()["reload_failures"], 1)
         failures = [l for l in tern.lines() if " reload failed" in l]
         self.assertEqual(len(failures), 1, tern.log())
         self.assertIn("reload failed, the previous configuration keeps serving: %s: bad PEM CRL ("
