@@ -10,12 +10,14 @@
  * contexts; --alpn h2,http/1.1 (the ALPN callback); a --client-ca with
  * --verify-client optional (a TLS 1.2 client Certificate message arrives
  * in clear); and a ticket key set (the ticket callback, for tickets in
- * the SessionTicket and pre_shared_key extensions). The certificates are
- * made in memory and written to a temporary directory only while they
- * load.
+ * the SessionTicket and pre_shared_key extensions). A second shard of the
+ * same identities has --strict-sni, so the callback's refusals run too.
+ * The certificates are made in memory and written to a temporary
+ * directory only while they load.
  *
  * Input layout: byte 0 is flags (bit 0: the transport ends after the last
- * byte; bits 1-2: the capacity of `out`, 16.5 KiB, 1 KiB or 64 bytes),
+ * byte; bits 1-2: the capacity of `out`, 16.5 KiB, 1 KiB or 64 bytes;
+ * bit 3: the --strict-sni shard),
  * bytes 1-4 are the sizes of the chunks the rest is fed in, in turn (0:
  * all that is left), then the client's bytes. The state machine runs
  * until it makes no progress; what it writes is discarded. */
@@ -39,7 +41,7 @@
 #define IN_CAP (16u * 1024u + 512u)
 
 static struct tern_ticket_keys *ticket_keys;
-static struct tern_tls_shard *shard;
+static struct tern_tls_shard *shard, *strict_shard;
 
 /* A self-signed P-256 certificate for the DNS names in san
  * ("DNS:a,DNS:b"), written with its key to path. */
@@ -106,7 +108,9 @@ static void build_shard(void)
 	struct tern_tls_identities *ids = NULL;
 	if (tern_tls_identities_load(cfg, &ids, err, sizeof(err)) < 0 ||
 	    tern_ticket_keys_new_random(&ticket_keys) < 0 ||
-	    tern_tls_shard_new(cfg, ids, &ticket_keys, &shard, err, sizeof(err)) < 0) {
+	    tern_tls_shard_new(cfg, ids, &ticket_keys, &shard, err, sizeof(err)) < 0 ||
+	    (cfg->strict_sni = true,
+	     tern_tls_shard_new(cfg, ids, &ticket_keys, &strict_shard, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "tls_server_fuzz: cannot build the shard: %s\n", err);
 		abort();
 	}
@@ -133,7 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof(chunks); i++)
 		chunks[i] = fuzz_u8(&s);
 	FUZZ_CHECK(tern_buf_reserve(&in, IN_CAP) == 0);
-	FUZZ_CHECK(tern_tls_init(&tls, tern_tls_shard_default_ctx(shard), false, &in, &out,
+	struct tern_tls_shard *use = (flags & 8) ? strict_shard : shard;
+	FUZZ_CHECK(tern_tls_init(&tls, tern_tls_shard_default_ctx(use), false, &in, &out,
 				 out_caps[(flags >> 1) & 3]) == 0);
 
 	bool done = false;
@@ -171,6 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 	}
 	FUZZ_CHECK(memchr(tls.error, '\0', sizeof(tls.error)) != NULL);
+	/* Only --strict-sni refuses on tern's own account. */
+	FUZZ_CHECK(use == strict_shard || tls.refused == NULL);
 	/* No OpenSSL error left behind for the next connection (tls.h). */
 	FUZZ_CHECK(ERR_peek_error() == 0);
 	tern_tls_free(&tls);

@@ -118,6 +118,11 @@ static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate,
 					      cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
 					      "none, or a --client-ca to verify client certificates against", err,
 					      err_len);
+	/* A CRL revokes what a CA issued: without --client-ca no client
+	 * certificate is ever verified, so it would check nothing. */
+	if (cfg->crl_path != NULL && cfg->client_ca_path == NULL)
+		return tern_cli_invalid_value(tern_cli_flag_find("crl"), cfg->crl_path,
+					      "a --client-ca whose client certificates it revokes", err, err_len);
 	return 0;
 }
 

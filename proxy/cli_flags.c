@@ -169,6 +169,17 @@ static int apply_control(const struct tern_cli_flag *flag, const char *value, st
 	return 0;
 }
 
+/* TCP_KEEPIDLE counts whole seconds (tcp(7)): 1500ms would be rounded one
+ * way or the other behind the operator's back, so it is refused. */
+static int apply_tcp_keepalive(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg,
+			       char *err, size_t err_len)
+{
+	if (tern_parse_duration_ms(value, true, &cfg->tcp_keepalive_ms) < 0 || cfg->tcp_keepalive_ms % 1000 != 0 ||
+	    cfg->tcp_keepalive_ms > flag->max)
+		return tern_cli_invalid_value(flag, value, flag->expected, err, err_len);
+	return 0;
+}
+
 /* Looked up here, like a --listen host name: a typo is exit 2 before
  * anything starts. The switch itself comes after binding (main.c,
  * privs.h). */
@@ -300,6 +311,16 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 .words = words_verify_client,
 	 .help = "none, optional (a certificate, if sent, must verify) or require; optional and require need "
 		 "--client-ca"},
+	{.name = "crl", .metavar = "FILE", .type = TERN_CLI_STRING, TERN_CLI_FIELD(crl_path),
+	 .expected = "a non-empty path to a PEM file of CRLs", .default_text = "none",
+	 .help = "PEM file of CRLs (one or more) checked for every client certificate and the CAs above it; "
+		 "needs --client-ca",
+	 .details = "Every CA in a client's chain needs its CRL in the file, and an expired CRL refuses what "
+		    "its CA issued (nginx's ssl_crl and HAProxy's crl-file check the same way). Re-read on "
+		    "reload and watched. See docs/tls-options.md."},
+	{.name = "strict-sni", .type = TERN_CLI_SWITCH, TERN_CLI_FIELD(strict_sni), .default_text = "off",
+	 .help = "refuse a handshake whose SNI names no --cert (alert unrecognized_name) or that has no SNI "
+		 "(handshake_failure); off: the first --cert serves them"},
 	{.name = "workers", .short_name = 'w', .metavar = "N", .type = TERN_CLI_CUSTOM, .apply = apply_workers,
 	 .min = 1, .max = TERN_MAX_WORKERS, .expected = "an integer from {min} to {max}",
 	 .default_text = "CPUs allowed",
@@ -362,6 +383,12 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 DURATION_ANY, .help = "longest time a connection may pass no data"},
 	{.name = "connect-timeout", .metavar = "DUR", .type = TERN_CLI_DURATION,
 	 TERN_CLI_FIELD(connect_timeout_ms), DURATION_ANY, .help = "longest connect to a backend"},
+	{.name = "tcp-keepalive", .metavar = "DUR", .type = TERN_CLI_CUSTOM, .apply = apply_tcp_keepalive,
+	 .max = TERN_MAX_TCP_KEEPALIVE_MS,
+	 .expected = "0 (off) or a whole number of seconds from 1s to 32767s, such as 60s, 5m or 2h",
+	 .default_text = "0",
+	 .help = "TCP keepalive on client and backend sockets: first probe after this idle time (whole "
+		 "seconds, up to 32767s), then every 10s (or DUR if shorter), 3 unanswered end it; 0 is off"},
 	{.name = "backend-check", .metavar = "DUR", .type = TERN_CLI_DURATION, TERN_CLI_FIELD(backend_check_ms),
 	 DURATION_OR_ZERO, .zero = TERN_CLI_ZERO_OFF,
 	 .help = "connect to every backend address this often and skip the ones that do not answer until they "
@@ -405,8 +432,8 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 .details = "/readyz answers 200 only while every worker answers a round trip through its queue, and "
 		    "503 while draining."},
 	{.name = "watch", .metavar = "on|off", .type = TERN_CLI_WORDS, TERN_CLI_FIELD(watch), .words = words_on_off,
-	 .help = "reload when a loaded file changes (certificates, keys, CA, OCSP, ticket keys; symlink swaps "
-		 "and renames included)"},
+	 .help = "reload when a loaded file changes (certificates, keys, CA, CRL, OCSP, ticket keys; symlink "
+		 "swaps and renames included)"},
 	{.name = "reload-interval", .metavar = "DUR", .type = TERN_CLI_DURATION,
 	 TERN_CLI_FIELD(reload_interval_ms), DURATION_OR_ZERO, .zero = TERN_CLI_ZERO_OFF,
 	 .help = "also look for changed files this often, for filesystems without inotify; 0 is off",

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	static struct tern_config cfg;
 	struct tern_server srv;
 	char err[512];
-	char listen[1024], backends[1024], identity[768];
+	char listen[1024], backends[1024], identity[TERN_CERT_LINE_MAX];
 	sigset_t set;
 	int ret;
 
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		tern_log(TERN_LOG_WARN, "no --cert given: serving an in-memory self-signed "
 			 "certificate for localhost; clients will not trust it");
 	for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {
-		char line[768];
+		char line[TERN_CERT_LINE_MAX];
 		tern_tls_identities_describe(srv.identities, i, line, sizeof(line));
 		tern_log(TERN_LOG_INFO, "%s", line);
 	}

@@ -30,6 +30,8 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->alpn_wire_len = 0;
 	cfg->client_ca_path = NULL;
 	cfg->verify_client = TERN_VERIFY_CLIENT_NONE;
+	cfg->crl_path = NULL;
+	cfg->strict_sni = false;
 	default_workers(cfg);
 	cfg->max_conns = TERN_DEFAULT_MAX_CONNS;
 	cfg->tls_min = TERN_TLS_1_2;
@@ -62,6 +64,7 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->metrics_enabled = false;
 	cfg->user = NULL;
 	cfg->proxy_protocol = TERN_PROXY_OFF;
+	cfg->tcp_keepalive_ms = 0;
 }
 
 uint64_t tern_config_rotate_keep(const struct tern_config *cfg)

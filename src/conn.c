@@ -502,7 +502,10 @@ void conn_pump(struct tern_conn *c)
 			conn_close(c, conn_reason_probe);
 			return;
 		} else if (r < 0) {
-			conn_finish(c, r == -ECONNRESET ? "client_error" : "tls_error");
+			/* A refusal of tern's own (--strict-sni) names itself;
+			 * anything else OpenSSL refused is a tls_error. */
+			conn_finish(c, r == -ECONNRESET ? "client_error"
+				       : c->tls.refused ? c->tls.refused : "tls_error");
 			return;
 		}
 	}

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include "tern/conn_engine.h"
+#include "tern/log.h"
+#include "tern/sock.h"
 
 void tern_conn_engine_borrow(struct tern_buf *b, struct tern_conn_lend *lend, uint8_t *data,
 			     uint32_t cap, uint16_t id)
@@ -67,7 +69,7 @@ int tern_conn_engine_own_tail(struct tern_conn *c, struct tern_buf *b)
 	return 1;
 }
 
-int tern_conn_engine_backend_socket(int family, int type_flags)
+int tern_conn_engine_backend_socket(const struct tern_conn *c, int family, int type_flags)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0);
 
@@ -76,6 +78,13 @@ int tern_conn_engine_backend_socket(int family, int type_flags)
 	if (family != AF_UNIX) {
 		int one = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* Set before connect(2), so the first idle period starts with
+		 * the connection. A refusal (it has none on TCP) costs only the
+		 * probes: the connection goes on. */
+		int ret = tern_sock_keepalive(fd, c->host->cfg->tcp_keepalive_ms);
+		if (ret < 0)
+			tern_log(TERN_LOG_DEBUG, "conn %llu: backend --tcp-keepalive: %s",
+				 (unsigned long long)c->id, strerror(-ret));
 	}
 	return fd;
 }

@@ -236,7 +236,7 @@ static int epoll_connect(struct tern_conn *c, const struct tern_addr *addr, uint
 {
 	struct epoll_conn *ec = epoll_conn(c);
 	uint64_t deadline_ms = c->host->now_ms + timeout_ms;
-	int fd = tern_conn_engine_backend_socket(addr->ss.ss_family, SOCK_NONBLOCK);
+	int fd = tern_conn_engine_backend_socket(c, addr->ss.ss_family, SOCK_NONBLOCK);
 	int ret;
 
 	if (fd < 0)

@@ -74,7 +74,7 @@ static void ring_send(struct tern_conn *c, enum tern_side side, const uint8_t *p
 static int ring_connect(struct tern_conn *c, const struct tern_addr *b, uint64_t timeout_ms)
 {
 	struct ring_conn *rc = ring_conn(c);
-	int fd = tern_conn_engine_backend_socket(b->ss.ss_family, 0);
+	int fd = tern_conn_engine_backend_socket(c, b->ss.ss_family, 0);
 
 	if (fd < 0)
 		return fd;

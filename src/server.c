@@ -199,14 +199,17 @@ void tern_server_describe(const struct tern_server *srv, char *out, size_t out_l
 		[TERN_VERIFY_CLIENT_OPTIONAL] = "optional",
 		[TERN_VERIFY_CLIENT_REQUIRE] = "require",
 	};
-	char lifetime[32];
+	char lifetime[32], keepalive[32];
 
 	tern_format_duration_ms(cfg->session_lifetime_ms, lifetime, sizeof(lifetime));
+	tern_format_duration_ms(cfg->tcp_keepalive_ms, keepalive, sizeof(keepalive));
 	snprintf(out, out_len,
-		 "certs=%zu alpn=%s session_cache=%u session_lifetime=%s client_ca=%s verify_client=%s",
+		 "certs=%zu alpn=%s session_cache=%u session_lifetime=%s client_ca=%s verify_client=%s "
+		 "crl=%s strict_sni=%s tcp_keepalive=%s",
 		 tern_tls_identities_count(srv->identities), cfg->alpn ? cfg->alpn : "-",
 		 cfg->session_cache, lifetime, cfg->client_ca_path ? cfg->client_ca_path : "-",
-		 verify[cfg->verify_client]);
+		 verify[cfg->verify_client], cfg->crl_path ? cfg->crl_path : "-",
+		 cfg->strict_sni ? "on" : "off", keepalive);
 }
 
 void tern_server_describe_listen(const struct tern_server *srv, char *out, size_t out_len)

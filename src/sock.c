@@ -1,6 +1,7 @@
-/* Listening sockets. */
+/* Listening sockets, and options of connected ones. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,4 +34,22 @@ fail:;
 	if (fd >= 0)
 		close(fd);
 	return -e;
+}
+
+int tern_sock_keepalive(int fd, uint64_t idle_ms)
+{
+	int one = 1;
+	int idle = (int)(idle_ms / 1000);
+	int interval = idle < TERN_SOCK_KEEPALIVE_INTERVAL_S ? idle : TERN_SOCK_KEEPALIVE_INTERVAL_S;
+	int probes = TERN_SOCK_KEEPALIVE_PROBES;
+
+	if (idle_ms == 0)
+		return 0;
+	/* The timings first: keepalive is never on with the kernel's. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
 }

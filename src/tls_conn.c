@@ -354,15 +354,28 @@ static size_t put_bytes(char *out, size_t out_len, size_t at, const void *p, siz
 int tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len)
 {
 	X509 *cert = SSL_get0_peer_certificate(tls->ssl);
-	size_t at = 0;
 
 	if (!cert)
 		return -ENOENT;
+	return tern_tls_name_bytes(X509_get_subject_name(cert), out, out_len);
+}
+
+void tern_tls_refuse(struct ssl_st *ssl, const char *reason)
+{
+	struct tern_tls *tls = SSL_get_app_data(ssl);
+
+	if (tls)
+		tls->refused = reason;
+}
+
+int tern_tls_name_bytes(const struct X509_name_st *name, char *out, size_t out_len)
+{
+	size_t at = 0;
+
 	/* X509_NAME_oneline's "/SN=value" form, with each value's bytes as
 	 * they are (UTF-8 where the certificate's string type says how):
 	 * X509_NAME_oneline writes its own "\xHH" for some bytes and not for
 	 * '"', '\' or spaces, and cuts silently; escape.h does it all. */
-	const X509_NAME *name = X509_get_subject_name(cert);
 	for (int i = 0; i < X509_NAME_entry_count(name) && at < out_len; i++) {
 		const X509_NAME_ENTRY *entry = X509_NAME_get_entry(name, i);
 		const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(entry);

@@ -11,6 +11,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "tern/escape.h"
+#include "tern/log.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls.h"
 #include "tern/tls_ctx.h"
@@ -44,6 +46,7 @@ struct ctx_data {
 	 * context points at others, so references never form a cycle. */
 	SSL_CTX **switch_to;
 	size_t num_switch;
+	bool strict_sni; /* --strict-sni: client_hello_cb refuses unknown and absent SNI */
 };
 
 /* ---- the contexts ---- */
@@ -75,42 +78,75 @@ static void ex_index_init(void)
 	ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_data_free);
 }
 
+/* --strict-sni: ends the handshake with alert (RFC 8446 section 6), the
+ * connection's access-log reason saying why. */
+static int refuse_hello(SSL *ssl, int *alert, int code, const char *reason, const unsigned char *name,
+			size_t name_len)
+{
+	if (tern_log_enabled(TERN_LOG_DEBUG)) {
+		char shown[TERN_ESCAPE_OUT_MAX];
+		tern_escape(shown, sizeof(shown), name, name_len, TERN_ESCAPE_SPACE);
+		tern_log(TERN_LOG_DEBUG, "--strict-sni: handshake refused (%s, sni=%s)", reason,
+			 name_len ? shown : "-");
+	}
+	tern_tls_refuse(ssl, reason);
+	*alert = code;
+	return SSL_CLIENT_HELLO_ERROR;
+}
+
 /* SSL_CTX_set_client_hello_cb(3), on the default context only: moves the
  * connection to the context of the group its SNI names before OpenSSL
  * chooses anything, so version, cipher, certificate and signature
  * algorithm are all chosen from the right context. The other contexts
  * have no such callback: after a HelloRetryRequest the second ClientHello
  * carries the same SNI (RFC 8446 section 4.1.2), and the connection stays
- * where the first one put it. */
+ * where the first one put it.
+ *
+ * With --strict-sni it also refuses, before any certificate is shown: a
+ * name no certificate has gets unrecognized_name (RFC 6066 section 3),
+ * and a ClientHello without the extension handshake_failure. RFC 8446
+ * section 9.2 names missing_extension for a server that requires SNI,
+ * but before the version is chosen OpenSSL 3.0 sends that as
+ * handshake_failure whatever the client offers (tls1_alert_code), so
+ * tern says so itself rather than rely on the translation. */
 static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
 	const struct ctx_data *d = arg;
 	const unsigned char *p;
 	size_t len;
 
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1) {
+		if (d->strict_sni)
+			return refuse_hello(ssl, alert, SSL_AD_HANDSHAKE_FAILURE, "sni_missing", NULL, 0);
+		return SSL_CLIENT_HELLO_SUCCESS;
+	}
 	/* RFC 6066 section 3: a list of (type, length, name); the first
 	 * host_name counts. A malformed extension selects the default here
-	 * and is refused by OpenSSL's own parsing right after. */
-	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 2)
+	 * and is refused by OpenSSL's own parsing right after (decode_error,
+	 * --strict-sni or not: OpenSSL accepts nothing but one host_name). */
+	if (len < 2)
 		return SSL_CLIENT_HELLO_SUCCESS;
 	size_t list_len = ((size_t)p[0] << 8) | p[1];
 	if (list_len + 2 != len)
 		return SSL_CLIENT_HELLO_SUCCESS;
 	for (size_t off = 2; off + 3 <= len;) {
 		size_t name_len = ((size_t)p[off + 1] << 8) | p[off + 2];
+		const unsigned char *name = p + off + 3;
+		size_t group = 0;
 		if (off + 3 + name_len > len)
 			break;
-		if (p[off] == TLSEXT_NAMETYPE_host_name) {
-			size_t group = tls_ctx_lookup_group(d->ids, (const char *)p + off + 3, name_len);
-			if (group == d->group)
-				break;
-			if (!SSL_set_SSL_CTX(ssl, d->switch_to[group])) {
-				*alert = SSL_AD_INTERNAL_ERROR;
-				return SSL_CLIENT_HELLO_ERROR;
-			}
-			break;
+		if (p[off] != TLSEXT_NAMETYPE_host_name) {
+			off += 3 + name_len;
+			continue;
 		}
-		off += 3 + name_len;
+		if (!tls_ctx_find_group(d->ids, (const char *)name, name_len, &group) && d->strict_sni)
+			return refuse_hello(ssl, alert, SSL_AD_UNRECOGNIZED_NAME, "sni_unknown", name,
+					    name_len);
+		if (group != d->group && !SSL_set_SSL_CTX(ssl, d->switch_to[group])) {
+			*alert = SSL_AD_INTERNAL_ERROR;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+		break;
 	}
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
@@ -294,6 +330,23 @@ static int ctx_client_auth(SSL_CTX *ctx, const struct tern_config *cfg,
 			return -EIO;
 		}
 	}
+	/* --crl. CRL_CHECK_ALL as nginx (ssl_crl) and HAProxy (crl-file)
+	 * set it: every certificate of the client's chain below the trust
+	 * anchor is checked, an intermediate CA too, so each CA that issues
+	 * one needs its CRL in the file; a certificate whose issuer has none
+	 * there is refused ("unable to get certificate CRL"), as is every one
+	 * once a CRL is past its nextUpdate. Fail closed: a revocation list
+	 * that cannot answer does not let certificates in. */
+	for (int i = 0; ids->crls && i < sk_X509_CRL_num(ids->crls); i++) {
+		if (X509_STORE_add_crl(store, sk_X509_CRL_value(ids->crls, i)) != 1) {
+			char reason[128];
+			tls_ctx_ssl_reason(reason, sizeof(reason), "rejected");
+			snprintf(err, err_len, "%s: CRL unusable (%s)", ids->crl_source, reason);
+			return -EIO;
+		}
+	}
+	if (ids->crls)
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	SSL_CTX_set_verify(ctx, modes[cfg->verify_client], NULL);
 	return 0;
 }
@@ -375,8 +428,9 @@ int tern_tls_shard_new(const struct tern_config *cfg, struct tern_tls_identities
 			goto fail;
 		shard->num_ctx = g + 1;
 	}
+	struct ctx_data *d = SSL_CTX_get_ex_data(shard->ctx[0], ex_index);
+	d->strict_sni = cfg->strict_sni;
 	if (ids->num_groups > 1) {
-		struct ctx_data *d = SSL_CTX_get_ex_data(shard->ctx[0], ex_index);
 		d->switch_to = calloc(ids->num_groups, sizeof(*d->switch_to));
 		if (!d->switch_to) {
 			ret = -ENOMEM;
@@ -388,8 +442,10 @@ int tern_tls_shard_new(const struct tern_config *cfg, struct tern_tls_identities
 			SSL_CTX_up_ref(shard->ctx[g]);
 			d->switch_to[g] = shard->ctx[g];
 		}
-		SSL_CTX_set_client_hello_cb(shard->ctx[0], client_hello_cb, d);
 	}
+	/* Nothing to switch and nothing to refuse: no callback to run. */
+	if (ids->num_groups > 1 || cfg->strict_sni)
+		SSL_CTX_set_client_hello_cb(shard->ctx[0], client_hello_cb, d);
 	*out = shard;
 	return 0;
 fail:

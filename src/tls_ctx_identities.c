@@ -16,6 +16,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "tern/escape.h"
+#include "tern/tls.h"
 #include "tern/tls_ctx.h"
 #include "tls_ctx_internal.h"
 
@@ -72,6 +74,8 @@ static void identities_free(struct tern_tls_identities *ids)
 	free(ids->wild);
 	sk_X509_pop_free(ids->client_cas, X509_free);
 	free(ids->client_ca_source);
+	sk_X509_CRL_pop_free(ids->crls, X509_CRL_free);
+	free(ids->crl_source);
 	free(ids);
 }
 
@@ -261,6 +265,46 @@ out:
 	return ret;
 }
 
+/* Reads every CRL of a PEM file (X509 CRL blocks; other blocks are
+ * skipped, as in a CA bundle). At least one, and each must parse: a CRL
+ * that silently failed to load would let its revoked certificates in.
+ * Their signatures and dates are checked where they are used, against
+ * the --client-ca certificates, on every verification. */
+static int load_crls(struct tern_tls_identities *ids, const char *path, char *err, size_t err_len)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	int ret = 0;
+
+	if (!bio)
+		return open_error(err, err_len, path);
+	ids->crls = sk_X509_CRL_new_null();
+	ids->crl_source = strdup(path);
+	if (!ids->crls || !ids->crl_source) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		if (!crl)
+			break;
+		if (!sk_X509_CRL_push(ids->crls, crl)) {
+			X509_CRL_free(crl);
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	/* The loop ends on "no start line" at the end of the file. */
+	unsigned long e = ERR_peek_last_error();
+	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+		ret = file_error(err, err_len, path, "bad PEM CRL");
+	else if (sk_X509_CRL_num(ids->crls) == 0)
+		ret = file_error(err, err_len, path, "no PEM CRL found");
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	return ret;
+}
+
 /* A throwaway ECDSA P-256 certificate for localhost, valid for a year, so
  * that tern with no flags answers TLS at once (a warning says so). */
 static int make_self_signed(struct identity *id, char *err, size_t err_len)
@@ -371,6 +415,11 @@ int tern_tls_identities_load(const struct tern_config *cfg, struct tern_tls_iden
 		if (ret < 0)
 			goto fail;
 	}
+	if (cfg->crl_path) {
+		ret = load_crls(ids, cfg->crl_path, err, err_len);
+		if (ret < 0)
+			goto fail;
+	}
 	ret = tls_ctx_index_names(ids, err, err_len);
 	if (ret < 0)
 		goto fail;
@@ -387,21 +436,27 @@ void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t 
 				  size_t out_len)
 {
 	const struct identity *id = &ids->certs[i];
-	char subject[256] = "?";
+	char subject_bytes[TERN_ESCAPE_IN_MAX + 1];
+	char subject[TERN_ESCAPE_OUT_MAX], names[TERN_ESCAPE_OUT_MAX];
 	char expires[64] = "?";
-	char names[512] = "-";
-	size_t used = 0;
+	struct tern_escaper e;
 
-	for (size_t k = 0; k < id->num_names && used < sizeof(names); k++) {
-		int m = snprintf(names + used, sizeof(names) - used, "%s%s", k ? "," : "",
-				 id->names[k]);
-		if (m < 0)
-			break;
-		used += (size_t)m;
+	/* Names and subject are the certificate's bytes, whoever made it:
+	 * escaped and bounded as a client's are (escape.h), spaces too, so
+	 * the line stays one line of key=value words. */
+	tern_escaper_init(&e, names, sizeof(names), TERN_ESCAPE_SPACE);
+	for (size_t k = 0; k < id->num_names; k++) {
+		if (k)
+			tern_escaper_put(&e, ",", 1);
+		tern_escaper_put(&e, id->names[k], strlen(id->names[k]));
 	}
-	if (used >= sizeof(names))
-		memcpy(names + sizeof(names) - 4, "...", 4);
-	X509_NAME_oneline(X509_get_subject_name(id->cert), subject, sizeof(subject));
+	if (tern_escaper_finish(&e) == 0)
+		snprintf(names, sizeof(names), "-");
+	int n = tern_tls_name_bytes(X509_get_subject_name(id->cert), subject_bytes,
+				    sizeof(subject_bytes));
+	tern_escape(subject, sizeof(subject), subject_bytes, n > 0 ? (size_t)n : 0, TERN_ESCAPE_SPACE);
+	if (n <= 0)
+		snprintf(subject, sizeof(subject), "-");
 	BIO *mem = BIO_new(BIO_s_mem());
 	if (mem && ASN1_TIME_print(mem, X509_get0_notAfter(id->cert)) > 0) {
 		int m = BIO_read(mem, expires, sizeof(expires) - 1);

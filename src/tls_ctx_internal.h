@@ -7,6 +7,7 @@
 #define TERN_TLS_CTX_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/evp.h>
@@ -53,6 +54,11 @@ struct tern_tls_identities {
 	 * order; NULL without the flag. */
 	STACK_OF(X509) *client_cas;
 	char *client_ca_source;
+	/* --crl: every CRL of the file, in file order, loaded once and added
+	 * to every context's store (OpenSSL reference-counts them and locks
+	 * the one lazy sort of their entries); NULL without the flag. */
+	STACK_OF(X509_CRL) *crls;
+	char *crl_source;
 };
 
 /* tls_ctx_identities.c */
@@ -74,8 +80,10 @@ int tls_ctx_read_names(struct identity *id);
 int tls_ctx_index_names(struct tern_tls_identities *ids, char *err, size_t err_len);
 
 /* The group serving SNI host (len bytes, not NUL-terminated), by the rules
- * of tern_tls_name_match: exact first, then a wildcard; 0 (the default)
- * when nothing matches. */
-size_t tls_ctx_lookup_group(const struct tern_tls_identities *ids, const char *host, size_t len);
+ * of tern_tls_name_match: exact first, then a wildcard. true with
+ * *out_group set, or false when no certificate has that name (the default
+ * serves it, or --strict-sni refuses it). */
+bool tls_ctx_find_group(const struct tern_tls_identities *ids, const char *host, size_t len,
+			size_t *out_group);
 
 #endif

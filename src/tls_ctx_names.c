@@ -104,18 +104,22 @@ static const struct name_entry *find_entry(const struct name_entry *v, size_t n,
 	return n ? bsearch(name, v, n, sizeof(*v), entry_key_cmp) : NULL;
 }
 
-size_t tls_ctx_lookup_group(const struct tern_tls_identities *ids, const char *host, size_t len)
+bool tls_ctx_find_group(const struct tern_tls_identities *ids, const char *host, size_t len,
+			size_t *out_group)
 {
 	char h[NAME_MAX_LEN + 1];
 
 	if (!normalise_host(host, len, h))
-		return 0;
+		return false;
 	const struct name_entry *e = find_entry(ids->exact, ids->num_exact, h);
-	if (e)
-		return e->group;
-	const char *rest = after_first_label(h);
-	e = rest ? find_entry(ids->wild, ids->num_wild, rest) : NULL;
-	return e ? e->group : 0;
+	if (!e) {
+		const char *rest = after_first_label(h);
+		e = rest ? find_entry(ids->wild, ids->num_wild, rest) : NULL;
+	}
+	if (!e)
+		return false;
+	*out_group = e->group;
+	return true;
 }
 
 /* ---- names of a certificate ---- */

@@ -56,6 +56,7 @@ size_t tern_watch_config_paths(const struct tern_config *cfg, const char **paths
 		ADD(cfg->certs[i].ocsp_path);
 	}
 	ADD(cfg->client_ca_path);
+	ADD(cfg->crl_path);
 	ADD(cfg->ticket_keys_path);
 #undef ADD
 	return n;

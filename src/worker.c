@@ -22,6 +22,7 @@
 #include "tern/log.h"
 #include "tern/request.h"
 #include "tern/server.h"
+#include "tern/sock.h"
 #include "tern/ticket_keys.h"
 #include "tern/tls_ctx.h"
 #include "worker_internal.h"
@@ -76,6 +77,12 @@ static void worker_accept_conn(struct tern_worker *w, int fd)
 
 	/* Small records must not wait for Nagle: TLS already batches. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A refusal (an inherited listener that is not TCP) costs only the
+	 * probes: the connection goes on. */
+	int ret = tern_sock_keepalive(fd, w->cfg->tcp_keepalive_ms);
+	if (ret < 0)
+		tern_log(TERN_LOG_DEBUG, "worker %u: client --tcp-keepalive: %s", w->index,
+			 strerror(-ret));
 	if (tern_conn_accept(&w->host, fd) == 0)
 		return;
 	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);

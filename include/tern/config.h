@@ -111,6 +111,8 @@ struct tern_config {
 	size_t alpn_wire_len;                        /* 0: no ALPN */
 	const char *client_ca_path; /* --client-ca: PEM bundle of CAs for client certs; NULL: none */
 	enum tern_verify_client verify_client; /* --verify-client; not NONE only with client_ca_path */
+	const char *crl_path; /* --crl: PEM CRLs checked for client certs; only with client_ca_path */
+	bool strict_sni;      /* --strict-sni: refuse a ClientHello whose SNI names no --cert */
 
 	unsigned workers;
 	/* Without --workers, what limited the default (cpus.h) as one
@@ -168,6 +170,10 @@ struct tern_config {
 
 	/* --proxy-protocol: the header each backend connection starts with. */
 	enum tern_proxy_protocol proxy_protocol;
+
+	/* --tcp-keepalive: idle time before keepalive probes on client and
+	 * backend TCP sockets, whole seconds (TCP_KEEPIDLE); 0: off. */
+	uint64_t tcp_keepalive_ms;
 };
 
 /* Defaults, as SPEC section 2 lists them. */
@@ -207,6 +213,8 @@ struct tern_config {
 #define TERN_MAX_READ_BUFFERS 4096u
 #define TERN_MAX_NUM_TICKETS 16u
 #define TERN_MAX_SESSION_CACHE 10000000u
+/* TCP_KEEPIDLE's own bound (MAX_TCP_KEEPIDLE in the kernel, tcp(7)). */
+#define TERN_MAX_TCP_KEEPALIVE_MS (32767ull * 1000u)
 
 /* Fills *cfg with the defaults above, leaving listen and backends empty:
  * the command line adds the default addresses only when none were given.

@@ -61,11 +61,12 @@ int tern_conn_engine_return_buffers(struct tern_conn *c, struct tern_conn_lend l
 __attribute__((warn_unused_result))
 int tern_conn_engine_own_tail(struct tern_conn *c, struct tern_buf *b);
 
-/* A stream socket for a backend of family, close-on-exec, with TCP_NODELAY
- * on TCP (TLS already batches; small records must not wait for Nagle).
- * type_flags adds SOCK_NONBLOCK for epoll. Returns the fd or -errno. */
+/* A stream socket for c's backend of family, close-on-exec, with
+ * TCP_NODELAY on TCP (TLS already batches; small records must not wait for
+ * Nagle) and --tcp-keepalive (tern_sock_keepalive). type_flags adds
+ * SOCK_NONBLOCK for epoll. Returns the fd or -errno. */
 __attribute__((warn_unused_result))
-int tern_conn_engine_backend_socket(int family, int type_flags);
+int tern_conn_engine_backend_socket(const struct tern_conn *c, int family, int type_flags);
 
 /* struct tern_conn_ops.address: getsockname/getpeername of the client
  * socket. */

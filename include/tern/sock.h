@@ -1,9 +1,11 @@
-/* Listening TCP sockets, for the workers and the metrics endpoint. */
+/* Listening TCP sockets, for the workers and the metrics endpoint, and the
+ * options every connected TCP socket of a connection gets. */
 #ifndef TERN_SOCK_H
 #define TERN_SOCK_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tern/config.h"
 
@@ -17,5 +19,20 @@
  * fd, or -errno with "cannot listen on ADDR: reason" in err. */
 __attribute__((warn_unused_result))
 int tern_sock_listen(const struct tern_addr *addr, unsigned flags, char *err, size_t err_len);
+
+/* --tcp-keepalive on a connected TCP socket (client or backend side):
+ * SO_KEEPALIVE, the first probe after idle_ms of silence (TCP_KEEPIDLE,
+ * whole seconds), then one every TERN_SOCK_KEEPALIVE_INTERVAL_S seconds
+ * or every idle_ms if that is shorter (TCP_KEEPINTVL), and the connection
+ * reset after TERN_SOCK_KEEPALIVE_PROBES unanswered (TCP_KEEPCNT): a dead
+ * peer is noticed at most idle + 3 x 10 s after it went quiet, however
+ * long the idle time, rather than the kernel's 9 x 75 s. idle_ms 0 does
+ * nothing (the socket keeps the kernel's default: no keepalive). Returns 0
+ * or -errno; a failure costs the connection nothing else, so callers may
+ * go on without it. Any thread. */
+#define TERN_SOCK_KEEPALIVE_INTERVAL_S 10
+#define TERN_SOCK_KEEPALIVE_PROBES 3
+__attribute__((warn_unused_result))
+int tern_sock_keepalive(int fd, uint64_t idle_ms);
 
 #endif

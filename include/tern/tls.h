@@ -62,6 +62,9 @@ struct tern_tls {
 	uint32_t tickets_sent;     /* NewSessionTicket messages written */
 	uint32_t tickets_received; /* ... and read (a client's count, for tests) */
 	char error[128];           /* why the last step failed, for the log */
+	/* tern's own policy refused the handshake (--strict-sni): the
+	 * access log's reason, static text; NULL otherwise. */
+	const char *refused;
 };
 
 /* Creates the SSL object from ctx, server side unless `client`, wired to
@@ -161,6 +164,19 @@ void tern_tls_client_cert_answered(struct tern_tls *tls);
  * and returns how many; out_len when the subject is that long or longer.
  * -ENOENT when there is no peer certificate. */
 int tern_tls_client_subject(const struct tern_tls *tls, char *out, size_t out_len);
+
+/* The same for any name (a certificate's subject or issuer): at most
+ * out_len bytes, no NUL; returns how many. Certificate bytes, to be
+ * escaped wherever they are shown. */
+struct X509_name_st;
+int tern_tls_name_bytes(const struct X509_name_st *name, char *out, size_t out_len);
+
+/* Called from a server context's callback during the handshake: the
+ * connection on ssl is being refused by tern's policy for reason (static
+ * text, the access log's reason word), which tern_tls_handshake's caller
+ * finds in tls->refused. Does nothing for an SSL that tern_tls_init did
+ * not make (unit tests' own). The thread running the handshake. */
+void tern_tls_refuse(struct ssl_st *ssl, const char *reason);
 
 /* "ok", or why the peer certificate failed verification. */
 const char *tern_tls_verify_status(const struct tern_tls *tls);

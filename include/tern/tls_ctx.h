@@ -2,11 +2,12 @@
  * SSL_CTX objects per worker built from them.
  *
  * Identities: every --cert with its chain, key and --ocsp response, the
- * --client-ca bundle and the --alpn list, loaded once on the main thread
- * into one immutable, reference-counted object that every worker's shard
- * reads (OpenSSL reference-counts the X509 and EVP_PKEY objects inside it;
- * nothing in it changes after loading). A reload loads new identities and
- * builds new shards from them.
+ * --client-ca bundle, the --crl file's CRLs and the --alpn list, loaded
+ * once on the main thread into one immutable, reference-counted object
+ * that every worker's shard reads (OpenSSL reference-counts the X509,
+ * X509_CRL and EVP_PKEY objects inside it; nothing in it changes after
+ * loading). A reload loads new identities and builds new shards from
+ * them.
  *
  * Shard: one worker's contexts. The certificates are grouped by their name
  * set (the subjectAltName DNS names, or the CN when there are none): one
@@ -18,11 +19,13 @@
  * certificate is chosen. Matching: an exact name (case-insensitive) before a
  * wildcard; "*.example.com" covers exactly one label; a name in several
  * groups goes to the first --cert that has it; unknown or absent SNI gets
- * the default.
+ * the default, or with --strict-sni the same callback refuses the
+ * handshake (alert unrecognized_name, or handshake_failure without SNI).
  *
  * Every context of a shard has the same versions, options, ciphers,
  * ticket callback and counts, session id context and cache size, ALPN
- * callback, and client verification (trust store, CA list, verify mode):
+ * callback, and client verification (trust store with the --crl CRLs and
+ * their check flags, CA list, verify mode):
  * OpenSSL copies some of these into an SSL at SSL_new() and reads others
  * from whichever context the SSL is on, so they must agree. With
  * --client-ca every context can also serve a later TLS 1.3
@@ -51,11 +54,11 @@ struct tern_tls_shard;
 
 /* Loads every cfg->certs[] entry (certificate, chain, key, OCSP response),
  * or makes an in-memory self-signed certificate for localhost when there is
- * none, groups them by name set, and loads cfg->client_ca_path and keeps
- * cfg->alpn_wire. Returns 0 with *out holding one
- * reference, or -EIO with "PATH: reason" in err for a file that cannot be
- * read or parsed (or a certificate that clashes with an earlier one), or
- * -ENOMEM. Main thread. */
+ * none, groups them by name set, loads cfg->client_ca_path and the CRLs
+ * of cfg->crl_path, and keeps cfg->alpn_wire. Returns 0 with *out holding
+ * one reference, or -EIO with "PATH: reason" in err for a file that cannot
+ * be read or parsed (or a certificate that clashes with an earlier one),
+ * or -ENOMEM. Main thread. */
 __attribute__((warn_unused_result))
 int tern_tls_identities_load(const struct tern_config *cfg, struct tern_tls_identities **out,
 			     char *err, size_t err_len);
@@ -70,7 +73,12 @@ size_t tern_tls_identities_count(const struct tern_tls_identities *ids);
 
 /* One line describing certificate i (< count) for --check and the log:
  * path, names, subject, key type and size, chain length, OCSP file,
- * expiry, and "default" for the first. */
+ * expiry, and "default" for the first. Names and subject are escaped and
+ * bounded (escape.h, spaces too), so a certificate's bytes never reach
+ * the log raw. TERN_CERT_LINE_MAX holds both at their longest
+ * (TERN_ESCAPE_OUT_MAX each) and paths of any usual length; a longer line
+ * is cut. */
+#define TERN_CERT_LINE_MAX 4096
 void tern_tls_identities_describe(const struct tern_tls_identities *ids, size_t i, char *out,
 				  size_t out_len);
 

@@ -38,7 +38,7 @@ struct tern_watch;
 #define TERN_WATCH_SETTLE_MS 300
 #define TERN_WATCH_SETTLE_MAX_MS 3000
 /* Files watched at most: every --cert, --key and --ocsp, the CA, the
- * ticket keys. */
+ * CRL, the ticket keys (and room for one more). */
 #define TERN_WATCH_MAX_PATHS (3 * TERN_MAX_CERTS + 4)
 
 /* Collects the files cfg loads into paths (at most max); returns how

@@ -110,6 +110,45 @@ static inline void make_issued(struct made *m, const char *name, const struct ma
 	made_finish(m, NID_basic_constraints, ca ? "critical,CA:FALSE" : "critical,CA:TRUE", ca ? ca : m, name);
 }
 
+/* A client certificate for CN name issued by ca, as make_issued makes
+ * one, but with its own serial (make_issued gives every one serial 2). */
+static inline void make_issued_serial(struct made *m, const char *name, const struct made *ca, long serial)
+{
+	X509_NAME *subject = X509_NAME_new();
+	if (!subject)
+		exit(1);
+	X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+	made_begin(m, "EC", serial, subject, X509_get_subject_name(ca->cert));
+	X509_NAME_free(subject);
+	made_finish(m, NID_basic_constraints, "critical,CA:FALSE", ca, name);
+}
+
+/* Appends to f a PEM CRL signed by ca revoking the serials (num of them),
+ * issued a minute ago and valid for an hour. */
+static inline void write_crl(FILE *f, const struct made *ca, const long *serials, size_t num)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *then = X509_gmtime_adj(NULL, -60), *next = X509_gmtime_adj(NULL, 3600);
+	if (!crl || !then || !next || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
+	    !X509_CRL_set1_lastUpdate(crl, then) || !X509_CRL_set1_nextUpdate(crl, next))
+		exit(1);
+	for (size_t i = 0; i < num; i++) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		ASN1_INTEGER *serial = ASN1_INTEGER_new();
+		if (!r || !serial || !ASN1_INTEGER_set(serial, serials[i]) ||
+		    !X509_REVOKED_set_serialNumber(r, serial) || !X509_REVOKED_set_revocationDate(r, then) ||
+		    !X509_CRL_add0_revoked(crl, r))
+			exit(1);
+		ASN1_INTEGER_free(serial);
+	}
+	if (!X509_CRL_sort(crl) || !X509_CRL_sign(crl, ca->key, EVP_sha256()) || !PEM_write_X509_CRL(f, crl))
+		exit(1);
+	ASN1_TIME_free(then);
+	ASN1_TIME_free(next);
+	X509_CRL_free(crl);
+}
+
 static inline void made_free(struct made *m)
 {
 	X509_free(m->cert);

@@ -226,6 +226,72 @@ static void test_client_ca_errors(void)
 	made_free(&ca);
 }
 
+/* bad --crl files: exit 1 material, naming the path */
+static void test_crl_errors(void)
+{
+	struct made ca;
+	make_issued(&ca, "crl-errors-ca", NULL);
+	const char *paths[] = {m_default.pem};
+	char path[PATH_MAX], want[2 * PATH_MAX];
+
+	cfg_certs(1, paths);
+	cfg.client_ca_path = ca.pem;
+	snprintf(path, sizeof(path), "%s/no.crl", tmp_dir);
+	cfg.crl_path = path;
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(ENOENT));
+	expect_load_error(-EIO, want);
+	/* empty, or a certificate where a CRL should be */
+	write_bytes(path, "empty.crl", "", 0);
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: no PEM CRL found (", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	cfg.crl_path = ca.pem;
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: no PEM CRL found (", ca.pem);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	/* a good CRL, then garbage in CRL armour */
+	static const char junk[] = "-----BEGIN X509 CRL-----\nnot base64!!\n-----END X509 CRL-----\n";
+	snprintf(path, sizeof(path), "%s/half.crl", tmp_dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		exit(1);
+	write_crl(f, &ca, NULL, 0);
+	fputs(junk, f);
+	fclose(f);
+	cfg.crl_path = path;
+	expect_load_error(-EIO, NULL);
+	snprintf(want, sizeof(want), "%s: bad PEM CRL (", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	/* the good one alone loads */
+	f = fopen(path, "w");
+	if (!f)
+		exit(1);
+	write_crl(f, &ca, NULL, 0);
+	fclose(f);
+	tern_tls_identities_unref(load_ok());
+	made_free(&ca);
+}
+
+/* --check and start-up lines: the certificate's names and subject are
+ * its maker's bytes, escaped (spaces too) so each stays one key=value
+ * word and the line one line. */
+static void test_describe_escapes(void)
+{
+	struct made odd;
+	char line[TERN_CERT_LINE_MAX];
+
+	make_cert(&odd, "Odd \"Org\"", "EC", "new\nline", "DNS:Q\"uote\\x.test,DNS:tab\there.test");
+	const char *paths[] = {odd.pem};
+	cfg_certs(1, paths);
+	struct tern_tls_identities *ids = load_ok();
+	tern_tls_identities_describe(ids, 0, line, sizeof(line));
+	CHECK(strstr(line, " names=q\\x22uote\\x5Cx.test,tab\\x09here.test subject=/CN=new\\x0Aline/"
+			   "O=Odd\\x20\\x22Org\\x22 key=EC ") != NULL);
+	CHECK(strchr(line, '\n') == NULL && strchr(line, '\t') == NULL);
+	tern_tls_identities_unref(ids);
+	made_free(&odd);
+}
+
 int main(void)
 {
 	tls_ctx_fixture_start("tls_ctx_identities_test");
@@ -233,6 +299,8 @@ int main(void)
 	test_cert_info();
 	test_load_errors();
 	test_client_ca_errors();
+	test_crl_errors();
+	test_describe_escapes();
 	tls_ctx_fixture_end();
 	return check_summary();
 }

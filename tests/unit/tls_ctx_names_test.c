@@ -161,6 +161,47 @@ static void test_single(void)
 	tern_tls_identities_unref(ids);
 }
 
+/* --strict-sni: a name no certificate has, and no name at all, are
+ * refused before any certificate is chosen; every name a certificate
+ * has (the default's too, wildcards, any case) is served as without the
+ * flag; with one certificate as with several. */
+static void test_strict_sni(void)
+{
+	int versions[2] = {TLS1_2_VERSION, TLS1_3_VERSION};
+	const char *several[] = {m_default.pem, m_b.pem, m_wild.pem};
+	const char *one[] = {m_b.pem};
+
+	for (int setup = 0; setup < 2; setup++) {
+		if (setup == 0)
+			cfg_certs(3, several);
+		else
+			cfg_certs(1, one);
+		cfg.strict_sni = true;
+		struct tern_tls_identities *ids = load_ok();
+		struct tern_tls_shard *shard = shard_of(ids);
+		SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+		EXPECT_SERVED(ctx, "b.test", "b");
+		EXPECT_SERVED(ctx, "B.Test.", "b");
+		if (setup == 0) {
+			EXPECT_SERVED(ctx, "www.default.test", "default");
+			EXPECT_SERVED(ctx, "any.w.test", "wild");
+		}
+		static const char *const refused[] = {NULL, "unknown.test", "a.b.w.test", "w.test", "127.0.0.1"};
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			for (int v = 0; v < 2; v++) {
+				struct hs h = {.sni = refused[i], .version = versions[v]};
+				handshake(ctx, &h);
+				if (!CHECK(!h.ok))
+					fprintf(stderr, "    setup %d sni %s version %x\n", setup,
+						refused[i] ? refused[i] : "(none)", versions[v]);
+				CHECK_EQ_STR(h.org, ""); /* no certificate was shown */
+			}
+		}
+		tern_tls_shard_free(shard);
+		tern_tls_identities_unref(ids);
+	}
+}
+
 /* Certificates refused for their names: two of one key type for the same
  * names, and one after the first with no name to select it by. */
 static void test_name_errors(void)
@@ -216,6 +257,7 @@ int main(void)
 	test_name_match();
 	test_sni();
 	test_single();
+	test_strict_sni();
 	test_name_errors();
 	tls_ctx_fixture_end();
 	return check_summary();

@@ -3,7 +3,8 @@
  * from certificates this test makes: OCSP stapling per certificate, ALPN
  * in the server's order, TLS 1.2 session-ID resumption with and without
  * the session cache, client certificates under each --verify-client mode
- * on the default and a switched context, and OpenSSL's values refused
+ * on the default and a switched context, client certificates a --crl
+ * revokes, and OpenSSL's values refused
  * when a shard is built. */
 #include <errno.h>
 #include <limits.h>
@@ -275,6 +276,81 @@ static void test_client_auth(void)
 	made_free(&bad);
 }
 
+/* --crl: a client certificate its CA's CRL revokes is refused on every
+ * context, in both versions and every --verify-client mode that asks; one
+ * it does not revoke gets in; a certificate whose CA has no CRL in the
+ * file is refused (fail closed); a file of two CRLs loads both. */
+static void test_crl(void)
+{
+	struct made ca, other_ca, alice, bob, mallory;
+	make_issued(&ca, "crl-ca", NULL);
+	make_issued(&other_ca, "crl-other-ca", NULL);
+	make_issued_serial(&alice, "alice", &ca, 10);
+	make_issued_serial(&bob, "bob", &ca, 11);
+	make_issued_serial(&mallory, "mallory", &other_ca, 10); /* alice's serial, another CA */
+	char bundle[PATH_MAX], one_crl[PATH_MAX], two_crls[PATH_MAX];
+	snprintf(bundle, sizeof(bundle), "%s/crl-bundle.pem", tmp_dir);
+	snprintf(one_crl, sizeof(one_crl), "%s/one.crl", tmp_dir);
+	snprintf(two_crls, sizeof(two_crls), "%s/two.crl", tmp_dir);
+	FILE *f = fopen(bundle, "w");
+	if (!f || !PEM_write_X509(f, ca.cert) || !PEM_write_X509(f, other_ca.cert))
+		exit(1);
+	fclose(f);
+	const long revoked[] = {10};
+	f = fopen(one_crl, "w");
+	if (!f)
+		exit(1);
+	write_crl(f, &ca, revoked, 1);
+	fclose(f);
+	f = fopen(two_crls, "w");
+	if (!f)
+		exit(1);
+	write_crl(f, &ca, revoked, 1);
+	write_crl(f, &other_ca, NULL, 0);
+	fclose(f);
+
+	static const enum tern_verify_client modes[] = {TERN_VERIFY_CLIENT_REQUIRE, TERN_VERIFY_CLIENT_OPTIONAL};
+	const char *paths[] = {m_default.pem, m_b.pem};
+	int versions[2] = {TLS1_2_VERSION, TLS1_3_VERSION};
+	const char *snis[2] = {"default.test", "b.test"};
+	for (size_t k = 0; k < 2 * sizeof(modes) / sizeof(modes[0]); k++) {
+		bool both = k % 2 == 1; /* the file with both CAs' CRLs */
+		cfg_certs(2, paths);
+		cfg.client_ca_path = bundle;
+		cfg.crl_path = both ? two_crls : one_crl;
+		cfg.verify_client = modes[k / 2];
+		struct tern_tls_identities *ids = load_ok();
+		struct tern_tls_shard *shard = shard_of(ids);
+		SSL_CTX *ctx = tern_tls_shard_default_ctx(shard);
+		for (int v = 0; v < 2; v++) {
+			for (int s = 0; s < 2; s++) {
+				struct hs a = {.sni = snis[s], .version = versions[v], .client_cert = &alice};
+				handshake(ctx, &a);
+				CHECK(!a.ok);
+				struct hs b = {.sni = snis[s], .version = versions[v], .client_cert = &bob};
+				handshake(ctx, &b);
+				CHECK(b.ok && b.server_saw_cert);
+				/* its CA has a CRL only in the second file */
+				struct hs m = {.sni = snis[s], .version = versions[v], .client_cert = &mallory};
+				handshake(ctx, &m);
+				if (!CHECK_EQ_INT(m.ok, both))
+					fprintf(stderr, "    setup %zu version %x sni %s\n", k, versions[v], snis[s]);
+				/* no certificate: as the mode says, CRL or not */
+				struct hs none = {.sni = snis[s], .version = versions[v]};
+				handshake(ctx, &none);
+				CHECK_EQ_INT(none.ok, modes[k / 2] == TERN_VERIFY_CLIENT_OPTIONAL);
+			}
+		}
+		tern_tls_shard_free(shard);
+		tern_tls_identities_unref(ids);
+	}
+	made_free(&ca);
+	made_free(&other_ca);
+	made_free(&alice);
+	made_free(&bob);
+	made_free(&mallory);
+}
+
 /* OpenSSL's values checked when the contexts are built */
 static void test_shard_errors(void)
 {
@@ -302,6 +378,7 @@ int main(void)
 	test_alpn();
 	test_session_cache();
 	test_client_auth();
+	test_crl();
 	test_shard_errors();
 	tls_ctx_fixture_end();
 	return check_summary();
