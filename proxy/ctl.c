@@ -748,7 +748,7 @@ static const char ctl_usage[] =
 	"  reload                re-read certificates, keys and files, as SIGHUP\n"
 	"  info                  version, uptime, I/O engine (uring or epoll) and workers\n"
 	"  keys                  the ticket keys in use: fingerprint, role, since, age (never the\n"
-	"                        keys themselves)\n"
+	"                        keys themselves), and each worker's key generation\n"
 	"  close ID              end connection ID cleanly: close_notify to the client, then both\n"
 	"                        sides closed\n"
 	"  certs                 the certificates served: names, key type and bits, expiry, OCSP\n"

@@ -61,25 +61,29 @@ class KeyAgreementTestCase(TicketTestCase):
         must succeed for the process; returns (rotations, the last reply)."""
         cc = ControlClient(path, timeout=10)
         self.addCleanup(cc.close)
-        sent = 0
-        while sent < QUEUE_CAPACITY + 4 * BATCH:
+        replies = []
+        while len(replies) < QUEUE_CAPACITY + 4 * BATCH:
             cc.send_raw(b"rotate-ticket-keys\n" * BATCH)
-            replies = [cc.read_reply(timeout=10) for _ in range(BATCH)]
-            sent += BATCH
-            for k, r in enumerate(replies):
+            for _ in range(BATCH):
+                r = cc.read_reply(timeout=10)
                 # Before the fix: {"ok":false,"error":"1 worker(s) too busy
-                # to take the new keys"}, and the worker kept its keys.
-                self.assert_ok(r, "rotation while worker 1 is frozen")
-                self.assertEqual(r["generation"], replies[0]["generation"] + k, r)
-            reached_all = [r["workers_not_reached"] == 0 for r in replies]
-            if not all(reached_all):
-                first = reached_all.index(False)
-                # Once behind, every later rotation is owed too.
-                self.assertEqual(reached_all[first:], [False] * (BATCH - first), replies)
-                self.assertEqual(replies[-1]["workers_not_reached"], 1, replies[-1])
-                return sent, replies[-1]
-        self.fail("%d rotations and every one still reached every worker: is worker 1 "
-                  "running?" % sent)
+                # to take the new keys"}, and that worker kept its keys.
+                self.assert_ok(r, "rotation #%d while worker 1 is frozen" % (len(replies) + 1))
+                replies.append(r)
+            if replies[-1].get("workers_not_reached"):
+                break
+        else:
+            self.fail("%d rotations and every one still reached every worker: is worker 1 "
+                      "running?" % len(replies))
+        first = replies[0]["generation"]
+        self.assertEqual([r["generation"] for r in replies],
+                         list(range(first, first + len(replies))))
+        # Each rotation reached every worker until the frozen one's queue
+        # was full; from then on, each said it could not reach that one.
+        reached = [r["workers_not_reached"] for r in replies]
+        full_at = reached.index(1)
+        self.assertEqual(reached, [0] * full_at + [1] * (len(replies) - full_at))
+        return len(replies), replies[-1]
 
     def sessions_cross_workers(self, tern, watch):
         """Chains reconnects, each offering the previous connection's newest
@@ -116,13 +120,6 @@ class TestKeyAgreement(KeyAgreementTestCase):
     def test_a_frozen_worker_gets_the_keys_once_it_runs(self):
         be = self.echo_backend()
         tern = self.start_tern_with_metrics([be], workers=2)
-        newest, used = self.generations(tern)
-        self.assertEqual((newest, used), (1, [1, 1]))
-        text = self.metrics()
-        self.assertEqual(self.metric(text, "tern_ticket_key_generation_latest"), 1)
-        self.assertEqual(self.metric(text, 'tern_ticket_key_generation{worker="1"}'), 1)
-        self.assertEqual(self.metric(text, "tern_ticket_key_workers_behind"), 0)
-
         stopped = StoppedThread(thread_id(tern.proc.pid, "tern-w1"))
         self.addCleanup(stopped.resume)
         rotations, last = self.rotate_until_not_reached(self.ctl_path)
@@ -189,10 +186,19 @@ class TestKeyAgreement(KeyAgreementTestCase):
         logged about full queues."""
         be = self.echo_backend()
         tern = self.start_tern_with_metrics([be], workers=2)
+        self.assertEqual(self.generations(tern), (1, [1, 1]))
+        text = self.metrics()
+        self.assertEqual(self.metric(text, "tern_ticket_key_generation_latest"), 1)
+        self.assertEqual(self.metric(text, 'tern_ticket_key_generation{worker="0"}'), 1)
+        self.assertEqual(self.metric(text, 'tern_ticket_key_generation{worker="1"}'), 1)
+        self.assertEqual(self.metric(text, "tern_ticket_key_workers_behind"), 0)
         for n in range(2, 6):
             reply = self.assert_rotated(tern.ctl("rotate-ticket-keys"), min(n, 3))
             self.assertEqual((reply["generation"], reply["workers_not_reached"]), (n, 0))
         wait_for(lambda: self.generations(tern) == (5, [5, 5]), 5, "both workers at 5")
+        text = self.metrics()
+        self.assertEqual(self.metric(text, "tern_ticket_key_generation_latest"), 5)
+        self.assertEqual(self.metric(text, "tern_ticket_key_workers_behind"), 0)
         self.assertNotIn("queue is full", tern.log())
         watch = TicketWatch()
         self.sessions_cross_workers(tern, watch)
