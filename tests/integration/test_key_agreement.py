@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ControlClient, StoppedThread, main, run_ctl, scaled,  # noqa: E402
                      thread_id, wait_for)
-from test_tickets import TicketTestCase, TicketWatch  # noqa: E402
+from test_tickets import TicketTestCase, TicketWatch, key_line, write_keys  # noqa: E402
 
 QUEUE_CAPACITY = 1024  # include/tern/worker.h, TERN_WORKER_QUEUE_CAPACITY
 BATCH = 32             # rotations pipelined at a time
@@ -178,6 +178,47 @@ class TestKeyAgreement(KeyAgreementTestCase):
         wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
         stats = tern.stats()
         self.assertEqual((stats["handshakes_full"], stats["handshakes_resumed"]), (1, tries))
+        tern.stop_ok()
+
+    def test_a_reload_while_frozen_brings_the_file_keys_to_every_worker(self):
+        """A reload of a --ticket-keys file goes the same way: the frozen
+        worker's full queue refuses its new certificates (the reload says
+        so) and its keys, which are retried; once it runs, both workers
+        issue tickets under the file's new first key. Its old certificate
+        shard reads the worker's keys, so it does not hold the keys back."""
+        k1, k2 = os.urandom(80), os.urandom(80)
+        path = os.path.join(self.tmp, "ticket.keys")
+        write_keys(path, [key_line(k1)])
+        be = self.echo_backend()
+        # --watch off: the reload below is the only one.
+        tern = self.start_tern_with_metrics([be], workers=2,
+                                            extra=["--ticket-keys", path, "--watch", "off"])
+        stopped = StoppedThread(thread_id(tern.proc.pid, "tern-w1"))
+        self.addCleanup(stopped.resume)
+        # Each rotation re-reads the file: the same keys, a new generation.
+        _, last = self.rotate_until_not_reached(self.ctl_path)
+        write_keys(path, [key_line(k2), key_line(k1)])
+        reply = tern.ctl("reload")
+        self.assertIs(reply["ok"], False, reply)
+        self.assertEqual(reply["error"], "1 worker hand-over(s) failed: those workers keep the "
+                         "previous configuration")
+        newest = last["generation"] + 1
+        keys = self.assert_ok(tern.ctl("keys"), "keys")
+        self.assertEqual((keys["generation"], keys["workers_behind"]), (newest, 1), keys)
+        self.assertEqual(keys["workers"][1], {"worker": 1, "generation": 1, "queued": False})
+
+        stopped.resume()
+        wait_for(lambda: self.generations(tern)[1] == [newest, newest], 10,
+                 "every worker at generation %d" % newest)
+        watch = TicketWatch()
+        names = {}
+        for _ in range(60):
+            c = self.full_then_session(watch)
+            names[tern.conn_of(c.c)["worker"]] = c.ticket_key_names()
+            c.close()
+            if len(names) == 2:
+                break
+        self.assertEqual(names, {0: [k2[:16].hex()] * 2, 1: [k2[:16].hex()] * 2})
         tern.stop_ok()
 
     def test_every_worker_reached_needs_no_retry(self):
