@@ -536,6 +536,14 @@ static const struct column key_columns[] = {
 
 #define NUM_KEY_COLUMNS (sizeof(key_columns) / sizeof(key_columns[0]))
 
+/* `keys`, after the keys: which key set generation each worker uses, and
+ * whether the newest is queued to it (false: its queue was full, retried). */
+static const struct column key_worker_columns[] = {
+	{"worker", true}, {"generation", true}, {"queued", false},
+};
+
+#define NUM_KEY_WORKER_COLUMNS (sizeof(key_worker_columns) / sizeof(key_worker_columns[0]))
+
 /* `certs`: one row per certificate, its names last (the widest). */
 static const struct column cert_columns[] = {
 	{"cert", false},        {"default", false},     {"key_type", false},
@@ -547,6 +555,7 @@ static const struct column cert_columns[] = {
 /* The widest table. */
 #define MAX_COLUMNS NUM_CONN_COLUMNS
 _Static_assert(NUM_KEY_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
+_Static_assert(NUM_KEY_WORKER_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
 _Static_assert(NUM_CERT_COLUMNS <= MAX_COLUMNS, "raise MAX_COLUMNS");
 
 static void put_cell(FILE *out, const char *text, size_t len, size_t width, bool right, bool last)
@@ -591,6 +600,25 @@ static void print_table(const struct tern_json_value *rows, const struct column 
 		}
 		fputc('\n', out);
 	}
+}
+
+/* `keys`' generation lines and worker table, when the reply has them (a
+ * tern from before they existed has not). */
+static void print_key_workers(const struct tern_json_value *root, FILE *out)
+{
+	static const char *const scalars[] = {"generation", "workers_behind"};
+	const struct tern_json_value *workers = tern_json_member(root, "workers");
+
+	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+		const struct tern_json_value *v = tern_json_member(root, scalars[i]);
+		if (v == NULL)
+			continue;
+		fprintf(out, "%s: ", scalars[i]);
+		put_value(out, v);
+		fputc('\n', out);
+	}
+	if (workers != NULL && workers->type == TERN_JSON_ARRAY)
+		print_table(workers, key_worker_columns, NUM_KEY_WORKER_COLUMNS, out);
 }
 
 int tern_ctl_print_reply(const char *command, bool json, const char *reply, size_t len, FILE *out, FILE *err)
@@ -651,6 +679,7 @@ int tern_ctl_print_reply(const char *command, bool json, const char *reply, size
 			fputc('\n', out);
 		}
 		print_table(keys, key_columns, NUM_KEY_COLUMNS, out);
+		print_key_workers(doc.root, out);
 	} else if (command != NULL && strcmp(command, "certs") == 0 && certs != NULL &&
 		   certs->type == TERN_JSON_ARRAY) {
 		print_table(certs, cert_columns, NUM_CERT_COLUMNS, out);

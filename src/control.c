@@ -26,6 +26,7 @@
 #include "tern/health.h"
 #include "tern/io_probe.h"
 #include "tern/json.h"
+#include "tern/key_handoff.h"
 #include "tern/list.h"
 #include "tern/log.h"
 #include "tern/parse.h"
@@ -51,6 +52,10 @@
 #define REPLY_TIMEOUT_MS 2000
 /* How long a push retries a full worker queue before giving up. */
 #define PUSH_RETRY_MS 1000
+/* How often ticket keys are queued again to a worker whose queue was full
+ * (key_handoff.h): a worker that runs again takes them within about this
+ * long of emptying its queue. A failed push costs nothing. */
+#define KEY_RETRY_MS 100
 
 struct control_client {
 	struct tern_poll_client base; /* fd, deadline, pending output */
@@ -67,6 +72,7 @@ struct tern_control {
 	int reload_fd; /* SIGHUP, passed on by the main thread */
 	uint64_t next_rotate_ms;  /* 0: no rotation timer */
 	uint64_t next_refresh_ms; /* 0: no refresh timer */
+	uint64_t next_key_retry_ms; /* 0: every worker was queued the newest keys */
 	/* --watch, --reload-interval: NULL when both are off. */
 	struct tern_watch *watch;
 	const char *watch_paths[TERN_WATCH_MAX_PATHS];
@@ -192,14 +198,15 @@ static int rotate_keys(struct tern_control *ctl, char *err, size_t err_len)
 		tern_log(TERN_LOG_ERROR, "ticket key rotation failed, old keys stay: %s", err);
 		return ret;
 	}
-	unsigned failed = tern_server_adopt_ticket_keys(srv, next);
-	if (failed) {
-		snprintf(err, err_len, "%u worker(s) too busy to take the new keys", failed);
-		tern_log(TERN_LOG_ERROR, "ticket key rotation: %s", err);
-		return -EBUSY;
-	}
-	tern_log(TERN_LOG_INFO, "ticket keys rotated: %u key(s), %s", tern_ticket_keys_count(next),
-		 ctl->cfg->ticket_keys_path ? ctl->cfg->ticket_keys_path : "in memory");
+	/* A worker whose queue is full is no failure of the rotation: it is
+	 * owed the keys, and the timer (retry_key_handoff) queues them to it
+	 * once it has room (key_handoff.h says why not all-or-nothing). */
+	unsigned not_reached = tern_server_adopt_ticket_keys(srv, next);
+	tern_log(TERN_LOG_INFO, "ticket keys rotated: %u key(s), %s, generation %llu%s",
+		 tern_ticket_keys_count(next),
+		 ctl->cfg->ticket_keys_path ? ctl->cfg->ticket_keys_path : "in memory",
+		 (unsigned long long)srv->key_handoff.generation,
+		 not_reached ? "; not every worker reached yet, retried" : "");
 	return 0;
 }
 
@@ -242,6 +249,12 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 	tern_ticket_keys_name_hex(ctl->srv->ticket_keys, 0, name);
 	tern_json_key(j, "encrypting_key");
 	tern_json_string(j, name);
+	/* Which set this is, and how many workers it could not be queued
+	 * to yet (retried; `keys` shows each worker's generation). */
+	tern_json_key(j, "generation");
+	tern_json_uint(j, ctl->srv->key_handoff.generation);
+	tern_json_key(j, "workers_not_reached");
+	tern_json_uint(j, tern_key_handoff_num_owed(&ctl->srv->key_handoff));
 	tern_json_end_object(j);
 	/* An in-memory rotation by hand restarts the timer's period. */
 	if (ctl->next_rotate_ms)
@@ -517,6 +530,28 @@ static int start_watch(struct tern_control *ctl, uint64_t now)
 	return 0;
 }
 
+/* Ticket keys owed to a worker whose queue was full are queued again
+ * every KEY_RETRY_MS until every worker has them (key_handoff.h): a split
+ * lasts as long as a worker cannot take requests, never until the next
+ * rotation. */
+static void retry_key_handoff(struct tern_control *ctl, uint64_t now)
+{
+	struct tern_server *srv = ctl->srv;
+
+	if (tern_key_handoff_num_owed(&srv->key_handoff) == 0) {
+		ctl->next_key_retry_ms = 0;
+		return;
+	}
+	if (ctl->next_key_retry_ms == 0) {
+		ctl->next_key_retry_ms = now + KEY_RETRY_MS; /* it just failed */
+		return;
+	}
+	if (now < ctl->next_key_retry_ms)
+		return;
+	ctl->next_key_retry_ms =
+		tern_server_retry_ticket_keys(srv) > 0 ? now + KEY_RETRY_MS : 0;
+}
+
 static uint64_t run_timers(void *owner, uint64_t now)
 {
 	struct tern_control *ctl = owner;
@@ -547,6 +582,11 @@ static uint64_t run_timers(void *owner, uint64_t now)
 		watch_turn(ctl, now);
 		next = tern_watch_next(ctl->watch);
 	}
+	/* After every key change above (rotation, a reload by the watch),
+	 * and after any a command made this turn. */
+	retry_key_handoff(ctl, now);
+	if (ctl->next_key_retry_ms && ctl->next_key_retry_ms < next)
+		next = ctl->next_key_retry_ms;
 	if (ctl->next_rotate_ms && ctl->next_rotate_ms < next)
 		next = ctl->next_rotate_ms;
 	if (ctl->next_refresh_ms && ctl->next_refresh_ms < next)

@@ -56,7 +56,8 @@ struct command_spec {
 	X("reload", TERN_CMD_RELOAD, 0, 0, NULL, "", "re-read certificates, keys and files, as SIGHUP")   \
 	X("info", TERN_CMD_INFO, 0, 0, NULL, "", "version, uptime, I/O engine (uring or epoll) and workers") \
 	X("keys", TERN_CMD_KEYS, 0, 0, NULL, "",                                                           \
-	  "the ticket keys in use: fingerprint, role, since, age (never the keys themselves)")             \
+	  "the ticket keys in use: fingerprint, role, since, age (never the keys themselves), and each "  \
+	  "worker's key generation")             \
 	X("close", TERN_CMD_CLOSE, 1, 1, "close: expected ID", "ID",                                       \
 	  "end connection ID cleanly: close_notify to the client, then both sides closed")                \
 	X("certs", TERN_CMD_CERTS, 0, 0, NULL, "",                                                         \

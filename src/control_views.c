@@ -6,10 +6,12 @@
 #include "tern/control_proto.h"
 #include "tern/io_probe.h"
 #include "tern/json.h"
+#include "tern/key_handoff.h"
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/ticket_keys_file.h"
 #include "tern/tls_ctx.h"
+#include "tern/worker.h"
 
 #include "control_internal.h"
 
@@ -50,6 +52,12 @@ void tern_control_view_stats(struct tern_server *srv, struct tern_json *j)
 	tern_json_uint(j, tern_log_dropped());
 	tern_json_key(j, "io");
 	tern_json_string(j, tern_io_probe_engine_name(srv->io_engine));
+	/* The newest ticket key set, and how many workers do not use it yet
+	 * (key_handoff.h; `keys` says which). */
+	tern_json_key(j, "ticket_key_generation");
+	tern_json_uint(j, srv->key_handoff.generation);
+	tern_json_key(j, "ticket_key_workers_behind");
+	tern_json_uint(j, tern_server_ticket_keys_behind(srv, srv->key_handoff.generation));
 	tern_json_end_object(j);
 }
 
@@ -107,6 +115,29 @@ void tern_control_view_keys(struct tern_server *srv, struct tern_json *j)
 			tern_json_null(j);
 		else
 			tern_json_int(j, now - t);
+		tern_json_end_object(j);
+	}
+	tern_json_end_array(j);
+	/* Which set each worker encrypts and decrypts with: all the newest
+	 * but while a worker is frozen or its queue full (key_handoff.h).
+	 * A worker behind gives full handshakes to tickets issued under the
+	 * newest key, and issues tickets the others may not read. */
+	uint64_t generation = srv->key_handoff.generation;
+	tern_json_key(j, "generation");
+	tern_json_uint(j, generation);
+	tern_json_key(j, "workers_behind");
+	tern_json_uint(j, tern_server_ticket_keys_behind(srv, generation));
+	tern_json_key(j, "workers");
+	tern_json_begin_array(j);
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		uint64_t used = tern_worker_ticket_key_generation(srv->workers[i]);
+		tern_json_begin_object(j);
+		tern_json_key(j, "worker");
+		tern_json_uint(j, i);
+		tern_json_key(j, "generation");
+		tern_json_uint(j, used);
+		tern_json_key(j, "queued");
+		tern_json_bool(j, !tern_key_handoff_owed(&srv->key_handoff, i));
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);

@@ -14,7 +14,8 @@ void tern_key_view_destroy(struct tern_key_view *v)
 	pthread_mutex_destroy(&v->lock);
 }
 
-void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k)
+void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k,
+		       uint64_t generation)
 {
 	struct tern_key_view_entry entries[TERN_TICKET_KEYS_FILE_MAX];
 	uint32_t n = k ? tern_ticket_keys_count(k) : 0;
@@ -27,6 +28,7 @@ void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k
 		entries[i].since = tern_ticket_keys_since(k, i);
 	}
 	pthread_mutex_lock(&v->lock);
+	v->generation = generation;
 	v->num = n;
 	memcpy(v->keys, entries, n * sizeof(entries[0]));
 	pthread_mutex_unlock(&v->lock);
@@ -35,6 +37,7 @@ void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k
 void tern_key_view_get(struct tern_key_view *v, struct tern_key_view *out)
 {
 	pthread_mutex_lock(&v->lock);
+	out->generation = v->generation;
 	out->num = v->num;
 	memcpy(out->keys, v->keys, v->num * sizeof(v->keys[0]));
 	pthread_mutex_unlock(&v->lock);

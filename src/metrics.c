@@ -117,6 +117,28 @@ static void render_ticket_keys(struct text *t, struct tern_server *srv)
 		text_printf(t, "tern_ticket_key_age_seconds{fingerprint=\"%s\",role=\"%s\"} %lld\n",
 			    e->fingerprint, tern_ticket_key_role_name(e->role), age);
 	}
+	/* Which set each worker uses, against the newest (key_handoff.h): a
+	 * worker behind for long is frozen or cannot drain its queue, and
+	 * tickets do not resume across it meanwhile. */
+	header(t, "tern_ticket_key_generation_latest", "gauge",
+	       "Generation of the newest ticket key set: 1 at start, one more at each rotation or "
+	       "reload of the key file.");
+	sample(t, "tern_ticket_key_generation_latest", "", view.generation);
+	header(t, "tern_ticket_key_generation", "gauge",
+	       "Generation of the ticket key set each worker encrypts and decrypts with; below "
+	       "tern_ticket_key_generation_latest while the newest set has not reached it.");
+	unsigned behind = 0;
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		uint64_t used = tern_worker_ticket_key_generation(srv->workers[i]);
+		char labels[32];
+		snprintf(labels, sizeof(labels), "{worker=\"%u\"}", i);
+		sample(t, "tern_ticket_key_generation", labels, used);
+		behind += used != view.generation;
+	}
+	header(t, "tern_ticket_key_workers_behind", "gauge",
+	       "Workers not using the newest ticket key set yet: tickets issued by the others get "
+	       "full handshakes on them.");
+	sample(t, "tern_ticket_key_workers_behind", "", behind);
 }
 
 /* A label value from text: escaped as everywhere tern shows bytes

@@ -1,5 +1,6 @@
 /* In-process reload: build everything off the data path, then hand each
- * worker its new TLS context through its queue. */
+ * worker its new TLS context through its queue, and the new ticket keys
+ * as a rotation does (server.c, key_handoff.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,12 @@ int tern_reload(struct tern_server *srv, char *err, size_t err_len)
 			failed++;
 	}
 	if (set.keys) {
-		failed += tern_server_adopt_ticket_keys(srv, set.keys);
+		/* Not a failure when a worker's queue is full: the keys are
+		 * retried until it takes them (key_handoff.h), and the shard
+		 * it may have missed reads whatever keys the worker holds
+		 * (tern_worker_build_shard), so certificates and keys never
+		 * have to arrive together. */
+		(void)tern_server_adopt_ticket_keys(srv, set.keys);
 		set.keys = NULL; /* the server's now */
 	}
 	struct tern_tls_identities *old_identities = srv->identities;

@@ -123,6 +123,7 @@ static void server_free(struct tern_server *srv)
 	tern_listen_fds_free(&srv->inherited); /* after every worker's listeners */
 	tern_ticket_keys_unref(srv->ticket_keys);
 	srv->ticket_keys = NULL;
+	tern_key_handoff_free(&srv->key_handoff);
 	tern_tls_identities_unref(srv->identities);
 	srv->identities = NULL;
 	if (srv->key_view_ready)
@@ -153,7 +154,12 @@ int tern_server_prepare(struct tern_server *srv, const struct tern_config *cfg, 
 	}
 	if (ret < 0)
 		goto fail;
-	tern_key_view_set(&srv->key_view, srv->ticket_keys);
+	ret = tern_key_handoff_init(&srv->key_handoff, cfg->workers);
+	if (ret < 0) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	tern_key_view_set(&srv->key_view, srv->ticket_keys, srv->key_handoff.generation);
 	/* Before any worker exists: each is made for its engine. --check
 	 * asks too, so its summary says which engine would run. */
 	ret = tern_io_probe_choose(cfg->io, cfg->user, cfg->read_buffers > 0, tern_io_probe_ring,
@@ -316,23 +322,65 @@ void tern_server_join_and_free(struct tern_server *srv)
 	server_free(srv);
 }
 
-/* How long a key hand-over retries a full worker queue. */
-#define KEYS_HANDOVER_MS 1000
+/* Queues the current ticket key set to worker i; true when it is queued. */
+static bool push_ticket_keys(struct tern_server *srv, unsigned i)
+{
+	struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS,
+				   .arg = srv->key_handoff.generation,
+				   .ptr = tern_ticket_keys_ref(srv->ticket_keys)};
+	/* No waiting for room: a full queue means a worker that is not
+	 * running its loop (frozen, or starved of CPU), which waiting here
+	 * would not change, while every other worker's keys and every
+	 * control command waited behind it. The retry timer tries again. */
+	if (tern_worker_push(srv->workers[i], &req) < 0) {
+		tern_ticket_keys_unref(srv->ticket_keys);
+		return false;
+	}
+	tern_key_handoff_queued(&srv->key_handoff, i);
+	return true;
+}
 
 unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_ticket_keys *keys)
 {
-	unsigned failed = 0;
-	for (unsigned i = 0; i < srv->num_workers; i++) {
-		struct tern_request req = {.kind = TERN_REQ_KIND_TICKET_KEYS,
-					   .ptr = tern_ticket_keys_ref(keys)};
-		if (tern_worker_push_wait(srv->workers[i], &req, KEYS_HANDOVER_MS) < 0) {
-			tern_ticket_keys_unref(keys);
-			failed++;
-		}
-	}
+	struct tern_key_handoff *h = &srv->key_handoff;
 	struct tern_ticket_keys *old = srv->ticket_keys;
+
 	srv->ticket_keys = keys;
-	tern_key_view_set(&srv->key_view, keys);
+	uint64_t generation = tern_key_handoff_begin(h);
+	tern_key_view_set(&srv->key_view, keys, generation);
 	tern_ticket_keys_unref(old);
-	return failed;
+	for (unsigned i = 0; i < srv->num_workers; i++) {
+		/* Said once per stall, when the worker falls behind, not again
+		 * for each set it misses while it stays behind. */
+		bool was_owed = tern_key_handoff_queued_generation(h, i) < generation - 1;
+		if (push_ticket_keys(srv, i) || was_owed)
+			continue;
+		tern_log(TERN_LOG_WARN, "ticket keys: worker %u's queue is full (is it running?): it "
+			 "keeps key generation %llu and is given generation %llu as soon as its queue "
+			 "has room; until then tickets issued by the other workers get full handshakes "
+			 "on it", i, (unsigned long long)tern_worker_ticket_key_generation(srv->workers[i]),
+			 (unsigned long long)generation);
+	}
+	return tern_key_handoff_num_owed(h);
+}
+
+unsigned tern_server_retry_ticket_keys(struct tern_server *srv)
+{
+	struct tern_key_handoff *h = &srv->key_handoff;
+
+	for (unsigned i = 0; i < srv->num_workers && tern_key_handoff_num_owed(h) > 0; i++) {
+		if (tern_key_handoff_owed(h, i) && push_ticket_keys(srv, i))
+			tern_log(TERN_LOG_INFO, "ticket keys: worker %u's queue has room again: key "
+				 "generation %llu queued to it", i,
+				 (unsigned long long)h->generation);
+	}
+	return tern_key_handoff_num_owed(h);
+}
+
+unsigned tern_server_ticket_keys_behind(struct tern_server *srv, uint64_t generation)
+{
+	unsigned behind = 0;
+	for (unsigned i = 0; i < srv->num_workers; i++)
+		behind += tern_worker_ticket_key_generation(srv->workers[i]) != generation;
+	return behind;
 }

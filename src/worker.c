@@ -19,6 +19,7 @@
 #include "tern/backends.h"
 #include "tern/clock.h"
 #include "tern/conn.h"
+#include "tern/key_handoff.h"
 #include "tern/log.h"
 #include "tern/request.h"
 #include "tern/server.h"
@@ -355,6 +356,7 @@ int tern_worker_new(struct tern_server *srv, unsigned index, struct tern_worker 
 	 * session resumes on whichever worker the kernel hands the reconnect:
 	 * each of the shard's contexts reads them through &w->ticket_keys. */
 	w->ticket_keys = tern_ticket_keys_ref(srv->ticket_keys);
+	atomic_init(&w->ticket_key_generation, TERN_KEY_GENERATION_FIRST);
 	ret = tern_worker_build_shard(w, w->cfg, srv->identities, &w->shard, err, err_len);
 	if (ret < 0)
 		goto fail;
@@ -480,4 +482,10 @@ const struct tern_backend_stats *tern_worker_backend_stats(struct tern_worker *w
 struct tern_histogram *tern_worker_histogram(struct tern_worker *w)
 {
 	return &w->hs_hist;
+}
+
+uint64_t tern_worker_ticket_key_generation(struct tern_worker *w)
+{
+	/* Relaxed: a figure to show and compare, which orders nothing. */
+	return atomic_load_explicit(&w->ticket_key_generation, memory_order_relaxed);
 }

@@ -96,6 +96,9 @@ struct tern_worker {
 	 * last answered a TERN_REQ_KIND_PING, 0 before (health.h). Once a
 	 * second, so sharing a cache line with the queue costs nothing. */
 	_Atomic uint64_t ping_answered_ms;
+	/* Written by this worker, read by others: the generation of the
+	 * ticket key set it uses (key_handoff.h), stored after the swap. */
+	_Atomic uint64_t ticket_key_generation;
 
 	/* Owned by the worker thread. */
 	/* What connections see of the worker (conn.h): the clock, the

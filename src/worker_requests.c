@@ -238,10 +238,13 @@ void tern_worker_handle_request(struct tern_worker *w, const struct tern_request
 		break;
 	case TERN_REQ_KIND_TICKET_KEYS: {
 		/* The reference in the request becomes the worker's; handshakes
-		 * from now on use the new set. */
+		 * from now on use the new set. Its generation is published
+		 * after the swap: once it shows, this worker's next handshake
+		 * uses the set (key_handoff.h). */
 		struct tern_ticket_keys *old = w->ticket_keys;
 		w->ticket_keys = req->ptr;
 		tern_ticket_keys_unref(old);
+		atomic_store_explicit(&w->ticket_key_generation, req->arg, memory_order_relaxed);
 		break;
 	}
 	case TERN_REQ_KIND_TLS_SHARD: {

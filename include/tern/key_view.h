@@ -1,6 +1,8 @@
 /* What the metrics thread may say about the ticket keys in use: each key's
- * fingerprint, role and SINCE, copied from the set whenever the control
- * thread installs one (tern_server_adopt_ticket_keys, and at start).
+ * fingerprint, role and SINCE, and the set's generation (key_handoff.h),
+ * copied from the set whenever the control thread installs one
+ * (tern_server_adopt_ticket_keys, and at start). What generation each
+ * worker uses is the worker's to say (tern_worker_ticket_key_generation).
  *
  * Why a copy: the set itself belongs to the control thread and may be
  * freed the moment it is replaced, while the metrics thread renders at
@@ -23,6 +25,7 @@ struct tern_key_view_entry {
 
 struct tern_key_view {
 	pthread_mutex_t lock;
+	uint64_t generation; /* the set's; 0: no set yet */
 	uint32_t num;
 	struct tern_key_view_entry keys[TERN_TICKET_KEYS_FILE_MAX];
 };
@@ -30,8 +33,10 @@ struct tern_key_view {
 void tern_key_view_init(struct tern_key_view *v);
 void tern_key_view_destroy(struct tern_key_view *v);
 
-/* The view of set k (NULL: no keys). Any thread. */
-void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k);
+/* The view of set k (NULL: no keys), the generation-th the control
+ * thread made. Any thread. */
+void tern_key_view_set(struct tern_key_view *v, const struct tern_ticket_keys *k,
+		       uint64_t generation);
 
 /* Copies the view into out (a snapshot the caller reads at leisure).
  * Any thread. */

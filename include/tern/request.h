@@ -25,7 +25,8 @@ enum tern_request_kind {
 	 * than `arg` milliseconds; ptr: NULL (nobody waits) */
 	TERN_REQ_KIND_TICKET_REFRESH,
 	/* adopt a new ticket key set; ptr: struct tern_ticket_keys holding one
-	 * reference that passes to the worker */
+	 * reference that passes to the worker; arg: its generation
+	 * (key_handoff.h), which the worker publishes once it uses the set */
 	TERN_REQ_KIND_TICKET_KEYS,
 	/* post-handshake client authentication on conn_id; ptr: struct
 	 * tern_reply */

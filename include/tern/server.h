@@ -11,6 +11,7 @@
 #include "tern/config.h"
 #include "tern/counters.h"
 #include "tern/health.h"
+#include "tern/key_handoff.h"
 #include "tern/key_view.h"
 #include "tern/listen_fds.h"
 #include "tern/sd_status.h"
@@ -32,6 +33,9 @@ struct tern_server {
 	 * keeps them current (backends.h); made before the workers, which
 	 * each start with a reference to its current set. */
 	struct tern_backends *backends;
+	/* Its generation, and which generation each worker was queued: the
+	 * control thread's, like ticket_keys (key_handoff.h). */
+	struct tern_key_handoff key_handoff;
 	struct tern_worker **workers; /* num_workers of them (worker.h) */
 	unsigned num_workers;
 	unsigned num_threads; /* worker threads started and not yet joined */
@@ -107,9 +111,21 @@ bool tern_server_finished(struct tern_server *srv);
 void tern_server_join_and_free(struct tern_server *srv);
 
 /* Control thread: makes keys (the caller's reference) the current ticket
- * key set and hands every worker a reference through its queue. Returns
- * how many workers could not be reached (they keep their old keys). */
+ * key set, its next generation, and queues every worker a reference
+ * without waiting. Returns how many workers' queues were full: they are
+ * owed the set (key_handoff.h) until tern_server_retry_ticket_keys
+ * reaches them, and keep the keys they have meanwhile. */
 unsigned tern_server_adopt_ticket_keys(struct tern_server *srv, struct tern_ticket_keys *keys);
+
+/* Control thread: queues the current ticket key set to every worker owed
+ * it, without waiting. Returns how many are still owed (0: every worker
+ * has it queued or uses it; call again later otherwise). */
+unsigned tern_server_retry_ticket_keys(struct tern_server *srv);
+
+/* Any thread: how many workers use a ticket key set other than the
+ * newest, generation (key_view.h has it for threads other than the
+ * control thread). */
+unsigned tern_server_ticket_keys_behind(struct tern_server *srv, uint64_t generation);
 
 /* Any thread: the sum of all workers' counters. */
 struct tern_totals {

@@ -31,9 +31,10 @@
  *
  * Threads: a set is immutable once created, so any thread holding a
  * reference may read it. A control thread makes a new set (load_file or
- * rotate) and hands one reference per worker through the worker's queue;
- * each worker swaps its own `current` pointer on its own thread and drops
- * the reference to the set it replaced. Handshakes already past the ticket
+ * rotate) and hands one reference per worker through the worker's queue
+ * (a worker whose queue is full gets it later: key_handoff.h); each
+ * worker swaps its own `current` pointer on its own thread and drops the
+ * reference to the set it replaced. Handshakes already past the ticket
  * callback keep nothing from the old set, so it can go at once.
  *
  * Key material is never logged; key names are not secret. Memory holding

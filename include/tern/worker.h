@@ -9,7 +9,8 @@
  *                 _wait_started, _join, _free, in that order (the server's
  *                 prepare, start and join_and_free);
  *   any thread    tern_worker_request, _push, _push_wait, _build_shard, and
- *                 reading _counters, _histogram and _ping_answered_ms,
+ *                 reading _counters, _histogram, _ping_answered_ms and
+ *                 _ticket_key_generation,
  *                 from _new until _free.
  * Other threads reach a running worker only through requests: a request
  * bit (tern_worker_request) or a queued struct tern_request (push), after
@@ -151,6 +152,13 @@ int tern_worker_build_shard(struct tern_worker *w, const struct tern_config *cfg
 /* Any thread: tern_clock_ms() when w last answered a health ping
  * (TERN_REQ_KIND_PING, health.h), or 0 if it never has. */
 uint64_t tern_worker_ping_answered_ms(struct tern_worker *w);
+
+/* Any thread: the generation of the ticket key set w encrypts and
+ * decrypts with now (key_handoff.h): TERN_KEY_GENERATION_FIRST from its
+ * creation, then the arg of each TERN_REQ_KIND_TICKET_KEYS it carried out.
+ * Behind the server's newest while a set waits in its queue, or could not
+ * be queued yet. */
+uint64_t tern_worker_ticket_key_generation(struct tern_worker *w);
 
 /* The worker's counters and handshake histogram, on cache lines of their
  * own; borrowed, valid until tern_worker_free. Only the worker thread

@@ -114,8 +114,13 @@ class TestResumption(TicketTestCase):
         be = self.echo_backend()
         tern = self.tern_ctl([be], ["--session-lifetime", "5h"])
         first = tern.ctl("keys")
-        self.assertEqual(set(first), {"ok", "source", "keys"})
+        self.assertEqual(set(first), {"ok", "source", "keys", "generation", "workers_behind",
+                                      "workers"})
         self.assertEqual((first["ok"], first["source"]), (True, "memory"))
+        # Which set each worker uses (test_key_agreement has one behind).
+        self.assertEqual((first["generation"], first["workers_behind"]), (1, 0))
+        self.assertEqual(first["workers"], [{"worker": 0, "generation": 1, "queued": True},
+                                            {"worker": 1, "generation": 1, "queued": True}])
         self.assertEqual(len(first["keys"]), 1)
         key = first["keys"][0]
         self.assertEqual(set(key), {"fingerprint", "role", "since", "age_s"})

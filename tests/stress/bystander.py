@@ -15,6 +15,13 @@ tern.
     b.latencies_ms                  # one float per request, in order
     b.failures                      # requests that did not complete
 
+A routed bystander (source_ports): each request connects from the next of
+these local ports, in turn, so a scenario can choose which worker serves it
+(the kernel spreads a SO_REUSEPORT group by a hash of the addresses and
+ports, so a given source port always lands on the same worker). The socket
+closes with a reset (SO_LINGER 0) so that the port is free again at once
+instead of waiting out TIME_WAIT.
+
 Standalone: python3 bystander.py PORT SECONDS prints one line per request.
 """
 
@@ -23,6 +30,7 @@ import os
 import socket
 import ssl
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -32,11 +40,35 @@ REQUEST = b"bystander ping\n"
 REQUEST_TIMEOUT = 5.0  # a request slower than this counts as a failure
 
 
-def one_request(port, host, ctx):
+def routed_socket(host, source_port):
+    """A TCP socket bound to (host, source_port), reusable at once after it
+    closes (see the module's docstring)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.bind((host, source_port))
+    return raw
+
+
+def connect(port, host, source_port=None):
+    """A connected TCP socket: from an ephemeral port, or from source_port."""
+    if source_port is None:
+        return socket.create_connection((host, port), timeout=REQUEST_TIMEOUT)
+    raw = routed_socket(host, source_port)
+    try:
+        raw.settimeout(REQUEST_TIMEOUT)
+        raw.connect((host, port))
+    except OSError:
+        raw.close()
+        raise
+    return raw
+
+
+def one_request(port, host, ctx, source_port=None):
     """Connect, handshake, send REQUEST, read it back (an echo backend),
     close. Returns the milliseconds it took; raises on failure."""
     start = time.monotonic()
-    with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT) as raw:
+    with connect(port, host, source_port) as raw:
         raw.settimeout(REQUEST_TIMEOUT)
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             s.sendall(REQUEST)
@@ -51,7 +83,7 @@ def one_request(port, host, ctx):
     return (time.monotonic() - start) * 1000.0
 
 
-def _child(port, host, seconds):
+def _child(port, host, seconds, source_ports=None):
     """The bystander process: one JSON line per request on stdout until
     `seconds` pass or stdin closes (the parent stopped it)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -59,9 +91,12 @@ def _child(port, host, seconds):
     ctx.verify_mode = ssl.CERT_NONE
     deadline = time.monotonic() + seconds
     next_at = time.monotonic()
+    n = 0
     while time.monotonic() < deadline:
+        source_port = source_ports[n % len(source_ports)] if source_ports else None
+        n += 1
         try:
-            ms = one_request(port, host, ctx)
+            ms = one_request(port, host, ctx, source_port)
             rec = {"ms": ms}
         except Exception as e:  # reported, not fatal: the figure is the point
             rec = {"error": "%s: %s" % (type(e).__name__, e)}
@@ -80,16 +115,19 @@ class Bystander:
     """Runs the bystander process for at most max_seconds (a bound, so a
     scenario that forgets to stop it cannot leave it behind)."""
 
-    def __init__(self, port, host="127.0.0.1", max_seconds=600):
+    def __init__(self, port, host="127.0.0.1", max_seconds=600, source_ports=None):
         self.port, self.host, self.max_seconds = port, host, max_seconds
+        self.source_ports = list(source_ports or [])
         self.proc = None
         self.latencies_ms = []
         self.failures = []
 
     def start(self):
+        routed = ["--source-ports", ",".join(map(str, self.source_ports))] \
+            if self.source_ports else []
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), str(self.port), str(self.max_seconds),
-             self.host, "--json"],
+             self.host, "--json"] + routed,
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         return self
 
@@ -128,9 +166,9 @@ class Bystander:
         }
 
 
-def measure_baseline(port, seconds=2.0, host="127.0.0.1"):
+def measure_baseline(port, seconds=2.0, host="127.0.0.1", source_ports=None):
     """The bystander on the quiet proxy for `seconds`: its summary."""
-    b = Bystander(port, host).start()
+    b = Bystander(port, host, source_ports=source_ports).start()
     time.sleep(seconds)  # pacing: the bystander's own run length
     return b.stop().summary()
 
@@ -145,11 +183,14 @@ def stall_beyond_baseline_ms(baseline, during):
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
-        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json]")
+        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json] [--source-ports P,P...]")
     port, seconds = int(sys.argv[1]), float(sys.argv[2])
     host = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else "127.0.0.1"
+    ports = None
+    if "--source-ports" in sys.argv:
+        ports = [int(p) for p in sys.argv[sys.argv.index("--source-ports") + 1].split(",")]
     if "--json" in sys.argv:
-        _child(port, host, seconds)
+        _child(port, host, seconds, ports)
     else:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

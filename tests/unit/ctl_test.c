@@ -530,6 +530,36 @@ static void test_usage(void)
 	}
 }
 
+/* keys: the source, the keys' table, then the generations and which
+ * worker uses which (a worker behind, its queue full); a reply without
+ * the worker part (an older tern) prints the keys alone. */
+static void test_print_keys(void)
+{
+	EXPECT_PRINT("keys", false,
+		     "{\"ok\":true,\"source\":\"memory\",\"keys\":[{\"fingerprint\":\"0123456789ab\","
+		     "\"role\":\"encrypt\",\"since\":\"2025-01-02T10:00:00Z\",\"age_s\":5},"
+		     "{\"fingerprint\":\"ba9876543210\",\"role\":\"decrypt\",\"since\":null,\"age_s\":null}],"
+		     "\"generation\":1101,\"workers_behind\":1,\"workers\":[{\"worker\":0,"
+		     "\"generation\":1101,\"queued\":true},{\"worker\":1,\"generation\":1,"
+		     "\"queued\":false}]}",
+		     0,
+		     "source: memory\n"
+		     "fingerprint   role     since                 age_s\n"
+		     "0123456789ab  encrypt  2025-01-02T10:00:00Z      5\n"
+		     "ba9876543210  decrypt  -                         -\n"
+		     "generation: 1101\n"
+		     "workers_behind: 1\n"
+		     "worker  generation  queued\n"
+		     "     0        1101  true\n"
+		     "     1           1  false\n",
+		     "");
+	EXPECT_PRINT("keys", false,
+		     "{\"ok\":true,\"keys\":[{\"fingerprint\":\"0123456789ab\",\"role\":\"encrypt\"}]}", 0,
+		     "fingerprint   role     since  age_s\n"
+		     "0123456789ab  encrypt  -          -\n",
+		     "");
+}
+
 /* certs: a table, one row per certificate, the names joined with ",";
  * escapes in a name never reach the terminal raw. */
 static void test_print_certs(void)
@@ -572,6 +602,7 @@ int main(void)
 	test_print_malformed();
 	test_runs();
 	test_usage();
+	test_print_keys();
 	test_print_certs();
 	return check_summary();
 }

@@ -10,7 +10,9 @@
 #include "tern/config.h"
 #include "tern/histogram.h"
 #include "tern/metrics.h"
+#include "tern/request.h"
 #include "tern/server.h"
+#include "tern/ticket_keys.h"
 #include "tern/worker.h"
 
 static struct tern_config config;
@@ -446,6 +448,56 @@ static void test_render_values(void)
 	free(text);
 }
 
+/* Ticket key generations with worker 1's queue full (a worker that does
+ * not run, as these do not): the new set reaches worker 0's queue, worker
+ * 1 is owed it and a retry cannot change that; neither worker has run to
+ * adopt it, so both are behind. The sets still queued are released by
+ * tern_server_join_and_free (ASan: no leak). */
+static void test_render_key_generations(void)
+{
+	struct tern_server srv;
+	struct tern_ticket_keys *next = NULL;
+	unsigned pushed = 0;
+
+	if (!make_server(&srv, 2))
+		return;
+	char *text = render(&srv);
+	if (text) {
+		CHECK_LINE(text, "# TYPE tern_ticket_key_generation_latest gauge");
+		CHECK_LINE(text, "tern_ticket_key_generation_latest 1");
+		CHECK_LINE(text, "# TYPE tern_ticket_key_generation gauge");
+		CHECK_LINE(text, "tern_ticket_key_generation{worker=\"0\"} 1");
+		CHECK_LINE(text, "tern_ticket_key_generation{worker=\"1\"} 1");
+		CHECK_LINE(text, "tern_ticket_key_workers_behind 0");
+		free(text);
+	}
+	for (;;) {
+		struct tern_request ping = {.kind = TERN_REQ_KIND_PING};
+		if (tern_worker_push(srv.workers[1], &ping) < 0)
+			break;
+		pushed++;
+	}
+	CHECK_EQ_UINT(pushed, TERN_WORKER_QUEUE_CAPACITY);
+	if (CHECK_EQ_INT(tern_ticket_keys_new_random(&next), 0)) {
+		CHECK_EQ_UINT(tern_server_adopt_ticket_keys(&srv, next), 1);
+		CHECK(tern_key_handoff_owed(&srv.key_handoff, 1));
+		CHECK(!tern_key_handoff_owed(&srv.key_handoff, 0));
+		CHECK_EQ_UINT(tern_server_retry_ticket_keys(&srv), 1);
+		CHECK_EQ_UINT(tern_server_ticket_keys_behind(&srv, 2), 2);
+		CHECK_EQ_UINT(tern_server_ticket_keys_behind(&srv, 1), 0);
+	}
+	text = render(&srv);
+	tern_server_join_and_free(&srv);
+	if (!text)
+		return;
+	CHECK_LINE(text, "tern_ticket_key_generation_latest 2");
+	CHECK_LINE(text, "tern_ticket_key_generation{worker=\"0\"} 1");
+	CHECK_LINE(text, "tern_ticket_key_generation{worker=\"1\"} 1");
+	CHECK_LINE(text, "tern_ticket_key_workers_behind 2");
+	CHECK_EQ_UINT(check_format(text), 0);
+	free(text);
+}
+
 static void test_render_empty(void)
 {
 	/* No traffic yet, and a server with no worker at all: every metric
@@ -687,6 +739,7 @@ int main(void)
 {
 	test_render_values();
 	test_render_empty();
+	test_render_key_generations();
 	test_render_engine();
 	test_checker();
 	test_http_judge();
