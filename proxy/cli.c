@@ -58,6 +58,8 @@ enum cli_flag_id {
 	FLAG_WATCH,
 	FLAG_RELOAD_INTERVAL,
 	FLAG_HANDSHAKE_TICKETS,
+	FLAG_ACCEPT_PROXY,
+	FLAG_ACCEPT_PROXY_FROM,
 };
 
 /* Only the flags of this version: later ones from the SPEC are refused as
@@ -122,6 +124,10 @@ static const struct cli_flag cli_flags[] = {
 	{"metrics", required_argument, FLAG_METRICS, "HOST:PORT, [IPV6]:PORT or *:PORT"},
 	{"user", required_argument, FLAG_USER, "the name of an existing user"},
 	{"proxy-protocol", required_argument, FLAG_PROXY_PROTOCOL, "off, v1 or v2"},
+	{"accept-proxy", required_argument, FLAG_ACCEPT_PROXY, "off, v1, v2 or any"},
+	{"accept-proxy-from", required_argument, FLAG_ACCEPT_PROXY_FROM,
+	 "an address range such as 10.0.0.0/8, ::1/128 or 0.0.0.0/0 (no address bits set past the "
+	 "prefix), or one address"},
 	{"log-level", required_argument, FLAG_LOG_LEVEL, "error, warn, info or debug"},
 	{"access-log", no_argument, FLAG_ACCESS_LOG, NULL},
 	{"check", no_argument, FLAG_CHECK, NULL},
@@ -140,6 +146,7 @@ _Static_assert(TERN_MIN_RING_ENTRIES == 8u && TERN_MAX_RING_ENTRIES == 32768u,
 	       "update the --ring-entries texts");
 _Static_assert(TERN_MAX_LISTEN == 64 && TERN_MAX_BACKENDS == 256, "update the --listen/--backend texts");
 _Static_assert(TERN_MAX_CERTS == 64, "update the --cert texts");
+_Static_assert(TERN_MAX_ACCEPT_PROXY_FROM == 64, "update the --accept-proxy-from texts");
 _Static_assert(TERN_MAX_ALPN_WIRE == 512, "update the --alpn texts");
 _Static_assert(TERN_MAX_SESSION_CACHE == 10000000u && TERN_DEFAULT_SESSION_CACHE == 20000u,
 	       "update the --session-cache texts");
@@ -474,6 +481,25 @@ static int apply_flag(const struct cli_flag *flag, const char *value, struct ter
 		else
 			return invalid_value(err, err_len, flag, value, flag->expected);
 		return 0;
+	case FLAG_ACCEPT_PROXY:
+		if (strcmp(value, "off") == 0)
+			cfg->accept_proxy = TERN_ACCEPT_PROXY_OFF;
+		else if (strcmp(value, "v1") == 0)
+			cfg->accept_proxy = TERN_ACCEPT_PROXY_V1;
+		else if (strcmp(value, "v2") == 0)
+			cfg->accept_proxy = TERN_ACCEPT_PROXY_V2;
+		else if (strcmp(value, "any") == 0)
+			cfg->accept_proxy = TERN_ACCEPT_PROXY_ANY;
+		else
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		return 0;
+	case FLAG_ACCEPT_PROXY_FROM:
+		if (cfg->num_accept_proxy_from >= TERN_MAX_ACCEPT_PROXY_FROM)
+			return invalid_value(err, err_len, flag, value, "at most 64 ranges");
+		if (tern_cidr_parse(value, &cfg->accept_proxy_from[cfg->num_accept_proxy_from]) < 0)
+			return invalid_value(err, err_len, flag, value, flag->expected);
+		cfg->num_accept_proxy_from++;
+		return 0;
 	default:
 		return cli_error(err, err_len, "--%s: not handled (internal error)", flag->name);
 	}
@@ -589,6 +615,16 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 				     cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
 				     "none, or a --client-ca to verify client certificates against");
 
+	/* A PROXY header says who the client is: taken from anyone, it
+	 * would let every client claim any address. */
+	if (cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF && cfg->num_accept_proxy_from == 0)
+		return invalid_value(err, err_len, flag_by_id(FLAG_ACCEPT_PROXY),
+				     cfg->accept_proxy == TERN_ACCEPT_PROXY_V1   ? "v1"
+				     : cfg->accept_proxy == TERN_ACCEPT_PROXY_V2 ? "v2"
+										 : "any",
+				     "--accept-proxy-from too: the sources allowed to send the header, "
+				     "0.0.0.0/0 and ::/0 for all");
+
 	/* Defaults only when none was given: a --listen replaces the default
 	 * address rather than adding to it. */
 	if (cfg->num_listen == 0) {
@@ -685,6 +721,11 @@ static const char cli_usage[] =
 	"                               needs root [stay]\n"
 	"      --proxy-protocol V       PROXY protocol header to backends: off, v1 or v2 (v2 with TLVs\n"
 	"                               for ALPN, SNI, TLS version, cipher, client cert) [off]\n"
+	"      --accept-proxy V         expect a PROXY protocol header from a load balancer before\n"
+	"                               the TLS handshake: off, v1, v2 or any; its address is the\n"
+	"                               client's everywhere; needs --accept-proxy-from [off]\n"
+	"      --accept-proxy-from CIDR sources allowed to send it, e.g. 10.0.0.0/8; repeatable, up\n"
+	"                               to 64; 0.0.0.0/0 and ::/0 allow all; others end at once [none]\n"
 	"      --log-level L            error, warn, info or debug [info]\n"
 	"      --access-log             one line per closed connection on stderr [off]\n"
 	"      --check                  load and validate everything, print a summary, exit 0 or 1\n"

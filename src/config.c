@@ -59,6 +59,8 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->metrics_enabled = false;
 	cfg->user = NULL;
 	cfg->proxy_protocol = TERN_PROXY_OFF;
+	cfg->accept_proxy = TERN_ACCEPT_PROXY_OFF;
+	cfg->num_accept_proxy_from = 0;
 }
 
 uint64_t tern_config_rotate_keep(const struct tern_config *cfg)
