@@ -318,12 +318,17 @@ int tern_proxy_parse(const uint8_t *p, size_t len, unsigned versions, size_t max
 			return refuse(out, "not a PROXY header (bad v2 signature)");
 		return v2_parse(p, len, max_len, out);
 	}
-	if (p[0] == v1_signature[0] && prefix_matches(p, len, v1_signature, V1_SIGNATURE_LEN))
-		return refuse(out, "a v1 header where only v2 is accepted");
-	if (p[0] == v2_signature[0] && prefix_matches(p, len, v2_signature, sizeof(v2_signature)))
-		return refuse(out, "a v2 header where only v1 is accepted");
+	/* The first byte starts no header accepted: refused at once. */
 	if (p[0] == 0x16)
 		return refuse(out, "not a PROXY header (a TLS handshake record: a client "
 				   "connecting directly?)");
+	if (versions == TERN_PROXY_PARSE_V1)
+		return refuse(out, p[0] == v2_signature[0]
+					   ? "not a v1 header (a v2 one? only v1 is accepted)"
+					   : "not a v1 header (only v1 is accepted)");
+	if (versions == TERN_PROXY_PARSE_V2)
+		return refuse(out, p[0] == v1_signature[0]
+					   ? "not a v2 header (a v1 one? only v2 is accepted)"
+					   : "not a v2 header (only v2 is accepted)");
 	return refuse(out, "not a PROXY header");
 }

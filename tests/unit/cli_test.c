@@ -294,7 +294,7 @@ static void test_usage(void)
 		"--access-log", "--check", "-h, --help", "-V, --version", "--num-tickets N", "--ticket-keys FILE",
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH", "--proxy-protocol V",
 		"--user NAME",
-		"--metrics ADDR",
+		"--metrics ADDR", "--accept-proxy V", "--accept-proxy-from CIDR",
 		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */
