@@ -38,7 +38,8 @@ static int parse_copy(const uint8_t *p, size_t n, unsigned versions, size_t max_
 	uint8_t *copy = malloc(n ? n : 1);
 	if (!copy)
 		abort();
-	memcpy(copy, p, n);
+	if (n)
+		memcpy(copy, p, n);
 	int rc = tern_proxy_parse(copy, n, versions, max_len, out);
 	free(copy);
 	return rc;
