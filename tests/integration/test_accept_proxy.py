@@ -13,6 +13,7 @@ finish and health checks (a LOCAL header, then nothing) each end only their
 own connection, with their own access-log reason and counter, and none of
 them is a TLS handshake failure."""
 
+import http.client
 import os
 import socket
 import ssl
@@ -385,6 +386,34 @@ class TestAcceptProxy(TernTestCase):
         self.assertEqual(tern.access_for(peer_text(*s.getsockname()))["reason"],
                          "proxy_header_timeout")
         self.expect_counters(tern, proxy_header_timeout=1)
+        self.finish(tern)
+
+    def test_metrics_by_reason(self):
+        from test_metrics import parse_metrics
+        tern = self.start_tern_with_metrics([self.echo_backend()], extra=[
+            "--accept-proxy", "v1", "--accept-proxy-from", "127.0.0.2"])
+        s = self.connect()  # from 127.0.0.1: not allowed
+        self.expect_closed_without_tls(s)
+        s = self.connect(source="127.0.0.2")
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        self.expect_closed_without_tls(s)
+        for _ in range(2):
+            s = self.connect(source="127.0.0.2")
+            s.sendall(b"PROXY ")
+            s.shutdown(socket.SHUT_WR)
+            self.expect_closed_without_tls(s)
+        self.expect_counters(tern, proxy_not_allowed=1, proxy_header_invalid=1,
+                             proxy_header_truncated=2)
+        conn = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=scaled(5))
+        conn.request("GET", "/metrics")
+        m = parse_metrics(self, conn.getresponse().read().decode("ascii"))
+        conn.close()
+        series = "tern_accept_proxy_failures_total{reason=\"%s\"}"
+        self.assertEqual({r: m[series % r] for r in ("not_allowed", "invalid", "truncated",
+                                                     "timeout")},
+                         {"not_allowed": 1, "invalid": 1, "truncated": 2, "timeout": 0})
+        self.assertEqual(m["tern_handshake_failures_total"], 0)
+        self.assertEqual(m["tern_probe_connections_total"], 0)
         self.finish(tern)
 
     # ------------------------------------------- on to the backend
