@@ -143,6 +143,31 @@ class TestAcceptProxy(TernTestCase):
         self.assertIn(how, ("eof", "reset"))
         self.assertEqual(data, b"")
 
+    # ------------------------------------------------- configuration
+
+    def test_check_and_ready_line(self):
+        args = ["--listen", "127.0.0.1:%d" % free_port(), "--cert", self.default_cert()["cert"],
+                "--accept-proxy", "any", "--accept-proxy-from", "10.0.0.0/8",
+                "--accept-proxy-from", "::1"]
+        r = self.run_tern(args + ["--check"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first = r.stdout.splitlines()[0]
+        self.assertTrue(first.endswith(" accept_proxy=any accept_proxy_from=10.0.0.0/8,::1/128"),
+                        first)
+        tern = self.start("v2", allow=("127.0.0.2", "10.0.0.0/8"))
+        ready = [line for line in tern.lines() if " ready: " in line][0]
+        self.assertTrue(ready.endswith(" accept_proxy=v2 accept_proxy_from=127.0.0.2/32,"
+                                       "10.0.0.0/8"), ready)
+        self.finish(tern)
+        # Off: nothing added.
+        r = self.run_tern(args[:4] + ["--check"])
+        self.assertNotIn("accept_proxy", r.stdout)
+        r = self.run_tern(args[:6])
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr, "tern: --accept-proxy: invalid value 'any' (expected "
+                         "--accept-proxy-from too: the sources allowed to send the header, "
+                         "0.0.0.0/0 and ::/0 for all)\n")
+
     # ------------------------------------------------- v1, v2 and any
 
     def test_v1_header_then_tls(self):
