@@ -118,6 +118,16 @@ static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate,
 					      cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
 					      "none, or a --client-ca to verify client certificates against", err,
 					      err_len);
+	/* A PROXY header says who the client is: taken from anyone, it
+	 * would let every client claim any address. */
+	if (cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF && cfg->num_accept_proxy_from == 0)
+		return tern_cli_invalid_value(tern_cli_flag_find("accept-proxy"),
+					      cfg->accept_proxy == TERN_ACCEPT_PROXY_V1   ? "v1"
+					      : cfg->accept_proxy == TERN_ACCEPT_PROXY_V2 ? "v2"
+											  : "any",
+					      "--accept-proxy-from too: the sources allowed to send the header, "
+					      "0.0.0.0/0 and ::/0 for all",
+					      err, err_len);
 	/* A CRL revokes what a CA issued: without --client-ca no client
 	 * certificate is ever verified, so it would check nothing. */
 	if (cfg->crl_path != NULL && cfg->client_ca_path == NULL)

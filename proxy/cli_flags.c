@@ -169,6 +169,22 @@ static int apply_control(const struct tern_cli_flag *flag, const char *value, st
 	return 0;
 }
 
+/* One more source allowed to send a PROXY header (repeatable). */
+static int apply_accept_proxy_from(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg,
+				   char *err, size_t err_len)
+{
+	char expected[64];
+
+	if (cfg->num_accept_proxy_from >= flag->max) {
+		tern_cli_expand(flag, "at most {max} ranges", expected, sizeof(expected));
+		return tern_cli_invalid_value(flag, value, expected, err, err_len);
+	}
+	if (tern_cidr_parse(value, &cfg->accept_proxy_from[cfg->num_accept_proxy_from]) < 0)
+		return tern_cli_invalid_value(flag, value, flag->expected, err, err_len);
+	cfg->num_accept_proxy_from++;
+	return 0;
+}
+
 /* TCP_KEEPIDLE counts whole seconds (tcp(7)): 1500ms would be rounded one
  * way or the other behind the operator's back, so it is refused. */
 static int apply_tcp_keepalive(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg,
@@ -219,6 +235,13 @@ static const struct tern_cli_word words_proxy_protocol[] = {
 	{"off", TERN_PROXY_OFF},
 	{"v1", TERN_PROXY_V1},
 	{"v2", TERN_PROXY_V2},
+	{NULL, 0},
+};
+static const struct tern_cli_word words_accept_proxy[] = {
+	{"off", TERN_ACCEPT_PROXY_OFF},
+	{"v1", TERN_ACCEPT_PROXY_V1},
+	{"v2", TERN_ACCEPT_PROXY_V2},
+	{"any", TERN_ACCEPT_PROXY_ANY},
 	{NULL, 0},
 };
 static const struct tern_cli_word words_log_level[] = {
@@ -443,6 +466,20 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 .help = "become this user once listeners are bound; needs root",
 	 .details = "Listeners are bound, and certificates, keys and the control socket set up, before the "
 		    "switch; reloads read files as this user. Under systemd use User= instead."},
+	{.name = "accept-proxy", .metavar = "V", .type = TERN_CLI_WORDS, TERN_CLI_FIELD(accept_proxy),
+	 .words = words_accept_proxy,
+	 .help = "expect a PROXY protocol header from a load balancer before the TLS handshake: off, v1, v2 or "
+		 "any; its address is the client's everywhere; needs --accept-proxy-from",
+	 .details = "The header may arrive split at any byte, and the ClientHello in the same segment. A bad "
+		    "or late header ends that connection only, counted apart from TLS failures. See "
+		    "docs/proxy-protocol-accept.md."},
+	{.name = "accept-proxy-from", .metavar = "CIDR", .type = TERN_CLI_CUSTOM, .apply = apply_accept_proxy_from,
+	 .max = TERN_MAX_ACCEPT_PROXY_FROM,
+	 .expected = "an address range such as 10.0.0.0/8, ::1/128 or 0.0.0.0/0 (no address bits set past the "
+		     "prefix), or one address",
+	 .default_text = "none",
+	 .help = "sources allowed to send it, e.g. 10.0.0.0/8; repeatable, up to {max}; 0.0.0.0/0 and ::/0 "
+		 "allow all; others end at once"},
 	{.name = "proxy-protocol", .metavar = "V", .type = TERN_CLI_WORDS, TERN_CLI_FIELD(proxy_protocol),
 	 .words = words_proxy_protocol,
 	 .help = "PROXY protocol header to backends: off, v1 or v2 (v2 with TLVs for ALPN, SNI, TLS version, "

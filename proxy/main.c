@@ -39,6 +39,28 @@ static void join_addrs(const struct tern_addr *addrs, size_t n, char *out, size_
 	}
 }
 
+/* " accept_proxy=V accept_proxy_from=A,B" for --check and the ready
+ * line; empty with --accept-proxy off. */
+static void describe_accept_proxy(const struct tern_config *cfg, char *out, size_t out_len)
+{
+	static const char *const names[] = {"off", "v1", "v2", "any"};
+	char range[TERN_CIDR_TEXT_MAX];
+	size_t used;
+
+	out[0] = '\0';
+	if (cfg->accept_proxy == TERN_ACCEPT_PROXY_OFF)
+		return;
+	int m = snprintf(out, out_len, " accept_proxy=%s accept_proxy_from=", names[cfg->accept_proxy]);
+	used = m > 0 ? (size_t)m : 0;
+	for (size_t i = 0; i < cfg->num_accept_proxy_from && used < out_len; i++) {
+		tern_cidr_format(&cfg->accept_proxy_from[i], range, sizeof(range));
+		m = snprintf(out + used, out_len - used, "%s%s", i ? "," : "", range);
+		if (m < 0)
+			break;
+		used += (size_t)m;
+	}
+}
+
 static void log_totals(struct tern_server *srv)
 {
 	struct tern_totals t;
@@ -91,6 +113,7 @@ int main(int argc, char **argv)
 	struct tern_server srv;
 	char err[512];
 	char listen[1024], backends[1024], identity[TERN_CERT_LINE_MAX];
+	char accept_proxy[64 + TERN_MAX_ACCEPT_PROXY_FROM * TERN_CIDR_TEXT_MAX];
 	sigset_t set;
 	int ret;
 
@@ -126,13 +149,14 @@ int main(int argc, char **argv)
 	join_addrs(cfg.listen, cfg.num_listen, listen, sizeof(listen));
 	join_addrs(cfg.backends, cfg.num_backends, backends, sizeof(backends));
 	tern_server_describe(&srv, identity, sizeof(identity));
+	describe_accept_proxy(&cfg, accept_proxy, sizeof(accept_proxy));
 	if (cfg.check) {
 		printf("configuration ok: workers=%u%s io=%s listen=%s backends=%s %s num_tickets=%u "
-		       "ticket_keys=%s (%u)\n",
+		       "ticket_keys=%s (%u)%s\n",
 		       cfg.workers, cfg.workers_from, tern_io_probe_engine_name(srv.io_engine), listen, backends,
 		       identity, cfg.num_tickets,
 		       cfg.ticket_keys_path ? cfg.ticket_keys_path : "memory",
-		       tern_ticket_keys_count(srv.ticket_keys));
+		       tern_ticket_keys_count(srv.ticket_keys), accept_proxy);
 		for (size_t i = 0; i < tern_tls_identities_count(srv.identities); i++) {
 			tern_tls_identities_describe(srv.identities, i, identity, sizeof(identity));
 			printf("%s\n", identity);
@@ -203,9 +227,9 @@ int main(int argc, char **argv)
 		return EXIT_FILE;
 	}
 	tern_server_describe_listen(&srv, listen, sizeof(listen)); /* inherited sockets too */
-	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u%s io=%s listen=%s backends=%s %s",
+	tern_log(TERN_LOG_INFO, "tern %s ready: workers=%u%s io=%s listen=%s backends=%s %s%s",
 		 TERN_VERSION, cfg.workers, cfg.workers_from, tern_io_probe_engine_name(srv.io_engine), listen,
-		 backends, identity);
+		 backends, identity, accept_proxy);
 	/* From here on lines go through the log thread, so a slow stderr
 	 * never holds up a worker (log.h); up to here they were written
 	 * directly, the ready line too, before systemd hears of it. */

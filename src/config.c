@@ -65,6 +65,8 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->user = NULL;
 	cfg->proxy_protocol = TERN_PROXY_OFF;
 	cfg->tcp_keepalive_ms = 0;
+	cfg->accept_proxy = TERN_ACCEPT_PROXY_OFF;
+	cfg->num_accept_proxy_from = 0;
 }
 
 uint64_t tern_config_rotate_keep(const struct tern_config *cfg)

@@ -32,6 +32,7 @@
 #define LINGER_MS 2000u
 
 static void conn_settle_buffers(struct tern_conn *c);
+static void conn_close(struct tern_conn *c, const char *reason);
 
 /* The reason a `close` gives, compared by address in conn_close. */
 static const char conn_reason_control[] = TERN_CONN_REASON_CONTROL;
@@ -119,10 +120,14 @@ bool conn_can_write_handshake(const struct tern_conn *c)
 }
 
 /* Why a client that went away (EOF or reset) ended its connection: a
- * probe when it never sent a byte, else client_error. */
+ * probe when it never sent a byte (or, with --accept-proxy, none after
+ * its PROXY header: a load balancer's health check), a truncated header
+ * when it left in the middle of one, else client_error. */
 static const char *conn_client_left(const struct tern_conn *c)
 {
-	return c->client_spoke ? "client_error" : conn_reason_probe;
+	if (!c->client_spoke)
+		return conn_reason_probe;
+	return c->proxy_header_pending ? conn_reason_proxy_truncated : "client_error";
 }
 
 int tern_conn_accept(struct tern_conn_host *h, int fd)
@@ -150,14 +155,24 @@ int tern_conn_accept(struct tern_conn_host *h, int fd)
 	}
 	if (h->cfg->handshake_tickets == TERN_HANDSHAKE_TICKETS_WITH_DATA)
 		tern_tls_defer_handshake_tickets(&c->tls);
-	if (h->cfg->access_log)
+	/* --accept-proxy needs the source now, to check it. */
+	if (h->cfg->access_log || h->cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF)
 		(void)h->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
 
 	tern_list_add_tail(&h->conns, &c->link);
 	h->num_conns++;
 	tern_counter_add(&h->ctr->conns_total, 1);
 	tern_counter_add(&h->ctr->conns_active, 1);
+	/* --handshake-timeout covers the PROXY header too. */
 	conn_set_timer(c, TERN_TIMER_HANDSHAKE);
+	if (h->cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF) {
+		if (!conn_proxy_source_allowed(c)) {
+			conn_close(c, conn_reason_proxy_not_allowed);
+			tern_conn_settle(c);
+			return 0;
+		}
+		c->proxy_header_pending = true;
+	}
 	conn_pump(c);
 	tern_conn_settle(c);
 	return 0;
@@ -191,6 +206,23 @@ static void conn_close_sock(struct tern_conn *c, enum tern_side side)
 	c->sock[side].fd = -1;
 }
 
+/* Counts a connection that ends before its handshake completed, by why.
+ * An operator's `close` mid-handshake is no failed TLS, and neither is a
+ * probe; --accept-proxy's ends come before TLS and have counters of their
+ * own. */
+static void conn_count_end(const struct tern_conn *c)
+{
+	struct tern_counters *ctr = c->host->ctr;
+	const char *r = c->reason;
+
+	if (c->handshake_done || r == conn_reason_control)
+		return;
+	if (r == conn_reason_probe)
+		tern_counter_add(&ctr->probe_connections, 1);
+	else if (!conn_proxy_count_end(c))
+		tern_counter_add(&ctr->handshake_failures, 1);
+}
+
 /* Ends the connection now: cancels what is in flight on both sockets and
  * closes them. The memory goes when the last cancelled completion is in
  * (tern_conn_settle). */
@@ -203,12 +235,7 @@ static void conn_close(struct tern_conn *c, const char *reason)
 	c->phase = TERN_PHASE_CLOSED;
 	if (!c->reason)
 		c->reason = reason;
-	/* An operator's `close` mid-handshake is no failed TLS, and neither
-	 * is a probe. */
-	if (!c->handshake_done && c->reason == conn_reason_probe)
-		tern_counter_add(&h->ctr->probe_connections, 1);
-	else if (!c->handshake_done && reason != conn_reason_control)
-		tern_counter_add(&h->ctr->handshake_failures, 1);
+	conn_count_end(c);
 	conn_sync_tickets(c);
 	conn_drop_tickets(c);
 	if (h->cfg->access_log)
@@ -490,9 +517,37 @@ static void conn_post_io(struct tern_conn *c)
 		(void)conn_post_recv(c, TERN_SIDE_BACKEND, &c->b2c.buf);
 }
 
+/* --accept-proxy: reads the PROXY header while it is pending. Returns
+ * false when the connection ended (a bad or truncated header, or an EOF
+ * before any byte: a probe). */
+static bool pump_proxy_header(struct tern_conn *c)
+{
+	int r = conn_proxy_header_read(c);
+
+	if (r < 0) {
+		conn_close(c, conn_reason_proxy_invalid);
+		return false;
+	}
+	if (r == 0) {
+		if (c->tls.in_eof) {
+			conn_close(c, conn_client_left(c));
+			return false;
+		}
+		return true; /* conn_post_io reads more */
+	}
+	c->proxy_header_pending = false;
+	/* A health check that sent a header and left is still a probe: the
+	 * client speaks with its first byte of TLS. */
+	c->client_spoke = !tern_buf_empty(&c->cin);
+	return true;
+}
+
 void conn_pump(struct tern_conn *c)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING) {
+	if (c->phase == TERN_PHASE_HANDSHAKING && c->proxy_header_pending &&
+	    !pump_proxy_header(c))
+		return;
+	if (c->phase == TERN_PHASE_HANDSHAKING && !c->proxy_header_pending) {
 		int r = tern_tls_handshake(&c->tls);
 		if (r == TERN_TLS_DONE) {
 			conn_handshake_done(c);
@@ -693,7 +748,7 @@ void tern_conn_expire(struct tern_conn *c)
 {
 	switch ((enum tern_timer_kind)c->timer_kind) {
 	case TERN_TIMER_HANDSHAKE:
-		conn_close(c, "handshake_timeout");
+		conn_close(c, c->proxy_header_pending ? conn_reason_proxy_timeout : "handshake_timeout");
 		break;
 	case TERN_TIMER_IDLE:
 		conn_finish(c, "idle_timeout");

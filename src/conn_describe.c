@@ -16,26 +16,35 @@
 #include "tern/escape.h"
 #include "tern/log.h"
 
+#include "conn_internal.h"
+
 _Static_assert(TERN_CONN_INFO_PEER_MAX >= INET6_ADDRSTRLEN + sizeof("[]:65535") - 1,
 	       "conn_info.h's peer holds any address format_peer writes");
 
-/* The peer address, fetched once from the engine when not known yet. */
-static void format_peer(struct tern_conn *c, char *out, size_t out_len)
+void conn_format_addr(const struct sockaddr *sa, char *out, size_t out_len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
-	if (c->peer.sa.sa_family == AF_UNSPEC && c->phase != TERN_PHASE_CLOSED)
-		(void)c->host->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
 	snprintf(out, out_len, "-");
-	if (c->peer.sa.sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->peer;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
 		snprintf(out, out_len, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (c->peer.sa.sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = &c->peer.sin6;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
 		snprintf(out, out_len, "[%s]:%u", host, ntohs(sin6->sin6_port));
 	}
+}
+
+/* The peer address, fetched once from the engine when not known yet (with
+ * --accept-proxy it is known from accept on: the socket's, then the
+ * client the PROXY header names). */
+static void format_peer(struct tern_conn *c, char *out, size_t out_len)
+{
+	if (c->peer.sa.sa_family == AF_UNSPEC && c->phase != TERN_PHASE_CLOSED)
+		(void)c->host->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
+	conn_format_addr(&c->peer.sa, out, out_len);
 }
 
 /* The ALPN protocol chosen: one of --alpn's, unless a resumed session

@@ -1,12 +1,15 @@
-/* Between conn.c (phases, flows, I/O) and conn_tickets.c (tickets and
- * post-handshake authentication): what each needs of the other. Private
- * to those two files. Worker thread only. */
+/* Between conn.c (phases, flows, I/O), conn_tickets.c (tickets and
+ * post-handshake authentication) and conn_accept_proxy.c (the PROXY header
+ * from a load balancer): what each needs of the others. Private to those
+ * files. Worker thread only. */
 #ifndef TERN_CONN_INTERNAL_H
 #define TERN_CONN_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct sockaddr;
 struct tern_conn;
 
 /* conn.c */
@@ -55,5 +58,32 @@ void conn_tickets_handshake_done(struct tern_conn *c);
 /* Notices a completed answer to a CertificateRequest: logs it, and owes
  * the connection its num_tickets tickets. */
 void conn_pha_check(struct tern_conn *c);
+
+/* conn_accept_proxy.c (--accept-proxy) */
+
+/* Its access-log reasons, for ends before TLS: compared by address. */
+extern const char conn_reason_proxy_not_allowed[];
+extern const char conn_reason_proxy_invalid[];
+extern const char conn_reason_proxy_truncated[];
+extern const char conn_reason_proxy_timeout[];
+/* Counts an end for one of those reasons in its own counter (never a
+ * handshake failure: SPEC 5 counts failed TLS only there); false for
+ * any other reason, counted by the caller. */
+bool conn_proxy_count_end(const struct tern_conn *c);
+
+/* At accept: whether c's source (c->peer, filled) is in
+ * --accept-proxy-from. A refusal is logged (info, rate-limited). */
+bool conn_proxy_source_allowed(struct tern_conn *c);
+/* Reads the PROXY header from the start of cin. Returns 1 when it is
+ * whole: its bytes are consumed (what follows stays in cin for TLS) and
+ * the addresses it names are c's from now on; 0 when more bytes are
+ * needed; -EPROTO for a header refused (logged, rate-limited). */
+int conn_proxy_header_read(struct tern_conn *c);
+
+/* conn_describe.c */
+
+/* An address as the access log writes peer=: "1.2.3.4:5", "[::1]:5",
+ * "-" for anything else. */
+void conn_format_addr(const struct sockaddr *sa, char *out, size_t out_len);
 
 #endif

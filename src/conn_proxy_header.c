@@ -2,6 +2,7 @@
  * client data (conn.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tern/conn.h"
 #include "tern/log.h"
@@ -9,7 +10,8 @@
 
 /* --proxy-protocol: builds the header the backend gets before any client
  * data. Source = the client, destination = the address it connected to
- * (the listener's, from getsockname()). Runs once per connection, only
+ * (the listener's, from getsockname(); with --accept-proxy, the ones the
+ * load balancer's header named). Runs once per connection, only
  * with the flag on. Returns 0 or -ENOMEM. */
 int tern_conn_build_proxy_header(struct tern_conn *c)
 {
@@ -23,7 +25,9 @@ int tern_conn_build_proxy_header(struct tern_conn *c)
 
 	if (c->peer.sa.sa_family == AF_UNSPEC)
 		(void)c->host->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
-	if (!c->host->ops->address(c, true, (struct sockaddr *)&local, len))
+	if (c->proxied) /* --accept-proxy: the addresses the load balancer saw */
+		memcpy(&local, &c->proxied_local, sizeof(c->proxied_local));
+	else if (!c->host->ops->address(c, true, (struct sockaddr *)&local, len))
 		local.ss_family = AF_UNSPEC; /* unknown: UNKNOWN / LOCAL */
 	tern_proxy_info_set_addrs(&info, &c->peer.sa, (struct sockaddr *)&local);
 

@@ -266,6 +266,16 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	       "Client connections that closed before sending a byte (health probes): never "
 	       "handshake failures.");
 	sample(&t, "tern_probe_connections_total", "", c.probe_connections);
+	header(&t, "tern_accept_proxy_failures_total", "counter",
+	       "Client connections ended before TLS by --accept-proxy, by reason: not_allowed "
+	       "(source not in --accept-proxy-from), invalid (a bad PROXY header), truncated "
+	       "(closed in the middle of one), timeout (none whole within --handshake-timeout). "
+	       "Never handshake failures.");
+	sample(&t, "tern_accept_proxy_failures_total", "{reason=\"not_allowed\"}", c.proxy_not_allowed);
+	sample(&t, "tern_accept_proxy_failures_total", "{reason=\"invalid\"}", c.proxy_header_invalid);
+	sample(&t, "tern_accept_proxy_failures_total", "{reason=\"truncated\"}",
+	       c.proxy_header_truncated);
+	sample(&t, "tern_accept_proxy_failures_total", "{reason=\"timeout\"}", c.proxy_header_timeout);
 	header(&t, "tern_log_dropped_total", "counter",
 	       "Log lines dropped because stderr was slower than they came: the log buffer was "
 	       "full, or stderr failed.");

@@ -71,14 +71,19 @@ static const uint32_t crc32c_table[256] = {
 	0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
-uint32_t tern_crc32c(const void *data, size_t len)
+uint32_t tern_crc32c_extend(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	uint32_t crc = 0xffffffffu;
 
+	crc ^= 0xffffffffu;
 	for (size_t i = 0; i < len; i++)
 		crc = (crc >> 8) ^ crc32c_table[(crc ^ p[i]) & 0xffu];
 	return crc ^ 0xffffffffu;
+}
+
+uint32_t tern_crc32c(const void *data, size_t len)
+{
+	return tern_crc32c_extend(0, data, len);
 }
 
 void tern_proxy_info_set_addrs(struct tern_proxy_info *info, const struct sockaddr *src,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tern/cidr.h"
 #include "tern/cpus.h"
 #include "tern/log.h"
 
@@ -55,6 +56,18 @@ enum tern_proxy_protocol {
 	TERN_PROXY_V1,
 	TERN_PROXY_V2,
 };
+
+/* --accept-proxy: the PROXY protocol header expected from an upstream
+ * load balancer before the TLS handshake. The values are the version
+ * masks of proxy_parse.h (TERN_PROXY_PARSE_V1, _V2). */
+enum tern_accept_proxy {
+	TERN_ACCEPT_PROXY_OFF = 0,
+	TERN_ACCEPT_PROXY_V1 = 1,
+	TERN_ACCEPT_PROXY_V2 = 2,
+	TERN_ACCEPT_PROXY_ANY = 3, /* either, told apart by the signature */
+};
+
+#define TERN_MAX_ACCEPT_PROXY_FROM 64
 
 #define TERN_MAX_LISTEN 64
 #define TERN_MAX_BACKENDS 256
@@ -174,6 +187,13 @@ struct tern_config {
 	/* --tcp-keepalive: idle time before keepalive probes on client and
 	 * backend TCP sockets, whole seconds (TCP_KEEPIDLE); 0: off. */
 	uint64_t tcp_keepalive_ms;
+	/* --accept-proxy and --accept-proxy-from: the header every client
+	 * connection starts with, and the sources allowed to send it (a
+	 * connection from any other ends at accept). Not OFF only with at
+	 * least one range (the command line refuses it otherwise). */
+	enum tern_accept_proxy accept_proxy;
+	struct tern_cidr accept_proxy_from[TERN_MAX_ACCEPT_PROXY_FROM];
+	size_t num_accept_proxy_from;
 };
 
 /* Defaults, as SPEC section 2 lists them. */

@@ -53,7 +53,7 @@ enum tern_side {
 };
 
 enum tern_conn_phase {
-	TERN_PHASE_HANDSHAKING, /* TLS handshake with the client */
+	TERN_PHASE_HANDSHAKING, /* PROXY header (--accept-proxy), then TLS handshake */
 	TERN_PHASE_CONNECTING,  /* handshake done, connecting to a backend */
 	TERN_PHASE_STREAMING,   /* both flows run until both are SHUT */
 	TERN_PHASE_FINISHING,   /* the backend is dropped; cout's last bytes go out */
@@ -109,6 +109,12 @@ struct tern_conn {
 	uint8_t timer_kind;
 	bool handshake_done; /* it was, once: a failure after it is not a handshake failure */
 	bool client_spoke;   /* a byte came from the client: leaving is no longer a probe */
+	/* --accept-proxy, phase HANDSHAKING: the PROXY header is still being
+	 * read from cin; the TLS handshake starts on the bytes after it. */
+	bool proxy_header_pending;
+	/* The header named the client: peer is its source, proxied_local the
+	 * address the client connected to (for --proxy-protocol). */
+	bool proxied;
 	struct tern_conn_host *host;
 	uint64_t id;
 	struct tern_conn_sock sock[2]; /* by enum tern_side */
@@ -135,7 +141,12 @@ struct tern_conn {
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in6 sin6; /* large enough for AF_INET too */
-	} peer; /* kept for the access log: the socket may be reset by then */
+	} peer; /* kept for the access log: the socket may be reset by then;
+		 * with --accept-proxy, the client the PROXY header names */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in6 sin6;
+	} proxied_local; /* set when proxied */
 	/* --proxy-protocol: the header the backend gets before any of c2b
 	 * (pp_sent of pp_len bytes sent so far); NULL when off or once sent. */
 	uint8_t *pp_hdr;
@@ -197,6 +208,11 @@ struct tern_conn_host {
 	struct tern_list tickets_due;        /* tickets to write now, in batches */
 	struct tern_list spare;              /* drained buffers kept until the next tick */
 	uint64_t num_conns; /* allocated connections */
+	/* --accept-proxy's refusals are logged at info at most once a second
+	 * per worker, so a flood of them cannot flood the log: when the last
+	 * line went, and how many went unlogged since. */
+	uint64_t proxy_log_ms;
+	uint64_t proxy_log_quiet;
 	uint64_t next_conn_seq;
 	/* Backends (backend_set.h): the set new connections choose from
 	 * (NULL: none yet, every connection ends backend_unavailable), the

@@ -24,7 +24,11 @@
 	X(backend_unavailable)       \
 	X(tickets_requested)         \
 	X(tickets_sent)              \
-	X(read_buffer_misses)
+	X(read_buffer_misses)        \
+	X(proxy_not_allowed)         \
+	X(proxy_header_invalid)      \
+	X(proxy_header_truncated)    \
+	X(proxy_header_timeout)
 
 struct tern_counters {
 #define TERN_COUNTER_DECLARE(name) _Atomic uint64_t name;

@@ -132,4 +132,10 @@ int tern_proxy_v2_encode(const struct tern_proxy_info *info, uint8_t *out, size_
  * tern_crc32c("123456789", 9) == 0xE3069283. */
 uint32_t tern_crc32c(const void *data, size_t len);
 
+/* The CRC32C of what crc was computed over followed by len more bytes:
+ * tern_crc32c_extend(tern_crc32c(a, n), b, m) is the CRC of a then b, so
+ * a header can be checked in pieces (the PROXY header parser feeds its
+ * CRC field as zeros without copying the header). crc 0 starts afresh. */
+uint32_t tern_crc32c_extend(uint32_t crc, const void *data, size_t len);
+
 #endif

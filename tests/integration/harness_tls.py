@@ -46,8 +46,13 @@ class TLSClient:
     """
 
     def __init__(self, port, host="127.0.0.1", ctx=None, server_hostname="localhost",
-                 connect_timeout=5, session=None):
-        self.sock = socket.create_connection((host, port), timeout=scaled(connect_timeout))
+                 connect_timeout=5, session=None, sock=None, prefix=b""):
+        """sock: a socket connected already (port and host are then not
+        used), for a test that wrote to it first; prefix: bytes sent ahead
+        of the ClientHello in the same send (a PROXY header)."""
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=scaled(connect_timeout))
+        self.sock = sock
         self.local_addr = self.sock.getsockname()
         self.sock.setblocking(False)
         self.inc = ssl.MemoryBIO()
@@ -55,7 +60,7 @@ class TLSClient:
         self.obj = (ctx or client_context()).wrap_bio(self.inc, self.out, server_side=False,
                                                        server_hostname=server_hostname,
                                                        session=session)
-        self.pending = b""       # ciphertext not yet sent
+        self.pending = bytes(prefix)  # bytes not yet sent: the prefix, then ciphertext
         self.got_close_notify = False
         self.got_eof = False
         self.reset = False

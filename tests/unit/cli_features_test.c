@@ -383,10 +383,100 @@ static void test_backend_health_flags(void)
 		   "--resolve-interval");
 }
 
+/* The expected text of --accept-proxy-from, and what --accept-proxy
+ * alone says. */
+#define EXPECT_FROM                                                                               \
+	"(expected an address range such as 10.0.0.0/8, ::1/128 or 0.0.0.0/0 (no address bits set " \
+	"past the prefix), or one address)"
+#define NEEDS_FROM                                                                               \
+	"(expected --accept-proxy-from too: the sources allowed to send the header, 0.0.0.0/0 and " \
+	"::/0 for all)"
+
+/* --accept-proxy off|v1|v2|any with --accept-proxy-from CIDR (repeatable,
+ * up to 64); the first alone is refused, naming the second. */
+static void test_accept_proxy(void)
+{
+	char range[64];
+	char *argv[2 + 2 * (TERN_MAX_ACCEPT_PROXY_FROM + 1) + 1];
+	static char ranges[TERN_MAX_ACCEPT_PROXY_FROM + 1][32];
+
+	EXPECT_RUN("--listen", "127.0.0.1:8443");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_OFF);
+	CHECK_EQ_UINT(cfg.num_accept_proxy_from, 0);
+	EXPECT_RUN("--accept-proxy", "v1", "--accept-proxy-from", "10.0.0.0/8");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_V1);
+	CHECK_EQ_UINT(cfg.num_accept_proxy_from, 1);
+	tern_cidr_format(&cfg.accept_proxy_from[0], range, sizeof(range));
+	CHECK_EQ_STR(range, "10.0.0.0/8");
+	EXPECT_RUN("--accept-proxy-from=::1", "--accept-proxy=v2", "--accept-proxy-from", "127.0.0.2");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_V2);
+	CHECK_EQ_UINT(cfg.num_accept_proxy_from, 2);
+	tern_cidr_format(&cfg.accept_proxy_from[0], range, sizeof(range));
+	CHECK_EQ_STR(range, "::1/128");
+	tern_cidr_format(&cfg.accept_proxy_from[1], range, sizeof(range));
+	CHECK_EQ_STR(range, "127.0.0.2/32");
+	EXPECT_RUN("--accept-proxy", "any", "--accept-proxy-from", "0.0.0.0/0", "--accept-proxy-from", "::/0");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_ANY);
+	/* The last --accept-proxy counts; off needs no range, and ranges
+	 * without it are kept for nothing. */
+	EXPECT_RUN("--accept-proxy", "v2", "--accept-proxy", "off");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_OFF);
+	EXPECT_RUN("--accept-proxy-from", "10.0.0.0/8");
+	CHECK_EQ_INT(cfg.accept_proxy, TERN_ACCEPT_PROXY_OFF);
+
+	EXPECT_ERR("--accept-proxy: invalid value 'v2' " NEEDS_FROM, "--accept-proxy", "v2");
+	EXPECT_ERR("--accept-proxy: invalid value 'v1' " NEEDS_FROM, "--accept-proxy", "v1");
+	EXPECT_ERR("--accept-proxy: invalid value 'any' " NEEDS_FROM, "--accept-proxy", "any",
+		   "--listen", "127.0.0.1:8443");
+	EXPECT_ERR("--accept-proxy: invalid value 'x' (expected off, v1, v2 or any)", "--accept-proxy", "x");
+	EXPECT_ERR("--accept-proxy: invalid value 'V2' (expected off, v1, v2 or any)", "--accept-proxy", "V2");
+	EXPECT_ERR("--accept-proxy: invalid value 'on' (expected off, v1, v2 or any)", "--accept-proxy", "on");
+	EXPECT_ERR("--accept-proxy: invalid value '' (expected off, v1, v2 or any)", "--accept-proxy", "");
+	EXPECT_ERR("--accept-proxy: missing value (expected off, v1, v2 or any)", "--accept-proxy");
+
+	EXPECT_ERR("--accept-proxy-from: invalid value '10.0.0.0/33' " EXPECT_FROM, "--accept-proxy", "v2",
+		   "--accept-proxy-from", "10.0.0.0/33");
+	EXPECT_ERR("--accept-proxy-from: invalid value '1.2.3.4/' " EXPECT_FROM, "--accept-proxy-from",
+		   "1.2.3.4/");
+	EXPECT_ERR("--accept-proxy-from: invalid value '10.0.0.1/8' " EXPECT_FROM, "--accept-proxy-from",
+		   "10.0.0.1/8");
+	EXPECT_ERR("--accept-proxy-from: invalid value '::/129' " EXPECT_FROM, "--accept-proxy-from", "::/129");
+	EXPECT_ERR("--accept-proxy-from: invalid value '[::1]/128' " EXPECT_FROM, "--accept-proxy-from",
+		   "[::1]/128");
+	EXPECT_ERR("--accept-proxy-from: invalid value 'localhost' " EXPECT_FROM, "--accept-proxy-from",
+		   "localhost");
+	EXPECT_ERR("--accept-proxy-from: invalid value '' " EXPECT_FROM, "--accept-proxy-from", "");
+	EXPECT_ERR("--accept-proxy-from: invalid value '10.0.0.0/8,10.1.0.0/16' " EXPECT_FROM,
+		   "--accept-proxy-from", "10.0.0.0/8,10.1.0.0/16");
+	EXPECT_ERR("--accept-proxy-from: invalid value '10.0.0.0/8\\x0a' " EXPECT_FROM, "--accept-proxy-from",
+		   "10.0.0.0/8\n");
+	EXPECT_ERR("--accept-proxy-from: missing value " EXPECT_FROM, "--accept-proxy-from");
+
+	/* 64 ranges, and not one more. */
+	int argc = 0;
+	argv[argc++] = "tern";
+	argv[argc++] = "--accept-proxy=any";
+	for (unsigned i = 0; i <= TERN_MAX_ACCEPT_PROXY_FROM; i++) {
+		snprintf(ranges[i], sizeof(ranges[i]), "10.%u.0.0/16", i);
+		argv[argc++] = "--accept-proxy-from";
+		argv[argc++] = ranges[i];
+	}
+	argv[argc] = NULL;
+	CHECK_EQ_INT(parse(argc - 2, argv), TERN_CLI_RUN);
+	CHECK_EQ_UINT(cfg.num_accept_proxy_from, TERN_MAX_ACCEPT_PROXY_FROM);
+	argv[argc] = NULL;
+	CHECK_EQ_INT(parse(argc, argv), -EINVAL);
+	CHECK_EQ_STR(err, "--accept-proxy-from: invalid value '10.64.0.0/16' (expected at most 64 ranges)");
+
+	CHECK(strstr(tern_cli_usage(), "--accept-proxy V ") != NULL);
+	CHECK(strstr(tern_cli_usage(), "--accept-proxy-from CIDR ") != NULL);
+}
+
 int main(void)
 {
 	test_backend_health_flags();
 	test_proxy_protocol();
+	test_accept_proxy();
 	test_cert_and_key();
 	test_alpn_and_session_cache();
 	test_client_auth();

@@ -305,6 +305,7 @@ static void test_usage(void)
 		"--ticket-rotate DUR", "--ticket-refresh DUR", "--ticket-flush-delay DUR", "--control PATH", "--proxy-protocol V",
 		"--user NAME",
 		"--metrics ADDR", "--backend-check DUR", "--backend-retry DUR", "--resolve-interval DUR",
+		"--accept-proxy V", "--accept-proxy-from CIDR",
 		"tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]",
 	};
 	/* The defaults as SPEC section 2 lists them. */

@@ -442,6 +442,12 @@ struct env_opts {
 	bool tickets_with_data; /* --handshake-tickets with-data */
 	SSL_SESSION *resume;
 	SSL_CTX *sctx; /* the server context to use (borrowed), for resumption */
+	enum tern_accept_proxy accept_proxy; /* --accept-proxy */
+	const char *accept_from;             /* --accept-proxy-from (one range) */
+	enum tern_proxy_protocol proxy_protocol;
+	/* Bytes the client sends before its TLS (a PROXY header). */
+	const uint8_t *prefix;
+	size_t prefix_len;
 };
 
 static SSL_CTX *server_ctx(unsigned num_tickets)
@@ -470,8 +476,13 @@ static void env_connect(struct env *e, const struct env_opts *o)
 		SSL_set_post_handshake_auth(e->client.ssl, 1);
 	if (o->resume)
 		SSL_set_session(e->client.ssl, o->resume);
+	if (o->prefix_len)
+		CHECK_EQ_INT(tern_buf_append(&e->client_out, o->prefix, (uint32_t)o->prefix_len, 65536,
+					     &e->never_retired), 0);
 	CHECK_EQ_INT(tern_conn_accept(&e->host, 7), 0);
-	e->fc = fake(tern_conn_from_link(e->host.conns.prev)); /* the newest */
+	/* The newest; none when it ended at accept (and was freed). */
+	e->fc = tern_list_empty(&e->host.conns) ? NULL
+						: fake(tern_conn_from_link(e->host.conns.prev));
 }
 
 static void env_init(struct env *e, const struct env_opts *o)
@@ -483,6 +494,12 @@ static void env_init(struct env *e, const struct env_opts *o)
 	e->cfg.ticket_flush_delay_ms = o->flush_delay_ms;
 	if (o->tickets_with_data)
 		e->cfg.handshake_tickets = TERN_HANDSHAKE_TICKETS_WITH_DATA;
+	e->cfg.accept_proxy = o->accept_proxy;
+	if (o->accept_from) {
+		CHECK_EQ_INT(tern_cidr_parse(o->accept_from, &e->cfg.accept_proxy_from[0]), 0);
+		e->cfg.num_accept_proxy_from = 1;
+	}
+	e->cfg.proxy_protocol = o->proxy_protocol;
 	e->cfg.num_backends = 2;
 	snprintf(e->cfg.backends[0].text, sizeof(e->cfg.backends[0].text), "b0");
 	snprintf(e->cfg.backends[1].text, sizeof(e->cfg.backends[1].text), "b1");
