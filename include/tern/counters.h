@@ -23,7 +23,10 @@
 	X(backend_connect_failures)  \
 	X(tickets_requested)         \
 	X(tickets_sent)              \
-	X(read_buffer_misses)
+	X(read_buffer_misses)        \
+	X(conns_refused_drain)       \
+	X(conns_refused_no_memory)   \
+	X(conns_refused_overflow)
 
 struct tern_counters {
 #define TERN_COUNTER_DECLARE(name) _Atomic uint64_t name;
