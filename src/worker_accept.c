@@ -18,7 +18,8 @@
  *     bits), so a client waiting in one worker's backlog is served when a
  *     connection of another ends. The tick resumes too, as a backstop.
  *   - A socket closed unserved is counted by reason (conns_refused_*) and
- *     logged at most once a second per worker.
+ *     logged by the tick, one line for all since the last, at most once a
+ *     second per worker.
  *
  * No locks: the slot count and the waiter count are atomics, the rest is
  * the worker's own. */
@@ -111,8 +112,8 @@ void tern_worker_refuse(struct tern_worker *w, int fd, enum tern_refuse_reason w
 
 	w->engine->close_fd(w, fd);
 	tern_counter_add(ctr[why], 1);
+	/* Logged by the next tick, with whatever else it refused by then. */
 	w->refused_unlogged[why]++;
-	tern_worker_log_refused(w, false);
 }
 
 /* A connection for an accepted client socket that holds a slot; without
