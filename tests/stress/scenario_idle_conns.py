@@ -45,6 +45,13 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def cpu_ms(pid):
+    """User and system CPU time of a process so far, in milliseconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def client_ctx():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -119,11 +126,11 @@ class ScenarioIdleConns(TernTestCase):
         rss_open, fds_open = process_rss(pid), open_fds(pid)
         with Bystander(self.port) as by:
             time.sleep(pick(2.0, 5.0))  # pacing: the idle hold the bystander measures
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), cpu_ms(pid)
             clients.close_all()
             wait_for(lambda: tern.stats()["conns_active"] == 0, pick(30, 120),
                      "every connection closed")
-            close_s = time.monotonic() - t0
+            close_s, close_cpu = time.monotonic() - t0, cpu_ms(pid) - cpu0
         during = by.summary()
         rss_after, fds_after = self.settled(tern, pid)
 
@@ -140,6 +147,9 @@ class ScenarioIdleConns(TernTestCase):
         figure(NAME, "connections", CONNS)
         figure(NAME, "open_time", open_s, "s")
         figure(NAME, "close_time", close_s, "s")
+        # tern's CPU for the close, both workers together: against the
+        # bystander's stall, how much of it was tern's own work.
+        figure(NAME, "tern_cpu_for_close", close_cpu, "ms")
         figure(NAME, "rss_baseline", rss_base / mib, "MiB")
         figure(NAME, "rss_open", rss_open / mib, "MiB")
         figure(NAME, "rss_per_connection", per_conn_kib, "KiB")
