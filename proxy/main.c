@@ -68,11 +68,13 @@ static void log_totals(struct tern_server *srv)
 	tern_log(TERN_LOG_INFO,
 		 "stopped: conns_total=%llu handshakes_full=%llu handshakes_resumed=%llu "
 		 "handshake_failures=%llu probe_connections=%llu backend_connect_failures=%llu "
-		 "bytes_client_in=%llu bytes_client_out=%llu",
+		 "bytes_client_in=%llu bytes_client_out=%llu conns_refused=%llu",
 		 (unsigned long long)t.conns_total, (unsigned long long)t.handshakes_full,
 		 (unsigned long long)t.handshakes_resumed, (unsigned long long)t.handshake_failures,
 		 (unsigned long long)t.probe_connections, (unsigned long long)t.backend_connect_failures,
-		 (unsigned long long)t.bytes_client_in, (unsigned long long)t.bytes_client_out);
+		 (unsigned long long)t.bytes_client_in, (unsigned long long)t.bytes_client_out,
+		 (unsigned long long)(t.conns_refused_drain + t.conns_refused_no_memory +
+				      t.conns_refused_overflow));
 }
 
 /* Signals are taken synchronously here; every other thread blocks them. */

@@ -565,6 +565,15 @@ int tern_conn_epoll_add(struct tern_conn_epoll *e, int fd, uint64_t ud)
 	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+int tern_conn_epoll_interest(struct tern_conn_epoll *e, int fd, uint64_t ud, bool readable)
+{
+	/* EPOLLET even without EPOLLIN: EPOLLERR and EPOLLHUP are always
+	 * reported, and must not be level-triggered. */
+	struct epoll_event ev = {.events = EPOLLET | (readable ? EPOLLIN : 0u), .data.u64 = ud};
+
+	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
 void tern_conn_epoll_del(struct tern_conn_epoll *e, int fd)
 {
 	(void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);

@@ -253,6 +253,15 @@ int tern_metrics_render(struct tern_server *srv, char **out, size_t *out_len)
 	sample(&t, "tern_connections_active", "", c.conns_active);
 	header(&t, "tern_connections_total", "counter", "Client connections accepted.");
 	sample(&t, "tern_connections_total", "", c.conns_total);
+	header(&t, "tern_connections_refused_total", "counter",
+	       "Client connections accepted and closed unserved, by reason: drain (accepted "
+	       "while draining, or waiting in a listener's backlog when it closed), no_memory, "
+	       "overflow (more accepted at once than could wait for a --max-conns slot).");
+	sample(&t, "tern_connections_refused_total", "{reason=\"drain\"}", c.conns_refused_drain);
+	sample(&t, "tern_connections_refused_total", "{reason=\"no_memory\"}",
+	       c.conns_refused_no_memory);
+	sample(&t, "tern_connections_refused_total", "{reason=\"overflow\"}",
+	       c.conns_refused_overflow);
 	header(&t, "tern_handshakes_total", "counter",
 	       "TLS handshakes completed, by kind: full, or resumed from a session ticket or "
 	       "the session cache.");

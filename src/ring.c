@@ -243,6 +243,13 @@ void tern_ring_accept_multishot(struct tern_ring *ring, int fd, uint64_t ud)
 	io_uring_sqe_set_data64(sqe, ud);
 }
 
+void tern_ring_accept(struct tern_ring *ring, int fd, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+	io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
 void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = ring_sqe(ring);

@@ -1,12 +1,10 @@
 /* The worker: its start and end, and what its loop does whatever the I/O
- * engine: accepting (a slot per connection, parking and pausing at
- * --max-conns, resuming), the tick's timer work, wake-ups, draining and
- * the batches of due tickets. Each engine's loop is in a file of its own
- * (worker_ring.c, worker_epoll.c); what other threads ask of the worker is
- * in worker_requests.c; connections themselves are in conn.c. */
+ * engine: the tick's timer work, wake-ups, draining and the batches of due
+ * tickets. Accepting against --max-conns is in worker_accept.c; each
+ * engine's loop is in a file of its own (worker_ring.c, worker_epoll.c);
+ * what other threads ask of the worker is in worker_requests.c;
+ * connections themselves are in conn.c. */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,124 +33,6 @@ _Static_assert(offsetof(struct tern_worker, hs_hist) % 64 == 0, "histogram on it
 bool tern_worker_done(const struct tern_worker *w)
 {
 	return w->draining && w->host.num_conns == 0;
-}
-
-void tern_worker_arm_listeners(struct tern_worker *w)
-{
-	if (w->accept_paused || w->draining || w->stopping)
-		return;
-	for (size_t i = 0; i < w->num_listeners; i++)
-		if (w->listeners[i].fd >= 0)
-			w->engine->listener_arm(&w->listeners[i]);
-}
-
-/* At --max-conns: stop accepting; the kernel backlog holds new
- * connections until a slot frees. */
-static void worker_pause_accept(struct tern_worker *w)
-{
-	if (w->accept_paused)
-		return;
-	w->accept_paused = true;
-	tern_log(TERN_LOG_DEBUG, "worker %u: --max-conns %u reached, accepting paused", w->index,
-		 w->cfg->max_conns);
-	for (size_t i = 0; i < w->num_listeners; i++)
-		if (w->listeners[i].fd >= 0)
-			w->engine->listener_pause(&w->listeners[i]);
-}
-
-/* Takes a process-wide connection slot; false at --max-conns. */
-static bool worker_take_slot(struct tern_worker *w)
-{
-	unsigned open = atomic_fetch_add_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
-	if (open < w->cfg->max_conns)
-		return true;
-	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
-	return false;
-}
-
-/* A connection for an accepted client socket that holds a slot; without
- * memory for one, the socket is closed and the slot released. */
-static void worker_accept_conn(struct tern_worker *w, int fd)
-{
-	int one = 1;
-
-	/* Small records must not wait for Nagle: TLS already batches. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* A refusal (an inherited listener that is not TCP) costs only the
-	 * probes: the connection goes on. */
-	int ret = tern_sock_keepalive(fd, w->cfg->tcp_keepalive_ms);
-	if (ret < 0)
-		tern_log(TERN_LOG_DEBUG, "worker %u: client --tcp-keepalive: %s", w->index,
-			 strerror(-ret));
-	if (tern_conn_accept(&w->host, fd) == 0)
-		return;
-	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);
-	w->engine->close_fd(w, fd);
-	tern_worker_conn_slot_freed(&w->host);
-}
-
-/* Serves parked sockets while slots allow, then accepts again. */
-static void worker_resume_accept(struct tern_worker *w)
-{
-	if (!w->accept_paused || w->draining || w->stopping)
-		return;
-	while (w->num_parked > 0) {
-		if (!worker_take_slot(w))
-			return;
-		int fd = w->parked[0];
-		w->num_parked--;
-		memmove(&w->parked[0], &w->parked[1], w->num_parked * sizeof(w->parked[0]));
-		worker_accept_conn(w, fd);
-	}
-	if (atomic_load_explicit(&w->srv->conns_open, memory_order_relaxed) >= w->cfg->max_conns)
-		return;
-	w->accept_paused = false;
-	tern_worker_arm_listeners(w);
-}
-
-void tern_worker_conn_slot_freed(struct tern_conn_host *h)
-{
-	struct tern_worker *w = tern_container_of(h, struct tern_worker, host);
-
-	atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
-	if (w->accept_paused)
-		worker_resume_accept(w);
-}
-
-void tern_worker_on_accept(struct tern_worker *w, int fd)
-{
-	if (w->draining || w->stopping) {
-		w->engine->close_fd(w, fd);
-		return;
-	}
-	if (!worker_take_slot(w)) {
-		/* The multishot accept may deliver a few more before its
-		 * cancellation lands: they wait here for slots. */
-		if (w->num_parked < TERN_MAX_PARKED)
-			w->parked[w->num_parked++] = fd;
-		else
-			w->engine->close_fd(w, fd);
-		worker_pause_accept(w);
-		return;
-	}
-	worker_accept_conn(w, fd);
-}
-
-static void worker_close_listeners(struct tern_worker *w)
-{
-	for (size_t i = 0; i < w->num_listeners; i++) {
-		struct tern_listener *l = &w->listeners[i];
-		if (l->fd < 0)
-			continue;
-		/* A shared socket stays open for the other workers, and its
-		 * backlog for whoever passed it to us (the service manager's
-		 * next instance): closed once, by the server, at the end. */
-		w->engine->listener_close(l);
-		l->fd = -1;
-	}
-	for (unsigned i = 0; i < w->num_parked; i++)
-		w->engine->close_fd(w, w->parked[i]);
-	w->num_parked = 0;
 }
 
 static void worker_abort_all(struct tern_worker *w, const char *reason)
@@ -208,10 +88,13 @@ void tern_worker_on_tick(struct tern_worker *w)
 		w->stopping = true;
 		worker_abort_all(w, "drain_timeout");
 	}
+	/* A backstop for the wake-ups between workers: a slot may have
+	 * freed on another worker. */
 	if (w->accept_paused)
-		worker_resume_accept(w); /* a slot may have freed on another worker */
+		tern_worker_resume_accept(w);
 	else
 		tern_worker_arm_listeners(w);
+	tern_worker_log_refused(w, false);
 }
 
 void tern_worker_on_wake(struct tern_worker *w)
@@ -221,13 +104,15 @@ void tern_worker_on_wake(struct tern_worker *w)
 	if ((req & TERN_REQ_DRAIN) && !w->draining) {
 		w->draining = true;
 		w->drain_deadline_ms = w->host.now_ms + w->cfg->drain_timeout_ms;
-		worker_close_listeners(w);
+		tern_worker_close_listeners(w);
 	}
 	if ((req & TERN_REQ_STOP) && !w->stopping) {
 		w->draining = w->stopping = true;
-		worker_close_listeners(w);
+		tern_worker_close_listeners(w);
 		worker_abort_all(w, "shutdown");
 	}
+	if (req & TERN_REQ_RESUME_ACCEPT)
+		tern_worker_resume_accept(w);
 	/* After consuming the wake-up: a request published after this pop
 	 * loop ends comes with a wake-up of its own (queue.h). */
 	worker_drain_queue(w);
@@ -297,12 +182,16 @@ static void *worker_main(void *arg)
 	w->flush_event = (struct tern_worker_event){TERN_EVENT_MAGIC, TERN_EVENT_FLUSH, w};
 
 	/* The engine is set up here: this thread is its only user. */
-	w->start_err = w->engine->setup(w);
+	w->start_err = tern_worker_accept_setup(w);
+	if (w->start_err == 0)
+		w->start_err = w->engine->setup(w);
 	if (w->start_err < 0)
 		atomic_fetch_sub_explicit(&srv->workers_running, 1, memory_order_release);
 	sem_post(&w->started);
-	if (w->start_err >= 0)
+	if (w->start_err >= 0) {
 		w->engine->run(w);
+		tern_worker_log_refused(w, true);
+	}
 	/* Every connection is freed: the current view is held by none. */
 	tern_backend_view_retire(w->host.backends);
 	w->host.backends = NULL;
@@ -442,6 +331,7 @@ void tern_worker_free(struct tern_worker *w)
 		if (w->listeners[i].fd >= 0 && !w->listeners[i].shared)
 			close(w->listeners[i].fd);
 	free(w->listeners);
+	tern_worker_accept_free(w);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	tern_worker_discard_requests(w);

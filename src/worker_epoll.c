@@ -23,19 +23,29 @@
  * the next, so a burst of connects never holds the others' traffic. */
 #define ACCEPT_BATCH 64u
 
-/* Accepting resumes with an attempt at once: edges that came while it was
- * paused were consumed. */
-static void epoll_listener_arm(struct tern_listener *l)
+/* Accepting resumes with EPOLLIN back and an attempt at once: whatever
+ * waits in the backlog came while it was paused. accept_batch asks for a
+ * free slot before each accept, so the count is not needed here. */
+static void epoll_listener_arm(struct tern_listener *l, unsigned free_slots)
 {
+	(void)free_slots;
 	if (l->armed || l->fd < 0)
 		return;
+	if (l->interest_off &&
+	    tern_conn_epoll_interest(l->w->epoll, l->fd, tern_ud(l, TERN_OP_ACCEPT), true) == 0)
+		l->interest_off = false;
 	l->armed = l->ready = true;
 }
 
-/* Paused, a listener is not accepted on; its edges only mark it ready. */
+/* Paused (--max-conns), a listener is not accepted on, and new
+ * connections in its backlog do not wake the worker: EPOLLIN is taken
+ * away until a slot frees. */
 static void epoll_listener_pause(struct tern_listener *l)
 {
 	l->armed = false;
+	if (!l->interest_off &&
+	    tern_conn_epoll_interest(l->w->epoll, l->fd, tern_ud(l, TERN_OP_ACCEPT), false) == 0)
+		l->interest_off = true;
 }
 
 /* A shared listener stays open for the other workers: only this
@@ -136,13 +146,17 @@ static void on_wake(struct tern_worker *w)
 	tern_worker_on_wake(w);
 }
 
-/* Accepts on l until EAGAIN (then the next edge), a batch at most. Errors
+/* Accepts on l until EAGAIN (then the next edge), a batch at most, while
+ * slots are free. Errors
  * the kernel passes on from the network (accept(2)) are retried; others
  * (EMFILE, ENOBUFS) stop accepting on l until the tick re-arms it, so a
  * persistent error costs one attempt per tick, not a spin. */
 static void accept_batch(struct tern_worker *w, struct tern_listener *l)
 {
-	for (unsigned n = 0; n < ACCEPT_BATCH && l->armed && l->ready; n++) {
+	/* A slot before each accept: at --max-conns the rest wait in the
+	 * backlog (tern_worker_may_accept pauses, l->armed false). */
+	for (unsigned n = 0; n < ACCEPT_BATCH && l->armed && l->ready && tern_worker_may_accept(w);
+	     n++) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			tern_worker_on_accept(w, fd); /* may pause: l->armed false */

@@ -36,11 +36,19 @@ struct tern_tls_shard;
 struct tern_listener {
 	uint32_t magic;
 	int fd;
-	/* Accepting: on io_uring a multishot accept is in flight; on epoll
-	 * the listener is not paused (ready: connections may be waiting, no
-	 * EAGAIN since its last edge). */
+	/* epoll: accepting (EPOLLIN registered); ready: connections may be
+	 * waiting, no EAGAIN since its last edge. */
 	bool armed;
 	bool ready;
+	bool interest_off; /* epoll: EPOLLIN taken away at --max-conns */
+	/* io_uring: a multishot accept in flight (far from --max-conns), or
+	 * num_single single-shot ones (near it, so that the kernel never
+	 * takes more from the backlog than there are slots: worker_accept.c);
+	 * cancelling: a cancel is on its way, nothing new is armed until
+	 * every accept in flight has completed. */
+	bool multishot;
+	bool cancelling;
+	unsigned num_single;
 	/* An inherited socket (socket activation) that every worker accepts
 	 * on: a worker only stops accepting on it; the server closes it once,
 	 * after every worker ended. */
@@ -61,9 +69,22 @@ struct tern_worker_event {
 	struct tern_worker *w;
 };
 
-/* Accepted sockets held back while --max-conns is reached (the multishot
- * accept may deliver a few before its cancellation lands). */
-#define TERN_MAX_PARKED 64
+/* Accepted sockets held back while --max-conns is reached: the accepts
+ * that were in flight when the last slot went (worker_accept.c). Room for
+ * this many, plus TERN_ACCEPT_SINGLE_MAX per listener. */
+#define TERN_PARKED_BASE 64
+/* Single-shot accepts in flight per listener near --max-conns (io_uring),
+ * never more than the slots free when they are armed. */
+#define TERN_ACCEPT_SINGLE_MAX 4u
+
+/* Why an accepted socket was closed unserved: the reason label of
+ * tern_connections_refused_total (TERN_COUNTER_FIELDS' conns_refused_*). */
+enum tern_refuse_reason {
+	TERN_REFUSE_DRAIN,     /* draining or stopping: the listeners' last sockets */
+	TERN_REFUSE_NO_MEMORY, /* no memory for the connection */
+	TERN_REFUSE_OVERFLOW,  /* more accepted at once than the parking holds */
+	TERN_REFUSE_COUNT,
+};
 
 struct tern_worker_engine;
 
@@ -90,6 +111,10 @@ struct tern_worker {
 
 	/* Written by other threads. */
 	_Atomic unsigned requests;
+	/* Written by this worker, read by the others: accepting is paused at
+	 * --max-conns (or sockets are parked), so a slot freed anywhere
+	 * should wake it (TERN_REQ_RESUME_ACCEPT; worker_accept.c). */
+	_Atomic bool wants_slot;
 	struct tern_queue queue; /* requests from control threads */
 
 	/* Written by this worker, read by others: tern_clock_ms() when it
@@ -118,9 +143,15 @@ struct tern_worker {
 	 * replaced only on this thread, from a TERN_REQ_KIND_TICKET_KEYS
 	 * request, so the handshake path reads it without a lock. */
 	struct tern_ticket_keys *ticket_keys;
-	int parked[TERN_MAX_PARKED];
-	unsigned num_parked;
+	/* Accepted sockets waiting for a slot, oldest first; room for
+	 * parked_cap (worker_accept.c). */
+	int *parked;
+	unsigned num_parked, parked_cap;
 	bool accept_paused;
+	/* Refusals not yet logged, by reason, and when the last line was
+	 * (at most one a second). */
+	uint64_t refused_unlogged[TERN_REFUSE_COUNT];
+	uint64_t refused_logged_ms;
 	bool draining;
 	bool stopping;
 	uint64_t drain_deadline_ms;
@@ -150,9 +181,13 @@ struct tern_worker_engine {
 	int (*setup)(struct tern_worker *w);
 	/* The loop, until tern_worker_done; then frees what setup made. */
 	void (*run)(struct tern_worker *w);
-	/* Accepts on l again (nothing if it does already). */
-	void (*listener_arm)(struct tern_listener *l);
-	/* Stops accepting on l for now (--max-conns). */
+	/* Accepts on l again (nothing if it does already), with free_slots
+	 * (at least 1) connection slots free now: on io_uring, how many
+	 * single-shot accepts it may keep in flight, or whether a multishot
+	 * one is safe. */
+	void (*listener_arm)(struct tern_listener *l, unsigned free_slots);
+	/* Stops accepting on l for now (--max-conns): nothing more is taken
+	 * from its backlog, except by accepts already in flight. */
 	void (*listener_pause)(struct tern_listener *l);
 	/* Stops accepting on l for good, and closes it unless shared. */
 	void (*listener_close)(struct tern_listener *l);
@@ -170,13 +205,41 @@ extern const struct tern_worker_engine tern_worker_epoll_engine;
 /* The loop ends: draining, and every connection freed. */
 bool tern_worker_done(const struct tern_worker *w);
 
+/* worker_accept.c: accepting against --max-conns. Worker thread only. */
+
+/* Makes room for the parked sockets (after the listeners were added).
+ * Returns 0 or -ENOMEM. */
+int tern_worker_accept_setup(struct tern_worker *w);
+void tern_worker_accept_free(struct tern_worker *w);
+
 /* Accepting resumes on every listener, unless paused (--max-conns),
- * draining or stopping. */
+ * draining or stopping; with no slot free, it pauses instead. */
 void tern_worker_arm_listeners(struct tern_worker *w);
 
+/* Whether the worker may take one more socket from a backlog now (epoll,
+ * before each accept4): a slot is free and accepting is not paused; with
+ * no slot free, accepting pauses. */
+bool tern_worker_may_accept(struct tern_worker *w);
+
 /* A client socket was accepted: a connection, or parked at --max-conns
- * (accepting pauses), or closed while draining. */
+ * (accepting pauses), or closed while draining (counted as refused). */
 void tern_worker_on_accept(struct tern_worker *w, int fd);
+
+/* Parked sockets are served and accepting resumes, if slots allow (a
+ * slot freed here or on another worker: TERN_REQ_RESUME_ACCEPT, tick). */
+void tern_worker_resume_accept(struct tern_worker *w);
+
+/* Draining or stopping: the listeners stop for good; what this worker
+ * still holds of them (parked sockets, the backlog of a listener of its
+ * own) is closed and counted as refused (drain). */
+void tern_worker_close_listeners(struct tern_worker *w);
+
+/* Closes an accepted socket unserved and counts it (refused). */
+void tern_worker_refuse(struct tern_worker *w, int fd, enum tern_refuse_reason why);
+
+/* Logs the refusals not yet logged, at most once a second unless now
+ * (the worker's end). */
+void tern_worker_log_refused(struct tern_worker *w, bool now);
 
 /* The tick: the deadline lists, drained buffers, the drain deadline,
  * accepting resumed when slots freed. The engine re-arms it. */

@@ -1,38 +1,75 @@
-/* The worker's loop on io_uring: one ring per worker, multishot accept on
- * its listeners, the tick, the ticket-flush deadline and the eventfd read
+/* The worker's loop on io_uring: one ring per worker, accepts on its
+ * listeners (multishot far from --max-conns, single-shot near it), the tick, the ticket-flush deadline and the eventfd read
  * as ring operations, every completion dispatched through one table by
  * its tag (worker.h's enum tern_op), and one submit per loop iteration.
  * What the loop does with each event is shared with epoll (worker.c). */
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/conn_ring.h"
 #include "tern/log.h"
 #include "tern/ring.h"
+#include "tern/server.h"
 #include "worker_internal.h"
 
-static void ring_listener_arm(struct tern_listener *l)
+/* How far from --max-conns a multishot accept is safe: one wake-up of
+ * it accepts everything in the listener's backlog (up to SOMAXCONN,
+ * sock.c) without asking, and every worker's may do so at once. Closer
+ * than this, single-shot accepts, as many as the slots free. */
+static unsigned multishot_headroom(const struct tern_worker *w)
 {
-	if (l->armed || l->fd < 0)
-		return;
-	l->armed = true;
-	tern_ring_accept_multishot(l->w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
+	return w->srv->num_workers * (unsigned)w->num_listeners * SOMAXCONN;
 }
 
-/* Cancels the multishot accept: it may still deliver a few sockets before
- * the cancellation lands (they are parked). */
+/* Cancels every accept in flight on l (they share one user_data); each
+ * completes, with a socket or -ECANCELED, before anything is armed anew. */
+static void ring_listener_cancel(struct tern_listener *l)
+{
+	if (l->cancelling || (!l->multishot && l->num_single == 0))
+		return;
+	l->cancelling = true;
+	tern_ring_cancel(l->w->ring, tern_ud(l, TERN_OP_ACCEPT));
+}
+
+static void ring_listener_arm(struct tern_listener *l, unsigned free_slots)
+{
+	struct tern_worker *w = l->w;
+	bool multishot_safe = free_slots >= multishot_headroom(w);
+
+	if (l->fd < 0 || l->cancelling)
+		return;
+	if (l->multishot) {
+		if (!multishot_safe)
+			ring_listener_cancel(l);
+		return;
+	}
+	if (multishot_safe) {
+		/* The single-shot ones in flight finish first. */
+		if (l->num_single == 0) {
+			l->multishot = true;
+			tern_ring_accept_multishot(w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
+		}
+		return;
+	}
+	unsigned want = free_slots < TERN_ACCEPT_SINGLE_MAX ? free_slots : TERN_ACCEPT_SINGLE_MAX;
+	for (; l->num_single < want; l->num_single++)
+		tern_ring_accept(w->ring, l->fd, tern_ud(l, TERN_OP_ACCEPT));
+}
+
+/* Accepts in flight may still deliver a few sockets before the
+ * cancellation lands (worker_accept.c parks them). */
 static void ring_listener_pause(struct tern_listener *l)
 {
-	if (l->armed)
-		tern_ring_cancel(l->w->ring, tern_ud(l, TERN_OP_ACCEPT));
+	ring_listener_cancel(l);
 }
 
 static void ring_listener_close(struct tern_listener *l)
 {
-	ring_listener_pause(l);
+	ring_listener_cancel(l);
 	if (!l->shared)
 		tern_ring_close(l->w->ring, l->fd);
 }
@@ -77,20 +114,28 @@ static void on_accept(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t 
 	struct tern_listener *l = (struct tern_listener *)(uintptr_t)(ud & ~(uint64_t)TERN_OP_MASK);
 
 	assert(l->magic == TERN_LISTENER_MAGIC);
-	if (!tern_ring_cqe_more(flags))
-		l->armed = false;
-	if (res < 0) {
-		/* -ECANCELED is ours (pause, drain). Others (EMFILE, ENOBUFS)
-		 * leave the listener unarmed; the tick re-arms it, so a
+	if (!tern_ring_cqe_more(flags)) {
+		/* The multishot accept's last completion, or a single one's. */
+		if (l->multishot)
+			l->multishot = false;
+		else if (l->num_single > 0)
+			l->num_single--;
+		if (!l->multishot && l->num_single == 0)
+			l->cancelling = false;
+	}
+	if (res >= 0)
+		tern_worker_on_accept(w, res);
+	else if (res != -ECANCELED) {
+		/* -ECANCELED is ours (pause, drain, a change of kind). Others
+		 * (EMFILE, ENOBUFS) are left to the tick to re-arm, so a
 		 * persistent error costs one attempt per tick, not a spin. */
-		if (res != -ECANCELED)
-			tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
-				 strerror(-res));
+		tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
+			 strerror(-res));
 		return;
 	}
-	tern_worker_on_accept(w, res);
-	if (!l->armed)
-		tern_worker_arm_listeners(w);
+	/* Single-shot accepts are topped up to the slots free, one kind of
+	 * accept is replaced by the other, or accepting pauses. */
+	tern_worker_arm_listeners(w);
 }
 
 /* --ticket-flush-delay is kept to the millisecond, not to the tick: a

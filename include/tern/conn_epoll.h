@@ -55,6 +55,12 @@ void tern_conn_epoll_free(struct tern_conn_epoll *e);
 __attribute__((warn_unused_result))
 int tern_conn_epoll_add(struct tern_conn_epoll *e, int fd, uint64_t ud);
 
+/* For a descriptor registered with tern_conn_epoll_add: input events on
+ * (readable) or off, e.g. a listener paused at --max-conns whose new
+ * connections must not wake the worker. Returns 0 or -errno. */
+__attribute__((warn_unused_result))
+int tern_conn_epoll_interest(struct tern_conn_epoll *e, int fd, uint64_t ud, bool readable);
+
 /* Takes fd out of the instance: for a descriptor that stays open (an
  * inherited listener other workers still accept on). */
 void tern_conn_epoll_del(struct tern_conn_epoll *e, int fd);

@@ -28,7 +28,10 @@
 	X(proxy_not_allowed)         \
 	X(proxy_header_invalid)      \
 	X(proxy_header_truncated)    \
-	X(proxy_header_timeout)
+	X(proxy_header_timeout)      \
+	X(conns_refused_drain)       \
+	X(conns_refused_no_memory)   \
+	X(conns_refused_overflow)
 
 struct tern_counters {
 #define TERN_COUNTER_DECLARE(name) _Atomic uint64_t name;

@@ -52,6 +52,9 @@ const char *tern_ring_library_version(void);
  * submitted to the kernel first to make room. The memory passed (buffers,
  * addresses, timespecs) must stay valid until the operation completes. */
 void tern_ring_accept_multishot(struct tern_ring *ring, int fd, uint64_t ud);
+/* One socket, then the accept ends (no IORING_CQE_F_MORE): the kernel
+ * takes no more from the backlog than accepts were queued. */
+void tern_ring_accept(struct tern_ring *ring, int fd, uint64_t ud);
 void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);
 void tern_ring_send(struct tern_ring *ring, int fd, const void *buf, size_t len, uint64_t ud);
 void tern_ring_read(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);

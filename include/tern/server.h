@@ -42,6 +42,11 @@ struct tern_server {
 	/* Open client connections, whole process, against --max-conns.
 	 * Workers add and subtract; relaxed is enough for a cap. */
 	_Atomic unsigned conns_open;
+	/* Workers paused at --max-conns (their wants_slot set): a worker that
+	 * frees a slot wakes them only when this is not 0 (worker_accept.c).
+	 * Sequentially consistent with conns_open, so that a pause and a
+	 * freed slot never miss each other. */
+	_Atomic unsigned accept_waiters;
 	_Atomic unsigned workers_running;
 	/* Listening sockets passed in by a service manager (socket
 	 * activation): every worker accepts on each of them; closed once, by

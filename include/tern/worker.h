@@ -64,14 +64,18 @@ static inline uint64_t tern_ud(const void *obj, enum tern_op op)
 /* Request bits for tern_worker_request(). */
 #define TERN_REQ_DRAIN 1u /* stop accepting, finish connections */
 #define TERN_REQ_STOP 2u  /* close everything now */
+/* a --max-conns slot freed (on another worker): serve parked sockets,
+ * accept again */
+#define TERN_REQ_RESUME_ACCEPT 4u
 
 /* Capacity of each worker's request queue. */
 #define TERN_WORKER_QUEUE_CAPACITY 1024
 
 /* Worker thread: struct tern_conn_ops.slot_freed of both engines: a
  * connection of the worker whose host h is was freed, so its slot
- * (--max-conns, whole process) is released, and accepting resumes if it
- * was paused there. */
+ * (--max-conns, whole process) is released, accepting resumes if it was
+ * paused there, and the other workers paused at --max-conns are woken
+ * (TERN_REQ_RESUME_ACCEPT) while a slot is still free. */
 void tern_worker_conn_slot_freed(struct tern_conn_host *h);
 
 /* Main thread: worker `index` of srv, not running yet: its request queue,
