@@ -4,7 +4,10 @@
  * line protocol, the reload eventfd and the timers): the control plane is
  * not the data path, so it may block briefly on a worker's answer (bounded
  * by REPLY_TIMEOUT_MS). Every client is non-blocking with its own input and
- * output buffer, so a slow or silent client costs a slot, never the loop. */
+ * output buffer, so a slow or silent client costs a slot, never the loop;
+ * a client that stops reading costs its one reply (at most
+ * CLIENT_REPLY_MAX) for at most CLIENT_WRITE_STALL_MS, and all of them
+ * together at most REPLIES_TOTAL_MAX. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,12 +48,39 @@
 
 #define MAX_CLIENTS 256
 /* A client must send a full command line within this long of connecting
- * or of its previous reply, and read each reply within this long. */
+ * or of its previous reply (and keep taking a reply's bytes: none taken
+ * for CLIENT_WRITE_STALL_MS, below, closes it). */
 #define CLIENT_TIMEOUT_MS 30000
 /* How long a command waits for the workers' answers. */
 #define REPLY_TIMEOUT_MS 2000
 /* How long a push retries a full worker queue before giving up. */
 #define PUSH_RETRY_MS 1000
+
+/* A client that stops reading: one whose reply has been pending this long
+ * with no byte of it taken is closed (warned about at most every
+ * TERN_POLL_WARN_INTERVAL_MS), its reply freed. `tern ctl` and scripts
+ * read a reply as soon as it comes, so 5 s of nothing read is a reader
+ * that stopped (a suspended script, one that sends commands and never
+ * reads), not a slow one; without this bound its reply would be held
+ * until CLIENT_TIMEOUT_MS. */
+#define CLIENT_WRITE_STALL_MS 5000
+/* The most reply bytes one client may have queued. The control thread
+ * answers a client's commands one at a time and reads none of its next
+ * ones while a reply is unread, so a client's queue is one reply: this
+ * caps the reply. 4 MiB is ten times the default `conns` listing (1,000
+ * connections at about 400 bytes each) and holds about 10,000 entries;
+ * a longer listing is refused with an error naming LIMIT, rather than
+ * held for a client that may never read it. */
+#define CLIENT_REPLY_MAX (4u << 20)
+/* The most reply bytes all clients together may have queued: eight
+ * clients at CLIENT_REPLY_MAX. A reply that would pass it is refused
+ * ("try again") unless it is small: whatever clients stop reading, the
+ * control thread holds at most this much of their replies (plus small
+ * ones), for at most CLIENT_WRITE_STALL_MS. */
+#define REPLIES_TOTAL_MAX (32u << 20)
+/* Replies this small (stats, help, every single-connection command) are
+ * never refused for the total: 256 clients of them are 16 MiB at most. */
+#define REPLY_SMALL (64u << 10)
 
 struct control_client {
 	struct tern_poll_client base; /* fd, deadline, pending output */
@@ -315,23 +345,51 @@ static bool client_append(struct control_client *cl, const char *text, size_t le
 	return tern_poll_client_append(&cl->base, text, len) == 0;
 }
 
+/* Why a finished reply of len bytes (its "\n" included) is not to be
+ * queued, in err; false when it may be. */
+static bool reply_refused(struct tern_control *ctl, size_t len, char *err, size_t err_len)
+{
+	if (len > CLIENT_REPLY_MAX) {
+		snprintf(err, err_len, "reply too large: %zu bytes, more than the %u a control "
+			 "client may have queued (ask for fewer: conns LIMIT)", len, CLIENT_REPLY_MAX);
+		return true;
+	}
+	size_t queued = tern_poll_server_output_bytes(ctl->ps);
+	if (len > REPLY_SMALL && queued + len > REPLIES_TOTAL_MAX) {
+		snprintf(err, err_len, "busy: replies other control clients have not read hold %zu "
+			 "bytes; try again", queued);
+		return true;
+	}
+	return false;
+}
+
 static void client_reply(struct tern_control *ctl, struct control_client *cl, const char *line,
 			 size_t len)
 {
 	struct tern_json j;
+	char err[192];
+
 	tern_json_init(&j);
 	execute(ctl, line, len, &j);
-	if (tern_json_finish(&j) < 0) {
+	bool failed = tern_json_finish(&j) < 0;
+	if (failed || reply_refused(ctl, j.len + 1, err, sizeof(err))) {
 		tern_json_free(&j);
-		tern_reply_render_error(&j, "reply too large");
+		tern_reply_render_error(&j, failed ? "reply too large" : err);
 		if (tern_json_finish(&j) < 0) {
 			cl->closing = true;
 			return;
 		}
 	}
-	if (!client_append(cl, j.buf, j.len) || !client_append(cl, "\n", 1))
+	/* The writer's NUL becomes the line's "\n", and its buffer, trimmed
+	 * to size, becomes the client's output: a large reply is never held
+	 * twice. */
+	j.buf[j.len] = '\n';
+	char *trimmed = realloc(j.buf, j.len + 1);
+	if (trimmed)
+		j.buf = trimmed;
+	if (tern_poll_client_give(&cl->base, j.buf, j.len + 1) < 0)
 		cl->closing = true;
-	tern_json_free(&j);
+	tern_json_init(&j); /* the buffer is the client's now */
 	cl->base.deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
 }
 
@@ -418,7 +476,6 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 					  uint64_t now)
 {
 	struct control_client *cl = tern_container_of(base, struct control_client, base);
-	(void)now;
 	if ((rev & POLLIN) && !client_read(cl))
 		return TERN_POLL_CLOSE;
 	if (!client_answer(owner, cl))
@@ -427,6 +484,12 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 		return TERN_POLL_CLOSE;
 	if (cl->closing && !client_has_output(cl))
 		return TERN_POLL_CLOSE;
+	/* Idle, its slot reclaimable (poll_server.h), while it holds nothing:
+	 * no bytes of a command, no reply, no hang-up pending. */
+	if (cl->in_len || client_has_output(cl) || cl->closing)
+		cl->base.idle_since_ms = 0;
+	else if (!cl->base.idle_since_ms)
+		cl->base.idle_since_ms = now;
 	/* A pipelined command waits, beyond this turn's LINES_PER_TURN. */
 	return !client_has_output(cl) && client_has_line(cl) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }
@@ -635,6 +698,10 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 		.client_size = sizeof(struct control_client),
 		.client_timeout_ms = CLIENT_TIMEOUT_MS,
 		.busy_reply = "{\"ok\":false,\"error\":\"too many control clients\"}\n",
+		/* A connection kept open and unused gives its slot to a new
+		 * one rather than lock `tern ctl` out for CLIENT_TIMEOUT_MS. */
+		.reclaim_idle = true,
+		.write_stall_ms = CLIENT_WRITE_STALL_MS,
 		.owner = ctl,
 		.turn = client_turn,
 		.wants = client_wants,
