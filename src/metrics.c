@@ -554,13 +554,15 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 	if (keep && cl->state == CLIENT_WRITING &&
 	    ((rev & (POLLOUT | POLLIN)) || cl->base.out_off == 0))
 		keep = client_write(cl, now);
-	/* Idle, its slot reclaimable, from its accept while no request is
-	 * complete (partial bytes do not renew it: a slow-loris stays the
+	/* Idle, its slot reclaimable, from its first turn while no request
+	 * is complete (partial bytes do not renew it: a slow-loris stays the
 	 * oldest idle client); never again once it is answered (a draining
 	 * client is bounded by DRAIN_MS, and closing it early could reset
 	 * the answer in flight). */
 	if (cl->state != CLIENT_READING)
 		cl->base.idle_since_ms = 0;
+	else if (!cl->base.idle_since_ms)
+		cl->base.idle_since_ms = now;
 	return keep ? TERN_POLL_WAIT : TERN_POLL_CLOSE;
 }
 

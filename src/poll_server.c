@@ -247,7 +247,6 @@ static void accept_clients(struct tern_poll_server *ps, uint64_t now)
 		}
 		cl->fd = fd;
 		cl->deadline_ms = now + ps->cfg.client_timeout_ms;
-		cl->idle_since_ms = now;
 		ps->clients[ps->num_clients++] = cl;
 	}
 }

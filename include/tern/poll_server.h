@@ -53,8 +53,10 @@ struct tern_poll_client {
 	/* The owner's to set: since when the client has been idle, holding
 	 * its slot with nothing under way (no request complete, no output
 	 * pending), so that its slot may be reclaimed for a new client; 0
-	 * while busy (never reclaimed). A new client starts idle, since its
-	 * accept: it has asked nothing yet. */
+	 * while busy (never reclaimed). A new client starts at 0 until the
+	 * owner's first turn for it: one accepted in the same burst as the
+	 * newcomer may have its request waiting unread, and is not to be
+	 * taken for idle. */
 	uint64_t idle_since_ms;
 	char *out;            /* pending output, the server's */
 	size_t out_len, out_off;

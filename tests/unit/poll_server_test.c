@@ -34,8 +34,7 @@
 
 /* ---------------------------------------------------------- the owner */
 
-/* More than loopback's socket buffers take (tcp_wmem's maximum, 4 MiB by
- * default, and a peer's small receive buffer): a peer that does not read
+/* Much more than the socket buffers take: a peer that does not read
  * leaves most of it pending. */
 #define BIG_REPLY (16u << 20)
 
@@ -79,6 +78,10 @@ static enum tern_poll_verdict echo_turn(void *owner, struct tern_poll_client *ba
 	if (nl && !tern_poll_client_has_output(base)) {
 		size_t len = (size_t)(nl - cl->in) + 1;
 		if (len == 4 && memcmp(cl->in, "big\n", 4) == 0) {
+			/* A fixed send buffer (no autotuning): a peer reading
+			 * 128 KiB at a time frees enough of it to be progress. */
+			int sndbuf = 64 << 10;
+			(void)setsockopt(base->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 			char *big = malloc(BIG_REPLY);
 			if (!big || (memset(big, 'b', BIG_REPLY), 0) ||
 			    tern_poll_client_give(base, big, BIG_REPLY) < 0 ||
@@ -415,12 +418,12 @@ static void test_table_full_reclaims_idle(void)
 	tern_poll_server_free(f.ps);
 }
 
-/* A peer with a small receive buffer, so that the server's output stays
- * pending unless it reads. */
-static int connect_small_rcvbuf(const struct sockaddr_in *addr)
+/* A peer with a small, fixed receive buffer: what it reads frees the
+ * server's send buffer at once, and what it does not read stays pending
+ * at the server. */
+static int connect_small_rcvbuf(const struct sockaddr_in *addr, int small)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int small = 4096;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
 	    connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
 		perror("connect_small_rcvbuf");
@@ -435,10 +438,14 @@ static void test_stalled_reader_closed(void)
 	struct fixture f;
 	fixture_init(&f);
 	f.cfg.write_stall_ms = STALL_MS;
+	/* The peers read on this thread between turns: a timer wish every
+	 * 10 ms keeps a turn from sleeping through their pace. */
+	f.cfg.timer = echo_timer;
+	f.o.timer_period_ms = 10;
 	if (!fixture_start(&f))
 		return;
-	int deaf = connect_small_rcvbuf(&f.addr);
-	int slow = connect_small_rcvbuf(&f.addr);
+	int deaf = connect_small_rcvbuf(&f.addr, 4096);
+	int slow = connect_small_rcvbuf(&f.addr, 64 << 10);
 	CHECK(turn_until_clients(f.ps, 2) >= 0);
 	CHECK_EQ_INT(send(deaf, "big\n", 4, 0), 4);
 	CHECK_EQ_INT(send(slow, "big\n", 4, 0), 4);
@@ -447,14 +454,20 @@ static void test_stalled_reader_closed(void)
 	size_t held = tern_poll_server_output_bytes(f.ps);
 	CHECK(held == 2 * (size_t)BIG_REPLY);
 
-	/* slow takes some every 50 ms: its stall clock restarts each time;
-	 * deaf takes nothing and is closed once STALL_MS pass. */
+	/* slow takes 128 KiB every 50 ms: the server's socket buffer takes
+	 * more, and its stall clock restarts each time; deaf takes nothing
+	 * and is closed once STALL_MS pass. (The server sees progress only
+	 * when its socket buffer takes more: a reader slower than that buffer
+	 * per STALL_MS counts as stopped.) */
 	uint64_t start = tern_clock_ms();
-	char sink[65536];
+	static char sink[128 << 10];
 	while (tern_clock_ms() - start < 3 * STALL_MS) {
 		(void)turn_for(f.ps, 50);
-		ssize_t n = recv(slow, sink, sizeof(sink), MSG_DONTWAIT);
-		(void)n;
+		size_t got = 0;
+		ssize_t n;
+		while (got < sizeof(sink) &&
+		       (n = recv(slow, sink + got, sizeof(sink) - got, MSG_DONTWAIT)) > 0)
+			got += (size_t)n;
 	}
 	CHECK_EQ_UINT(tern_poll_server_num_clients(f.ps), 1);
 	CHECK(tern_poll_server_output_bytes(f.ps) == (size_t)BIG_REPLY);
