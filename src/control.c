@@ -68,16 +68,19 @@
  * answers a client's commands one at a time and reads none of its next
  * ones while a reply is unread, so a client's queue is one reply: this
  * caps the reply. 4 MiB is ten times the default `conns` listing (1,000
- * connections at about 400 bytes each) and holds about 10,000 entries;
+ * connections at 270 to 400 bytes each) and holds 10,000 or more;
  * a longer listing is refused with an error naming LIMIT, rather than
  * held for a client that may never read it. */
 #define CLIENT_REPLY_MAX (4u << 20)
-/* The most reply bytes all clients together may have queued: eight
+/* The most reply bytes all clients together may have queued: four
  * clients at CLIENT_REPLY_MAX. A reply that would pass it is refused
- * ("try again") unless it is small: whatever clients stop reading, the
- * control thread holds at most this much of their replies (plus small
- * ones), for at most CLIENT_WRITE_STALL_MS. */
-#define REPLIES_TOTAL_MAX (32u << 20)
+ * ("busy ... try again") unless it is small, and so is a `conns` asked
+ * for while it is passed, before the listing is built (a client that
+ * pipelines `conns` without reading costs no listing per line): whatever
+ * clients stop reading, the control thread holds at most this much of
+ * their replies (plus small ones), for at most CLIENT_WRITE_STALL_MS. */
+#define REPLIES_TOTAL_MAX (16u << 20)
+#define BUSY_ERROR "busy: replies other control clients have not read hold %zu bytes; try again"
 /* Replies this small (stats, help, every single-connection command) are
  * never refused for the total: 256 clients of them are 16 MiB at most. */
 #define REPLY_SMALL (64u << 10)
@@ -145,6 +148,13 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
+	size_t queued = tern_poll_server_output_bytes(ctl->ps);
+	if (queued >= REPLIES_TOTAL_MAX) {
+		char err[128];
+		snprintf(err, sizeof(err), BUSY_ERROR, queued);
+		tern_reply_render_error(j, err);
+		return;
+	}
 	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1);
 	if (!reply) {
 		tern_reply_render_error(j, "out of memory");
@@ -356,8 +366,7 @@ static bool reply_refused(struct tern_control *ctl, size_t len, char *err, size_
 	}
 	size_t queued = tern_poll_server_output_bytes(ctl->ps);
 	if (len > REPLY_SMALL && queued + len > REPLIES_TOTAL_MAX) {
-		snprintf(err, err_len, "busy: replies other control clients have not read hold %zu "
-			 "bytes; try again", queued);
+		snprintf(err, err_len, BUSY_ERROR, queued);
 		return true;
 	}
 	return false;
