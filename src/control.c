@@ -74,9 +74,10 @@
 #define CLIENT_REPLY_MAX (4u << 20)
 /* The most reply bytes all clients together may have queued: four
  * clients at CLIENT_REPLY_MAX. A reply that would pass it is refused
- * ("busy ... try again") unless it is small, and so is a `conns` asked
- * for while it is passed, before the listing is built (a client that
- * pipelines `conns` without reading costs no listing per line): whatever
+ * ("busy ... try again") unless it is small; and so is a `conns` whose
+ * listing could pass it, before the listing is built (judged by
+ * CONNS_ENTRY_BOUND), so that clients which pipeline `conns` and never
+ * read cost no listing per line, built only to be refused. Whatever
  * clients stop reading, the control thread holds at most this much of
  * their replies (plus small ones), for at most CLIENT_WRITE_STALL_MS. */
 #define REPLIES_TOTAL_MAX (16u << 20)
@@ -84,6 +85,10 @@
 /* Replies this small (stats, help, every single-connection command) are
  * never refused for the total: 256 clients of them are 16 MiB at most. */
 #define REPLY_SMALL (64u << 10)
+/* A `conns` entry's size, generously (escaped SNI, ALPN and certificate
+ * names make the longest ones): a listing is judged by it before it is
+ * built. With LIMIT 32 or fewer connections a listing is small. */
+#define CONNS_ENTRY_BOUND 2048u
 
 struct control_client {
 	struct tern_poll_client base; /* fd, deadline, pending output */
@@ -148,8 +153,14 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
+	struct tern_totals totals;
+	tern_server_totals(ctl->srv, &totals);
+	uint64_t listed = cmd->limit < totals.conns_active ? cmd->limit : totals.conns_active;
+	uint64_t bound = listed * CONNS_ENTRY_BOUND;
+	if (bound > CLIENT_REPLY_MAX)
+		bound = CLIENT_REPLY_MAX;
 	size_t queued = tern_poll_server_output_bytes(ctl->ps);
-	if (queued >= REPLIES_TOTAL_MAX) {
+	if (bound > REPLY_SMALL && queued + bound > REPLIES_TOTAL_MAX) {
 		char err[128];
 		snprintf(err, sizeof(err), BUSY_ERROR, queued);
 		tern_reply_render_error(j, err);
