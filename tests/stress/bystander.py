@@ -15,6 +15,11 @@ tern.
     b.latencies_ms                  # one float per request, in order
     b.failures                      # requests that did not complete
 
+kept=True: one TLS connection, made once, carries every request (an echo
+round trip each); a failed one is made again. For a fault that leaves tern
+no room for a new connection (scenario_fd_limit: no descriptors): what is
+measured is how tern serves the connections it has.
+
 Standalone: python3 bystander.py PORT SECONDS prints one line per request.
 """
 
@@ -51,17 +56,51 @@ def one_request(port, host, ctx):
     return (time.monotonic() - start) * 1000.0
 
 
-def _child(port, host, seconds):
+class KeptConnection:
+    """One TLS connection for every request (kept=True); made again after
+    a failure."""
+
+    def __init__(self, port, host, ctx):
+        self.port, self.host, self.ctx = port, host, ctx
+        self.s = None
+
+    def request(self):
+        """One echo round trip of REQUEST; the milliseconds it took."""
+        start = time.monotonic()
+        try:
+            if self.s is None:
+                raw = socket.create_connection((self.host, self.port), timeout=REQUEST_TIMEOUT)
+                raw.settimeout(REQUEST_TIMEOUT)
+                self.s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+            self.s.sendall(REQUEST)
+            got = b""
+            while len(got) < len(REQUEST):
+                data = self.s.recv(4096)
+                if not data:
+                    raise ConnectionError("closed after %d bytes" % len(got))
+                got += data
+            if got != REQUEST:
+                raise ValueError("echo mismatch: %r" % got[:64])
+        except Exception:
+            if self.s is not None:
+                self.s.close()
+                self.s = None
+            raise
+        return (time.monotonic() - start) * 1000.0
+
+
+def _child(port, host, seconds, kept=False):
     """The bystander process: one JSON line per request on stdout until
     `seconds` pass or stdin closes (the parent stopped it)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    conn = KeptConnection(port, host, ctx) if kept else None
     deadline = time.monotonic() + seconds
     next_at = time.monotonic()
     while time.monotonic() < deadline:
         try:
-            ms = one_request(port, host, ctx)
+            ms = conn.request() if conn else one_request(port, host, ctx)
             rec = {"ms": ms}
         except Exception as e:  # reported, not fatal: the figure is the point
             rec = {"error": "%s: %s" % (type(e).__name__, e)}
@@ -80,8 +119,8 @@ class Bystander:
     """Runs the bystander process for at most max_seconds (a bound, so a
     scenario that forgets to stop it cannot leave it behind)."""
 
-    def __init__(self, port, host="127.0.0.1", max_seconds=600):
-        self.port, self.host, self.max_seconds = port, host, max_seconds
+    def __init__(self, port, host="127.0.0.1", max_seconds=600, kept=False):
+        self.port, self.host, self.max_seconds, self.kept = port, host, max_seconds, kept
         self.proc = None
         self.latencies_ms = []
         self.failures = []
@@ -89,7 +128,7 @@ class Bystander:
     def start(self):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), str(self.port), str(self.max_seconds),
-             self.host, "--json"],
+             self.host, "--json"] + (["--kept"] if self.kept else []),
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         return self
 
@@ -128,9 +167,9 @@ class Bystander:
         }
 
 
-def measure_baseline(port, seconds=2.0, host="127.0.0.1"):
+def measure_baseline(port, seconds=2.0, host="127.0.0.1", kept=False):
     """The bystander on the quiet proxy for `seconds`: its summary."""
-    b = Bystander(port, host).start()
+    b = Bystander(port, host, kept=kept).start()
     time.sleep(seconds)  # pacing: the bystander's own run length
     return b.stop().summary()
 
@@ -145,11 +184,11 @@ def stall_beyond_baseline_ms(baseline, during):
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
-        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json]")
+        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json] [--kept]")
     port, seconds = int(sys.argv[1]), float(sys.argv[2])
     host = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else "127.0.0.1"
     if "--json" in sys.argv:
-        _child(port, host, seconds)
+        _child(port, host, seconds, "--kept" in sys.argv)
     else:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
