@@ -5,9 +5,8 @@
  * not the data path, so it may block briefly on a worker's answer (bounded
  * by REPLY_TIMEOUT_MS). Every client is non-blocking with its own input and
  * output buffer, so a slow or silent client costs a slot, never the loop;
- * a client that stops reading costs its one reply (at most
- * CLIENT_REPLY_MAX) for at most CLIENT_WRITE_STALL_MS, and all of them
- * together at most REPLIES_TOTAL_MAX. */
+ * a client that stops reading costs its one reply for a bounded time, and
+ * all such replies together are bounded too (control_bounds.h). */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +24,7 @@
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/control.h"
+#include "tern/control_bounds.h"
 #include "tern/control_proto.h"
 #include "tern/health.h"
 #include "tern/io_probe.h"
@@ -49,46 +49,12 @@
 #define MAX_CLIENTS 256
 /* A client must send a full command line within this long of connecting
  * or of its previous reply (and keep taking a reply's bytes: none taken
- * for CLIENT_WRITE_STALL_MS, below, closes it). */
+ * for TERN_CONTROL_WRITE_STALL_MS closes it). */
 #define CLIENT_TIMEOUT_MS 30000
 /* How long a command waits for the workers' answers. */
 #define REPLY_TIMEOUT_MS 2000
 /* How long a push retries a full worker queue before giving up. */
 #define PUSH_RETRY_MS 1000
-
-/* A client that stops reading: one whose reply has been pending this long
- * with no byte of it taken is closed (warned about at most every
- * TERN_POLL_WARN_INTERVAL_MS), its reply freed. `tern ctl` and scripts
- * read a reply as soon as it comes, so 5 s of nothing read is a reader
- * that stopped (a suspended script, one that sends commands and never
- * reads), not a slow one; without this bound its reply would be held
- * until CLIENT_TIMEOUT_MS. */
-#define CLIENT_WRITE_STALL_MS 5000
-/* The most reply bytes one client may have queued. The control thread
- * answers a client's commands one at a time and reads none of its next
- * ones while a reply is unread, so a client's queue is one reply: this
- * caps the reply. 4 MiB is ten times the default `conns` listing (1,000
- * connections at 270 to 400 bytes each) and holds 10,000 or more;
- * a longer listing is refused with an error naming LIMIT, rather than
- * held for a client that may never read it. */
-#define CLIENT_REPLY_MAX (4u << 20)
-/* The most reply bytes all clients together may have queued: four
- * clients at CLIENT_REPLY_MAX. A reply that would pass it is refused
- * ("busy ... try again") unless it is small; and so is a `conns` whose
- * listing could pass it, before the listing is built (judged by
- * CONNS_ENTRY_BOUND), so that clients which pipeline `conns` and never
- * read cost no listing per line, built only to be refused. Whatever
- * clients stop reading, the control thread holds at most this much of
- * their replies (plus small ones), for at most CLIENT_WRITE_STALL_MS. */
-#define REPLIES_TOTAL_MAX (16u << 20)
-#define BUSY_ERROR "busy: replies other control clients have not read hold %zu bytes; try again"
-/* Replies this small (stats, help, every single-connection command) are
- * never refused for the total: 256 clients of them are 16 MiB at most. */
-#define REPLY_SMALL (64u << 10)
-/* A `conns` entry's size, generously (escaped SNI, ALPN and certificate
- * names make the longest ones): a listing is judged by it before it is
- * built. With LIMIT 32 or fewer connections a listing is small. */
-#define CONNS_ENTRY_BOUND 2048u
 
 struct control_client {
 	struct tern_poll_client base; /* fd, deadline, pending output */
@@ -154,15 +120,11 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
 	struct tern_totals totals;
+	char err[128];
+
 	tern_server_totals(ctl->srv, &totals);
-	uint64_t listed = cmd->limit < totals.conns_active ? cmd->limit : totals.conns_active;
-	uint64_t bound = listed * CONNS_ENTRY_BOUND;
-	if (bound > CLIENT_REPLY_MAX)
-		bound = CLIENT_REPLY_MAX;
-	size_t queued = tern_poll_server_output_bytes(ctl->ps);
-	if (bound > REPLY_SMALL && queued + bound > REPLIES_TOTAL_MAX) {
-		char err[128];
-		snprintf(err, sizeof(err), BUSY_ERROR, queued);
+	if (tern_control_conns_refused(tern_poll_server_output_bytes(ctl->ps), cmd->limit,
+				       totals.conns_active, err, sizeof(err))) {
 		tern_reply_render_error(j, err);
 		return;
 	}
@@ -366,23 +328,6 @@ static bool client_append(struct control_client *cl, const char *text, size_t le
 	return tern_poll_client_append(&cl->base, text, len) == 0;
 }
 
-/* Why a finished reply of len bytes (its "\n" included) is not to be
- * queued, in err; false when it may be. */
-static bool reply_refused(struct tern_control *ctl, size_t len, char *err, size_t err_len)
-{
-	if (len > CLIENT_REPLY_MAX) {
-		snprintf(err, err_len, "reply too large: %zu bytes, more than the %u a control "
-			 "client may have queued (ask for fewer: conns LIMIT)", len, CLIENT_REPLY_MAX);
-		return true;
-	}
-	size_t queued = tern_poll_server_output_bytes(ctl->ps);
-	if (len > REPLY_SMALL && queued + len > REPLIES_TOTAL_MAX) {
-		snprintf(err, err_len, BUSY_ERROR, queued);
-		return true;
-	}
-	return false;
-}
-
 static void client_reply(struct tern_control *ctl, struct control_client *cl, const char *line,
 			 size_t len)
 {
@@ -392,7 +337,8 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 	tern_json_init(&j);
 	execute(ctl, line, len, &j);
 	bool failed = tern_json_finish(&j) < 0;
-	if (failed || reply_refused(ctl, j.len + 1, err, sizeof(err))) {
+	if (failed || tern_control_reply_refused(tern_poll_server_output_bytes(ctl->ps),
+						 j.len + 1, err, sizeof(err))) {
 		tern_json_free(&j);
 		tern_reply_render_error(&j, failed ? "reply too large" : err);
 		if (tern_json_finish(&j) < 0) {
@@ -721,7 +667,7 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 		/* A connection kept open and unused gives its slot to a new
 		 * one rather than lock `tern ctl` out for CLIENT_TIMEOUT_MS. */
 		.reclaim_idle = true,
-		.write_stall_ms = CLIENT_WRITE_STALL_MS,
+		.write_stall_ms = TERN_CONTROL_WRITE_STALL_MS,
 		.owner = ctl,
 		.turn = client_turn,
 		.wants = client_wants,

@@ -29,7 +29,7 @@ from harness import (ControlClient, TernTestCase, binary_is_sanitized,  # noqa: 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 METRICS_SLOTS = 64    # TERN_METRICS_MAX_CLIENTS
 CONTROL_SLOTS = 256   # control.c MAX_CLIENTS
-WRITE_STALL_S = 5.0   # control.c CLIENT_WRITE_STALL_MS
+WRITE_STALL_S = 5.0   # TERN_CONTROL_WRITE_STALL_MS
 GET = b"GET /metrics HTTP/1.1\r\nHost: tern\r\n\r\n"
 
 
@@ -284,10 +284,30 @@ class TestUnreadControlReplies(OverloadTestCase):
         if not binary_is_sanitized():
             grown = peak - rss_before
             # 200 replies of 0.5 MB would be 100 MB; the replies unread are
-            # capped at 16 MiB in all (control.c), which with the listings
+            # capped at 16 MiB in all (control_bounds.h), which with the listings
             # being built and the allocator's slack stays under 64 MiB.
             self.assertLess(grown, 64 << 20, "unread control replies grew tern by %d MB"
                             % (grown >> 20))
+        # The ones that came while the unread replies filled the total
+        # were refused, not built: some client read that (non-blocking
+        # reads of what each has; every deaf client was answered at least
+        # once, refused or not).
+        busy = b'{"ok":false,"error":"busy: replies other control clients have not read hold '
+        refused = answered = 0
+        for s in deaf:
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (BlockingIOError, ConnectionResetError):
+                pass
+            answered += data.startswith(b'{"ok":')
+            refused += busy in data
+        self.assertEqual(answered, self.DEAF)
+        self.assertGreater(refused, 0, "no deaf client was refused for the total")
         reply = ctl(self.ctl_path, "conns 5")
         self.assertIs(reply["ok"], True, reply)
         self.assertEqual(len(reply["conns"]), 5)
