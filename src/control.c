@@ -4,7 +4,9 @@
  * line protocol, the reload eventfd and the timers): the control plane is
  * not the data path, so it may block briefly on a worker's answer (bounded
  * by REPLY_TIMEOUT_MS). Every client is non-blocking with its own input and
- * output buffer, so a slow or silent client costs a slot, never the loop. */
+ * output buffer, so a slow or silent client costs a slot, never the loop;
+ * a client that stops reading costs its one reply for a bounded time, and
+ * all such replies together are bounded too (control_bounds.h). */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "tern/clock.h"
 #include "tern/conn.h"
 #include "tern/control.h"
+#include "tern/control_bounds.h"
 #include "tern/control_proto.h"
 #include "tern/health.h"
 #include "tern/io_probe.h"
@@ -46,7 +49,8 @@
 
 #define MAX_CLIENTS 256
 /* A client must send a full command line within this long of connecting
- * or of its previous reply, and read each reply within this long. */
+ * or of its previous reply (and keep taking a reply's bytes: none taken
+ * for TERN_CONTROL_WRITE_STALL_MS closes it). */
 #define CLIENT_TIMEOUT_MS 30000
 /* How long a command waits for the workers' answers. */
 #define REPLY_TIMEOUT_MS 2000
@@ -121,6 +125,15 @@ static struct tern_reply *fan_out(struct tern_control *ctl, enum tern_request_ki
 
 static void cmd_conns(struct tern_control *ctl, const struct tern_command *cmd, struct tern_json *j)
 {
+	struct tern_totals totals;
+	char err[128];
+
+	tern_server_totals(ctl->srv, &totals);
+	if (tern_control_conns_refused(tern_poll_server_output_bytes(ctl->ps), cmd->limit,
+				       totals.conns_active, err, sizeof(err))) {
+		tern_reply_render_error(j, err);
+		return;
+	}
 	struct tern_reply *reply = fan_out(ctl, TERN_REQ_KIND_LIST_CONNS, 0, 0, cmd->limit, -1);
 	if (!reply) {
 		tern_reply_render_error(j, "out of memory");
@@ -335,19 +348,30 @@ static void client_reply(struct tern_control *ctl, struct control_client *cl, co
 			 size_t len)
 {
 	struct tern_json j;
+	char err[192];
+
 	tern_json_init(&j);
 	execute(ctl, line, len, &j);
-	if (tern_json_finish(&j) < 0) {
+	bool failed = tern_json_finish(&j) < 0;
+	if (failed || tern_control_reply_refused(tern_poll_server_output_bytes(ctl->ps),
+						 j.len + 1, err, sizeof(err))) {
 		tern_json_free(&j);
-		tern_reply_render_error(&j, "reply too large");
+		tern_reply_render_error(&j, failed ? "reply too large" : err);
 		if (tern_json_finish(&j) < 0) {
 			cl->closing = true;
 			return;
 		}
 	}
-	if (!client_append(cl, j.buf, j.len) || !client_append(cl, "\n", 1))
+	/* The writer's NUL becomes the line's "\n", and its buffer, trimmed
+	 * to size, becomes the client's output: a large reply is never held
+	 * twice. */
+	j.buf[j.len] = '\n';
+	char *trimmed = realloc(j.buf, j.len + 1);
+	if (trimmed)
+		j.buf = trimmed;
+	if (tern_poll_client_give(&cl->base, j.buf, j.len + 1) < 0)
 		cl->closing = true;
-	tern_json_free(&j);
+	tern_json_init(&j); /* the buffer is the client's now */
 	cl->base.deadline_ms = tern_clock_ms() + CLIENT_TIMEOUT_MS;
 }
 
@@ -434,7 +458,6 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 					  uint64_t now)
 {
 	struct control_client *cl = tern_container_of(base, struct control_client, base);
-	(void)now;
 	if ((rev & POLLIN) && !client_read(cl))
 		return TERN_POLL_CLOSE;
 	if (!client_answer(owner, cl))
@@ -443,6 +466,12 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 		return TERN_POLL_CLOSE;
 	if (cl->closing && !client_has_output(cl))
 		return TERN_POLL_CLOSE;
+	/* Idle, its slot reclaimable (poll_server.h), while it holds nothing:
+	 * no bytes of a command, no reply, no hang-up pending. */
+	if (cl->in_len || client_has_output(cl) || cl->closing)
+		cl->base.idle_since_ms = 0;
+	else if (!cl->base.idle_since_ms)
+		cl->base.idle_since_ms = now;
 	/* A pipelined command waits, beyond this turn's LINES_PER_TURN. */
 	return !client_has_output(cl) && client_has_line(cl) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }
@@ -678,6 +707,10 @@ int tern_control_start(struct tern_server *srv, struct tern_control **out, char 
 		.client_size = sizeof(struct control_client),
 		.client_timeout_ms = CLIENT_TIMEOUT_MS,
 		.busy_reply = "{\"ok\":false,\"error\":\"too many control clients\"}\n",
+		/* A connection kept open and unused gives its slot to a new
+		 * one rather than lock `tern ctl` out for CLIENT_TIMEOUT_MS. */
+		.reclaim_idle = true,
+		.write_stall_ms = TERN_CONTROL_WRITE_STALL_MS,
 		.owner = ctl,
 		.turn = client_turn,
 		.wants = client_wants,

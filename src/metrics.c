@@ -8,7 +8,11 @@
  * within TERN_METRICS_REQUEST_MAX bytes and the whole exchange must end
  * within TERN_METRICS_CLIENT_TIMEOUT_MS, so a slow, silent or hostile
  * client costs one of TERN_METRICS_MAX_CLIENTS slots for a bounded time,
- * never the loop, and never the workers. Every answer closes the
+ * never the loop, and never the workers. And with every slot taken, the
+ * client that has been connected longest without a complete request
+ * gives its slot to the new one (reclaim_idle, poll_server.h): idle
+ * connections, however many, do not lock a scraper out; only clients
+ * being answered do, each for at most the exchange bound. Every answer closes the
  * connection (Connection: close): a scrape every few seconds gains
  * nothing from keep-alive, and a server that never reads a second request
  * has no request-smuggling or pipelining states to get wrong. */
@@ -662,6 +666,15 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 	if (keep && cl->state == CLIENT_WRITING &&
 	    ((rev & (POLLOUT | POLLIN)) || cl->base.out_off == 0))
 		keep = client_write(cl, now);
+	/* Idle, its slot reclaimable, from its first turn while no request
+	 * is complete (partial bytes do not renew it: a slow-loris stays the
+	 * oldest idle client); never again once it is answered (a draining
+	 * client is bounded by DRAIN_MS, and closing it early could reset
+	 * the answer in flight). */
+	if (cl->state != CLIENT_READING)
+		cl->base.idle_since_ms = 0;
+	else if (!cl->base.idle_since_ms)
+		cl->base.idle_since_ms = now;
 	return keep ? TERN_POLL_WAIT : TERN_POLL_CLOSE;
 }
 
@@ -701,6 +714,9 @@ int tern_metrics_start(struct tern_server *srv, struct tern_metrics **out, char 
 		.client_size = sizeof(struct metrics_client),
 		.client_timeout_ms = TERN_METRICS_CLIENT_TIMEOUT_MS,
 		.busy_reply = busy_reply,
+		.reclaim_idle = true,
+		/* No write_stall_ms: the exchange bound is shorter than any
+		 * useful one. */
 		.owner = m,
 		.turn = client_turn,
 	};

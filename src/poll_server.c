@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,6 +18,7 @@
 
 #include "tern/clock.h"
 #include "tern/log.h"
+#include "tern/log_limit.h"
 #include "tern/poll_server.h"
 
 /* The pollfds before the extra fds': stop, then the listener. */
@@ -42,8 +45,8 @@ struct tern_poll_server {
 	bool again;           /* a client's last turn was TERN_POLL_AGAIN */
 	uint64_t timer_next_ms;
 	uint64_t accept_resume_ms; /* 0: accepting */
-	uint64_t warn_next_ms;     /* accept failures before this are only counted */
-	unsigned long long num_unwarned;
+	/* The storms warned about at most once per warn_interval_ms. */
+	struct tern_log_limit accept_failed, slot_reclaimed, stalled_closed;
 };
 
 int tern_poll_server_new(const struct tern_poll_server_config *cfg, int listen_fd,
@@ -99,14 +102,39 @@ unsigned tern_poll_server_num_clients(const struct tern_poll_server *ps)
 	return ps->num_clients;
 }
 
+size_t tern_poll_server_output_bytes(const struct tern_poll_server *ps)
+{
+	size_t total = 0;
+	for (unsigned i = 0; i < ps->num_clients; i++)
+		total += ps->clients[i]->out_len;
+	return total;
+}
+
 int tern_poll_client_append(struct tern_poll_client *cl, const void *data, size_t len)
 {
 	char *grown = realloc(cl->out, cl->out_len + len);
 	if (!grown)
 		return -ENOMEM;
 	memcpy(grown + cl->out_len, data, len);
+	if (cl->out_len == 0)
+		cl->out_progress_ms = tern_clock_ms(); /* the stall clock starts */
 	cl->out = grown;
 	cl->out_len += len;
+	return 0;
+}
+
+int tern_poll_client_give(struct tern_poll_client *cl, char *buf, size_t len)
+{
+	if (cl->out_len) {
+		int ret = tern_poll_client_append(cl, buf, len);
+		free(buf);
+		return ret;
+	}
+	free(cl->out); /* NULL by the invariant; kept honest */
+	cl->out = buf;
+	cl->out_len = len;
+	cl->out_off = 0;
+	cl->out_progress_ms = tern_clock_ms();
 	return 0;
 }
 
@@ -118,6 +146,7 @@ int tern_poll_client_flush(struct tern_poll_client *cl)
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		cl->out_off += (size_t)n;
+		cl->out_progress_ms = tern_clock_ms();
 	}
 	free(cl->out);
 	cl->out = NULL;
@@ -134,26 +163,60 @@ static void client_close(struct tern_poll_server *ps, unsigned i)
 	ps->clients[i] = ps->clients[--ps->num_clients];
 }
 
+/* A warning of one storm (log_limit.h): "NAME: MESSAGE", said at most
+ * once per warn_interval_ms, with the count of the ones not said since. */
+__attribute__((format(printf, 4, 5)))
+static void warn_storm(struct tern_poll_server *ps, struct tern_log_limit *limit, uint64_t now,
+		       const char *fmt, ...)
+{
+	unsigned long long unsaid;
+	char msg[256];
+	va_list ap;
+
+	if (!tern_log_limit_due(limit, now, ps->cfg.warn_interval_ms, &unsaid))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (unsaid)
+		tern_log(TERN_LOG_WARN, "%s: %s (%llu more since the last warning)",
+			 ps->cfg.name, msg, unsaid);
+	else
+		tern_log(TERN_LOG_WARN, "%s: %s", ps->cfg.name, msg);
+}
+
 /* accept() failed for want of descriptors or memory: retrying at once
  * would fail again, with the listener still readable, at 100 % of a core.
- * The listener rests instead, and a run of such failures is warned about
- * once per interval, not once per attempt. */
+ * The listener rests instead (the clients already accepted are served
+ * meanwhile), and a run of such failures is warned about once per
+ * interval, not once per attempt. */
 static void accept_pause(struct tern_poll_server *ps, int err, uint64_t now)
 {
 	ps->accept_resume_ms = now + ps->cfg.accept_pause_ms;
-	if (now < ps->warn_next_ms) {
-		ps->num_unwarned++;
-		return;
+	warn_storm(ps, &ps->accept_failed, now, "accept: %s; pausing %u ms", strerror(err),
+		   ps->cfg.accept_pause_ms);
+}
+
+/* The table is full: closes the client idle longest to make room, so
+ * that clients which connect and say nothing (idle scrapers left open, a
+ * slow-loris) cannot lock out one that asks. False when none is idle. */
+static bool reclaim_idle_slot(struct tern_poll_server *ps, uint64_t now)
+{
+	unsigned oldest = ps->num_clients;
+	for (unsigned i = 0; i < ps->num_clients; i++) {
+		uint64_t since = ps->clients[i]->idle_since_ms;
+		if (since && (oldest == ps->num_clients ||
+			      since < ps->clients[oldest]->idle_since_ms))
+			oldest = i;
 	}
-	if (ps->num_unwarned)
-		tern_log(TERN_LOG_WARN, "%s: accept: %s; pausing %u ms (%llu more such failures "
-			 "since the last warning)", ps->cfg.name, strerror(err),
-			 ps->cfg.accept_pause_ms, ps->num_unwarned);
-	else
-		tern_log(TERN_LOG_WARN, "%s: accept: %s; pausing %u ms", ps->cfg.name,
-			 strerror(err), ps->cfg.accept_pause_ms);
-	ps->num_unwarned = 0;
-	ps->warn_next_ms = now + ps->cfg.warn_interval_ms;
+	if (oldest == ps->num_clients)
+		return false;
+	uint64_t idle_ms = now - ps->clients[oldest]->idle_since_ms;
+	client_close(ps, oldest);
+	warn_storm(ps, &ps->slot_reclaimed, now, "all %u client slots taken: closed the client "
+		   "idle longest (%llu ms) for a new one", ps->cfg.max_clients,
+		   (unsigned long long)idle_ms);
+	return true;
 }
 
 /* Until EAGAIN: the listener is level-triggered, but draining the queue
@@ -168,6 +231,8 @@ static void accept_clients(struct tern_poll_server *ps, uint64_t now)
 			return; /* EAGAIN, or a connection that died in the queue */
 		}
 		struct tern_poll_client *cl = NULL;
+		if (ps->num_clients == ps->cfg.max_clients && ps->cfg.reclaim_idle)
+			(void)reclaim_idle_slot(ps, now);
 		if (ps->num_clients == ps->cfg.max_clients ||
 		    !(cl = calloc(1, ps->cfg.client_size))) {
 			/* Best effort, never waited for: a new socket's send
@@ -186,6 +251,15 @@ static void accept_clients(struct tern_poll_server *ps, uint64_t now)
 	}
 }
 
+/* Whether the client has had output pending, none of it taken, for
+ * write_stall_ms: it stopped reading. */
+static bool write_stalled(const struct tern_poll_server *ps, const struct tern_poll_client *cl,
+			  uint64_t now)
+{
+	return ps->cfg.write_stall_ms && tern_poll_client_has_output(cl) &&
+	       now >= cl->out_progress_ms + ps->cfg.write_stall_ms;
+}
+
 static int poll_timeout(const struct tern_poll_server *ps, uint64_t now)
 {
 	uint64_t next = now + TERN_POLL_MAX_WAIT_MS;
@@ -193,9 +267,14 @@ static int poll_timeout(const struct tern_poll_server *ps, uint64_t now)
 		next = ps->accept_resume_ms;
 	if (ps->timer_next_ms < next)
 		next = ps->timer_next_ms;
-	for (unsigned i = 0; i < ps->num_clients; i++)
-		if (ps->clients[i]->deadline_ms < next)
-			next = ps->clients[i]->deadline_ms;
+	for (unsigned i = 0; i < ps->num_clients; i++) {
+		const struct tern_poll_client *cl = ps->clients[i];
+		if (cl->deadline_ms < next)
+			next = cl->deadline_ms;
+		if (ps->cfg.write_stall_ms && tern_poll_client_has_output(cl) &&
+		    cl->out_progress_ms + ps->cfg.write_stall_ms < next)
+			next = cl->out_progress_ms + ps->cfg.write_stall_ms;
+	}
 	if (ps->again)
 		next = now;
 	return next <= now ? 0 : (int)(next - now);
@@ -250,6 +329,12 @@ int tern_poll_server_turn(struct tern_poll_server *ps)
 			verdict = TERN_POLL_CLOSE;
 		if (now >= cl->deadline_ms)
 			verdict = TERN_POLL_CLOSE;
+		if (verdict != TERN_POLL_CLOSE && write_stalled(ps, cl, now)) {
+			warn_storm(ps, &ps->stalled_closed, now, "closed a client that read none of "
+				   "its %zu pending bytes for %u ms", cl->out_len - cl->out_off,
+				   ps->cfg.write_stall_ms);
+			verdict = TERN_POLL_CLOSE;
+		}
 		if (verdict == TERN_POLL_CLOSE)
 			client_close(ps, i);
 		else if (verdict == TERN_POLL_AGAIN)

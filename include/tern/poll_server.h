@@ -3,16 +3,20 @@
  * shared machinery around them.
  *
  * It owns what both need and neither should write twice: the pollfd
- * array rebuilt every turn; the listener, accepted until EAGAIN, with a
- * refusal (a fixed reply, then close) when the table is full, and a pause
- * instead of a retry when accept() fails for want of descriptors or memory
- * (EMFILE, ENFILE, ENOBUFS, ENOMEM), warned about at most once per
- * interval with the count of the failures not warned about; the client
- * table with swap-remove; each client's deadline, after which it is
- * closed; each client's pending output, written without blocking; a stop
- * eventfd; a few extra readable fds (the control thread's reload
- * eventfd); and a timer hook (the control thread's key rotation and
- * ticket refresh). What a client says and what it is answered is the
+ * array rebuilt every turn; the listener, accepted until EAGAIN; with the
+ * table full, the slot of the longest-idle client taken back for the new
+ * one (reclaim_idle), or else a refusal (a fixed reply, then close); a
+ * pause instead of a retry when accept() fails for want of descriptors or
+ * memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the clients already accepted
+ * served meanwhile; the client table with swap-remove; each client's
+ * deadline, after which it is closed; each client's pending output,
+ * written without blocking, and the client closed when it takes none of
+ * it for write_stall_ms; a stop eventfd; a few extra readable fds (the
+ * control thread's reload eventfd); and a timer hook (the control
+ * thread's key rotation and ticket refresh). Each of those storms (accept
+ * failing, slots reclaimed, stalled readers closed) is warned about at
+ * most once per interval, with the count of those not warned about
+ * (log_limit.h). What a client says and what it is answered is the
  * owner's, through struct tern_poll_server_config's callbacks.
  *
  * Threads: everything runs on the one thread that calls
@@ -29,7 +33,10 @@
 struct tern_poll_server;
 
 /* How long the listener rests after accept() failed for want of
- * descriptors or memory, and how often that is warned about at most. */
+ * descriptors or memory: long enough that a process out of descriptors
+ * costs ten accept() calls a second, not a core; short enough that a
+ * client waiting in the backlog is taken within 100 ms of one being
+ * free. And how often each storm is warned about at most. */
 #define TERN_POLL_ACCEPT_PAUSE_MS 100
 #define TERN_POLL_WARN_INTERVAL_MS 10000
 /* A loop with nothing due still wakes this often. */
@@ -43,8 +50,17 @@ struct tern_poll_server;
 struct tern_poll_client {
 	int fd;               /* the server's: closed with the client */
 	uint64_t deadline_ms; /* closed once the clock reaches it; the owner may move it */
+	/* The owner's to set: since when the client has been idle, holding
+	 * its slot with nothing under way (no request complete, no output
+	 * pending), so that its slot may be reclaimed for a new client; 0
+	 * while busy (never reclaimed). A new client starts at 0 until the
+	 * owner's first turn for it: one accepted in the same burst as the
+	 * newcomer may have its request waiting unread, and is not to be
+	 * taken for idle. */
+	uint64_t idle_since_ms;
 	char *out;            /* pending output, the server's */
 	size_t out_len, out_off;
+	uint64_t out_progress_ms; /* when the output last started or moved */
 };
 
 /* What a client's turn decided. */
@@ -62,6 +78,13 @@ struct tern_poll_server_config {
 	const char *busy_reply;    /* NUL-terminated; sent best effort, never waited for */
 	unsigned accept_pause_ms;  /* 0: TERN_POLL_ACCEPT_PAUSE_MS */
 	unsigned warn_interval_ms; /* 0: TERN_POLL_WARN_INTERVAL_MS */
+	/* With the table full, close the client idle longest (by
+	 * idle_since_ms) for a new one; the new one is refused only when
+	 * none is idle. */
+	bool reclaim_idle;
+	/* A client with output pending that takes none of it for this long is
+	 * closed (and warned about); 0: only its deadline bounds it. */
+	unsigned write_stall_ms;
 	void *owner;               /* passed to every callback */
 
 	/* Required. A client's turn, every loop iteration for every client,
@@ -116,10 +139,22 @@ void tern_poll_server_free(struct tern_poll_server *ps);
 /* Clients in the table now. The thread that runs the server. */
 unsigned tern_poll_server_num_clients(const struct tern_poll_server *ps);
 
+/* Bytes the clients' output buffers hold now, all clients together
+ * (written bytes included until the buffer is freed: the memory, not the
+ * backlog). The thread that runs the server. */
+size_t tern_poll_server_output_bytes(const struct tern_poll_server *ps);
+
 /* Appends len bytes to the client's pending output. Returns 0 or -ENOMEM
  * (nothing appended). */
 __attribute__((warn_unused_result))
 int tern_poll_client_append(struct tern_poll_client *cl, const void *data, size_t len);
+
+/* The same for len bytes at buf (from malloc), which it takes either way:
+ * with no output pending buf becomes the output buffer as it is, without
+ * a copy (a control reply of many megabytes is not held twice); else it
+ * is appended and freed. Returns 0 or -ENOMEM (nothing appended). */
+__attribute__((warn_unused_result))
+int tern_poll_client_give(struct tern_poll_client *cl, char *buf, size_t len);
 
 /* Writes what of the pending output the socket takes now (MSG_NOSIGNAL).
  * Returns 1 once all of it is written (the buffer freed), 0 when some is

@@ -322,20 +322,33 @@ class TestMetricsHTTP(MetricsTestCase):
         tern.stop_ok()
 
     def test_too_many_clients_get_503_then_recover(self):
+        """Idle clients give their slots to a new one (test_overload_servers);
+        a 503 is for a table full of clients being answered: here 64 that
+        sent a request and hold the connection while it drains (each for at
+        most the 1 s drain bound, so the 65th comes at once after them). A
+        round is tried again, bounded, when one of the 64 was still idle as
+        the 65th came (its request still in flight in the kernel: its slot
+        was taken for the 65th) or had drained already."""
         be = self.echo_backend()
         tern = self.start([be])
-        held = []
-        for _ in range(64):
-            s = socket.create_connection(("127.0.0.1", self.mport), timeout=scaled(10))
-            self.addCleanup(s.close)
-            held.append(s)
-        # The 65th is answered at once, not queued behind the others.
-        t0 = time.monotonic()
-        got, how = self.raw(b"GET /metrics HTTP/1.1\r\n\r\n")
+        for attempt in range(3):
+            held = []
+            for _ in range(64):
+                s = socket.create_connection(("127.0.0.1", self.mport), timeout=scaled(10))
+                self.addCleanup(s.close)
+                held.append(s)
+            for s in held:
+                s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            # The 65th is answered at once, not queued behind the others.
+            t0 = time.monotonic()
+            got, how = self.raw(b"GET /metrics HTTP/1.1\r\n\r\n")
+            took = time.monotonic() - t0
+            for s in held:
+                s.close()
+            if got.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") or attempt == 2:
+                break
         self.assertTrue(got.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), got[:100])
-        self.assertLess(time.monotonic() - t0, scaled(2))
-        for s in held:
-            s.close()
+        self.assertLess(took, scaled(2))
 
         def ok():
             try:

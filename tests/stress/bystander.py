@@ -22,6 +22,11 @@ ports, so a given source port always lands on the same worker). The socket
 closes with a reset (SO_LINGER 0) so that the port is free again at once
 instead of waiting out TIME_WAIT.
 
+kept=True: one TLS connection, made once, carries every request (an echo
+round trip each); a failed one is made again. For a fault that leaves tern
+no room for a new connection (scenario_fd_limit: no descriptors): what is
+measured is how tern serves the connections it has.
+
 Standalone: python3 bystander.py PORT SECONDS prints one line per request.
 """
 
@@ -83,12 +88,46 @@ def one_request(port, host, ctx, source_port=None):
     return (time.monotonic() - start) * 1000.0
 
 
-def _child(port, host, seconds, source_ports=None):
+class KeptConnection:
+    """One TLS connection for every request (kept=True); made again after
+    a failure."""
+
+    def __init__(self, port, host, ctx):
+        self.port, self.host, self.ctx = port, host, ctx
+        self.s = None
+
+    def request(self):
+        """One echo round trip of REQUEST; the milliseconds it took."""
+        start = time.monotonic()
+        try:
+            if self.s is None:
+                raw = socket.create_connection((self.host, self.port), timeout=REQUEST_TIMEOUT)
+                raw.settimeout(REQUEST_TIMEOUT)
+                self.s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+            self.s.sendall(REQUEST)
+            got = b""
+            while len(got) < len(REQUEST):
+                data = self.s.recv(4096)
+                if not data:
+                    raise ConnectionError("closed after %d bytes" % len(got))
+                got += data
+            if got != REQUEST:
+                raise ValueError("echo mismatch: %r" % got[:64])
+        except Exception:
+            if self.s is not None:
+                self.s.close()
+                self.s = None
+            raise
+        return (time.monotonic() - start) * 1000.0
+
+
+def _child(port, host, seconds, source_ports=None, kept=False):
     """The bystander process: one JSON line per request on stdout until
     `seconds` pass or stdin closes (the parent stopped it)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    conn = KeptConnection(port, host, ctx) if kept else None
     deadline = time.monotonic() + seconds
     next_at = time.monotonic()
     n = 0
@@ -96,7 +135,7 @@ def _child(port, host, seconds, source_ports=None):
         source_port = source_ports[n % len(source_ports)] if source_ports else None
         n += 1
         try:
-            ms = one_request(port, host, ctx, source_port)
+            ms = conn.request() if conn else one_request(port, host, ctx, source_port)
             rec = {"ms": ms}
         except Exception as e:  # reported, not fatal: the figure is the point
             rec = {"error": "%s: %s" % (type(e).__name__, e)}
@@ -115,8 +154,8 @@ class Bystander:
     """Runs the bystander process for at most max_seconds (a bound, so a
     scenario that forgets to stop it cannot leave it behind)."""
 
-    def __init__(self, port, host="127.0.0.1", max_seconds=600, source_ports=None):
-        self.port, self.host, self.max_seconds = port, host, max_seconds
+    def __init__(self, port, host="127.0.0.1", max_seconds=600, source_ports=None, kept=False):
+        self.port, self.host, self.max_seconds, self.kept = port, host, max_seconds, kept
         self.source_ports = list(source_ports or [])
         self.proc = None
         self.latencies_ms = []
@@ -127,7 +166,7 @@ class Bystander:
             if self.source_ports else []
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), str(self.port), str(self.max_seconds),
-             self.host, "--json"] + routed,
+             self.host, "--json"] + routed + (["--kept"] if self.kept else []),
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         return self
 
@@ -166,9 +205,9 @@ class Bystander:
         }
 
 
-def measure_baseline(port, seconds=2.0, host="127.0.0.1", source_ports=None):
+def measure_baseline(port, seconds=2.0, host="127.0.0.1", source_ports=None, kept=False):
     """The bystander on the quiet proxy for `seconds`: its summary."""
-    b = Bystander(port, host, source_ports=source_ports).start()
+    b = Bystander(port, host, source_ports=source_ports, kept=kept).start()
     time.sleep(seconds)  # pacing: the bystander's own run length
     return b.stop().summary()
 
@@ -183,14 +222,14 @@ def stall_beyond_baseline_ms(baseline, during):
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
-        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json] [--source-ports P,P...]")
+        sys.exit("usage: bystander.py PORT SECONDS [HOST] [--json] [--source-ports P,P...] [--kept]")
     port, seconds = int(sys.argv[1]), float(sys.argv[2])
     host = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else "127.0.0.1"
     ports = None
     if "--source-ports" in sys.argv:
         ports = [int(p) for p in sys.argv[sys.argv.index("--source-ports") + 1].split(",")]
     if "--json" in sys.argv:
-        _child(port, host, seconds, ports)
+        _child(port, host, seconds, ports, "--kept" in sys.argv)
     else:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

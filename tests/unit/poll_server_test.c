@@ -2,9 +2,14 @@
  * thread (and once on a thread of its own) over a loopback listener, with
  * a toy line protocol as the owner: each line "X\n" is answered "echo:X\n".
  *
+ * A line "big" is answered with BIG_REPLY bytes, given without a copy.
+ *
  * Cases: a client that sends and is answered; a client that stalls past
  * its deadline; pipelined lines answered without the loop sleeping; the
- * table full (the busy reply, then close); a listener hitting EMFILE under
+ * table full (the busy reply, then close); the table full with idle
+ * clients (the longest idle gives its slot; busy ones never do); a reader
+ * that stops reading closed after write_stall_ms while a slow one is not;
+ * a listener hitting EMFILE under
  * a lowered RLIMIT_NOFILE, which must pause instead of spinning, warn once
  * per interval with the count of the others, and recover; the timer hook
  * and an extra fd; stop; and the server on its own thread. */
@@ -28,6 +33,10 @@
 #include "tmp_dir.h"
 
 /* ---------------------------------------------------------- the owner */
+
+/* Much more than the socket buffers take: a peer that does not read
+ * leaves most of it pending. */
+#define BIG_REPLY (16u << 20)
 
 struct echo_client {
 	struct tern_poll_client base;
@@ -55,7 +64,6 @@ static enum tern_poll_verdict echo_turn(void *owner, struct tern_poll_client *ba
 {
 	struct echo_owner *o = owner;
 	struct echo_client *cl = tern_container_of(base, struct echo_client, base);
-	(void)now;
 	o->turns++;
 	if ((rev & (POLLIN | POLLHUP)) && !has_line(cl)) {
 		ssize_t n = recv(base->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, 0);
@@ -69,12 +77,29 @@ static enum tern_poll_verdict echo_turn(void *owner, struct tern_poll_client *ba
 	char *nl = memchr(cl->in, '\n', cl->in_len);
 	if (nl && !tern_poll_client_has_output(base)) {
 		size_t len = (size_t)(nl - cl->in) + 1;
-		if (tern_poll_client_append(base, "echo:", 5) < 0 ||
-		    tern_poll_client_append(base, cl->in, len) < 0 || tern_poll_client_flush(base) < 0)
+		if (len == 4 && memcmp(cl->in, "big\n", 4) == 0) {
+			/* A fixed send buffer (no autotuning): a peer reading
+			 * 128 KiB at a time frees enough of it to be progress. */
+			int sndbuf = 64 << 10;
+			(void)setsockopt(base->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+			char *big = malloc(BIG_REPLY);
+			if (!big || (memset(big, 'b', BIG_REPLY), 0) ||
+			    tern_poll_client_give(base, big, BIG_REPLY) < 0 ||
+			    tern_poll_client_flush(base) < 0)
+				return TERN_POLL_CLOSE;
+		} else if (tern_poll_client_append(base, "echo:", 5) < 0 ||
+			   tern_poll_client_append(base, cl->in, len) < 0 ||
+			   tern_poll_client_flush(base) < 0) {
 			return TERN_POLL_CLOSE;
+		}
 		cl->in_len -= len;
 		memmove(cl->in, cl->in + len, cl->in_len);
 	}
+	/* Idle while it holds nothing: no bytes of a line, no output. */
+	if (cl->in_len || tern_poll_client_has_output(base))
+		base->idle_since_ms = 0;
+	else if (!base->idle_since_ms)
+		base->idle_since_ms = now;
 	return has_line(cl) && !tern_poll_client_has_output(base) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }
 
@@ -328,6 +353,134 @@ static void test_table_full_refuses(void)
 	tern_poll_server_free(f.ps);
 }
 
+/* A client sends part of a line: busy, never reclaimed. */
+static void send_partial(int fd)
+{
+	CHECK_EQ_INT(send(fd, "part", 4, 0), 4);
+}
+
+struct idle_wanted {
+	struct tern_poll_server *ps;
+	int fd; /* the peer whose close is awaited */
+};
+
+static bool peer_sees_close(void *arg)
+{
+	struct idle_wanted *w = arg;
+	char byte;
+	ssize_t n = recv(w->fd, &byte, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static void test_table_full_reclaims_idle(void)
+{
+	struct fixture f;
+	fixture_init(&f);
+	f.cfg.max_clients = 2;
+	f.cfg.reclaim_idle = true;
+	if (!fixture_start(&f))
+		return;
+	int idle = connect_loopback(&f.addr);
+	CHECK(turn_until_clients(f.ps, 1) >= 0);
+	int busy = connect_loopback(&f.addr);
+	send_partial(busy);
+	CHECK(turn_until_clients(f.ps, 2) >= 0);
+	CHECK(turn_for(f.ps, 20) >= 1); /* busy's partial line is read */
+
+	/* The idle one gives its slot; the new one is served, not refused. */
+	int fresh = connect_loopback(&f.addr);
+	struct idle_wanted w = {f.ps, idle};
+	CHECK(turn_until(f.ps, peer_sees_close, &w, 2000) >= 0);
+	CHECK(echoes(f.ps, fresh, "taken"));
+	CHECK_EQ_UINT(tern_poll_server_num_clients(f.ps), 2);
+
+	/* fresh, answered and idle again, gives its slot in turn: the
+	 * client with a partial line never does. */
+	int next = connect_loopback(&f.addr);
+	w.fd = fresh;
+	CHECK(turn_until(f.ps, peer_sees_close, &w, 2000) >= 0);
+	send_partial(next);
+	CHECK(turn_for(f.ps, 20) >= 1);
+
+	/* Both busy: a newcomer is refused as before, and they are served. */
+	int refused = connect_loopback(&f.addr);
+	struct peer_read r = {.fd = refused, .want = "busy\n"};
+	CHECK(turn_until(f.ps, peer_has, &r, 2000) >= 0);
+	CHECK_EQ_UINT(tern_poll_server_num_clients(f.ps), 2);
+	struct peer_read rb = {.fd = busy, .want = "echo:part-a\n"};
+	CHECK_EQ_INT(send(busy, "-a\n", 3, 0), 3);
+	CHECK(turn_until(f.ps, peer_has, &rb, 2000) >= 0);
+	close(idle);
+	close(busy);
+	close(fresh);
+	close(next);
+	close(refused);
+	tern_poll_server_free(f.ps);
+}
+
+/* A peer with a small, fixed receive buffer: what it reads frees the
+ * server's send buffer at once, and what it does not read stays pending
+ * at the server. */
+static int connect_small_rcvbuf(const struct sockaddr_in *addr, int small)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+		perror("connect_small_rcvbuf");
+		exit(1);
+	}
+	return fd;
+}
+
+static void test_stalled_reader_closed(void)
+{
+	enum { STALL_MS = 150 };
+	struct fixture f;
+	fixture_init(&f);
+	f.cfg.write_stall_ms = STALL_MS;
+	/* The peers read on this thread between turns: a timer wish every
+	 * 10 ms keeps a turn from sleeping through their pace. */
+	f.cfg.timer = echo_timer;
+	f.o.timer_period_ms = 10;
+	if (!fixture_start(&f))
+		return;
+	int deaf = connect_small_rcvbuf(&f.addr, 4096);
+	int slow = connect_small_rcvbuf(&f.addr, 64 << 10);
+	CHECK(turn_until_clients(f.ps, 2) >= 0);
+	CHECK_EQ_INT(send(deaf, "big\n", 4, 0), 4);
+	CHECK_EQ_INT(send(slow, "big\n", 4, 0), 4);
+	CHECK(turn_for(f.ps, 30) >= 1);
+	/* Both replies pending, each held once (given, not copied). */
+	size_t held = tern_poll_server_output_bytes(f.ps);
+	CHECK(held == 2 * (size_t)BIG_REPLY);
+
+	/* slow takes 128 KiB every 50 ms: the server's socket buffer takes
+	 * more, and its stall clock restarts each time; deaf takes nothing
+	 * and is closed once STALL_MS pass. (The server sees progress only
+	 * when its socket buffer takes more: a reader slower than that buffer
+	 * per STALL_MS counts as stopped.) */
+	uint64_t start = tern_clock_ms();
+	static char sink[128 << 10];
+	while (tern_clock_ms() - start < 3 * STALL_MS) {
+		(void)turn_for(f.ps, 50);
+		size_t got = 0;
+		ssize_t n;
+		while (got < sizeof(sink) &&
+		       (n = recv(slow, sink + got, sizeof(sink) - got, MSG_DONTWAIT)) > 0)
+			got += (size_t)n;
+	}
+	CHECK_EQ_UINT(tern_poll_server_num_clients(f.ps), 1);
+	CHECK(tern_poll_server_output_bytes(f.ps) == (size_t)BIG_REPLY);
+
+	/* And slow, once it stops reading too. */
+	start = tern_clock_ms();
+	CHECK(turn_until_clients(f.ps, 0) >= 0);
+	CHECK(tern_clock_ms() - start >= STALL_MS - 60);
+	close(deaf);
+	close(slow);
+	tern_poll_server_free(f.ps);
+}
+
 /* Counts the lines of path holding `what`. */
 static unsigned count_lines_with(const char *path, const char *what)
 {
@@ -391,7 +544,7 @@ static void test_emfile_pauses_instead_of_spinning(void)
 	/* Warned once per interval, not once per failure, the later
 	 * warnings with the count of those in between. */
 	unsigned warnings = count_lines_with(log_path, "test: accept: ");
-	unsigned counted = count_lines_with(log_path, "more such failures since the last warning");
+	unsigned counted = count_lines_with(log_path, "more since the last warning)");
 	if (!CHECK(warnings >= 2 && warnings <= RUN_MS / WARN_MS + 1))
 		fprintf(stderr, "    %u warnings in %u ms\n", warnings, RUN_MS);
 	CHECK(count_lines_with(log_path, strerror(EMFILE)) == warnings);
@@ -484,6 +637,8 @@ int main(void)
 	test_stalled_client_closed_at_deadline();
 	test_pipelined_lines_do_not_wait();
 	test_table_full_refuses();
+	test_table_full_reclaims_idle();
+	test_stalled_reader_closed();
 	test_emfile_pauses_instead_of_spinning();
 	test_timer_extra_fd_and_stop();
 	test_bad_config();
