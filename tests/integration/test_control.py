@@ -608,7 +608,11 @@ class TestClose(ControlTestCase):
         hid = tern.conn_of(peer)["id"]
         self.assertEqual(tern.ctl("close %d" % hid), {"ok": True})
         got, how = read_until_closed(half, 5)
-        self.assertEqual((got, how), (b"", "eof"))
+        # Nothing comes back; a FIN, or a reset when tern had not yet read
+        # the 4 bytes when it closed (the kernel resets a socket closed
+        # with unread data): which one is a race the test cannot steer.
+        self.assertEqual(got, b"")
+        self.assertIn(how, ("eof", "reset"))
         self.assertEqual(tern.access_for(peer)["reason"], "closed_by_control")
         self.assertEqual(tern.stats()["handshake_failures"], 0)
 

@@ -143,10 +143,26 @@ def tearDownModule():
 _SYS_pidfd_getfd = 438  # the same number on every architecture
 
 
+def socket_inodes(pid):
+    """The inodes of the sockets pid holds open (/proc/PID/fd)."""
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            out.add(link[len("socket:["):-1])
+    return out
+
+
 def tcp_inode(pid, local_port=None, remote_port=None):
-    """The inode of the one established IPv4 TCP socket in pid's network
-    namespace with these ports (/proc/PID/net/tcp, hex fields), or None."""
+    """The inode of the one established IPv4 TCP socket of pid with these
+    ports (/proc/PID/net/tcp, hex fields), or None. The table lists the
+    whole network namespace, the test's own client ends and connections
+    of earlier tests included, so only pid's own sockets count."""
     found = []
+    own = socket_inodes(pid)
     with open("/proc/%d/net/tcp" % pid) as f:
         for line in f.readlines()[1:]:
             fields = line.split()
@@ -154,7 +170,7 @@ def tcp_inode(pid, local_port=None, remote_port=None):
             remote = int(fields[2].split(":")[1], 16)
             established = fields[3] == "01"
             if established and local_port in (None, local) and remote_port in (None, remote) \
-                    and fields[9] != "0":
+                    and fields[9] != "0" and fields[9] in own:
                 found.append(fields[9])
     if len(found) > 1:
         raise AssertionError("several sockets with local port %s, remote port %s"
