@@ -250,6 +250,23 @@ static void park(struct tern_worker *w, int fd)
 		tern_worker_refuse(w, fd, TERN_REFUSE_OVERFLOW);
 }
 
+/* As the control and metrics servers warn about their own accepts
+ * (poll_server.c): at most one line per 10 s per worker. */
+#define TERN_ACCEPT_WARN_INTERVAL_MS 10000u
+
+void tern_worker_warn_accept_failed(struct tern_worker *w, const struct tern_listener *l, int err)
+{
+	unsigned long long unsaid;
+
+	if (!tern_log_limit_due(&w->accept_failed, w->host.now_ms, TERN_ACCEPT_WARN_INTERVAL_MS, &unsaid))
+		return;
+	if (unsaid > 0)
+		tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s (%llu more since the last warning)", w->index,
+			 l->addr->text, strerror(err), unsaid);
+	else
+		tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text, strerror(err));
+}
+
 void tern_worker_on_accept(struct tern_worker *w, int fd)
 {
 	if (w->draining || w->stopping) {

@@ -178,8 +178,7 @@ static void accept_batch(struct tern_worker *w, struct tern_listener *l)
 		case EOPNOTSUPP:
 			continue;
 		default:
-			tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
-				 strerror(errno));
+			tern_worker_warn_accept_failed(w, l, errno);
 			l->armed = false;
 			return;
 		}

@@ -19,6 +19,7 @@
 #include "tern/conn.h"
 #include "tern/counters.h"
 #include "tern/histogram.h"
+#include "tern/log_limit.h"
 #include "tern/queue.h"
 #include "tern/worker.h"
 
@@ -148,6 +149,9 @@ struct tern_worker {
 	int *parked;
 	unsigned num_parked, parked_cap;
 	bool accept_paused;
+	/* accept() failing for another reason than a network error (EMFILE,
+	 * ENFILE, ENOBUFS): retried each tick, warned once per interval. */
+	struct tern_log_limit accept_failed;
 	/* Refusals not yet logged, by reason, and when the last line was
 	 * (at most one a second). */
 	uint64_t refused_unlogged[TERN_REFUSE_COUNT];
@@ -220,6 +224,11 @@ void tern_worker_arm_listeners(struct tern_worker *w);
  * before each accept4): a slot is free and accepting is not paused; with
  * no slot free, accepting pauses. */
 bool tern_worker_may_accept(struct tern_worker *w);
+
+/* accept() on l failed with err (a positive errno) for a reason the tick
+ * retries: one warning per TERN_ACCEPT_WARN_INTERVAL_MS per worker, with
+ * the count of failures since the last one, not one per attempt. */
+void tern_worker_warn_accept_failed(struct tern_worker *w, const struct tern_listener *l, int err);
 
 /* A client socket was accepted: a connection, or parked at --max-conns
  * (accepting pauses), or closed while draining (counted as refused). */

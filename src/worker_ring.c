@@ -129,8 +129,7 @@ static void on_accept(struct tern_worker *w, uint64_t ud, int32_t res, uint32_t 
 		/* -ECANCELED is ours (pause, drain, a change of kind). Others
 		 * (EMFILE, ENOBUFS) are left to the tick to re-arm, so a
 		 * persistent error costs one attempt per tick, not a spin. */
-		tern_log(TERN_LOG_WARN, "worker %u: accept on %s: %s", w->index, l->addr->text,
-			 strerror(-res));
+		tern_worker_warn_accept_failed(w, l, -res);
 		return;
 	}
 	/* Single-shot accepts are topped up to the slots free, one kind of

@@ -152,6 +152,11 @@ class TestOutOfDescriptors(OverloadTestCase):
             n = self.count_lines(tern, "%s: accept: Too many open files" % name)
             self.assertGreaterEqual(n, 1, name)
             self.assertLessEqual(n, 2, "%s warned %d times" % (name, n))
+        # The workers too (their listeners are retried each 50 ms tick):
+        # at most one line per worker per interval, 20 a second without it.
+        for worker in range(2):
+            n = self.count_lines(tern, "worker %d: accept on " % worker)
+            self.assertLessEqual(n, 2, "worker %d warned %d times" % (worker, n))
 
         # Descriptors back: the waiting ones are answered within a pause
         # or two.
