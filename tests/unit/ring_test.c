@@ -89,7 +89,7 @@ static int read_one(struct tern_ring *ring, int pair[2], uint8_t fill, size_t le
 	memset(msg, fill, len);
 	if (!CHECK(write(pair[0], msg, len) == (ssize_t)len))
 		return -1;
-	tern_ring_recv_provided(ring, pair[1], 7);
+	tern_ring_recv_provided(ring, pair[1], false, 7);
 	reap(ring, &r, 1);
 	if (!CHECK_EQ_UINT(r.n, 1) || !CHECK_EQ_INT(r.c[0].res, (long long)len) ||
 	    !CHECK(tern_ring_cqe_buffer(r.c[0].flags, &bid)))
@@ -145,7 +145,7 @@ static void test_miss_offers_more_and_quiet_ticks_fewer(void)
 	for (unsigned i = 0; i <= WARM_MIN; i++) {
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]) == 0);
 		CHECK(write(pairs[i][0], "abc", 3) == 3);
-		tern_ring_recv_provided(ring, pairs[i][1], i + 1);
+		tern_ring_recv_provided(ring, pairs[i][1], false, i + 1);
 	}
 	reap(ring, &r, WARM_MIN + 1);
 	CHECK_EQ_UINT(r.n, WARM_MIN + 1);
