@@ -373,7 +373,8 @@ static bool pump_client_to_backend(struct tern_conn *c)
 {
 	struct tern_flow *f = &c->c2b;
 
-	while (f->state == TERN_FLOW_OPEN && tern_buf_len(&c->cout) <= cout_limit(c)) {
+	while (f->state == TERN_FLOW_OPEN && tern_buf_len(&c->cout) <= cout_limit(c) &&
+	       tern_tls_read_ready(&c->tls)) {
 		if (tern_buf_reserve(&f->buf, buffer_size(c)) < 0) {
 			conn_close(c, "out_of_memory");
 			return false;

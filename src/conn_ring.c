@@ -15,6 +15,12 @@ struct ring_conn {
 	/* The last provided recv of a side found every buffer taken: its next
 	 * read goes into the connection's own memory. */
 	bool no_provided[2];
+	/* What the last recv of a side asked for, and whether it came back
+	 * short: then the socket was drained, and the next recv waits for
+	 * data before trying (tern_ring_recv's poll_first), as nginx waits
+	 * for the next epoll event once a read returns less than asked. */
+	uint32_t recv_asked[2];
+	bool drained[2];
 	struct __kernel_timespec connect_ts;
 };
 
@@ -54,14 +60,16 @@ static int ring_recv(struct tern_conn *c, enum tern_side side, struct tern_buf *
 	if (tern_conn_engine_give_back(c, b, &rc->lend[side], release_provided) < 0)
 		return -ENOMEM;
 	if (!b->data && tern_ring_has_buffers(ring) && !rc->no_provided[side]) {
-		tern_ring_recv_provided(ring, fd, ud);
+		rc->recv_asked[side] = tern_ring_buffer_size(ring);
+		tern_ring_recv_provided(ring, fd, rc->drained[side], ud);
 		return 1;
 	}
 	rc->no_provided[side] = false;
 	int ret = tern_conn_engine_own_tail(c, b);
 	if (ret <= 0)
 		return ret;
-	tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), ud);
+	rc->recv_asked[side] = tern_buf_free_tail(b);
+	tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), rc->drained[side], ud);
 	return 1;
 }
 
@@ -124,6 +132,7 @@ void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t
 	case TERN_OP_B_RECV: {
 		enum tern_side side = op == TERN_OP_C_RECV ? TERN_SIDE_CLIENT : TERN_SIDE_BACKEND;
 		struct tern_worker *w = conn_worker(c);
+		rc->drained[side] = res >= 0 && (uint32_t)res < rc->recv_asked[side];
 		if (tern_ring_cqe_buffer(flags, &bid)) {
 			struct tern_ring *ring = w->ring;
 			tern_conn_engine_borrow(tern_conn_read_buf(c, side), &rc->lend[side],

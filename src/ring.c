@@ -46,6 +46,8 @@ struct tern_ring {
 	unsigned buf_published; /* in the kernel ring, not yet taken by a recv */
 	unsigned warm;          /* how many to keep published */
 	unsigned quiet_ticks;   /* ticks since the last miss */
+	/* The kernel takes IORING_RECVSEND_POLL_FIRST (tern_ring_recv). */
+	bool poll_first_ok;
 };
 
 static struct io_uring_sqe *ring_sqe(struct tern_ring *ring);
@@ -64,6 +66,9 @@ int tern_ring_new(unsigned entries, struct tern_ring **out)
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
 	p.cq_entries = entries * 4;
 	ret = io_uring_queue_init_params(entries, &ring->uring, &p);
+	/* DEFER_TASKRUN came in 6.1, after POLL_FIRST (5.19): a kernel that
+	 * takes the one takes the other. */
+	ring->poll_first_ok = ret == 0;
 	if (ret == -EINVAL) {
 		/* Kernels before 6.1 lack DEFER_TASKRUN: run without it. */
 		struct io_uring_params plain = {.flags = IORING_SETUP_CQSIZE,
@@ -168,10 +173,17 @@ uint32_t tern_ring_buffer_size(const struct tern_ring *ring)
 	return ring->buf_size;
 }
 
-void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud)
+static void recv_poll_first(const struct tern_ring *ring, struct io_uring_sqe *sqe, bool poll_first)
+{
+	if (poll_first && ring->poll_first_ok)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
+
+void tern_ring_recv_provided(struct tern_ring *ring, int fd, bool poll_first, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = ring_sqe(ring);
 	io_uring_prep_recv(sqe, fd, NULL, ring->buf_size, 0);
+	recv_poll_first(ring, sqe, poll_first);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = PROVIDED_GROUP;
 	io_uring_sqe_set_data64(sqe, ud);
@@ -250,10 +262,12 @@ void tern_ring_accept(struct tern_ring *ring, int fd, uint64_t ud)
 	io_uring_sqe_set_data64(sqe, ud);
 }
 
-void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud)
+void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, bool poll_first,
+		    uint64_t ud)
 {
 	struct io_uring_sqe *sqe = ring_sqe(ring);
 	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	recv_poll_first(ring, sqe, poll_first);
 	io_uring_sqe_set_data64(sqe, ud);
 }
 

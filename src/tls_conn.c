@@ -245,6 +245,11 @@ int tern_tls_read(struct tern_tls *tls, void *dst, size_t len)
 	}
 }
 
+bool tern_tls_read_ready(const struct tern_tls *tls)
+{
+	return !tern_buf_empty(tls->in) || tls->in_eof || SSL_has_pending(tls->ssl) == 1;
+}
+
 int tern_tls_write(struct tern_tls *tls, const void *src, size_t len)
 {
 	size_t n = 0;

@@ -55,7 +55,14 @@ void tern_ring_accept_multishot(struct tern_ring *ring, int fd, uint64_t ud);
 /* One socket, then the accept ends (no IORING_CQE_F_MORE): the kernel
  * takes no more from the backlog than accepts were queued. */
 void tern_ring_accept(struct tern_ring *ring, int fd, uint64_t ud);
-void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);
+/* poll_first: the caller expects no data yet (its last read on fd came
+ * back short, the socket drained), so the kernel waits for data before
+ * its first attempt rather than try, fail and then wait: one failed
+ * tcp_recvmsg less per wait. Ignored on kernels before 6.1, which this
+ * ring runs without DEFER_TASKRUN (the flag needs 5.19). A wrong guess
+ * costs little: data already there completes the wait at once. */
+void tern_ring_recv(struct tern_ring *ring, int fd, void *buf, size_t len, bool poll_first,
+		    uint64_t ud);
 void tern_ring_send(struct tern_ring *ring, int fd, const void *buf, size_t len, uint64_t ud);
 void tern_ring_read(struct tern_ring *ring, int fd, void *buf, size_t len, uint64_t ud);
 /* connect, cancelled with -ECANCELED if it has not completed after *ts. */
@@ -80,7 +87,7 @@ __attribute__((warn_unused_result))
 int tern_ring_provide_buffers(struct tern_ring *ring, unsigned count, uint32_t size);
 bool tern_ring_has_buffers(const struct tern_ring *ring);
 uint32_t tern_ring_buffer_size(const struct tern_ring *ring);
-void tern_ring_recv_provided(struct tern_ring *ring, int fd, uint64_t ud);
+void tern_ring_recv_provided(struct tern_ring *ring, int fd, bool poll_first, uint64_t ud);
 /* True if the completion's flags carry a provided buffer; sets *bid. */
 bool tern_ring_cqe_buffer(uint32_t flags, uint16_t *bid);
 /* The buffer a completion carried (its bid), now the caller's. */

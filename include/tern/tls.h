@@ -98,6 +98,13 @@ int tern_tls_handshake(struct tern_tls *tls);
 __attribute__((warn_unused_result))
 int tern_tls_read(struct tern_tls *tls, void *dst, size_t len);
 
+/* Whether tern_tls_read can make progress: ciphertext waits in `in`,
+ * OpenSSL holds bytes of its own (part of a record, or plaintext a short
+ * read left), or the transport's EOF is still to be seen. Otherwise a read
+ * would only fail with "want read": on a busy connection that is a call
+ * into OpenSSL for every completion of the other direction. */
+bool tern_tls_read_ready(const struct tern_tls *tls);
+
 /* Encrypts len bytes from src into `out` (one record at most 16 KiB; the
  * caller sizes len by the room `out` has). Returns len (> 0), 0 when
  * OpenSSL cannot write now (a post-handshake exchange waits for the

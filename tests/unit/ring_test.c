@@ -1,7 +1,9 @@
 /* The ring's provided buffers, on a real io_uring: reads land in the few
  * most recently used buffers instead of cycling through all of them; a
  * read that finds none offered makes more offered; quiet ticks make fewer
- * offered again. And the probe (tern_ring_probe): 0 here, and the reason
+ * offered again. A recv that waits for data before trying (poll_first)
+ * gets the bytes already queued at once, and bytes that come later when
+ * they come. And the probe (tern_ring_probe): 0 here, and the reason
  * when a seccomp filter refuses each io_uring system call in turn, as a
  * container runtime's default profile does. */
 #include <errno.h>
@@ -89,7 +91,7 @@ static int read_one(struct tern_ring *ring, int pair[2], uint8_t fill, size_t le
 	memset(msg, fill, len);
 	if (!CHECK(write(pair[0], msg, len) == (ssize_t)len))
 		return -1;
-	tern_ring_recv_provided(ring, pair[1], 7);
+	tern_ring_recv_provided(ring, pair[1], false, 7);
 	reap(ring, &r, 1);
 	if (!CHECK_EQ_UINT(r.n, 1) || !CHECK_EQ_INT(r.c[0].res, (long long)len) ||
 	    !CHECK(tern_ring_cqe_buffer(r.c[0].flags, &bid)))
@@ -145,7 +147,7 @@ static void test_miss_offers_more_and_quiet_ticks_fewer(void)
 	for (unsigned i = 0; i <= WARM_MIN; i++) {
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]) == 0);
 		CHECK(write(pairs[i][0], "abc", 3) == 3);
-		tern_ring_recv_provided(ring, pairs[i][1], i + 1);
+		tern_ring_recv_provided(ring, pairs[i][1], false, i + 1);
 	}
 	reap(ring, &r, WARM_MIN + 1);
 	CHECK_EQ_UINT(r.n, WARM_MIN + 1);
@@ -280,11 +282,58 @@ static void test_probe(void)
 	CHECK_EQ_STR(why, "Operation");
 }
 
+/* poll_first is a guess that the socket is drained: a wrong guess must
+ * still find the bytes already there (own memory and provided buffer),
+ * and a right one must wait for the bytes that come later. */
+static void test_poll_first_recv(void)
+{
+	struct tern_ring *ring;
+	int pair[2];
+	struct reaped r;
+	uint8_t got[64];
+	uint16_t bid;
+
+	if (!new_ring(&ring, COUNT))
+		return;
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+	CHECK(write(pair[0], "early", 5) == 5);
+	tern_ring_recv(ring, pair[1], got, sizeof(got), true, 1);
+	reap(ring, &r, 1);
+	if (CHECK_EQ_UINT(r.n, 1) && CHECK_EQ_INT(r.c[0].res, 5))
+		CHECK(memcmp(got, "early", 5) == 0);
+
+	CHECK(write(pair[0], "queued", 6) == 6);
+	tern_ring_recv_provided(ring, pair[1], true, 2);
+	reap(ring, &r, 1);
+	if (CHECK_EQ_UINT(r.n, 1) && CHECK_EQ_INT(r.c[0].res, 6) &&
+	    CHECK(tern_ring_cqe_buffer(r.c[0].flags, &bid))) {
+		CHECK(memcmp(tern_ring_buffer_take(ring, bid), "queued", 6) == 0);
+		tern_ring_buffer_return(ring, bid);
+	}
+
+	/* Nothing queued: the recv waits past a 20 ms timeout, then
+	 * completes with what is written after it. */
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+	tern_ring_recv(ring, pair[1], got, sizeof(got), true, 3);
+	tern_ring_timeout(ring, &ts, 4);
+	reap(ring, &r, 1);
+	if (CHECK_EQ_UINT(r.n, 1))
+		CHECK_EQ_UINT(r.c[0].ud, 4);
+	CHECK(write(pair[0], "late", 4) == 4);
+	reap(ring, &r, 1);
+	if (CHECK_EQ_UINT(r.n, 1) && CHECK_EQ_UINT(r.c[0].ud, 3) && CHECK_EQ_INT(r.c[0].res, 4))
+		CHECK(memcmp(got, "late", 4) == 0);
+	close(pair[0]);
+	close(pair[1]);
+	tern_ring_free(ring);
+}
+
 int main(void)
 {
 	test_probe();
 	test_reads_reuse_warm_buffers();
 	test_miss_offers_more_and_quiet_ticks_fewer();
 	test_fewer_buffers_than_the_minimum();
+	test_poll_first_recv();
 	return check_summary();
 }
