@@ -9,8 +9,10 @@
  * stay resident for as long as tern is quiet (docs/overload.md: 140 MiB
  * after 9,000 closed). jemalloc's background thread runs the decay on the
  * clock: the memory goes back within about dirty_decay_ms, off the
- * workers. The thread blocks every signal, and --user applies to it as to
- * every thread (glibc changes the IDs of all of them).
+ * workers. It shows as a few threads named jemalloc_bg_thd (three with
+ * two workers), asleep while there is nothing to purge; they block every
+ * signal, and --user applies to them as to every thread (glibc changes
+ * the IDs of all of them).
  *
  * An operator can still override any of it: MALLOC_CONF in the
  * environment is read after this (jemalloc's opt.* precedence), e.g.
