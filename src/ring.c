@@ -307,10 +307,13 @@ void tern_ring_close(struct tern_ring *ring, int fd)
 	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
 }
 
-void tern_ring_cancel_fd(struct tern_ring *ring, int fd)
+/* Without IORING_ASYNC_CANCEL_ALL: the kernel stops at the first match
+ * instead of searching on until it finds none (which, for the last
+ * search, means every place an operation can wait). */
+void tern_ring_cancel_one(struct tern_ring *ring, uint64_t target_ud)
 {
 	struct io_uring_sqe *sqe = ring_sqe(ring);
-	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_prep_cancel64(sqe, target_ud, 0);
 	io_uring_sqe_set_data64(sqe, TERN_RING_UD_IGNORE);
 }
 

@@ -69,10 +69,18 @@ void tern_ring_read(struct tern_ring *ring, int fd, void *buf, size_t len, uint6
 void tern_ring_connect(struct tern_ring *ring, int fd, const struct sockaddr *addr,
 		       socklen_t addr_len, struct __kernel_timespec *ts, uint64_t ud);
 void tern_ring_close(struct tern_ring *ring, int fd);
-/* Cancels every operation in flight on fd; each completes -ECANCELED. */
-void tern_ring_cancel_fd(struct tern_ring *ring, int fd);
-/* Cancels the operation(s) with the given user_data. */
+/* Cancels every operation in flight with the given user_data (several
+ * accepts may share one); each completes -ECANCELED. */
 void tern_ring_cancel(struct tern_ring *ring, uint64_t target_ud);
+/* Cancels the one operation in flight with the given user_data, if any:
+ * it completes -ECANCELED (or with its own result, if it was finishing).
+ * The kernel finds a waiting socket operation by hashing the user_data, so
+ * this costs the same with ten thousand others pending; a cancel by file
+ * descriptor (IORING_ASYNC_CANCEL_FD) walks every pending one instead,
+ * which made closing n connections cost O(n^2) (docs/overload.md). One
+ * that finds nothing is harmless, though it walks the ring's few plain
+ * timeouts before saying so. */
+void tern_ring_cancel_one(struct tern_ring *ring, uint64_t target_ud);
 void tern_ring_timeout(struct tern_ring *ring, struct __kernel_timespec *ts, uint64_t ud);
 
 /* Provided buffers: `count` buffers of `size` bytes registered with the

@@ -14,12 +14,23 @@ process may open here; the backend is a process of its own
 The bystander goes through the same tern (no --max-conns here, so it never
 waits for a slot) while the connections sit idle and while they close; the
 opening is set-up (a handshake storm from this test on the same CPUs).
-A second round of opening and closing them all checks that what the first
-left in tern's RSS is reused, not added to.
+Its backend is not theirs: the echo process that holds the N backend
+connections hands its port to a second one (SO_REUSEPORT, then it stops
+listening) before the bystander starts. Sharing one would measure Python
+more than tern: a single asyncio loop echoing for 9,000 connections that
+all end at once keeps the bystander's echo waiting up to a second, while
+its handshake through tern, at the same moment, takes a few
+milliseconds (docs/overload.md).
+
+After the close, tern's RSS must come back to its baseline (jemalloc's
+background thread returns freed pages within about dirty_decay_ms, 10 s;
+proxy/jemalloc_conf.c), and again after a second round of opening and
+closing them all.
 
 Figures: RSS per connection, descriptors per connection, the RSS and
-descriptors left above the baseline after the close and after a second
-round, and the bystander.
+descriptors left above the baseline just after the close, how long RSS
+took to come back and where it settled, the same after a second round,
+and the bystander.
 """
 
 import asyncio
@@ -39,6 +50,18 @@ from harness import (TernTestCase, binary_is_sanitized, main, process_rss, scale
 NAME = "idle_conns"
 CONNS = pick(1000, 9000)
 CONCURRENT_OPENS = 50  # handshakes in flight at once while opening
+# What RSS may keep above the baseline once the connections are gone:
+# jemalloc's own metadata (extent records, the radix tree over the address
+# space it has used, thread caches) is never returned and grows a little
+# with the peak, and a page that still holds one long-lived object cannot
+# go back. Measured: 3 MiB after 1,000 connections (18 MiB), 6 MiB after
+# 9,000 (139 MiB); with the connections' pages kept (before jemalloc's
+# background thread) it was 22 and 150 MiB.
+RSS_KEPT_FIXED = 6 << 20
+RSS_KEPT_SHARE = 0.05  # of what the connections added
+# jemalloc's dirty_decay_ms (10 s) and its background thread's sleep
+# between purges, which grows when little is left to purge.
+RSS_RETURN_S = 30
 
 
 def open_fds(pid):
@@ -105,7 +128,7 @@ class IdleClients:
 class ScenarioIdleConns(TernTestCase):
 
     def test_idle_conns(self):
-        echo = EchoProcess(self)
+        echo = EchoProcess(self, reuse_port=True)
         ctl_path = os.path.join(self.tmp, "control.sock")
         tern = self.start_tern([echo.addr], workers=2, access_log=False,
                                extra=["--control", ctl_path])
@@ -124,6 +147,10 @@ class ScenarioIdleConns(TernTestCase):
         wait_for(lambda: tern.stats()["conns_active"] >= CONNS, 30,
                  "%d connections active" % CONNS)
         rss_open, fds_open = process_rss(pid), open_fds(pid)
+        # The bystander's backend: a second echo process on the same port,
+        # the only one listening from now on (see the docstring).
+        EchoProcess(self, port=echo.port, reuse_port=True)
+        echo.unlisten()
         with Bystander(self.port) as by:
             time.sleep(pick(2.0, 5.0))  # pacing: the idle hold the bystander measures
             t0, cpu0 = time.monotonic(), cpu_ms(pid)
@@ -133,14 +160,17 @@ class ScenarioIdleConns(TernTestCase):
             close_s, close_cpu = time.monotonic() - t0, cpu_ms(pid) - cpu0
         during = by.summary()
         rss_after, fds_after = self.settled(tern, pid)
+        rss_kept = RSS_KEPT_FIXED + RSS_KEPT_SHARE * (rss_open - rss_base)
+        return_s, rss_returned = self.rss_return(pid, rss_base + rss_kept)
 
-        # A second round: what the first left behind is reused, not added.
+        # A second round: nothing left over from the first adds up.
         clients = IdleClients(self.port, CONNS)
         clients.open_all()
         clients.close_all()
         wait_for(lambda: tern.stats()["conns_active"] == 0, pick(30, 120),
                  "every connection of the second round closed")
         rss_after2, fds_after2 = self.settled(tern, pid)
+        return2_s, rss_returned2 = self.rss_return(pid, rss_base + rss_kept)
 
         mib = 1048576.0
         per_conn_kib = (rss_open - rss_base) / CONNS / 1024.0
@@ -155,8 +185,13 @@ class ScenarioIdleConns(TernTestCase):
         figure(NAME, "rss_per_connection", per_conn_kib, "KiB")
         figure(NAME, "fds_per_connection", "%.2f" % ((fds_open - fds_base) / CONNS))
         figure(NAME, "rss_after_close_above_baseline", (rss_after - rss_base) / mib, "MiB")
+        figure(NAME, "rss_return_time", return_s, "s")
+        figure(NAME, "rss_returned_above_baseline", (rss_returned - rss_base) / mib, "MiB")
         figure(NAME, "fds_after_close_above_baseline", fds_after - fds_base)
         figure(NAME, "rss_after_second_round_above_baseline", (rss_after2 - rss_base) / mib,
+               "MiB")
+        figure(NAME, "rss_second_return_time", return2_s, "s")
+        figure(NAME, "rss_second_returned_above_baseline", (rss_returned2 - rss_base) / mib,
                "MiB")
         figure(NAME, "fds_after_second_round_above_baseline", fds_after2 - fds_base)
         check_bystander(self, NAME, baseline, during)
@@ -172,12 +207,30 @@ class ScenarioIdleConns(TernTestCase):
             # Idle connections hold no read buffers (--read-buffers): the
             # connection and OpenSSL's state, some KiB each.
             self.assertLess(per_conn_kib, 64.0, "RSS per idle connection")
-            # RSS does not fall back to the baseline (the allocator keeps
-            # what the connections and the close's record buffers used),
-            # but a second round reuses it: nothing grows per connection.
-            growth = rss_after2 - rss_after
-            self.assertLess(growth, 0.1 * (rss_open - rss_base) + (4 << 20),
-                            "RSS grew by %.1f MiB over a second round" % (growth / mib))
+            # What the connections used goes back to the kernel, after
+            # each round (RSS_KEPT_* say what may stay and why).
+            for n, (secs, rss) in enumerate(((return_s, rss_returned),
+                                             (return2_s, rss_returned2)), 1):
+                self.assertIsNotNone(
+                    secs, "round %d: RSS still %.1f MiB above the baseline %d s after the "
+                    "close (at most %.1f MiB may stay)" % (
+                        n, (rss - rss_base) / mib, RSS_RETURN_S, rss_kept / mib))
+
+    def rss_return(self, pid, bound):
+        """Waits (at most RSS_RETURN_S) for tern's RSS to come down to
+        bound: (the seconds it took, or None when it did not; the RSS
+        then). Sanitizer builds keep freed memory on purpose: not waited
+        for."""
+        if binary_is_sanitized():
+            return None, process_rss(pid)
+        t0 = time.monotonic()
+        while True:
+            rss = process_rss(pid)
+            if rss <= bound:
+                return time.monotonic() - t0, rss
+            if time.monotonic() - t0 > RSS_RETURN_S:
+                return None, rss
+            time.sleep(0.5)  # polling interval of a bounded wait
 
     def settled(self, tern, pid):
         """RSS and descriptors once the last connection is gone and a few

@@ -5,7 +5,9 @@
  * gets the bytes already queued at once, and bytes that come later when
  * they come. And the probe (tern_ring_probe): 0 here, and the reason
  * when a seccomp filter refuses each io_uring system call in turn, as a
- * container runtime's default profile does. */
+ * container runtime's default profile does. And cancelling by user_data:
+ * tern_ring_cancel_one ends the one operation named, and leaves the
+ * others (even one with the same user_data) waiting. */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -328,6 +330,90 @@ static void test_poll_first_recv(void)
 	tern_ring_free(ring);
 }
 
+/* The completion for ud in r, or NULL. */
+static const struct completion *find(const struct reaped *r, uint64_t ud)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->c[i].ud == ud)
+			return &r->c[i];
+	return NULL;
+}
+
+/* Submits what is queued and takes the completions already there,
+ * without waiting for more. */
+static void reap_ready(struct tern_ring *ring, struct reaped *r)
+{
+	r->n = 0;
+	CHECK_EQ_INT(tern_ring_submit_and_poll(ring), 0);
+	tern_ring_drain(ring, on_completion, r);
+}
+
+static void test_cancel_one(void)
+{
+	struct tern_ring *ring;
+	int a[2], b[2];
+	char buf_a[16], buf_b[16];
+	struct reaped r;
+	const struct completion *got;
+
+	if (!CHECK(tern_ring_new(64, &ring) == 0))
+		return;
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+	/* Two reads waiting, on two sockets: one is cancelled, and only it. */
+	tern_ring_recv(ring, a[0], buf_a, sizeof(buf_a), false, 0x10);
+	tern_ring_recv(ring, b[0], buf_b, sizeof(buf_b), false, 0x20);
+	reap_ready(ring, &r);
+	CHECK_EQ_UINT(r.n, 0);
+	tern_ring_cancel_one(ring, 0x10);
+	reap(ring, &r, 2);
+	CHECK_EQ_UINT(r.n, 2);
+	got = find(&r, 0x10);
+	if (CHECK(got != NULL))
+		CHECK_EQ_INT(got->res, -ECANCELED);
+	got = find(&r, TERN_RING_UD_IGNORE); /* the cancel's own completion */
+	if (CHECK(got != NULL))
+		CHECK_EQ_INT(got->res, 0);
+	CHECK(find(&r, 0x20) == NULL);
+	/* Nothing by that name in flight any more: harmless. */
+	tern_ring_cancel_one(ring, 0x10);
+	reap(ring, &r, 1);
+	CHECK_EQ_UINT(r.n, 1);
+	CHECK_EQ_INT(r.c[0].ud, TERN_RING_UD_IGNORE);
+	CHECK_EQ_INT(r.c[0].res, -ENOENT);
+	/* The other one still reads. */
+	CHECK(write(b[1], "hi", 2) == 2);
+	reap(ring, &r, 1);
+	got = find(&r, 0x20);
+	if (CHECK(got != NULL))
+		CHECK_EQ_INT(got->res, 2);
+
+	/* Two with one user_data (a listener's accepts): cancel_one ends one
+	 * of them, tern_ring_cancel the rest. */
+	tern_ring_recv(ring, a[0], buf_a, sizeof(buf_a), false, 0x30);
+	tern_ring_recv(ring, b[0], buf_b, sizeof(buf_b), false, 0x30);
+	tern_ring_cancel_one(ring, 0x30);
+	reap(ring, &r, 2);
+	CHECK_EQ_UINT(r.n, 2);
+	got = find(&r, 0x30);
+	if (CHECK(got != NULL))
+		CHECK_EQ_INT(got->res, -ECANCELED);
+	reap_ready(ring, &r);
+	CHECK_EQ_UINT(r.n, 0);
+	tern_ring_cancel(ring, 0x30);
+	reap(ring, &r, 2);
+	CHECK_EQ_UINT(r.n, 2);
+	got = find(&r, 0x30);
+	if (CHECK(got != NULL))
+		CHECK_EQ_INT(got->res, -ECANCELED);
+
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	tern_ring_free(ring);
+}
+
 int main(void)
 {
 	test_probe();
@@ -335,5 +421,6 @@ int main(void)
 	test_miss_offers_more_and_quiet_ticks_fewer();
 	test_fewer_buffers_than_the_minimum();
 	test_poll_first_recv();
+	test_cancel_one();
 	return check_summary();
 }
