@@ -194,7 +194,12 @@ class ScenarioIdleConns(TernTestCase):
         figure(NAME, "rss_second_returned_above_baseline", (rss_returned2 - rss_base) / mib,
                "MiB")
         figure(NAME, "fds_after_second_round_above_baseline", fds_after2 - fds_base)
-        check_bystander(self, NAME, baseline, during)
+        # The long form: 9,000 connections closed at once are about 4,500
+        # TCP closes per worker of about 60 us of kernel work each (over
+        # loopback the peer's side too), done before the bystander's next
+        # event on that worker: README, "Under overload", says so.
+        check_bystander(self, NAME, baseline, during, bound_ms=pick(100, 300),
+                        why=pick(None, "9,000 closes at once: ~4,500 TCP closes per worker ahead of the bystander"))
 
         # Two descriptors per proxied connection (give or take the control
         # connection of the last stats and a bystander request), none left

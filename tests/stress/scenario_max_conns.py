@@ -156,7 +156,12 @@ class ScenarioMaxConns(TernTestCase):
         figure(NAME, "reset", reset)
         figure(NAME, "time_until_all_served", all_served_s, "s")
         figure(NAME, "conns_active_peak", peak[0])
-        check_bystander(self, NAME, baseline, during)
+        # The long form: 3,000 clients handshake through the first tern on
+        # the same two CPUs as the second tern the bystander goes through
+        # (a bystander through the first would wait in its backlog, behind
+        # the clients being measured): README, "Under overload", says so.
+        check_bystander(self, NAME, baseline, during, bound_ms=pick(100, 400),
+                        why=pick(None, "3,000 handshakes share the two CPUs with the bystander's own tern"))
         others = sorted(set(o for o in waiters.outcome if o not in ("served", "reset")))
         self.assertEqual(others, [], "other outcomes")
         self.assertEqual(served, WAITING, "waiters not served")
