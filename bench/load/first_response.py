@@ -36,7 +36,7 @@ import common
 from common import CLK_TCK, HERE, BenchError, read_text, tail
 from procs import run_tool
 from proxies import Proxy, free_port
-from sysstat import settle_cpu, tree_sched_ns
+from sysstat import settle_cpu, tree_sched_ns, tree_voluntary_switches
 
 SCENARIOS = ("request", "banner", "silent")
 TERN_MODES = ("at-once", "with-data")
@@ -52,6 +52,7 @@ FIGURES = [
     ("with_data_pct", "tickets in the same wake-up as the first data", "% of connections",
      False),
     ("us", "proxy CPU", "µs / connection", True),
+    ("sleeps", "proxy sleeps (voluntary context switches)", "/ connection", True),
 ]
 SILENT_FIGURES = [
     ("data_segs", "data segments server → client", "segments / connection", True),
@@ -65,12 +66,15 @@ def metric_keys():
     return keys + ["fr_silent_%s" % f[0] for f in SILENT_FIGURES]
 
 
-def variants(order):
+def variants(order, rep=0):
     """The phase's columns: the proxies in this repeat's order, tern as its
-    two --handshake-tickets modes."""
+    two --handshake-tickets modes, one after the other, which goes first
+    alternating with the repeat (`rep`) so that drift on the machine
+    favours neither."""
+    modes = TERN_MODES if rep % 2 == 0 else TERN_MODES[::-1]
     out = []
     for p in order:
-        out += ["tern:" + m for m in TERN_MODES] if p == "tern" else [p]
+        out += ["tern:" + m for m in modes] if p == "tern" else [p]
     return out
 
 
@@ -139,13 +143,15 @@ def run(runner, variant):
                 runner.check_probe(name, proxy)
             client(proxy.port, scenario, min(n["warmup"], n[scenario]), 120)
             before, sched_before = settle_cpu(root), tree_sched_ns(root)
+            sleeps_before = tree_voluntary_switches(root)
             r = client(proxy.port, scenario, n[scenario], 60 + n[scenario] * 0.3)
             after, sched_after = settle_cpu(root), tree_sched_ns(root)
+            sleeps = tree_voluntary_switches(root) - sleeps_before
         finally:
             runner.procs.stop(p)
         conns = r["connections"]
         r.update(cpu_ticks_s=(after - before) / CLK_TCK,
-                 cpu_schedstat_s=(sched_after - sched_before) / 1e9,
+                 cpu_schedstat_s=(sched_after - sched_before) / 1e9, proxy_sleeps=sleeps,
                  proxy_args=proxy.description)
         raw["scenarios"][scenario] = r
         key = "fr_%s_" % scenario
@@ -156,7 +162,8 @@ def run(runner, variant):
             metrics.update({key + "data_segs": r["data_segs"], key + "segs": r["segs"],
                             key + "wakeups": r["wakeups"],
                             key + "with_data_pct": r["tickets_with_first_data_pct"],
-                            key + "us": (sched_after - sched_before) / 1e3 / conns})
+                            key + "us": (sched_after - sched_before) / 1e3 / conns,
+                            key + "sleeps": sleeps / conns})
     if not runner.proxies[name].description:
         # "Proxies as configured" when no other phase started this one:
         # its configuration without the phase's own flags.
