@@ -208,5 +208,38 @@ function get(session) {
                 self.assert_resumed_chain(tern, 2)
 
 
+
+class TestHandshakeTicketsDefault(TicketTestCase):
+
+    def test_with_data_is_the_default_and_at_once_still_works(self):
+        """Without the flag the handshake's two tickets wait for the
+        backend's first data and come right before it; with
+        --handshake-tickets at-once they come as the handshake ends."""
+        be = self.backend(SpeakBackend)
+        tern = self.tern_ctl([be], ["--ticket-flush-delay", "10s"], workers=1)
+        watch = TicketWatch()
+        a = self.conn(watch)
+        wait_for(lambda: be.by_index.get(0), 5, "tern's backend connection")
+        a.pump_for(QUIET)
+        self.assertEqual(a.tickets(), 0, "the default sent the tickets without backend data")
+        entry = tern.conn_of(a.c)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_pending"],
+                          entry["tickets_requested"]), (0, 2, 0))
+        be.speak(0, BODY)
+        a.pump_until(lambda: len(a.data) >= len(BODY), 3, "the first response")
+        kinds = a.kinds()
+        self.assertEqual(kinds[:kinds.index("data")], ["ticket", "ticket"], kinds)
+        self.finish(tern, [a])
+
+        at_once = self.tern_ctl([be], ["--ticket-flush-delay", "10s",
+                                       "--handshake-tickets", "at-once"], workers=1)
+        b = self.conn(watch)
+        b.expect_tickets(self, 2)
+        self.assertEqual(len(b.data), 0)
+        entry = at_once.conn_of(b.c)
+        self.assertEqual((entry["tickets_sent"], entry["tickets_pending"]), (2, 0))
+        self.finish(at_once, [b])
+
+
 if __name__ == "__main__":
     main()
