@@ -163,7 +163,8 @@ class Proxy:
         if self.name == "tern":
             extra = shlex.split(self.args.tern_args) + list(tern_extra)
             self.description = ("tern -w 1 --tls-min 1.3 --ciphersuites %s --max-conns %d "
-                                "--log-level warn%s (tickets: --num-tickets 2, default)"
+                                "--log-level warn%s (tickets: --num-tickets 2 and --handshake-tickets "
+                                "with-data, the defaults)"
                                 % (CIPHERSUITE, MAX_CONNS,
                                    "".join(" " + a for a in extra)))
             return [self.args.tern, "-l", listen, "-b", backend, "-w", "1",
