@@ -506,7 +506,9 @@ def rerender(args, out_dir):
         data = json.load(f)
     meta, runs = data["meta"], data["runs"]
     summary = summarize(runs)
-    proxies = [p for p in ALL_PROXIES if any(r["proxy"] == p for r in runs)]
+    # first_response's columns are the proxy's name and a variant after ":"
+    proxies = [p for p in ALL_PROXIES
+               if any(r["proxy"].split(":")[0] == p for r in runs)]
     errors = [r for r in runs if "error" in r]
     tmp = tempfile.mkdtemp(prefix="tern-bench-load-")
     try:
