@@ -48,7 +48,9 @@ class TestHandshakeTicketsWithData(TicketTestCase):
         """`connections` connections, the first full and every later one
         resumed: the access log, the handshake counts and the tickets sent
         (2 after the full handshake, 1 after each resumption)."""
-        lines = tern.wait_access(connections)
+        # In the order of the connections (one worker: ids in accept
+        # order), not of their closes.
+        lines = sorted(tern.wait_access(connections), key=lambda a: a["id"])
         self.assertEqual([a.get("resumed") for a in lines], [0] + [1] * (connections - 1),
                          "access log: %r" % lines)
         wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
