@@ -58,6 +58,10 @@ void tern_config_init(struct tern_config *cfg)
 	cfg->ticket_rotate_ms = TERN_DEFAULT_TICKET_ROTATE_MS;
 	cfg->ticket_refresh_ms = TERN_DEFAULT_TICKET_REFRESH_MS;
 	cfg->ticket_flush_delay_ms = TERN_DEFAULT_TICKET_FLUSH_DELAY_MS;
+	/* One send and one client wake-up fewer per connection, for no
+	 * measurable CPU (bench/RESULTS.md, "Handshake tickets with the
+	 * first response"). */
+	cfg->handshake_tickets = TERN_HANDSHAKE_TICKETS_WITH_DATA;
 	cfg->session_lifetime_ms = TERN_DEFAULT_SESSION_LIFETIME_MS;
 	cfg->watch = true;
 	cfg->reload_interval_ms = 0;

@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 ALL_PROXIES = ["tern", "haproxy", "hitch", "nginx"]
 ANCHORS = ["haproxy", "hitch", "nginx"]
 ALL_PHASES = ["floor", "full_ecdsa", "full_rsa", "resumed", "bulk", "req1k",
-              "latency", "idle_rss", "storm"]
+              "latency", "idle_rss", "first_response", "storm"]
 # What a run measures without --phases: everything but the storm, which
 # alone takes longer than the rest together (`--phases storm`).
 DEFAULT_PHASES = [p for p in ALL_PHASES if p != "storm"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import common
+import first_response
 from common import CIPHERSUITE, CLK_TCK, REPO, read_text
 from sysstat import TCP_CC
 
@@ -133,6 +134,20 @@ def methods(runner, args):
         "for each."
         % (runner.storm.conns, runner.storm.hold, runner.storm.lifetime,
            runner.storm.interval, runner.storm.refresh_arg(), runner.storm.conns),
+        "**Handshake tickets and the first response**: `bench/load/first_response_client.py` "
+        "(Python ssl over memory BIOs and a blocking socket, on the load CPU) makes %d full "
+        "TLS 1.3 handshakes one after another per scenario (after %d unmeasured): `request` "
+        "(`GET /small` keep-alive in a send of its own right after the client's Finished; the "
+        "nginx backend answers), `banner` (the backend, `first_response_backend.py`, sends a "
+        "line on connect; the client sends nothing) and `silent` (%d connections; the backend "
+        "never answers). A connection is done when the awaited data and exactly 2 "
+        "NewSessionTickets (counted by the context's message callback) are in; the client "
+        "then reads its socket's TCP_INFO (`tcpi_segs_in`, `tcpi_data_segs_in`) and counts "
+        "its recv() calls that returned data. tern runs with `--handshake-tickets at-once` "
+        "and `with-data`, the proxy started afresh per scenario; proxy CPU is its schedstat "
+        "run time over the scenario / connections."
+        % (first_response.counts(runner)["request"], first_response.counts(runner)["warmup"],
+           first_response.counts(runner)["silent"]),
         "**Crypto floor**: `taskset -c %s openssl speed -seconds 1` for ecdsap256, "
         "ecdhx25519, rsa2048 (sign/s, derive/s) and `-evp aes-128-gcm -bytes 16384`, "
         "once per repeat: µs per handshake = 1/sign + 1/derive (the server's X25519 key "

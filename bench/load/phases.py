@@ -12,6 +12,7 @@ import sys
 import time
 
 import common
+import first_response
 import storm
 from common import CIPHERSUITE, CLK_TCK, HERE, BenchError, tail
 from procs import run_tool
@@ -122,6 +123,8 @@ class Runner:
         self.last_sched_s = None
         if name == "storm":
             return storm.run(self, proxy_name, cert_kind)
+        if name == "first_response":
+            return first_response.run(self, proxy_name)
         proxy = self.proxies[proxy_name]
         cert = self.certs["rsa" if name == "full_rsa" else "ecdsa"]
         p = proxy.start(self.procs, cert)

@@ -153,16 +153,18 @@ class Proxy:
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.description = ""
 
-    def argv(self, cert, storm=None):
+    def argv(self, cert, storm=None, tern_extra=()):
         """The command line (writing the configuration file first); with
         `storm` (a StormSetting), the session lifetime and refresh of the
-        storm phase on top of the configuration every phase uses."""
+        storm phase on top of the configuration every phase uses;
+        `tern_extra`: more tern flags, a phase's own (first_response)."""
         listen = "127.0.0.1:%d" % self.port
         backend = "127.0.0.1:%d" % self.backend_port
         if self.name == "tern":
-            extra = shlex.split(self.args.tern_args)
+            extra = shlex.split(self.args.tern_args) + list(tern_extra)
             self.description = ("tern -w 1 --tls-min 1.3 --ciphersuites %s --max-conns %d "
-                                "--log-level warn%s (tickets: --num-tickets 2, default)"
+                                "--log-level warn%s (tickets: --num-tickets 2 and --handshake-tickets "
+                                "with-data, the defaults)"
                                 % (CIPHERSUITE, MAX_CONNS,
                                    "".join(" " + a for a in extra)))
             return [self.args.tern, "-l", listen, "-b", backend, "-w", "1",
@@ -250,8 +252,8 @@ stream {{
             return ["nginx", "-p", self.dir, "-c", conf, "-e", self.dir + "/error.log"]
         raise ValueError(self.name)
 
-    def start(self, procs, cert, storm=None):
-        p = procs.start(self.argv(cert, storm), self.log_path, cpu=common.PROXY_CPU)
+    def start(self, procs, cert, storm=None, tern_extra=()):
+        p = procs.start(self.argv(cert, storm, tern_extra), self.log_path, cpu=common.PROXY_CPU)
         try:
             wait_tls(self.port, p, self.log_path)
         except BenchError:

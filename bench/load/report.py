@@ -10,6 +10,7 @@ import statistics
 import tempfile
 
 import common
+import first_response
 from common import ALL_PROXIES, ANCHORS, STORM_CONTROL, log, read_text, write_file
 from procs import run_tool
 
@@ -59,7 +60,14 @@ STORM_METRICS = [
     ("storm_%s_held_tickets" % c, "reconnect storm, %s: NewSessionTickets read while "
      "held" % n, "tickets / connection", False, None)
     for c, n in (("ecdsa", "ECDSA P-256"), ("rsa", "RSA-2048"))]
-METRIC = {m[0]: m for m in METRICS + STORM_METRICS}
+# The first_response phase's figures, in its own section only (columns:
+# tern in both --handshake-tickets modes and the anchors).
+FIRST_RESPONSE_METRICS = [
+    ("fr_%s_%s" % (s, k), "first response, %s: %s" % (s, label), unit, lower, None)
+    for s in ("request", "banner") for k, label, unit, lower in first_response.FIGURES] + [
+    ("fr_silent_%s" % k, "first response, silent backend: %s" % label, unit, lower, None)
+    for k, label, unit, lower in first_response.SILENT_FIGURES]
+METRIC = {m[0]: m for m in METRICS + STORM_METRICS + FIRST_RESPONSE_METRICS}
 PHASE_METRICS = {
     "full_ecdsa": ["full_ecdsa_us"],
     "full_rsa": ["full_rsa_us"],
@@ -70,6 +78,7 @@ PHASE_METRICS = {
     "idle_rss": ["idle_rss_kib"],
     "storm": ["storm_%s_%s" % (c, k) for c in ("ecdsa", "rsa")
               for k in ("resumed_pct", "us", "back_ms", "hold_ms_per_s", "held_tickets")],
+    "first_response": first_response.metric_keys(),
     "floor": ["full_ecdsa_us", "full_rsa_us", "resumed_us", "bulk_ns_per_byte"],
 }
 # What the floor column means in each row it fills.
@@ -213,6 +222,9 @@ def render_markdown(meta, summary, runs, proxies, errors):
         L.append("")
     if meta.get("storm") and any(k.startswith("storm_") for c in summary.values() for k in c):
         L += render_storm(meta["storm"], summary, runs, proxies)
+    if meta.get("first_response") and any(k.startswith("fr_") for c in summary.values()
+                                           for k in c):
+        L += render_first_response(meta["first_response"], summary, proxies)
     L.append("### What was measured, and how")
     L.append("")
     for line in meta["methods"]:
@@ -323,6 +335,76 @@ def render_storm(st, summary, runs, proxies):
     return L
 
 
+def render_first_response(fr, summary, proxies):
+    """The first_response phase's tables: one per scenario, a row per
+    column (tern in both modes, the anchors), and what with-data changes
+    against at-once."""
+    cols = [c for c in first_response.variants([p for p in ALL_PROXIES if p in proxies])
+            if c in summary]
+    n = fr["connections"]
+    L = ["### Handshake tickets and the first response (median of the repeats, "
+         "min–max in parentheses)", ""]
+    L.append("Full TLS 1.3 handshakes (ECDSA P-256), one connection at a time, %d per "
+             "scenario (after %d unmeasured), through each proxy and through tern with "
+             "`--handshake-tickets at-once` and `with-data`; every proxy sends 2 tickets per "
+             "full handshake. Counted by the client (`bench/load/first_response_client.py`) "
+             "until it had what it waited for and both tickets: the segments its socket "
+             "received (TCP_INFO; data segments are those carrying bytes, i.e. the proxy's "
+             "sends on loopback), its wake-ups (recv() calls that returned data), and whether "
+             "the tickets came in the same wake-up as the first data. Proxy CPU: its run "
+             "time (schedstat) over the scenario / connections."
+             % (n["request"], n["warmup"]))
+    L.append("")
+    for scenario, what in (("request", "the client speaks first: `GET /small` (HTTP/1.1 "
+                            "keep-alive) right after its Finished, the nginx backend answers"),
+                           ("banner", "the server speaks first: the backend sends one line "
+                            "on connect, the client sends nothing")):
+        L.append("**%s** — %s:" % (scenario, what))
+        L.append("")
+        head = ["proxy"] + ["%s (%s)" % (label, unit)
+                            for _, label, unit, _ in first_response.FIGURES]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
+        for col in cols:
+            s = summary[col]
+            L.append("| " + " | ".join([col] + [cell(s.get("fr_%s_%s" % (scenario, k)))
+                                                for k, *_ in first_response.FIGURES]) + " |")
+        L.append("")
+    L.append("**silent** — the backend never answers, %d connections: the tickets must "
+             "still come (tern with-data: after `--ticket-flush-delay`, 200 ms by default):"
+             % n["silent"])
+    L.append("")
+    head = ["proxy"] + ["%s (%s)" % (label, unit)
+                        for _, label, unit, _ in first_response.SILENT_FIGURES]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for col in cols:
+        s = summary[col]
+        L.append("| " + " | ".join([col] + [cell(s.get("fr_silent_%s" % k))
+                                            for k, *_ in first_response.SILENT_FIGURES]) + " |")
+    L.append("")
+    a, w = summary.get("tern:at-once"), summary.get("tern:with-data")
+    if a and w:
+        lines = []
+        for scenario in ("request", "banner"):
+            def d(k):
+                x, y = a.get("fr_%s_%s" % (scenario, k)), w.get("fr_%s_%s" % (scenario, k))
+                return (x["median"], y["median"]) if x and y else (None, None)
+            segs, wakes, cpu = d("data_segs"), d("wakeups"), d("us")
+            if None in segs + wakes + cpu or not cpu[0]:
+                continue
+            lines.append("- %s: with-data %s data segments and %s wake-ups per connection "
+                         "(at-once %s and %s), proxy CPU %s µs against %s (%+.1f %%)."
+                         % (scenario, fmt(segs[1]), fmt(wakes[1]), fmt(segs[0]), fmt(wakes[0]),
+                            fmt(cpu[1]), fmt(cpu[0]), 100.0 * (cpu[1] / cpu[0] - 1)))
+        if lines:
+            L.append("tern with-data against at-once (medians):")
+            L.append("")
+            L += lines
+            L.append("")
+    return L
+
+
 RESULTS_TEMPLATE = """# bench/load results
 
 tern against HAProxy, hitch and nginx (stream) as TLS terminators in front
@@ -424,7 +506,9 @@ def rerender(args, out_dir):
         data = json.load(f)
     meta, runs = data["meta"], data["runs"]
     summary = summarize(runs)
-    proxies = [p for p in ALL_PROXIES if any(r["proxy"] == p for r in runs)]
+    # first_response's columns are the proxy's name and a variant after ":"
+    proxies = [p for p in ALL_PROXIES
+               if any(r["proxy"].split(":")[0] == p for r in runs)]
     errors = [r for r in runs if "error" in r]
     tmp = tempfile.mkdtemp(prefix="tern-bench-load-")
     try:

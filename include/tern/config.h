@@ -78,7 +78,8 @@ enum tern_handshake_tickets {
 	/* OpenSSL's way: in a send of their own as the handshake completes. */
 	TERN_HANDSHAKE_TICKETS_AT_ONCE,
 	/* Held back, like requested tickets: ahead of the first backend data,
-	 * in the same send, or alone after --ticket-flush-delay. */
+	 * in the same send, or alone after --ticket-flush-delay. The
+	 * default (tern_config_init). */
 	TERN_HANDSHAKE_TICKETS_WITH_DATA,
 };
 

@@ -492,8 +492,10 @@ static void env_init(struct env *e, const struct env_opts *o)
 	tern_config_init(&e->cfg);
 	e->cfg.buffer_size = o->buffer_size ? o->buffer_size : 16384;
 	e->cfg.ticket_flush_delay_ms = o->flush_delay_ms;
-	if (o->tickets_with_data)
-		e->cfg.handshake_tickets = TERN_HANDSHAKE_TICKETS_WITH_DATA;
+	/* The fake's connections write the handshake's tickets at once
+	 * unless a test asks for with-data (tern's default). */
+	e->cfg.handshake_tickets = o->tickets_with_data ? TERN_HANDSHAKE_TICKETS_WITH_DATA
+						       : TERN_HANDSHAKE_TICKETS_AT_ONCE;
 	e->cfg.accept_proxy = o->accept_proxy;
 	if (o->accept_from) {
 		CHECK_EQ_INT(tern_cidr_parse(o->accept_from, &e->cfg.accept_proxy_from[0]), 0);
