@@ -156,7 +156,7 @@ def socket_inodes(pid):
     return out
 
 
-def tcp_inode(pid, local_port=None, remote_port=None):
+def tcp_inode(pid, local_port=None, remote_port=None, not_local_port=None):
     """The inode of the one established IPv4 TCP socket of pid with these
     ports (/proc/PID/net/tcp, hex fields), or None. The table lists the
     whole network namespace, the test's own client ends and connections
@@ -170,12 +170,12 @@ def tcp_inode(pid, local_port=None, remote_port=None):
             remote = int(fields[2].split(":")[1], 16)
             established = fields[3] == "01"
             if established and local_port in (None, local) and remote_port in (None, remote) \
-                    and fields[9] != "0" and fields[9] in own:
-                found.append(fields[9])
+                    and local != not_local_port and fields[9] != "0" and fields[9] in own:
+                found.append((fields[9], line.strip()))
     if len(found) > 1:
-        raise AssertionError("several sockets with local port %s, remote port %s"
-                             % (local_port, remote_port))
-    return found[0] if found else None
+        raise AssertionError("several sockets with local port %s, remote port %s:\n%s"
+                             % (local_port, remote_port, "\n".join(l for _, l in found)))
+    return found[0][0] if found else None
 
 
 def fd_of_inode(pid, inode):
@@ -326,7 +326,9 @@ class TestTCPKeepalive(TernTestCase):
         client_port = c.local_addr[1]
         backend_port = int(be.addr.rsplit(":", 1)[1])
         client_inode = tcp_inode(pid, local_port=self.port, remote_port=client_port)
-        backend_inode = tcp_inode(pid, remote_port=backend_port)
+        # Not tern's client-side sockets (local port: the listener's),
+        # whose remote port is a client's, whatever it happens to be.
+        backend_inode = tcp_inode(pid, remote_port=backend_port, not_local_port=self.port)
         self.assertIsNotNone(client_inode, "tern's socket for client port %d" % client_port)
         self.assertIsNotNone(backend_inode, "tern's socket to backend port %d" % backend_port)
         client_fd = fd_of_inode(pid, client_inode)
