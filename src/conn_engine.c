@@ -89,6 +89,17 @@ int tern_conn_engine_backend_socket(const struct tern_conn *c, int family, int t
 	return fd;
 }
 
+void tern_conn_engine_ack_now(struct tern_conn *c)
+{
+	int fd = c->sock[TERN_SIDE_CLIENT].fd;
+	int one = 1;
+
+	/* A failure (a UNIX socket from an inherited listener) only leaves the
+	 * ACK to the timer. */
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 bool tern_conn_engine_address(struct tern_conn *c, bool local, struct sockaddr *out,
 			      socklen_t len)
 {

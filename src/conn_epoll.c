@@ -321,6 +321,7 @@ const struct tern_conn_ops tern_conn_epoll_ops = {
 	.shutdown_wr = epoll_shutdown_wr,
 	.close = epoll_close,
 	.address = tern_conn_engine_address,
+	.ack_now = tern_conn_engine_ack_now,
 	.return_buffers = epoll_return_buffers,
 	.slot_freed = tern_worker_conn_slot_freed,
 };

@@ -155,6 +155,7 @@ const struct tern_conn_ops tern_conn_ring_ops = {
 	.shutdown_wr = ring_shutdown_wr,
 	.close = ring_close,
 	.address = tern_conn_engine_address,
+	.ack_now = tern_conn_engine_ack_now,
 	.return_buffers = ring_return_buffers,
 	.slot_freed = tern_worker_conn_slot_freed,
 };

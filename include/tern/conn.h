@@ -174,6 +174,10 @@ struct tern_conn_ops {
 	void (*shutdown_wr)(struct tern_conn *c, enum tern_side side);
 	/* Cancels what is in flight on side and closes it. */
 	void (*close)(struct tern_conn *c, enum tern_side side);
+	/* What the client has sent so far is acknowledged now rather than
+	 * after the delayed-ACK timer (TCP_QUICKACK). Optional (NULL: nothing
+	 * done). */
+	void (*ack_now)(struct tern_conn *c);
 	/* The client socket's peer or local address; false if unknown. */
 	bool (*address)(struct tern_conn *c, bool local, struct sockaddr *out, socklen_t len);
 	/* Takes back buffers lent for the event being handled; bytes the

@@ -68,6 +68,10 @@ int tern_conn_engine_own_tail(struct tern_conn *c, struct tern_buf *b);
 __attribute__((warn_unused_result))
 int tern_conn_engine_backend_socket(const struct tern_conn *c, int family, int type_flags);
 
+/* ops->ack_now of both engines: TCP_QUICKACK on the client socket, which
+ * sends an ACK the kernel was delaying at once. */
+void tern_conn_engine_ack_now(struct tern_conn *c);
+
 /* struct tern_conn_ops.address: getsockname/getpeername of the client
  * socket. */
 bool tern_conn_engine_address(struct tern_conn *c, bool local, struct sockaddr *out,
