@@ -468,10 +468,8 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 		return TERN_POLL_CLOSE;
 	/* Idle, its slot reclaimable (poll_server.h), while it holds nothing:
 	 * no bytes of a command, no reply, no hang-up pending. */
-	if (cl->in_len || client_has_output(cl) || cl->closing)
-		cl->base.idle_since_ms = 0;
-	else if (!cl->base.idle_since_ms)
-		cl->base.idle_since_ms = now;
+	tern_poll_client_mark_idle(&cl->base, !cl->in_len && !client_has_output(cl) && !cl->closing,
+				   now);
 	/* A pipelined command waits, beyond this turn's LINES_PER_TURN. */
 	return !client_has_output(cl) && client_has_line(cl) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }

@@ -671,10 +671,7 @@ static enum tern_poll_verdict client_turn(void *owner, struct tern_poll_client *
 	 * oldest idle client); never again once it is answered (a draining
 	 * client is bounded by DRAIN_MS, and closing it early could reset
 	 * the answer in flight). */
-	if (cl->state != CLIENT_READING)
-		cl->base.idle_since_ms = 0;
-	else if (!cl->base.idle_since_ms)
-		cl->base.idle_since_ms = now;
+	tern_poll_client_mark_idle(&cl->base, cl->state == CLIENT_READING, now);
 	return keep ? TERN_POLL_WAIT : TERN_POLL_CLOSE;
 }
 

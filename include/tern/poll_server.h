@@ -50,13 +50,13 @@ struct tern_poll_server;
 struct tern_poll_client {
 	int fd;               /* the server's: closed with the client */
 	uint64_t deadline_ms; /* closed once the clock reaches it; the owner may move it */
-	/* The owner's to set: since when the client has been idle, holding
-	 * its slot with nothing under way (no request complete, no output
-	 * pending), so that its slot may be reclaimed for a new client; 0
-	 * while busy (never reclaimed). A new client starts at 0 until the
-	 * owner's first turn for it: one accepted in the same burst as the
-	 * newcomer may have its request waiting unread, and is not to be
-	 * taken for idle. */
+	/* The owner's to set, with tern_poll_client_mark_idle(): since when
+	 * the client has been idle, holding its slot with nothing under way
+	 * (no request complete, no output pending), so that its slot may be
+	 * reclaimed for a new client; 0 while busy (never reclaimed). A new
+	 * client starts at 0 until the owner's first turn for it: one
+	 * accepted in the same burst as the newcomer may have its request
+	 * waiting unread, and is not to be taken for idle. */
 	uint64_t idle_since_ms;
 	char *out;            /* pending output, the server's */
 	size_t out_len, out_off;
@@ -165,6 +165,17 @@ int tern_poll_client_flush(struct tern_poll_client *cl);
 static inline bool tern_poll_client_has_output(const struct tern_poll_client *cl)
 {
 	return cl->out_off < cl->out_len;
+}
+
+/* The owner's verdict at the end of a turn: whether the client is idle
+ * now (idle_since_ms). An idle client keeps the time it became idle, so
+ * the one idle longest is reclaimed first; a busy one is never reclaimed. */
+static inline void tern_poll_client_mark_idle(struct tern_poll_client *cl, bool idle, uint64_t now)
+{
+	if (!idle)
+		cl->idle_since_ms = 0;
+	else if (!cl->idle_since_ms)
+		cl->idle_since_ms = now;
 }
 
 #endif

@@ -96,10 +96,7 @@ static enum tern_poll_verdict echo_turn(void *owner, struct tern_poll_client *ba
 		memmove(cl->in, cl->in + len, cl->in_len);
 	}
 	/* Idle while it holds nothing: no bytes of a line, no output. */
-	if (cl->in_len || tern_poll_client_has_output(base))
-		base->idle_since_ms = 0;
-	else if (!base->idle_since_ms)
-		base->idle_since_ms = now;
+	tern_poll_client_mark_idle(base, !cl->in_len && !tern_poll_client_has_output(base), now);
 	return has_line(cl) && !tern_poll_client_has_output(base) ? TERN_POLL_AGAIN : TERN_POLL_WAIT;
 }
 
