@@ -251,13 +251,14 @@ static void accept_clients(struct tern_poll_server *ps, uint64_t now)
 	}
 }
 
-/* Whether the client has had output pending, none of it taken, for
- * write_stall_ms: it stopped reading. */
-static bool write_stalled(const struct tern_poll_server *ps, const struct tern_poll_client *cl,
-			  uint64_t now)
+/* When the client, its output pending and none of it taken, counts as
+ * having stopped reading: write_stall_ms after the output last moved.
+ * UINT64_MAX without output or without write_stall_ms. */
+static uint64_t stall_deadline(const struct tern_poll_server *ps, const struct tern_poll_client *cl)
 {
-	return ps->cfg.write_stall_ms && tern_poll_client_has_output(cl) &&
-	       now >= cl->out_progress_ms + ps->cfg.write_stall_ms;
+	if (!ps->cfg.write_stall_ms || !tern_poll_client_has_output(cl))
+		return UINT64_MAX;
+	return cl->out_progress_ms + ps->cfg.write_stall_ms;
 }
 
 static int poll_timeout(const struct tern_poll_server *ps, uint64_t now)
@@ -269,11 +270,11 @@ static int poll_timeout(const struct tern_poll_server *ps, uint64_t now)
 		next = ps->timer_next_ms;
 	for (unsigned i = 0; i < ps->num_clients; i++) {
 		const struct tern_poll_client *cl = ps->clients[i];
+		uint64_t stall = stall_deadline(ps, cl);
 		if (cl->deadline_ms < next)
 			next = cl->deadline_ms;
-		if (ps->cfg.write_stall_ms && tern_poll_client_has_output(cl) &&
-		    cl->out_progress_ms + ps->cfg.write_stall_ms < next)
-			next = cl->out_progress_ms + ps->cfg.write_stall_ms;
+		if (stall < next)
+			next = stall;
 	}
 	if (ps->again)
 		next = now;
@@ -329,7 +330,7 @@ int tern_poll_server_turn(struct tern_poll_server *ps)
 			verdict = TERN_POLL_CLOSE;
 		if (now >= cl->deadline_ms)
 			verdict = TERN_POLL_CLOSE;
-		if (verdict != TERN_POLL_CLOSE && write_stalled(ps, cl, now)) {
+		if (verdict != TERN_POLL_CLOSE && now >= stall_deadline(ps, cl)) {
 			warn_storm(ps, &ps->stalled_closed, now, "closed a client that read none of "
 				   "its %zu pending bytes for %u ms", cl->out_len - cl->out_off,
 				   ps->cfg.write_stall_ms);
