@@ -252,22 +252,18 @@ static void cmd_rotate(struct tern_control *ctl, struct tern_json *j)
 		return;
 	}
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "keys");
-	tern_json_uint(j, tern_ticket_keys_count(ctl->srv->ticket_keys));
+	tern_json_member_bool(j, "ok", true);
+	tern_json_member_uint(j, "keys", tern_ticket_keys_count(ctl->srv->ticket_keys));
 	/* The encrypting key's name is no secret (every ticket starts with
 	 * it) and lets an operator check a fleet encrypts with one key. */
 	char name[33];
 	tern_ticket_keys_name_hex(ctl->srv->ticket_keys, 0, name);
-	tern_json_key(j, "encrypting_key");
-	tern_json_string(j, name);
+	tern_json_member_string(j, "encrypting_key", name);
 	/* Which set this is, and how many workers it could not be queued
 	 * to yet (retried; `keys` shows each worker's generation). */
-	tern_json_key(j, "generation");
-	tern_json_uint(j, ctl->srv->key_handoff.generation);
-	tern_json_key(j, "workers_not_reached");
-	tern_json_uint(j, tern_key_handoff_num_owed(&ctl->srv->key_handoff));
+	tern_json_member_uint(j, "generation", ctl->srv->key_handoff.generation);
+	tern_json_member_uint(j, "workers_not_reached",
+			      tern_key_handoff_num_owed(&ctl->srv->key_handoff));
 	tern_json_end_object(j);
 	/* An in-memory rotation by hand restarts the timer's period. */
 	if (ctl->next_rotate_ms)
@@ -282,10 +278,8 @@ static void cmd_reload(struct tern_control *ctl, struct tern_json *j)
 		return;
 	}
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "generation");
-	tern_json_uint(j, ctl->srv->generation);
+	tern_json_member_bool(j, "ok", true);
+	tern_json_member_uint(j, "generation", ctl->srv->generation);
 	tern_json_end_object(j);
 }
 

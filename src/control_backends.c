@@ -22,10 +22,9 @@ static void view_addresses(const struct tern_backend_set *set, unsigned backend,
 		if (ep->backend != backend)
 			continue;
 		tern_json_begin_object(j);
-		tern_json_key(j, "address");
-		tern_json_string(j, ep->addr.text); /* numbers, or the configured text */
-		tern_json_key(j, "up");
-		tern_json_bool(j, tern_backend_health_usable(&ep->health, now));
+		/* numbers, or the configured text */
+		tern_json_member_string(j, "address", ep->addr.text);
+		tern_json_member_bool(j, "up", tern_backend_health_usable(&ep->health, now));
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);
@@ -38,35 +37,25 @@ void tern_control_view_backends(struct tern_server *srv, struct tern_json *j)
 	char shown[TERN_ESCAPE_OUT_MAX];
 
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
+	tern_json_member_bool(j, "ok", true);
 	tern_json_key(j, "backends");
 	tern_json_begin_array(j);
 	for (unsigned i = 0; set && i < srv->cfg->num_backends; i++) {
 		struct tern_backend_summary s;
 		tern_backends_summarize(srv, set, i, now, &s);
 		tern_json_begin_object(j);
-		tern_json_key(j, "address");
 		/* The operator's own words, but escaped and bounded like
 		 * everything else shown. */
 		tern_escape(shown, sizeof(shown), s.text, strlen(s.text), 0);
-		tern_json_string(j, shown);
+		tern_json_member_string(j, "address", shown);
 		view_addresses(set, i, now, j);
-		tern_json_key(j, "up");
-		tern_json_bool(j, s.up);
-		tern_json_key(j, "connects");
-		tern_json_uint(j, s.connects);
-		tern_json_key(j, "failures");
-		tern_json_uint(j, s.failures);
-		tern_json_key(j, "open");
-		tern_json_uint(j, s.open);
-		if (s.is_name) {
-			tern_json_key(j, "resolve_error");
-			if (s.resolve_error[0])
-				tern_json_string(j, s.resolve_error);
-			else
-				tern_json_null(j);
-		}
+		tern_json_member_bool(j, "up", s.up);
+		tern_json_member_uint(j, "connects", s.connects);
+		tern_json_member_uint(j, "failures", s.failures);
+		tern_json_member_uint(j, "open", s.open);
+		if (s.is_name)
+			tern_json_member_string(j, "resolve_error",
+						s.resolve_error[0] ? s.resolve_error : NULL);
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);

@@ -18,8 +18,7 @@
 void tern_control_view_help(struct tern_json *j)
 {
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
+	tern_json_member_bool(j, "ok", true);
 	tern_json_key(j, "commands");
 	tern_json_begin_array(j);
 	for (const char *const *name = tern_control_command_names(); *name; name++)
@@ -33,31 +32,23 @@ void tern_control_view_stats(struct tern_server *srv, struct tern_json *j)
 	struct tern_totals t;
 	tern_server_totals(srv, &t);
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-#define TERN_STATS_FIELD(name)           \
-	tern_json_key(j, #name);         \
-	tern_json_uint(j, t.name);
+	tern_json_member_bool(j, "ok", true);
+#define TERN_STATS_FIELD(name) tern_json_member_uint(j, #name, t.name);
 	TERN_COUNTER_FIELDS(TERN_STATS_FIELD)
 #undef TERN_STATS_FIELD
-	tern_json_key(j, "workers");
-	tern_json_uint(j, srv->num_workers);
+	tern_json_member_uint(j, "workers", srv->num_workers);
 	/* --num-tickets: fixed at start (a reload keeps it). */
-	tern_json_key(j, "num_tickets");
-	tern_json_uint(j, srv->cfg->num_tickets);
-	tern_json_key(j, "reload_failures");
-	tern_json_uint(j, atomic_load_explicit(&srv->reload_failures, memory_order_relaxed));
+	tern_json_member_uint(j, "num_tickets", srv->cfg->num_tickets);
+	tern_json_member_uint(j, "reload_failures",
+			      atomic_load_explicit(&srv->reload_failures, memory_order_relaxed));
 	/* tern_log_dropped_total: log lines a slow stderr cost. */
-	tern_json_key(j, "log_dropped");
-	tern_json_uint(j, tern_log_dropped());
-	tern_json_key(j, "io");
-	tern_json_string(j, tern_io_probe_engine_name(srv->io_engine));
+	tern_json_member_uint(j, "log_dropped", tern_log_dropped());
+	tern_json_member_string(j, "io", tern_io_probe_engine_name(srv->io_engine));
 	/* The newest ticket key set, and how many workers do not use it yet
 	 * (key_handoff.h; `keys` says which). */
-	tern_json_key(j, "ticket_key_generation");
-	tern_json_uint(j, srv->key_handoff.generation);
-	tern_json_key(j, "ticket_key_workers_behind");
-	tern_json_uint(j, tern_server_ticket_keys_behind(srv, srv->key_handoff.generation));
+	tern_json_member_uint(j, "ticket_key_generation", srv->key_handoff.generation);
+	tern_json_member_uint(j, "ticket_key_workers_behind",
+			      tern_server_ticket_keys_behind(srv, srv->key_handoff.generation));
 	tern_json_end_object(j);
 }
 
@@ -66,16 +57,11 @@ void tern_control_view_stats(struct tern_server *srv, struct tern_json *j)
 void tern_control_view_info(struct tern_server *srv, struct tern_json *j)
 {
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "version");
-	tern_json_string(j, TERN_VERSION);
-	tern_json_key(j, "uptime_s");
-	tern_json_uint(j, (tern_clock_ms() - srv->started_ms) / 1000);
-	tern_json_key(j, "io");
-	tern_json_string(j, tern_io_probe_engine_name(srv->io_engine));
-	tern_json_key(j, "workers");
-	tern_json_uint(j, srv->num_workers);
+	tern_json_member_bool(j, "ok", true);
+	tern_json_member_string(j, "version", TERN_VERSION);
+	tern_json_member_uint(j, "uptime_s", (tern_clock_ms() - srv->started_ms) / 1000);
+	tern_json_member_string(j, "io", tern_io_probe_engine_name(srv->io_engine));
+	tern_json_member_uint(j, "workers", srv->num_workers);
 	tern_json_end_object(j);
 }
 
@@ -88,23 +74,18 @@ void tern_control_view_keys(struct tern_server *srv, struct tern_json *j)
 	char fp[TERN_TICKET_KEY_FINGERPRINT_LEN + 1], since[TERN_TICKET_KEY_TIME_LEN + 1];
 
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "source");
-	if (srv->cfg->ticket_keys_path)
-		tern_json_string(j, srv->cfg->ticket_keys_path);
-	else
-		tern_json_string(j, "memory");
+	tern_json_member_bool(j, "ok", true);
+	tern_json_member_string(j, "source",
+				srv->cfg->ticket_keys_path ? srv->cfg->ticket_keys_path : "memory");
 	tern_json_key(j, "keys");
 	tern_json_begin_array(j);
 	for (uint32_t i = 0; i < tern_ticket_keys_count(k); i++) {
 		int64_t t = tern_ticket_keys_since(k, i);
 		tern_ticket_keys_fingerprint(k, i, fp);
 		tern_json_begin_object(j);
-		tern_json_key(j, "fingerprint");
-		tern_json_string(j, fp);
-		tern_json_key(j, "role");
-		tern_json_string(j, tern_ticket_key_role_name(tern_ticket_keys_role(k, i)));
+		tern_json_member_string(j, "fingerprint", fp);
+		tern_json_member_string(j, "role",
+					tern_ticket_key_role_name(tern_ticket_keys_role(k, i)));
 		tern_json_key(j, "since");
 		if (t == TERN_TICKET_KEY_SINCE_UNKNOWN)
 			tern_json_null(j);
@@ -123,21 +104,16 @@ void tern_control_view_keys(struct tern_server *srv, struct tern_json *j)
 	 * A worker behind gives full handshakes to tickets issued under the
 	 * newest key, and issues tickets the others may not read. */
 	uint64_t generation = srv->key_handoff.generation;
-	tern_json_key(j, "generation");
-	tern_json_uint(j, generation);
-	tern_json_key(j, "workers_behind");
-	tern_json_uint(j, tern_server_ticket_keys_behind(srv, generation));
+	tern_json_member_uint(j, "generation", generation);
+	tern_json_member_uint(j, "workers_behind", tern_server_ticket_keys_behind(srv, generation));
 	tern_json_key(j, "workers");
 	tern_json_begin_array(j);
 	for (unsigned i = 0; i < srv->num_workers; i++) {
 		uint64_t used = tern_worker_ticket_key_generation(srv->workers[i]);
 		tern_json_begin_object(j);
-		tern_json_key(j, "worker");
-		tern_json_uint(j, i);
-		tern_json_key(j, "generation");
-		tern_json_uint(j, used);
-		tern_json_key(j, "queued");
-		tern_json_bool(j, !tern_key_handoff_owed(&srv->key_handoff, i));
+		tern_json_member_uint(j, "worker", i);
+		tern_json_member_uint(j, "generation", used);
+		tern_json_member_bool(j, "queued", !tern_key_handoff_owed(&srv->key_handoff, i));
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);
@@ -149,14 +125,14 @@ void tern_control_view_keys(struct tern_server *srv, struct tern_json *j)
 #define CERTS_NAMES_MAX 100
 
 /* A certificate time in RFC 3339 UTC, or null. */
-static void json_cert_time(struct tern_json *j, int64_t t)
+static void member_cert_time(struct tern_json *j, const char *key, int64_t t)
 {
 	char text[TERN_TICKET_KEY_TIME_LEN + 1];
 
 	if (t == TERN_CERT_TIME_NONE)
-		tern_json_null(j);
+		tern_json_member_string(j, key, NULL);
 	else /* the key file's time format is RFC 3339's */
-		tern_json_string(j, tern_ticket_key_time_format(t, text));
+		tern_json_member_string(j, key, tern_ticket_key_time_format(t, text));
 }
 
 /* certs: every certificate served, from the identities in use (a reload
@@ -170,36 +146,26 @@ void tern_control_view_certs(struct tern_server *srv, struct tern_json *j)
 	struct tern_cert_info info;
 
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	tern_json_key(j, "generation");
-	tern_json_uint(j, srv->generation);
+	tern_json_member_bool(j, "ok", true);
+	tern_json_member_uint(j, "generation", srv->generation);
 	tern_json_key(j, "certs");
 	tern_json_begin_array(j);
 	for (size_t i = 0; ids && i < tern_tls_identities_count(ids); i++) {
 		tern_tls_identities_cert_info(ids, i, &info);
 		tern_json_begin_object(j);
-		tern_json_key(j, "cert");
-		tern_json_string(j, info.source);
-		tern_json_key(j, "default");
-		tern_json_bool(j, info.is_default);
+		tern_json_member_string(j, "cert", info.source);
+		tern_json_member_bool(j, "default", info.is_default);
 		tern_json_key(j, "names");
 		tern_json_begin_array(j);
 		for (size_t k = 0; k < info.num_names && k < CERTS_NAMES_MAX; k++)
 			tern_json_string(j, info.names[k]);
 		tern_json_end_array(j);
-		if (info.num_names > CERTS_NAMES_MAX) {
-			tern_json_key(j, "names_more");
-			tern_json_uint(j, info.num_names - CERTS_NAMES_MAX);
-		}
-		tern_json_key(j, "key_type");
-		tern_json_string(j, info.key_type);
-		tern_json_key(j, "key_bits");
-		tern_json_int(j, info.key_bits);
-		tern_json_key(j, "not_before");
-		json_cert_time(j, info.not_before);
-		tern_json_key(j, "not_after");
-		json_cert_time(j, info.not_after);
+		if (info.num_names > CERTS_NAMES_MAX)
+			tern_json_member_uint(j, "names_more", info.num_names - CERTS_NAMES_MAX);
+		tern_json_member_string(j, "key_type", info.key_type);
+		tern_json_member_int(j, "key_bits", info.key_bits);
+		member_cert_time(j, "not_before", info.not_before);
+		member_cert_time(j, "not_after", info.not_after);
 		/* Whole days left, rounded down: 0 on the last day, negative
 		 * once expired. */
 		tern_json_key(j, "days_left");
@@ -209,16 +175,11 @@ void tern_control_view_certs(struct tern_server *srv, struct tern_json *j)
 			int64_t left = info.not_after - now;
 			tern_json_int(j, left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
 		}
-		tern_json_key(j, "ocsp");
-		tern_json_bool(j, info.ocsp_source != NULL);
-		tern_json_key(j, "ocsp_file");
-		tern_json_string(j, info.ocsp_source);
-		tern_json_key(j, "ocsp_status");
-		tern_json_string(j, info.ocsp_status);
-		tern_json_key(j, "ocsp_this_update");
-		json_cert_time(j, info.ocsp_this_update);
-		tern_json_key(j, "ocsp_next_update");
-		json_cert_time(j, info.ocsp_next_update);
+		tern_json_member_bool(j, "ocsp", info.ocsp_source != NULL);
+		tern_json_member_string(j, "ocsp_file", info.ocsp_source);
+		tern_json_member_string(j, "ocsp_status", info.ocsp_status);
+		member_cert_time(j, "ocsp_this_update", info.ocsp_this_update);
+		member_cert_time(j, "ocsp_next_update", info.ocsp_next_update);
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);

@@ -316,6 +316,30 @@ void tern_json_null(struct tern_json *j)
 	scalar(j, "null", 4);
 }
 
+void tern_json_member_string(struct tern_json *j, const char *key, const char *s)
+{
+	tern_json_key(j, key);
+	tern_json_string(j, s);
+}
+
+void tern_json_member_uint(struct tern_json *j, const char *key, uint64_t v)
+{
+	tern_json_key(j, key);
+	tern_json_uint(j, v);
+}
+
+void tern_json_member_int(struct tern_json *j, const char *key, int64_t v)
+{
+	tern_json_key(j, key);
+	tern_json_int(j, v);
+}
+
+void tern_json_member_bool(struct tern_json *j, const char *key, bool v)
+{
+	tern_json_key(j, key);
+	tern_json_bool(j, v);
+}
+
 void tern_json_raw_len(struct tern_json *j, const char *json, size_t len)
 {
 	if (json == NULL || len == 0) {

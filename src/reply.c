@@ -152,10 +152,8 @@ static bool carried_out(const struct tern_reply_part *part)
 void tern_reply_render_error(struct tern_json *j, const char *error)
 {
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, false);
-	tern_json_key(j, "error");
-	tern_json_string(j, error);
+	tern_json_member_bool(j, "ok", false);
+	tern_json_member_string(j, "error", error);
 	tern_json_end_object(j);
 }
 
@@ -172,12 +170,9 @@ void tern_reply_render_one(const struct tern_reply *r, unsigned i, const char *c
 		return;
 	}
 	tern_json_begin_object(j);
-	tern_json_key(j, "ok");
-	tern_json_bool(j, true);
-	if (count_key) {
-		tern_json_key(j, count_key);
-		tern_json_uint(j, part->value);
-	}
+	tern_json_member_bool(j, "ok", true);
+	if (count_key)
+		tern_json_member_uint(j, count_key, part->value);
 	tern_json_end_object(j);
 }
 
@@ -202,15 +197,13 @@ static void render_ok(struct tern_json *j, const struct tern_reply *r, const cha
 						num_failed ? "; " : "", part->error);
 		num_failed++;
 	}
-	tern_json_key(j, "ok");
-	tern_json_bool(j, num_failed == 0);
+	tern_json_member_bool(j, "ok", num_failed == 0);
 	if (num_failed == 0)
 		return;
 	char text[sizeof(error) + 128];
 	snprintf(text, sizeof(text), "%u of %u workers not reached: %s%s", num_failed,
 		 num_addressed, error, tail);
-	tern_json_key(j, "error");
-	tern_json_string(j, text);
+	tern_json_member_string(j, "error", text);
 }
 
 void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
@@ -227,8 +220,7 @@ void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
 		 (unsigned long long)total);
 	tern_json_begin_object(j);
 	render_ok(j, r, tail);
-	tern_json_key(j, count_key);
-	tern_json_uint(j, total);
+	tern_json_member_uint(j, count_key, total);
 	tern_json_key(j, "workers");
 	tern_json_begin_array(j);
 	for (unsigned i = 0; i < r->num_parts; i++) {
@@ -236,35 +228,21 @@ void tern_reply_render_counts(const struct tern_reply *r, const char *count_key,
 		if (!addressed(part))
 			continue;
 		tern_json_begin_object(j);
-		tern_json_key(j, "worker");
-		tern_json_uint(j, i);
-		if (part->status < 0) {
-			tern_json_key(j, "error");
-			tern_json_string(j, part->error);
-		} else {
-			tern_json_key(j, count_key);
-			tern_json_uint(j, part->value);
-		}
+		tern_json_member_uint(j, "worker", i);
+		if (part->status < 0)
+			tern_json_member_string(j, "error", part->error);
+		else
+			tern_json_member_uint(j, count_key, part->value);
 		tern_json_end_object(j);
 	}
 	tern_json_end_array(j);
 	tern_json_end_object(j);
 }
 
-static void member_uint(struct tern_json *j, const char *key, uint64_t v)
-{
-	tern_json_key(j, key);
-	tern_json_uint(j, v);
-}
-
 /* A string, or null when it is absent. */
 static void member_text(struct tern_json *j, const char *key, bool present, const char *s)
 {
-	tern_json_key(j, key);
-	if (present)
-		tern_json_string(j, s);
-	else
-		tern_json_null(j);
+	tern_json_member_string(j, key, present ? s : NULL);
 }
 
 /* A client's bytes (conn_info.h), escaped and bounded (escape.h), or
@@ -288,23 +266,22 @@ static void member_client_bytes(struct tern_json *j, const char *key, bool prese
 static void render_conn(struct tern_json *j, const struct tern_conn_info *ci)
 {
 	tern_json_begin_object(j);
-	member_uint(j, "id", ci->id);
-	member_uint(j, "worker", ci->worker);
-	member_text(j, "peer", true, ci->peer);
+	tern_json_member_uint(j, "id", ci->id);
+	tern_json_member_uint(j, "worker", ci->worker);
+	tern_json_member_string(j, "peer", ci->peer);
 	member_client_bytes(j, "sni", ci->has_sni, ci->sni, ci->sni_len);
 	member_client_bytes(j, "alpn", ci->has_alpn, ci->alpn, ci->alpn_len);
 	member_text(j, "version", ci->handshake_done, ci->version);
 	member_text(j, "cipher", ci->handshake_done, ci->cipher);
-	tern_json_key(j, "resumed");
-	tern_json_bool(j, ci->resumed);
-	member_uint(j, "age_ms", ci->age_ms);
-	member_uint(j, "bytes_in", ci->bytes_in);
-	member_uint(j, "bytes_out", ci->bytes_out);
-	member_uint(j, "num_tickets", ci->num_tickets);
-	member_uint(j, "tickets_sent", ci->tickets_sent);
-	member_uint(j, "tickets_pending", ci->tickets_pending);
-	member_uint(j, "tickets_requested", ci->tickets_requested);
-	member_uint(j, "buffer_bytes", ci->buffer_bytes);
+	tern_json_member_bool(j, "resumed", ci->resumed);
+	tern_json_member_uint(j, "age_ms", ci->age_ms);
+	tern_json_member_uint(j, "bytes_in", ci->bytes_in);
+	tern_json_member_uint(j, "bytes_out", ci->bytes_out);
+	tern_json_member_uint(j, "num_tickets", ci->num_tickets);
+	tern_json_member_uint(j, "tickets_sent", ci->tickets_sent);
+	tern_json_member_uint(j, "tickets_pending", ci->tickets_pending);
+	tern_json_member_uint(j, "tickets_requested", ci->tickets_requested);
+	tern_json_member_uint(j, "buffer_bytes", ci->buffer_bytes);
 	member_client_bytes(j, "client_cert", ci->has_client_cert, ci->client_cert,
 			    ci->client_cert_len);
 	tern_json_end_object(j);

@@ -67,6 +67,13 @@ void tern_json_int(struct tern_json *j, int64_t v);
 void tern_json_bool(struct tern_json *j, bool v);
 void tern_json_null(struct tern_json *j);
 
+/* A member: tern_json_key(key), then the value, as one call (a reply is
+ * mostly these). tern_json_member_string writes null for s == NULL. */
+void tern_json_member_string(struct tern_json *j, const char *key, const char *s);
+void tern_json_member_uint(struct tern_json *j, const char *key, uint64_t v);
+void tern_json_member_int(struct tern_json *j, const char *key, int64_t v);
+void tern_json_member_bool(struct tern_json *j, const char *key, bool v);
+
 /* Text already in JSON (say, a fragment a worker wrote), copied as is
  * where a value goes. The caller vouches for it: one complete value, or
  * several array elements ("{..},{..}") inside an array. Empty text or

@@ -186,6 +186,28 @@ static void test_escaping(void)
 	EXPECT_JSON("{\"k\\\"\\u000a\\ufffd\":1}");
 }
 
+/* A member is its key and its value; a NULL string is null. */
+static void test_members(void)
+{
+	tern_json_init(&j);
+	tern_json_begin_object(&j);
+	tern_json_member_bool(&j, "ok", true);
+	tern_json_member_uint(&j, "n", UINT64_MAX);
+	tern_json_member_int(&j, "d", -3);
+	tern_json_member_string(&j, "s", "a\"b");
+	tern_json_member_string(&j, "none", NULL);
+	tern_json_end_object(&j);
+	EXPECT_JSON("{\"ok\":true,\"n\":18446744073709551615,\"d\":-3,\"s\":\"a\\\"b\","
+		    "\"none\":null}");
+
+	/* Outside an object the key is misuse, as tern_json_key's. */
+	tern_json_init(&j);
+	tern_json_begin_array(&j);
+	tern_json_member_uint(&j, "n", 1);
+	tern_json_end_array(&j);
+	EXPECT_FINISH(-EINVAL);
+}
+
 static void test_misuse(void)
 {
 	/* Nothing written. */
@@ -600,6 +622,7 @@ int main(void)
 	test_scalars();
 	test_nesting();
 	test_escaping();
+	test_members();
 	test_misuse();
 	test_size_cap();
 	test_read_replies();
