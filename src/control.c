@@ -27,7 +27,6 @@
 #include "tern/control_bounds.h"
 #include "tern/control_proto.h"
 #include "tern/health.h"
-#include "tern/io_probe.h"
 #include "tern/json.h"
 #include "tern/key_handoff.h"
 #include "tern/list.h"
@@ -41,7 +40,6 @@
 #include "tern/server.h"
 #include "tern/ticket_keys.h"
 #include "tern/ticket_keys_file.h"
-#include "tern/tls_ctx.h"
 #include "tern/watch.h"
 #include "tern/worker.h"
 
