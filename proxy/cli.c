@@ -22,9 +22,6 @@
  * FIRST_LONG_ID + their row, which no character can collide with. */
 #define FIRST_LONG_ID 256
 
-/* Longest piece of a value quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
-
 /* --help's layout: the flag column, where the help starts, the width. */
 #define USAGE_HELP_COLUMN 31
 #define USAGE_WIDTH 96
@@ -71,7 +68,7 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 {
 	const struct tern_cli_flag *flag = optopt != 0 ? flag_by_id(optopt) : NULL;
 	const char *arg = argv[optind - 1];
-	char text[SHOWN_VALUE_MAX + 4];
+	char text[TERN_CLI_SHOWN_MAX + 4];
 
 	if (flag != NULL) {
 		const char *eq = strchr(arg, '=');
@@ -82,7 +79,7 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 		tern_cli_show_value(short_opt, text, sizeof(text));
 	} else {
 		/* Quote the name only: "--frob=1" is reported as '--frob'. */
-		char name[SHOWN_VALUE_MAX + 4];
+		char name[TERN_CLI_SHOWN_MAX + 4];
 		size_t len = strcspn(arg, "=");
 		if (len >= sizeof(name))
 			len = sizeof(name) - 1;
@@ -161,7 +158,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 	struct option long_options[TERN_CLI_MAX_FLAGS + 1];
 	char short_options[1 + 2 * TERN_CLI_MAX_FLAGS + 1];
 	bool given[TERN_CLI_MAX_FLAGS];
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 	size_t num_long = 0, short_len = 0;
 	int rc;
 

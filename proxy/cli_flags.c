@@ -10,9 +10,6 @@
 #include "cli_flags.h"
 #include "tern/parse.h"
 
-/* Longest piece of a host name quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
-
 #define MAX_CONNS_LIMIT 10000000u
 /* sun_path holds the path and its NUL. */
 #define CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -22,7 +19,7 @@
 int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len)
 {
 	char expected[TERN_ADDR_TEXT_MAX + 256];
-	char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
+	char host[TERN_CLI_SHOWN_MAX + 4], host_shown[TERN_CLI_SHOWN_MAX + 4];
 	const char *colon = strrchr(value, ':');
 	size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
 

@@ -120,9 +120,15 @@ void tern_cli_expand(const struct tern_cli_flag *flag, const char *text, char *o
 int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, const char *expected, char *err,
 			   size_t err_len);
 
+/* Longest piece of a value quoted back in a message: enough for any
+ * valid unix socket address ("unix:" and 107 bytes), short enough that the
+ * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
+#define TERN_CLI_SHOWN_MAX 128
+
 /* Copies value for quoting in a message: control characters become \xHH
  * (H a hex digit) so the message stays on one line, and a value longer
- * than 128 bytes is cut and ends in "...". out_len >= 132. */
+ * than TERN_CLI_SHOWN_MAX bytes is cut (at a UTF-8 boundary) and ends in
+ * "...". out_len >= TERN_CLI_SHOWN_MAX + 4. */
 void tern_cli_show_value(const char *value, char *out, size_t out_len);
 
 /* The message for a well-formed address whose host name did not resolve

@@ -7,43 +7,24 @@
 #include <string.h>
 
 #include "cli_flags.h"
+#include "ctl_internal.h"
 #include "tern/parse.h"
-
-/* Longest piece of a value quoted back in a message: enough for any
- * valid unix socket address ("unix:" and 107 bytes), short enough that the
- * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
-#define SHOWN_VALUE_MAX 128
 
 #define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
 
+/* tern ctl's escaper (ctl_print.c), given room for TERN_CLI_SHOWN_MAX
+ * bytes at most: one set of rules for every value quoted back. */
 void tern_cli_show_value(const char *value, char *out, size_t out_len)
 {
-	size_t used = 0;
+	size_t room = TERN_CLI_SHOWN_MAX + 4;
 
-	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
-		char piece[8];
-		size_t piece_len = 1;
-
-		if (*p < 0x20 || *p == 0x7f)
-			piece_len = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
-		else
-			piece[0] = (char)*p;
-		/* Keep room for "..." and the NUL whatever comes next. */
-		if (used + piece_len + 4 > out_len || used + piece_len > SHOWN_VALUE_MAX) {
-			memcpy(out + used, "...", 3);
-			used += 3;
-			break;
-		}
-		memcpy(out + used, piece, piece_len);
-		used += piece_len;
-	}
-	out[used] = '\0';
+	tern_ctl_escape_into(value, strlen(value), out, out_len < room ? out_len : room);
 }
 
 int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, const char *expected, char *err,
 			   size_t err_len)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 
 	tern_cli_show_value(value, shown, sizeof(shown));
 	if (err != NULL && err_len > 0)

@@ -30,8 +30,6 @@
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update EXPECT_CONTROL");
 _Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 bytes'");
 
-/* Longest value quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
 /* Longest table cell; longer ones are cut and end in "...". */
 #define CELL_MAX 256
 /* --help's layout: where help starts after an option, after a command;
@@ -55,16 +53,11 @@ static int ctl_error(char *err, size_t err_len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static void show_value(const char *value, char *out, size_t out_len)
-{
-	tern_ctl_escape_into(value, strlen(value), out, out_len);
-}
-
 static int invalid_value(char *err, size_t err_len, const char *name, const char *value, const char *expected)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 
-	show_value(value, shown, sizeof(shown));
+	tern_cli_show_value(value, shown, sizeof(shown));
 	return ctl_error(err, err_len, "%s: invalid value '%s' (expected %s)", name, shown, expected);
 }
 
@@ -104,7 +97,7 @@ static int join_command(int argc, char **argv, int first, struct tern_ctl_option
 int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct tern_ctl_options *out, char *err,
 			size_t err_len)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 	int i;
 
 	memset(out, 0, sizeof(*out));
@@ -142,11 +135,11 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 		bool is_control_flag = name_len == strlen("--control") && strncmp(arg, "--control", name_len) == 0;
 		bool is_timeout = name_len == strlen("--timeout") && strncmp(arg, "--timeout", name_len) == 0;
 		if (!is_control_flag && !is_timeout) {
-			char name[SHOWN_VALUE_MAX + 4];
+			char name[TERN_CLI_SHOWN_MAX + 4];
 			size_t n = name_len < sizeof(name) - 1 ? name_len : sizeof(name) - 1;
 			memcpy(name, arg, n);
 			name[n] = '\0';
-			show_value(name, shown, sizeof(shown));
+			tern_cli_show_value(name, shown, sizeof(shown));
 			return ctl_error(err, err_len, "unknown option '%s' (see tern ctl --help)", shown);
 		}
 		if (value == NULL) {
@@ -209,7 +202,7 @@ struct exchange {
 	uint64_t deadline;
 	char *reply;
 	size_t reply_len, reply_cap;
-	char path_shown[SHOWN_VALUE_MAX + 4];
+	char path_shown[TERN_CLI_SHOWN_MAX + 4];
 };
 
 static int connect_socket(struct exchange *x, char *err, size_t err_len)
@@ -333,7 +326,7 @@ static int exchange(struct exchange *x, char *err, size_t err_len)
 	int rc;
 
 	x->deadline = now_ms() + x->opts->timeout_ms;
-	show_value(x->opts->control_path, x->path_shown, sizeof(x->path_shown));
+	tern_cli_show_value(x->opts->control_path, x->path_shown, sizeof(x->path_shown));
 	rc = connect_socket(x, err, err_len);
 	if (rc == 0)
 		rc = send_line(x, err, err_len);
