@@ -273,31 +273,8 @@ void tern_cli_print_usage(FILE *out)
 	      "\n"
 	      "Options:\n",
 	      out);
-	for (size_t i = 0; i < tern_cli_num_flags; i++) {
-		const struct tern_cli_flag *flag = &tern_cli_flags[i];
-		char label[64], dflt[256], help[1024];
-
-		tern_cli_flag_label(flag, label, sizeof(label));
-		bool indent_long = flag->short_name == '\0' && flag->type != TERN_CLI_DOC_ONLY;
-		int col = fprintf(out, "  %s%s", indent_long ? "    " : "", label);
-		if (col < USAGE_HELP_COLUMN)
-			col += fprintf(out, "%*s", USAGE_HELP_COLUMN - col, "");
-		else
-			col += fprintf(out, " ");
-
-		tern_cli_expand(flag, flag->help, help, sizeof(help));
-		tern_cli_flag_default(flag, defaults, dflt, sizeof(dflt));
-		if (dflt[0] != '\0') {
-			/* " [default]", never broken across lines. */
-			size_t used = strlen(help);
-			int n = snprintf(help + used, sizeof(help) - used, " [%s]", dflt);
-			for (char *p = help + used + 1; n > 0 && *p != '\0'; p++)
-				if (*p == ' ')
-					*p = TERN_CLI_NBSP;
-		}
-		tern_cli_wrap(out, help, (size_t)col, USAGE_HELP_COLUMN, USAGE_WIDTH);
-		fputc('\n', out);
-	}
+	for (size_t i = 0; i < tern_cli_num_flags; i++)
+		tern_cli_print_flag_entry(out, &tern_cli_flags[i], defaults, USAGE_HELP_COLUMN, USAGE_WIDTH);
 	fputs("\nBad input on the command line exits with status 2.\n", out);
 	free(defaults);
 }
@@ -305,15 +282,6 @@ void tern_cli_print_usage(FILE *out)
 const char *tern_cli_usage(void)
 {
 	static char *usage;
-	size_t len;
 
-	if (usage == NULL) {
-		FILE *f = open_memstream(&usage, &len);
-		if (f == NULL)
-			return "Usage: tern [OPTIONS] (see man tern)\n";
-		tern_cli_print_usage(f);
-		if (fclose(f) != 0 || usage == NULL)
-			return "Usage: tern [OPTIONS] (see man tern)\n";
-	}
-	return usage;
+	return tern_cli_text_once(&usage, tern_cli_print_usage, "Usage: tern [OPTIONS] (see man tern)\n");
 }

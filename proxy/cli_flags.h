@@ -149,4 +149,20 @@ int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value,
  * line of its own at indent goes on a line at column 8. */
 void tern_cli_wrap(FILE *out, const char *text, size_t col, size_t indent, size_t width);
 
+/* One --help entry (tern --help, tern ctl --help): label, then help from
+ * column col (one space after a longer label), " [dflt]" after it kept
+ * on one line (dflt NULL or "": none), wrapped at width. */
+void tern_cli_print_entry(FILE *out, const char *label, const char *help, const char *dflt, size_t col,
+			  size_t width);
+
+/* tern_cli_print_entry() for a row: its label indented ("  -l, --listen
+ * ADDR", "      --key FILE"), its help expanded, its default from
+ * *defaults (tern_cli_flag_default). */
+void tern_cli_print_flag_entry(FILE *out, const struct tern_cli_flag *flag, const struct tern_config *defaults,
+			       size_t col, size_t width);
+
+/* What write() puts out, written into *cache on the first call and kept
+ * (--help texts); fallback when no memory could be had. */
+const char *tern_cli_text_once(char **cache, void (*write)(FILE *out), const char *fallback);
+
 #endif

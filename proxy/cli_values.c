@@ -325,3 +325,54 @@ void tern_cli_wrap(FILE *out, const char *text, size_t col, size_t indent, size_
 		text += len;
 	}
 }
+
+void tern_cli_print_entry(FILE *out, const char *label, const char *help, const char *dflt, size_t col,
+			  size_t width)
+{
+	char text[1536];
+	int n = fprintf(out, "%s", label);
+
+	if (n < 0)
+		return;
+	fprintf(out, "%*s", (size_t)n < col ? (int)(col - (size_t)n) : 1, "");
+	snprintf(text, sizeof(text), "%s", help);
+	if (dflt != NULL && dflt[0] != '\0') {
+		/* " [default]", never broken across lines. */
+		size_t used = strlen(text);
+		snprintf(text + used, sizeof(text) - used, " [%s]", dflt);
+		for (char *p = text + used + 1; *p != '\0'; p++)
+			if (*p == ' ')
+				*p = TERN_CLI_NBSP;
+	}
+	tern_cli_wrap(out, text, (size_t)n < col ? col : (size_t)n + 1, col, width);
+	fputc('\n', out);
+}
+
+void tern_cli_print_flag_entry(FILE *out, const struct tern_cli_flag *flag, const struct tern_config *defaults,
+			       size_t col, size_t width)
+{
+	char label[64], indented[80], help[1024], dflt[256];
+
+	tern_cli_flag_label(flag, label, sizeof(label));
+	/* Long-only flags line up after the "-x, " of the others. */
+	bool indent_long = flag->short_name == '\0' && flag->type != TERN_CLI_DOC_ONLY;
+	snprintf(indented, sizeof(indented), "  %s%s", indent_long ? "    " : "", label);
+	tern_cli_expand(flag, flag->help, help, sizeof(help));
+	tern_cli_flag_default(flag, defaults, dflt, sizeof(dflt));
+	tern_cli_print_entry(out, indented, help, dflt, col, width);
+}
+
+const char *tern_cli_text_once(char **cache, void (*write)(FILE *out), const char *fallback)
+{
+	size_t len;
+
+	if (*cache == NULL) {
+		FILE *f = open_memstream(cache, &len);
+		if (f == NULL)
+			return fallback;
+		write(f);
+		if (fclose(f) != 0 || *cache == NULL)
+			return fallback;
+	}
+	return *cache;
+}

@@ -387,28 +387,6 @@ const struct tern_ctl_option_doc *tern_ctl_option_docs(void)
 	return ctl_options;
 }
 
-/* One "  LABEL  help [default]" entry, help from column col, wrapped. */
-static void print_entry(FILE *out, const char *indent, const char *label, const char *args, const char *help,
-			const char *dflt, size_t col)
-{
-	char text[512];
-	int n = fprintf(out, "%s%s%s%s", indent, label, args[0] != '\0' ? " " : "", args);
-
-	if (n < 0)
-		return;
-	fprintf(out, "%*s", (size_t)n < col ? (int)(col - (size_t)n) : 1, "");
-	snprintf(text, sizeof(text), "%s", help);
-	if (dflt != NULL) {
-		size_t used = strlen(text);
-		snprintf(text + used, sizeof(text) - used, " [%s]", dflt);
-		for (char *p = text + used + 1; *p != '\0'; p++)
-			if (*p == ' ')
-				*p = TERN_CLI_NBSP;
-	}
-	tern_cli_wrap(out, text, (size_t)n < col ? col : (size_t)n + 1, col, CTL_USAGE_WIDTH);
-	fputc('\n', out);
-}
-
 void tern_ctl_print_usage(FILE *out)
 {
 	fputs("Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
@@ -420,26 +398,23 @@ void tern_ctl_print_usage(FILE *out)
 	      "\n"
 	      "Options (before COMMAND):\n",
 	      out);
-	for (const struct tern_ctl_option_doc *o = ctl_options; o->label != NULL; o++)
-		print_entry(out, strncmp(o->label, "--", 2) == 0 ? "      " : "  ", o->label, "", o->help,
-			    o->default_text, CTL_OPTION_COLUMN);
+	for (const struct tern_ctl_option_doc *o = ctl_options; o->label != NULL; o++) {
+		char label[64];
+		snprintf(label, sizeof(label), "%s%s", strncmp(o->label, "--", 2) == 0 ? "      " : "  ", o->label);
+		tern_cli_print_entry(out, label, o->help, o->default_text, CTL_OPTION_COLUMN, CTL_USAGE_WIDTH);
+	}
 	fputs("\nCommands:\n", out);
-	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++)
-		print_entry(out, "  ", c->name, c->args, c->summary, NULL, CTL_COMMAND_COLUMN);
+	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++) {
+		char label[128];
+		snprintf(label, sizeof(label), "  %s%s%s", c->name, c->args[0] != '\0' ? " " : "", c->args);
+		tern_cli_print_entry(out, label, c->summary, NULL, CTL_COMMAND_COLUMN, CTL_USAGE_WIDTH);
+	}
 }
 
 const char *tern_ctl_usage(void)
 {
 	static char *usage;
-	size_t len;
 
-	if (usage == NULL) {
-		FILE *f = open_memstream(&usage, &len);
-		if (f == NULL)
-			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
-		tern_ctl_print_usage(f);
-		if (fclose(f) != 0 || usage == NULL)
-			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
-	}
-	return usage;
+	return tern_cli_text_once(&usage, tern_ctl_print_usage,
+				  "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n");
 }
