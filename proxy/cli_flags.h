@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/un.h>
 
 #include "tern/config.h"
 
@@ -101,11 +102,20 @@ __attribute__((warn_unused_result))
 int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
 			size_t err_len);
 
+/* Parses value for a UINT, DURATION, SIZE or WORDS row into *v (a
+ * word's value), checking the row's bounds, with the messages of
+ * tern_cli_flag_apply(): for a caller whose field is not in struct
+ * tern_config (tern ctl --timeout). */
+__attribute__((warn_unused_result))
+int tern_cli_flag_number(const struct tern_cli_flag *flag, const char *value, uint64_t *v, char *err,
+			 size_t err_len);
+
 /* The "(expected ...)" text of flag, its placeholders filled in. */
 void tern_cli_flag_expected(const struct tern_cli_flag *flag, char *out, size_t out_len);
 
 /* The default of flag as --help shows it, computed from *defaults (a
- * config straight from tern_config_init()); "" when none is shown. */
+ * config straight from tern_config_init(); may be NULL for a row with
+ * default_text); "" when none is shown. */
 void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
 			   size_t out_len);
 
@@ -134,6 +144,11 @@ void tern_cli_show_value(const char *value, char *out, size_t out_len);
 /* The message for a well-formed address whose host name did not resolve
  * (--listen, --metrics at once; --backend under --check); returns -EINVAL. */
 int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len);
+
+/* --control's socket path, tern's and tern ctl's: sun_path holds it and
+ * its NUL. */
+#define TERN_CLI_CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define TERN_CLI_EXPECT_CONTROL "a non-empty path of at most {max} bytes for the UNIX control socket"
 
 /* What the metavars ADDR, DUR and SIZE stand for: --help and the docs. */
 #define TERN_CLI_VALUES_ADDR "HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path"

@@ -179,27 +179,23 @@ static uint64_t load_number(const struct tern_config *cfg, const struct tern_cli
 	}
 }
 
-int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
-			size_t err_len)
+int tern_cli_flag_number(const struct tern_cli_flag *flag, const char *value, uint64_t *v, char *err,
+			 size_t err_len)
 {
 	char expected[256];
 	unsigned long n;
-	uint64_t ms;
 	size_t bytes;
 	int rc;
 
 	switch (flag->type) {
-	case TERN_CLI_SWITCH:
-		store_number(cfg, flag, 1);
-		return 0;
 	case TERN_CLI_UINT:
 		if (tern_parse_uint(value, flag->min, flag->max, &n) < 0)
 			break;
-		store_number(cfg, flag, n);
+		*v = n;
 		return 0;
 	case TERN_CLI_DURATION:
-		rc = tern_parse_duration_ms(value, flag->zero != TERN_CLI_ZERO_REFUSED, &ms);
-		if (rc == 0 && (ms < flag->min || ms > flag->max))
+		rc = tern_parse_duration_ms(value, flag->zero != TERN_CLI_ZERO_REFUSED, v);
+		if (rc == 0 && (*v < flag->min || *v > flag->max))
 			rc = -ERANGE;
 		if (rc == -ERANGE) {
 			duration_range_expected(flag, expected, sizeof(expected));
@@ -207,21 +203,49 @@ int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, str
 		}
 		if (rc < 0)
 			break;
-		store_number(cfg, flag, ms);
 		return 0;
 	case TERN_CLI_SIZE:
 		if (tern_parse_size(value, flag->min, flag->max, &bytes) < 0)
 			break;
-		store_number(cfg, flag, bytes);
+		*v = bytes;
 		return 0;
 	case TERN_CLI_WORDS:
 		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
 			if (strcmp(value, w->word) == 0) {
-				store_number(cfg, flag, (uint64_t)w->value);
+				*v = (uint64_t)w->value;
 				return 0;
 			}
 		}
 		break;
+	default:
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len, "--%s: not a number (internal error)", flag->name);
+		return -EINVAL;
+	}
+	tern_cli_flag_expected(flag, expected, sizeof(expected));
+	return tern_cli_invalid_value(flag, value, expected, err, err_len);
+}
+
+int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
+			size_t err_len)
+{
+	char expected[256];
+	uint64_t v;
+	int rc;
+
+	switch (flag->type) {
+	case TERN_CLI_SWITCH:
+		store_number(cfg, flag, 1);
+		return 0;
+	case TERN_CLI_UINT:
+	case TERN_CLI_DURATION:
+	case TERN_CLI_SIZE:
+	case TERN_CLI_WORDS:
+		rc = tern_cli_flag_number(flag, value, &v, err, err_len);
+		if (rc < 0)
+			return rc;
+		store_number(cfg, flag, v);
+		return 0;
 	case TERN_CLI_STRING:
 		/* Strings handed to OpenSSL (or to open()) later: only
 		 * emptiness is checked here, OpenSSL judges the rest when the

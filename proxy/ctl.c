@@ -23,11 +23,6 @@
 #include "tern/json.h"
 #include "tern/parse.h"
 
-#define EXPECT_CONTROL "a non-empty path of at most 107 bytes for the UNIX control socket"
-#define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
-#define EXPECT_DURATION_RANGE "a duration from 1ms to 720h"
-
-_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update EXPECT_CONTROL");
 _Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 bytes'");
 
 /* Longest table cell; longer ones are cut and end in "...". */
@@ -53,17 +48,55 @@ static int ctl_error(char *err, size_t err_len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int invalid_value(char *err, size_t err_len, const char *name, const char *value, const char *expected)
-{
-	char shown[TERN_CLI_SHOWN_MAX + 4];
+/* tern ctl's own options: --help, tern-ctl(8) and the parser below read
+ * this table; values are checked and worded as tern's own (cli_flags.h). */
+enum { CTL_CONTROL, CTL_JSON, CTL_TIMEOUT };
+static const struct tern_cli_flag ctl_flags[] = {
+	[CTL_CONTROL] = {.name = "control", .metavar = "PATH", .type = TERN_CLI_CUSTOM,
+			 .max = TERN_CLI_CONTROL_PATH_MAX, .expected = TERN_CLI_EXPECT_CONTROL,
+			 .default_text = "$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH,
+			 .help = "the control socket"},
+	[CTL_JSON] = {.name = "json", .type = TERN_CLI_SWITCH, .default_text = "",
+		      .help = "print the reply as the raw JSON line"},
+	[CTL_TIMEOUT] = {.name = "timeout", .metavar = "DUR", .type = TERN_CLI_DURATION, .min = 1,
+			 .max = TERN_MAX_DURATION_MS, .default_text = TERN_CTL_DEFAULT_TIMEOUT_TEXT,
+			 .help = "longest wait for the whole exchange, e.g. 500ms or 10s"},
+	{.name = "help", .short_name = 'h', .type = TERN_CLI_ACTION, .default_text = "",
+	 .help = "print this help and exit"},
+	{.name = NULL},
+};
 
-	tern_cli_show_value(value, shown, sizeof(shown));
-	return ctl_error(err, err_len, "%s: invalid value '%s' (expected %s)", name, shown, expected);
+_Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
+
+const struct tern_cli_flag *tern_ctl_option_docs(void)
+{
+	return ctl_flags;
 }
 
-static bool valid_control_path(const char *path)
+/* The option "--NAME" (name_len bytes of arg) that takes a value or is a
+ * switch, or NULL: no prefixes, "--c" could be --control or a typo. */
+static const struct tern_cli_flag *ctl_flag_find(const char *arg, size_t name_len)
 {
-	return path[0] != '\0' && strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path);
+	for (const struct tern_cli_flag *f = ctl_flags; f->name != NULL; f++) {
+		if (f->type != TERN_CLI_ACTION && name_len == 2 + strlen(f->name) && strncmp(arg, "--", 2) == 0 &&
+		    strncmp(arg + 2, f->name, name_len - 2) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* A socket path as tern --control takes it; name: "--control" or
+ * "TERN_CONTROL", for the message. */
+static int check_control_path(const char *name, const char *path, char *err, size_t err_len)
+{
+	const struct tern_cli_flag *flag = &ctl_flags[CTL_CONTROL];
+	char shown[TERN_CLI_SHOWN_MAX + 4], expected[128];
+
+	if (path[0] != '\0' && strlen(path) <= flag->max)
+		return 0;
+	tern_cli_show_value(path, shown, sizeof(shown));
+	tern_cli_flag_expected(flag, expected, sizeof(expected));
+	return ctl_error(err, err_len, "%s: invalid value '%s' (expected %s)", name, shown, expected);
 }
 
 /* Joins argv[first..argc-1] with single spaces into out->line. */
@@ -105,8 +138,8 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 	out->timeout_ms = TERN_CTL_DEFAULT_TIMEOUT_MS;
 	out->timeout_text = TERN_CTL_DEFAULT_TIMEOUT_TEXT;
 	if (env_control != NULL && env_control[0] != '\0') {
-		if (!valid_control_path(env_control))
-			return invalid_value(err, err_len, "TERN_CONTROL", env_control, EXPECT_CONTROL);
+		if (check_control_path("TERN_CONTROL", env_control, err, err_len) < 0)
+			return -EINVAL;
 		out->control_path = env_control;
 	}
 
@@ -126,15 +159,8 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 		const char *eq = strchr(arg, '=');
 		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 		const char *value = eq != NULL ? eq + 1 : NULL;
-		if (name_len == strlen("--json") && strncmp(arg, "--json", name_len) == 0) {
-			if (value != NULL)
-				return invalid_value(err, err_len, "--json", value, "no value");
-			out->json = true;
-			continue;
-		}
-		bool is_control_flag = name_len == strlen("--control") && strncmp(arg, "--control", name_len) == 0;
-		bool is_timeout = name_len == strlen("--timeout") && strncmp(arg, "--timeout", name_len) == 0;
-		if (!is_control_flag && !is_timeout) {
+		const struct tern_cli_flag *flag = ctl_flag_find(arg, name_len);
+		if (flag == NULL) {
 			char name[TERN_CLI_SHOWN_MAX + 4];
 			size_t n = name_len < sizeof(name) - 1 ? name_len : sizeof(name) - 1;
 			memcpy(name, arg, n);
@@ -142,23 +168,29 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 			tern_cli_show_value(name, shown, sizeof(shown));
 			return ctl_error(err, err_len, "unknown option '%s' (see tern ctl --help)", shown);
 		}
+		if (flag == &ctl_flags[CTL_JSON]) {
+			if (value != NULL)
+				return tern_cli_invalid_value(flag, value, "no value", err, err_len);
+			out->json = true;
+			continue;
+		}
 		if (value == NULL) {
-			if (i + 1 == argc)
-				return ctl_error(err, err_len, "%s: missing value (expected %s)",
-						 is_control_flag ? "--control" : "--timeout",
-						 is_control_flag ? EXPECT_CONTROL : EXPECT_DURATION);
+			if (i + 1 == argc) {
+				char expected[256];
+				tern_cli_flag_expected(flag, expected, sizeof(expected));
+				return ctl_error(err, err_len, "--%s: missing value (expected %s)", flag->name, expected);
+			}
 			value = argv[++i];
 		}
-		if (is_control_flag) {
-			if (!valid_control_path(value))
-				return invalid_value(err, err_len, "--control", value, EXPECT_CONTROL);
+		if (flag == &ctl_flags[CTL_CONTROL]) {
+			if (check_control_path("--control", value, err, err_len) < 0)
+				return -EINVAL;
 			out->control_path = value;
 			continue;
 		}
-		int rc = tern_parse_duration_ms(value, false, &out->timeout_ms);
+		int rc = tern_cli_flag_number(flag, value, &out->timeout_ms, err, err_len);
 		if (rc < 0)
-			return invalid_value(err, err_len, "--timeout", value,
-					     rc == -ERANGE ? EXPECT_DURATION_RANGE : EXPECT_DURATION);
+			return rc;
 		out->timeout_text = value;
 	}
 	if (i >= argc)
@@ -370,23 +402,6 @@ int tern_ctl_main(int argc, char **argv)
 	return tern_ctl_run(argc, argv, stdout, stderr);
 }
 
-/* tern ctl's own options, for --help and the man page tern-ctl(8). The
- * parser above reads them by hand: three options need no table. */
-static const struct tern_ctl_option_doc ctl_options[] = {
-	{"--control PATH", "the control socket", "$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH},
-	{"--json", "print the reply as the raw JSON line", NULL},
-	{"--timeout DUR", "longest wait for the whole exchange, e.g. 500ms or 10s", TERN_CTL_DEFAULT_TIMEOUT_TEXT},
-	{"-h, --help", "print this help and exit", NULL},
-	{NULL, NULL, NULL},
-};
-
-_Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
-
-const struct tern_ctl_option_doc *tern_ctl_option_docs(void)
-{
-	return ctl_options;
-}
-
 void tern_ctl_print_usage(FILE *out)
 {
 	fputs("Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
@@ -398,11 +413,8 @@ void tern_ctl_print_usage(FILE *out)
 	      "\n"
 	      "Options (before COMMAND):\n",
 	      out);
-	for (const struct tern_ctl_option_doc *o = ctl_options; o->label != NULL; o++) {
-		char label[64];
-		snprintf(label, sizeof(label), "%s%s", strncmp(o->label, "--", 2) == 0 ? "      " : "  ", o->label);
-		tern_cli_print_entry(out, label, o->help, o->default_text, CTL_OPTION_COLUMN, CTL_USAGE_WIDTH);
-	}
+	for (const struct tern_cli_flag *f = ctl_flags; f->name != NULL; f++)
+		tern_cli_print_flag_entry(out, f, NULL, CTL_OPTION_COLUMN, CTL_USAGE_WIDTH);
 	fputs("\nCommands:\n", out);
 	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++) {
 		char label[128];
