@@ -90,18 +90,17 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 	return cli_error(err, err_len, "unknown option '%s' (see tern --help)", text);
 }
 
-static const char *tls_version_text(enum tern_tls_version v)
-{
-	return v == TERN_TLS_1_2 ? "1.2" : "1.3";
-}
-
 /* What no single flag can judge: flags that need or contradict each
  * other. given_ticket_rotate: --ticket-rotate was typed. */
 static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate, char *err, size_t err_len)
 {
+	const struct tern_cli_flag *tls_min = tern_cli_flag_find("tls-min");
+	const struct tern_cli_flag *verify_client = tern_cli_flag_find("verify-client");
+	const struct tern_cli_flag *accept_proxy = tern_cli_flag_find("accept-proxy");
+
 	if (cfg->tls_min > cfg->tls_max)
 		return cli_error(err, err_len, "--tls-min: invalid value '%s' (expected a version not above --tls-max %s)",
-				 tls_version_text(cfg->tls_min), tls_version_text(cfg->tls_max));
+				 tern_cli_flag_word(tls_min, cfg->tls_min), tern_cli_flag_word(tls_min, cfg->tls_max));
 	/* With a key file, an explicit --ticket-rotate rotates the file
 	 * itself (staged, then encrypting one interval later, retired after
 	 * --session-lifetime): for one instance, or the one that owns the
@@ -111,17 +110,13 @@ static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate,
 	/* Asking for a client certificate with nothing to verify it against
 	 * would accept any: refused rather than guessed at. */
 	if (cfg->verify_client != TERN_VERIFY_CLIENT_NONE && cfg->client_ca_path == NULL)
-		return tern_cli_invalid_value(tern_cli_flag_find("verify-client"),
-					      cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
+		return tern_cli_invalid_value(verify_client, tern_cli_flag_word(verify_client, cfg->verify_client),
 					      "none, or a --client-ca to verify client certificates against", err,
 					      err_len);
 	/* A PROXY header says who the client is: taken from anyone, it
 	 * would let every client claim any address. */
 	if (cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF && cfg->num_accept_proxy_from == 0)
-		return tern_cli_invalid_value(tern_cli_flag_find("accept-proxy"),
-					      cfg->accept_proxy == TERN_ACCEPT_PROXY_V1   ? "v1"
-					      : cfg->accept_proxy == TERN_ACCEPT_PROXY_V2 ? "v2"
-											  : "any",
+		return tern_cli_invalid_value(accept_proxy, tern_cli_flag_word(accept_proxy, cfg->accept_proxy),
 					      "--accept-proxy-from too: the sources allowed to send the header, "
 					      "0.0.0.0/0 and ::/0 for all",
 					      err, err_len);

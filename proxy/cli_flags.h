@@ -119,6 +119,10 @@ void tern_cli_flag_expected(const struct tern_cli_flag *flag, char *out, size_t 
 void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
 			   size_t out_len);
 
+/* The word of a WORDS row for value (an enum or bool field's value), or
+ * "?": "1.3" for --tls-min's TERN_TLS_1_3. */
+const char *tern_cli_flag_word(const struct tern_cli_flag *flag, uint64_t value);
+
 /* "-l, --listen ADDR", "--key FILE", "-vv". */
 void tern_cli_flag_label(const struct tern_cli_flag *flag, char *out, size_t out_len);
 

@@ -266,6 +266,15 @@ int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, str
 	return tern_cli_invalid_value(flag, value, expected, err, err_len);
 }
 
+const char *tern_cli_flag_word(const struct tern_cli_flag *flag, uint64_t value)
+{
+	for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
+		if ((uint64_t)(uint32_t)w->value == value)
+			return w->word;
+	}
+	return "?";
+}
+
 void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
 			   size_t out_len)
 {
@@ -291,13 +300,7 @@ void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_c
 		tern_format_size(v, out, out_len);
 		return;
 	case TERN_CLI_WORDS:
-		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
-			if ((uint64_t)(uint32_t)w->value == v) {
-				snprintf(out, out_len, "%s", w->word);
-				return;
-			}
-		}
-		snprintf(out, out_len, "?"); /* the table's unit test fails on this */
+		snprintf(out, out_len, "%s", tern_cli_flag_word(flag, v)); /* "?": the table's unit test fails */
 		return;
 	case TERN_CLI_STRING:
 		memcpy(&s, (const char *)defaults + flag->offset, sizeof(s));
