@@ -22,9 +22,6 @@
  * FIRST_LONG_ID + their row, which no character can collide with. */
 #define FIRST_LONG_ID 256
 
-/* Longest piece of a value quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
-
 /* --help's layout: the flag column, where the help starts, the width. */
 #define USAGE_HELP_COLUMN 31
 #define USAGE_WIDTH 96
@@ -71,7 +68,7 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 {
 	const struct tern_cli_flag *flag = optopt != 0 ? flag_by_id(optopt) : NULL;
 	const char *arg = argv[optind - 1];
-	char text[SHOWN_VALUE_MAX + 4];
+	char text[TERN_CLI_SHOWN_MAX + 4];
 
 	if (flag != NULL) {
 		const char *eq = strchr(arg, '=');
@@ -82,7 +79,7 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 		tern_cli_show_value(short_opt, text, sizeof(text));
 	} else {
 		/* Quote the name only: "--frob=1" is reported as '--frob'. */
-		char name[SHOWN_VALUE_MAX + 4];
+		char name[TERN_CLI_SHOWN_MAX + 4];
 		size_t len = strcspn(arg, "=");
 		if (len >= sizeof(name))
 			len = sizeof(name) - 1;
@@ -93,18 +90,17 @@ static int unknown_option(char **argv, char *err, size_t err_len)
 	return cli_error(err, err_len, "unknown option '%s' (see tern --help)", text);
 }
 
-static const char *tls_version_text(enum tern_tls_version v)
-{
-	return v == TERN_TLS_1_2 ? "1.2" : "1.3";
-}
-
 /* What no single flag can judge: flags that need or contradict each
  * other. given_ticket_rotate: --ticket-rotate was typed. */
 static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate, char *err, size_t err_len)
 {
+	const struct tern_cli_flag *tls_min = tern_cli_flag_find("tls-min");
+	const struct tern_cli_flag *verify_client = tern_cli_flag_find("verify-client");
+	const struct tern_cli_flag *accept_proxy = tern_cli_flag_find("accept-proxy");
+
 	if (cfg->tls_min > cfg->tls_max)
 		return cli_error(err, err_len, "--tls-min: invalid value '%s' (expected a version not above --tls-max %s)",
-				 tls_version_text(cfg->tls_min), tls_version_text(cfg->tls_max));
+				 tern_cli_flag_word(tls_min, cfg->tls_min), tern_cli_flag_word(tls_min, cfg->tls_max));
 	/* With a key file, an explicit --ticket-rotate rotates the file
 	 * itself (staged, then encrypting one interval later, retired after
 	 * --session-lifetime): for one instance, or the one that owns the
@@ -114,17 +110,13 @@ static int check_combinations(struct tern_config *cfg, bool given_ticket_rotate,
 	/* Asking for a client certificate with nothing to verify it against
 	 * would accept any: refused rather than guessed at. */
 	if (cfg->verify_client != TERN_VERIFY_CLIENT_NONE && cfg->client_ca_path == NULL)
-		return tern_cli_invalid_value(tern_cli_flag_find("verify-client"),
-					      cfg->verify_client == TERN_VERIFY_CLIENT_REQUIRE ? "require" : "optional",
+		return tern_cli_invalid_value(verify_client, tern_cli_flag_word(verify_client, cfg->verify_client),
 					      "none, or a --client-ca to verify client certificates against", err,
 					      err_len);
 	/* A PROXY header says who the client is: taken from anyone, it
 	 * would let every client claim any address. */
 	if (cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF && cfg->num_accept_proxy_from == 0)
-		return tern_cli_invalid_value(tern_cli_flag_find("accept-proxy"),
-					      cfg->accept_proxy == TERN_ACCEPT_PROXY_V1   ? "v1"
-					      : cfg->accept_proxy == TERN_ACCEPT_PROXY_V2 ? "v2"
-											  : "any",
+		return tern_cli_invalid_value(accept_proxy, tern_cli_flag_word(accept_proxy, cfg->accept_proxy),
 					      "--accept-proxy-from too: the sources allowed to send the header, "
 					      "0.0.0.0/0 and ::/0 for all",
 					      err, err_len);
@@ -161,7 +153,7 @@ int tern_cli_parse(int argc, char **argv, struct tern_config *cfg, char *err, si
 	struct option long_options[TERN_CLI_MAX_FLAGS + 1];
 	char short_options[1 + 2 * TERN_CLI_MAX_FLAGS + 1];
 	bool given[TERN_CLI_MAX_FLAGS];
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 	size_t num_long = 0, short_len = 0;
 	int rc;
 
@@ -276,31 +268,8 @@ void tern_cli_print_usage(FILE *out)
 	      "\n"
 	      "Options:\n",
 	      out);
-	for (size_t i = 0; i < tern_cli_num_flags; i++) {
-		const struct tern_cli_flag *flag = &tern_cli_flags[i];
-		char label[64], dflt[256], help[1024];
-
-		tern_cli_flag_label(flag, label, sizeof(label));
-		bool indent_long = flag->short_name == '\0' && flag->type != TERN_CLI_DOC_ONLY;
-		int col = fprintf(out, "  %s%s", indent_long ? "    " : "", label);
-		if (col < USAGE_HELP_COLUMN)
-			col += fprintf(out, "%*s", USAGE_HELP_COLUMN - col, "");
-		else
-			col += fprintf(out, " ");
-
-		tern_cli_expand(flag, flag->help, help, sizeof(help));
-		tern_cli_flag_default(flag, defaults, dflt, sizeof(dflt));
-		if (dflt[0] != '\0') {
-			/* " [default]", never broken across lines. */
-			size_t used = strlen(help);
-			int n = snprintf(help + used, sizeof(help) - used, " [%s]", dflt);
-			for (char *p = help + used + 1; n > 0 && *p != '\0'; p++)
-				if (*p == ' ')
-					*p = TERN_CLI_NBSP;
-		}
-		tern_cli_wrap(out, help, (size_t)col, USAGE_HELP_COLUMN, USAGE_WIDTH);
-		fputc('\n', out);
-	}
+	for (size_t i = 0; i < tern_cli_num_flags; i++)
+		tern_cli_print_flag_entry(out, &tern_cli_flags[i], defaults, USAGE_HELP_COLUMN, USAGE_WIDTH);
 	fputs("\nBad input on the command line exits with status 2.\n", out);
 	free(defaults);
 }
@@ -308,15 +277,6 @@ void tern_cli_print_usage(FILE *out)
 const char *tern_cli_usage(void)
 {
 	static char *usage;
-	size_t len;
 
-	if (usage == NULL) {
-		FILE *f = open_memstream(&usage, &len);
-		if (f == NULL)
-			return "Usage: tern [OPTIONS] (see man tern)\n";
-		tern_cli_print_usage(f);
-		if (fclose(f) != 0 || usage == NULL)
-			return "Usage: tern [OPTIONS] (see man tern)\n";
-	}
-	return usage;
+	return tern_cli_text_once(&usage, tern_cli_print_usage, "Usage: tern [OPTIONS] (see man tern)\n");
 }

@@ -4,25 +4,19 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "cli.h"
 #include "cli_flags.h"
 #include "tern/parse.h"
 
-/* Longest piece of a host name quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
-
 #define MAX_CONNS_LIMIT 10000000u
-/* sun_path holds the path and its NUL. */
-#define CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* A well-formed address whose name did not resolve: names are resolved
  * only without brackets, so the host is everything before the last ':'. */
 int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len)
 {
 	char expected[TERN_ADDR_TEXT_MAX + 256];
-	char host[SHOWN_VALUE_MAX + 4], host_shown[SHOWN_VALUE_MAX + 4];
+	char host[TERN_CLI_SHOWN_MAX + 4], host_shown[TERN_CLI_SHOWN_MAX + 4];
 	const char *colon = strrchr(value, ':');
 	size_t host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
 
@@ -449,8 +443,7 @@ const struct tern_cli_flag tern_cli_flags[] = {
 	 .details = "io_uring provided buffers; on epoll, one scratch buffer per worker lent the same way. With "
 		    "0 each connection keeps its own read buffers."},
 	{.name = "control", .metavar = "PATH", .type = TERN_CLI_CUSTOM, .apply = apply_control,
-	 .max = CONTROL_PATH_MAX,
-	 .expected = "a non-empty path of at most {max} bytes for the UNIX control socket", .default_text = "off",
+	 .max = TERN_CLI_CONTROL_PATH_MAX, .expected = TERN_CLI_EXPECT_CONTROL, .default_text = "off",
 	 .help = "UNIX control socket, mode 0600, for tern ctl",
 	 .details = "One command per line, one JSON reply per line: see tern-ctl(8)."},
 	{.name = "metrics", .metavar = "ADDR", .type = TERN_CLI_CUSTOM, .apply = apply_metrics, .max = 1,

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/un.h>
 
 #include "tern/config.h"
 
@@ -101,13 +102,26 @@ __attribute__((warn_unused_result))
 int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
 			size_t err_len);
 
+/* Parses value for a UINT, DURATION, SIZE or WORDS row into *v (a
+ * word's value), checking the row's bounds, with the messages of
+ * tern_cli_flag_apply(): for a caller whose field is not in struct
+ * tern_config (tern ctl --timeout). */
+__attribute__((warn_unused_result))
+int tern_cli_flag_number(const struct tern_cli_flag *flag, const char *value, uint64_t *v, char *err,
+			 size_t err_len);
+
 /* The "(expected ...)" text of flag, its placeholders filled in. */
 void tern_cli_flag_expected(const struct tern_cli_flag *flag, char *out, size_t out_len);
 
 /* The default of flag as --help shows it, computed from *defaults (a
- * config straight from tern_config_init()); "" when none is shown. */
+ * config straight from tern_config_init(); may be NULL for a row with
+ * default_text); "" when none is shown. */
 void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
 			   size_t out_len);
+
+/* The word of a WORDS row for value (an enum or bool field's value), or
+ * "?": "1.3" for --tls-min's TERN_TLS_1_3. */
+const char *tern_cli_flag_word(const struct tern_cli_flag *flag, uint64_t value);
 
 /* "-l, --listen ADDR", "--key FILE", "-vv". */
 void tern_cli_flag_label(const struct tern_cli_flag *flag, char *out, size_t out_len);
@@ -120,14 +134,25 @@ void tern_cli_expand(const struct tern_cli_flag *flag, const char *text, char *o
 int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, const char *expected, char *err,
 			   size_t err_len);
 
+/* Longest piece of a value quoted back in a message: enough for any
+ * valid unix socket address ("unix:" and 107 bytes), short enough that the
+ * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
+#define TERN_CLI_SHOWN_MAX 128
+
 /* Copies value for quoting in a message: control characters become \xHH
  * (H a hex digit) so the message stays on one line, and a value longer
- * than 128 bytes is cut and ends in "...". out_len >= 132. */
+ * than TERN_CLI_SHOWN_MAX bytes is cut (at a UTF-8 boundary) and ends in
+ * "...". out_len >= TERN_CLI_SHOWN_MAX + 4. */
 void tern_cli_show_value(const char *value, char *out, size_t out_len);
 
 /* The message for a well-formed address whose host name did not resolve
  * (--listen, --metrics at once; --backend under --check); returns -EINVAL. */
 int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value, char *err, size_t err_len);
+
+/* --control's socket path, tern's and tern ctl's: sun_path holds it and
+ * its NUL. */
+#define TERN_CLI_CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define TERN_CLI_EXPECT_CONTROL "a non-empty path of at most {max} bytes for the UNIX control socket"
 
 /* What the metavars ADDR, DUR and SIZE stand for: --help and the docs. */
 #define TERN_CLI_VALUES_ADDR "HOST:PORT, [IPV6]:PORT, *:PORT (any IPv4 address) or, for backends, unix:/path"
@@ -142,5 +167,21 @@ int tern_cli_cannot_resolve(const struct tern_cli_flag *flag, const char *value,
  * column col, the others start at column indent. A word too long for a
  * line of its own at indent goes on a line at column 8. */
 void tern_cli_wrap(FILE *out, const char *text, size_t col, size_t indent, size_t width);
+
+/* One --help entry (tern --help, tern ctl --help): label, then help from
+ * column col (one space after a longer label), " [dflt]" after it kept
+ * on one line (dflt NULL or "": none), wrapped at width. */
+void tern_cli_print_entry(FILE *out, const char *label, const char *help, const char *dflt, size_t col,
+			  size_t width);
+
+/* tern_cli_print_entry() for a row: its label indented ("  -l, --listen
+ * ADDR", "      --key FILE"), its help expanded, its default from
+ * *defaults (tern_cli_flag_default). */
+void tern_cli_print_flag_entry(FILE *out, const struct tern_cli_flag *flag, const struct tern_config *defaults,
+			       size_t col, size_t width);
+
+/* What write() puts out, written into *cache on the first call and kept
+ * (--help texts); fallback when no memory could be had. */
+const char *tern_cli_text_once(char **cache, void (*write)(FILE *out), const char *fallback);
 
 #endif

@@ -7,43 +7,24 @@
 #include <string.h>
 
 #include "cli_flags.h"
+#include "ctl_internal.h"
 #include "tern/parse.h"
-
-/* Longest piece of a value quoted back in a message: enough for any
- * valid unix socket address ("unix:" and 107 bytes), short enough that the
- * "(expected ...)" after it still fits in TERN_CLI_ERR_MAX. */
-#define SHOWN_VALUE_MAX 128
 
 #define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
 
+/* tern ctl's escaper (ctl_print.c), given room for TERN_CLI_SHOWN_MAX
+ * bytes at most: one set of rules for every value quoted back. */
 void tern_cli_show_value(const char *value, char *out, size_t out_len)
 {
-	size_t used = 0;
+	size_t room = TERN_CLI_SHOWN_MAX + 4;
 
-	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
-		char piece[8];
-		size_t piece_len = 1;
-
-		if (*p < 0x20 || *p == 0x7f)
-			piece_len = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
-		else
-			piece[0] = (char)*p;
-		/* Keep room for "..." and the NUL whatever comes next. */
-		if (used + piece_len + 4 > out_len || used + piece_len > SHOWN_VALUE_MAX) {
-			memcpy(out + used, "...", 3);
-			used += 3;
-			break;
-		}
-		memcpy(out + used, piece, piece_len);
-		used += piece_len;
-	}
-	out[used] = '\0';
+	tern_ctl_escape_into(value, strlen(value), out, out_len < room ? out_len : room);
 }
 
 int tern_cli_invalid_value(const struct tern_cli_flag *flag, const char *value, const char *expected, char *err,
 			   size_t err_len)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 
 	tern_cli_show_value(value, shown, sizeof(shown));
 	if (err != NULL && err_len > 0)
@@ -198,27 +179,23 @@ static uint64_t load_number(const struct tern_config *cfg, const struct tern_cli
 	}
 }
 
-int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
-			size_t err_len)
+int tern_cli_flag_number(const struct tern_cli_flag *flag, const char *value, uint64_t *v, char *err,
+			 size_t err_len)
 {
 	char expected[256];
 	unsigned long n;
-	uint64_t ms;
 	size_t bytes;
 	int rc;
 
 	switch (flag->type) {
-	case TERN_CLI_SWITCH:
-		store_number(cfg, flag, 1);
-		return 0;
 	case TERN_CLI_UINT:
 		if (tern_parse_uint(value, flag->min, flag->max, &n) < 0)
 			break;
-		store_number(cfg, flag, n);
+		*v = n;
 		return 0;
 	case TERN_CLI_DURATION:
-		rc = tern_parse_duration_ms(value, flag->zero != TERN_CLI_ZERO_REFUSED, &ms);
-		if (rc == 0 && (ms < flag->min || ms > flag->max))
+		rc = tern_parse_duration_ms(value, flag->zero != TERN_CLI_ZERO_REFUSED, v);
+		if (rc == 0 && (*v < flag->min || *v > flag->max))
 			rc = -ERANGE;
 		if (rc == -ERANGE) {
 			duration_range_expected(flag, expected, sizeof(expected));
@@ -226,21 +203,49 @@ int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, str
 		}
 		if (rc < 0)
 			break;
-		store_number(cfg, flag, ms);
 		return 0;
 	case TERN_CLI_SIZE:
 		if (tern_parse_size(value, flag->min, flag->max, &bytes) < 0)
 			break;
-		store_number(cfg, flag, bytes);
+		*v = bytes;
 		return 0;
 	case TERN_CLI_WORDS:
 		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
 			if (strcmp(value, w->word) == 0) {
-				store_number(cfg, flag, (uint64_t)w->value);
+				*v = (uint64_t)w->value;
 				return 0;
 			}
 		}
 		break;
+	default:
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len, "--%s: not a number (internal error)", flag->name);
+		return -EINVAL;
+	}
+	tern_cli_flag_expected(flag, expected, sizeof(expected));
+	return tern_cli_invalid_value(flag, value, expected, err, err_len);
+}
+
+int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, struct tern_config *cfg, char *err,
+			size_t err_len)
+{
+	char expected[256];
+	uint64_t v;
+	int rc;
+
+	switch (flag->type) {
+	case TERN_CLI_SWITCH:
+		store_number(cfg, flag, 1);
+		return 0;
+	case TERN_CLI_UINT:
+	case TERN_CLI_DURATION:
+	case TERN_CLI_SIZE:
+	case TERN_CLI_WORDS:
+		rc = tern_cli_flag_number(flag, value, &v, err, err_len);
+		if (rc < 0)
+			return rc;
+		store_number(cfg, flag, v);
+		return 0;
 	case TERN_CLI_STRING:
 		/* Strings handed to OpenSSL (or to open()) later: only
 		 * emptiness is checked here, OpenSSL judges the rest when the
@@ -259,6 +264,15 @@ int tern_cli_flag_apply(const struct tern_cli_flag *flag, const char *value, str
 	}
 	tern_cli_flag_expected(flag, expected, sizeof(expected));
 	return tern_cli_invalid_value(flag, value, expected, err, err_len);
+}
+
+const char *tern_cli_flag_word(const struct tern_cli_flag *flag, uint64_t value)
+{
+	for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
+		if ((uint64_t)(uint32_t)w->value == value)
+			return w->word;
+	}
+	return "?";
 }
 
 void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_config *defaults, char *out,
@@ -286,13 +300,7 @@ void tern_cli_flag_default(const struct tern_cli_flag *flag, const struct tern_c
 		tern_format_size(v, out, out_len);
 		return;
 	case TERN_CLI_WORDS:
-		for (const struct tern_cli_word *w = flag->words; w->word != NULL; w++) {
-			if ((uint64_t)(uint32_t)w->value == v) {
-				snprintf(out, out_len, "%s", w->word);
-				return;
-			}
-		}
-		snprintf(out, out_len, "?"); /* the table's unit test fails on this */
+		snprintf(out, out_len, "%s", tern_cli_flag_word(flag, v)); /* "?": the table's unit test fails */
 		return;
 	case TERN_CLI_STRING:
 		memcpy(&s, (const char *)defaults + flag->offset, sizeof(s));
@@ -343,4 +351,55 @@ void tern_cli_wrap(FILE *out, const char *text, size_t col, size_t indent, size_
 		first_word = false;
 		text += len;
 	}
+}
+
+void tern_cli_print_entry(FILE *out, const char *label, const char *help, const char *dflt, size_t col,
+			  size_t width)
+{
+	char text[1536];
+	int n = fprintf(out, "%s", label);
+
+	if (n < 0)
+		return;
+	fprintf(out, "%*s", (size_t)n < col ? (int)(col - (size_t)n) : 1, "");
+	snprintf(text, sizeof(text), "%s", help);
+	if (dflt != NULL && dflt[0] != '\0') {
+		/* " [default]", never broken across lines. */
+		size_t used = strlen(text);
+		snprintf(text + used, sizeof(text) - used, " [%s]", dflt);
+		for (char *p = text + used + 1; *p != '\0'; p++)
+			if (*p == ' ')
+				*p = TERN_CLI_NBSP;
+	}
+	tern_cli_wrap(out, text, (size_t)n < col ? col : (size_t)n + 1, col, width);
+	fputc('\n', out);
+}
+
+void tern_cli_print_flag_entry(FILE *out, const struct tern_cli_flag *flag, const struct tern_config *defaults,
+			       size_t col, size_t width)
+{
+	char label[64], indented[80], help[1024], dflt[256];
+
+	tern_cli_flag_label(flag, label, sizeof(label));
+	/* Long-only flags line up after the "-x, " of the others. */
+	bool indent_long = flag->short_name == '\0' && flag->type != TERN_CLI_DOC_ONLY;
+	snprintf(indented, sizeof(indented), "  %s%s", indent_long ? "    " : "", label);
+	tern_cli_expand(flag, flag->help, help, sizeof(help));
+	tern_cli_flag_default(flag, defaults, dflt, sizeof(dflt));
+	tern_cli_print_entry(out, indented, help, dflt, col, width);
+}
+
+const char *tern_cli_text_once(char **cache, void (*write)(FILE *out), const char *fallback)
+{
+	size_t len;
+
+	if (*cache == NULL) {
+		FILE *f = open_memstream(cache, &len);
+		if (f == NULL)
+			return fallback;
+		write(f);
+		if (fclose(f) != 0 || *cache == NULL)
+			return fallback;
+	}
+	return *cache;
 }

@@ -23,15 +23,8 @@
 #include "tern/json.h"
 #include "tern/parse.h"
 
-#define EXPECT_CONTROL "a non-empty path of at most 107 bytes for the UNIX control socket"
-#define EXPECT_DURATION "a duration with a unit such as 250ms, 30s, 5m or 2h"
-#define EXPECT_DURATION_RANGE "a duration from 1ms to 720h"
-
-_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "update EXPECT_CONTROL");
 _Static_assert(TERN_CONTROL_LINE_MAX == 4096, "update 'command longer than 4096 bytes'");
 
-/* Longest value quoted back in a message. */
-#define SHOWN_VALUE_MAX 128
 /* Longest table cell; longer ones are cut and end in "...". */
 #define CELL_MAX 256
 /* --help's layout: where help starts after an option, after a command;
@@ -55,22 +48,55 @@ static int ctl_error(char *err, size_t err_len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static void show_value(const char *value, char *out, size_t out_len)
+/* tern ctl's own options: --help, tern-ctl(8) and the parser below read
+ * this table; values are checked and worded as tern's own (cli_flags.h). */
+enum { CTL_CONTROL, CTL_JSON, CTL_TIMEOUT };
+static const struct tern_cli_flag ctl_flags[] = {
+	[CTL_CONTROL] = {.name = "control", .metavar = "PATH", .type = TERN_CLI_CUSTOM,
+			 .max = TERN_CLI_CONTROL_PATH_MAX, .expected = TERN_CLI_EXPECT_CONTROL,
+			 .default_text = "$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH,
+			 .help = "the control socket"},
+	[CTL_JSON] = {.name = "json", .type = TERN_CLI_SWITCH, .default_text = "",
+		      .help = "print the reply as the raw JSON line"},
+	[CTL_TIMEOUT] = {.name = "timeout", .metavar = "DUR", .type = TERN_CLI_DURATION, .min = 1,
+			 .max = TERN_MAX_DURATION_MS, .default_text = TERN_CTL_DEFAULT_TIMEOUT_TEXT,
+			 .help = "longest wait for the whole exchange, e.g. 500ms or 10s"},
+	{.name = "help", .short_name = 'h', .type = TERN_CLI_ACTION, .default_text = "",
+	 .help = "print this help and exit"},
+	{.name = NULL},
+};
+
+_Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
+
+const struct tern_cli_flag *tern_ctl_option_docs(void)
 {
-	tern_ctl_escape_into(value, strlen(value), out, out_len);
+	return ctl_flags;
 }
 
-static int invalid_value(char *err, size_t err_len, const char *name, const char *value, const char *expected)
+/* The option "--NAME" (name_len bytes of arg) that takes a value or is a
+ * switch, or NULL: no prefixes, "--c" could be --control or a typo. */
+static const struct tern_cli_flag *ctl_flag_find(const char *arg, size_t name_len)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	for (const struct tern_cli_flag *f = ctl_flags; f->name != NULL; f++) {
+		if (f->type != TERN_CLI_ACTION && name_len == 2 + strlen(f->name) && strncmp(arg, "--", 2) == 0 &&
+		    strncmp(arg + 2, f->name, name_len - 2) == 0)
+			return f;
+	}
+	return NULL;
+}
 
-	show_value(value, shown, sizeof(shown));
+/* A socket path as tern --control takes it; name: "--control" or
+ * "TERN_CONTROL", for the message. */
+static int check_control_path(const char *name, const char *path, char *err, size_t err_len)
+{
+	const struct tern_cli_flag *flag = &ctl_flags[CTL_CONTROL];
+	char shown[TERN_CLI_SHOWN_MAX + 4], expected[128];
+
+	if (path[0] != '\0' && strlen(path) <= flag->max)
+		return 0;
+	tern_cli_show_value(path, shown, sizeof(shown));
+	tern_cli_flag_expected(flag, expected, sizeof(expected));
 	return ctl_error(err, err_len, "%s: invalid value '%s' (expected %s)", name, shown, expected);
-}
-
-static bool valid_control_path(const char *path)
-{
-	return path[0] != '\0' && strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path);
 }
 
 /* Joins argv[first..argc-1] with single spaces into out->line. */
@@ -104,7 +130,7 @@ static int join_command(int argc, char **argv, int first, struct tern_ctl_option
 int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct tern_ctl_options *out, char *err,
 			size_t err_len)
 {
-	char shown[SHOWN_VALUE_MAX + 4];
+	char shown[TERN_CLI_SHOWN_MAX + 4];
 	int i;
 
 	memset(out, 0, sizeof(*out));
@@ -112,8 +138,8 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 	out->timeout_ms = TERN_CTL_DEFAULT_TIMEOUT_MS;
 	out->timeout_text = TERN_CTL_DEFAULT_TIMEOUT_TEXT;
 	if (env_control != NULL && env_control[0] != '\0') {
-		if (!valid_control_path(env_control))
-			return invalid_value(err, err_len, "TERN_CONTROL", env_control, EXPECT_CONTROL);
+		if (check_control_path("TERN_CONTROL", env_control, err, err_len) < 0)
+			return -EINVAL;
 		out->control_path = env_control;
 	}
 
@@ -133,39 +159,38 @@ int tern_ctl_parse_args(int argc, char **argv, const char *env_control, struct t
 		const char *eq = strchr(arg, '=');
 		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 		const char *value = eq != NULL ? eq + 1 : NULL;
-		if (name_len == strlen("--json") && strncmp(arg, "--json", name_len) == 0) {
-			if (value != NULL)
-				return invalid_value(err, err_len, "--json", value, "no value");
-			out->json = true;
-			continue;
-		}
-		bool is_control_flag = name_len == strlen("--control") && strncmp(arg, "--control", name_len) == 0;
-		bool is_timeout = name_len == strlen("--timeout") && strncmp(arg, "--timeout", name_len) == 0;
-		if (!is_control_flag && !is_timeout) {
-			char name[SHOWN_VALUE_MAX + 4];
+		const struct tern_cli_flag *flag = ctl_flag_find(arg, name_len);
+		if (flag == NULL) {
+			char name[TERN_CLI_SHOWN_MAX + 4];
 			size_t n = name_len < sizeof(name) - 1 ? name_len : sizeof(name) - 1;
 			memcpy(name, arg, n);
 			name[n] = '\0';
-			show_value(name, shown, sizeof(shown));
+			tern_cli_show_value(name, shown, sizeof(shown));
 			return ctl_error(err, err_len, "unknown option '%s' (see tern ctl --help)", shown);
 		}
+		if (flag == &ctl_flags[CTL_JSON]) {
+			if (value != NULL)
+				return tern_cli_invalid_value(flag, value, "no value", err, err_len);
+			out->json = true;
+			continue;
+		}
 		if (value == NULL) {
-			if (i + 1 == argc)
-				return ctl_error(err, err_len, "%s: missing value (expected %s)",
-						 is_control_flag ? "--control" : "--timeout",
-						 is_control_flag ? EXPECT_CONTROL : EXPECT_DURATION);
+			if (i + 1 == argc) {
+				char expected[256];
+				tern_cli_flag_expected(flag, expected, sizeof(expected));
+				return ctl_error(err, err_len, "--%s: missing value (expected %s)", flag->name, expected);
+			}
 			value = argv[++i];
 		}
-		if (is_control_flag) {
-			if (!valid_control_path(value))
-				return invalid_value(err, err_len, "--control", value, EXPECT_CONTROL);
+		if (flag == &ctl_flags[CTL_CONTROL]) {
+			if (check_control_path("--control", value, err, err_len) < 0)
+				return -EINVAL;
 			out->control_path = value;
 			continue;
 		}
-		int rc = tern_parse_duration_ms(value, false, &out->timeout_ms);
+		int rc = tern_cli_flag_number(flag, value, &out->timeout_ms, err, err_len);
 		if (rc < 0)
-			return invalid_value(err, err_len, "--timeout", value,
-					     rc == -ERANGE ? EXPECT_DURATION_RANGE : EXPECT_DURATION);
+			return rc;
 		out->timeout_text = value;
 	}
 	if (i >= argc)
@@ -209,7 +234,7 @@ struct exchange {
 	uint64_t deadline;
 	char *reply;
 	size_t reply_len, reply_cap;
-	char path_shown[SHOWN_VALUE_MAX + 4];
+	char path_shown[TERN_CLI_SHOWN_MAX + 4];
 };
 
 static int connect_socket(struct exchange *x, char *err, size_t err_len)
@@ -333,7 +358,7 @@ static int exchange(struct exchange *x, char *err, size_t err_len)
 	int rc;
 
 	x->deadline = now_ms() + x->opts->timeout_ms;
-	show_value(x->opts->control_path, x->path_shown, sizeof(x->path_shown));
+	tern_cli_show_value(x->opts->control_path, x->path_shown, sizeof(x->path_shown));
 	rc = connect_socket(x, err, err_len);
 	if (rc == 0)
 		rc = send_line(x, err, err_len);
@@ -377,45 +402,6 @@ int tern_ctl_main(int argc, char **argv)
 	return tern_ctl_run(argc, argv, stdout, stderr);
 }
 
-/* tern ctl's own options, for --help and the man page tern-ctl(8). The
- * parser above reads them by hand: three options need no table. */
-static const struct tern_ctl_option_doc ctl_options[] = {
-	{"--control PATH", "the control socket", "$TERN_CONTROL, else " TERN_CTL_DEFAULT_CONTROL_PATH},
-	{"--json", "print the reply as the raw JSON line", NULL},
-	{"--timeout DUR", "longest wait for the whole exchange, e.g. 500ms or 10s", TERN_CTL_DEFAULT_TIMEOUT_TEXT},
-	{"-h, --help", "print this help and exit", NULL},
-	{NULL, NULL, NULL},
-};
-
-_Static_assert(TERN_CTL_DEFAULT_TIMEOUT_MS == 5000u, "update TERN_CTL_DEFAULT_TIMEOUT_TEXT");
-
-const struct tern_ctl_option_doc *tern_ctl_option_docs(void)
-{
-	return ctl_options;
-}
-
-/* One "  LABEL  help [default]" entry, help from column col, wrapped. */
-static void print_entry(FILE *out, const char *indent, const char *label, const char *args, const char *help,
-			const char *dflt, size_t col)
-{
-	char text[512];
-	int n = fprintf(out, "%s%s%s%s", indent, label, args[0] != '\0' ? " " : "", args);
-
-	if (n < 0)
-		return;
-	fprintf(out, "%*s", (size_t)n < col ? (int)(col - (size_t)n) : 1, "");
-	snprintf(text, sizeof(text), "%s", help);
-	if (dflt != NULL) {
-		size_t used = strlen(text);
-		snprintf(text + used, sizeof(text) - used, " [%s]", dflt);
-		for (char *p = text + used + 1; *p != '\0'; p++)
-			if (*p == ' ')
-				*p = TERN_CLI_NBSP;
-	}
-	tern_cli_wrap(out, text, (size_t)n < col ? col : (size_t)n + 1, col, CTL_USAGE_WIDTH);
-	fputc('\n', out);
-}
-
 void tern_ctl_print_usage(FILE *out)
 {
 	fputs("Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n"
@@ -427,26 +413,20 @@ void tern_ctl_print_usage(FILE *out)
 	      "\n"
 	      "Options (before COMMAND):\n",
 	      out);
-	for (const struct tern_ctl_option_doc *o = ctl_options; o->label != NULL; o++)
-		print_entry(out, strncmp(o->label, "--", 2) == 0 ? "      " : "  ", o->label, "", o->help,
-			    o->default_text, CTL_OPTION_COLUMN);
+	for (const struct tern_cli_flag *f = ctl_flags; f->name != NULL; f++)
+		tern_cli_print_flag_entry(out, f, NULL, CTL_OPTION_COLUMN, CTL_USAGE_WIDTH);
 	fputs("\nCommands:\n", out);
-	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++)
-		print_entry(out, "  ", c->name, c->args, c->summary, NULL, CTL_COMMAND_COLUMN);
+	for (const struct tern_control_command_doc *c = tern_control_command_docs(); c->name != NULL; c++) {
+		char label[128];
+		snprintf(label, sizeof(label), "  %s%s%s", c->name, c->args[0] != '\0' ? " " : "", c->args);
+		tern_cli_print_entry(out, label, c->summary, NULL, CTL_COMMAND_COLUMN, CTL_USAGE_WIDTH);
+	}
 }
 
 const char *tern_ctl_usage(void)
 {
 	static char *usage;
-	size_t len;
 
-	if (usage == NULL) {
-		FILE *f = open_memstream(&usage, &len);
-		if (f == NULL)
-			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
-		tern_ctl_print_usage(f);
-		if (fclose(f) != 0 || usage == NULL)
-			return "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n";
-	}
-	return usage;
+	return tern_cli_text_once(&usage, tern_ctl_print_usage,
+				  "Usage: tern ctl [--control PATH] [--json] [--timeout DUR] COMMAND [ARGS...]\n");
 }

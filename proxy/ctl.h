@@ -97,14 +97,11 @@ const char *tern_ctl_usage(void);
 /* Writes the `tern ctl --help` text to out. */
 void tern_ctl_print_usage(FILE *out);
 
-/* One of tern ctl's own options, for --help and tern-ctl(8). */
-struct tern_ctl_option_doc {
-	const char *label;        /* "--control PATH" */
-	const char *help;         /* one sentence, no final period */
-	const char *default_text; /* NULL: none */
-};
+struct tern_cli_flag;
 
-/* tern ctl's options, ending with {NULL, NULL, NULL}. Static storage. */
-const struct tern_ctl_option_doc *tern_ctl_option_docs(void);
+/* tern ctl's options as rows of the flag table's type (cli_flags.h), for
+ * --help and tern-ctl(8); ends with a row whose name is NULL. Static
+ * storage. */
+const struct tern_cli_flag *tern_ctl_option_docs(void);
 
 #endif

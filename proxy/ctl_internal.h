@@ -1,5 +1,6 @@
 /* What ctl.c and ctl_print.c share: showing text from another process
- * (a reply, a path) with control characters escaped. Main thread only. */
+ * (a reply, a path) with control characters escaped; tern's own messages
+ * quote values through it too (tern_cli_show_value). Main thread only. */
 #ifndef TERN_CTL_INTERNAL_H
 #define TERN_CTL_INTERNAL_H
 

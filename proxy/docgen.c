@@ -301,26 +301,15 @@ static void man_ctl(FILE *out)
 	      ".SH OPTIONS\n"
 	      "Options come before COMMAND; everything from COMMAND on is sent.\n",
 	      out);
-	for (const struct tern_ctl_option_doc *o = tern_ctl_option_docs(); o->label != NULL; o++) {
-		/* "-h, --help", "--control PATH": the flags bold, a metavar
-		 * italic. */
-		char label[64];
-		snprintf(label, sizeof(label), "%s", o->label);
-		char *space = strchr(label, ' ');
-		const char *metavar = NULL;
-		if (space != NULL && strncmp(label, "-h,", 3) != 0) {
-			*space = '\0';
-			metavar = space + 1;
-		}
-		if (strncmp(label, "-h, ", 4) == 0)
-			roff_option_tag(out, 'h', label + 4, NULL);
-		else
-			roff_option_tag(out, '\0', label, metavar);
-		roff_text(out, o->help);
+	for (const struct tern_cli_flag *flag = tern_ctl_option_docs(); flag->name != NULL; flag++) {
+		char name[64];
+		snprintf(name, sizeof(name), "--%s", flag->name);
+		roff_option_tag(out, flag->short_name, name, flag->metavar);
+		roff_text(out, flag->help);
 		fputs(".\n", out);
-		if (o->default_text != NULL) {
+		if (flag->default_text[0] != '\0') {
 			fputs(".br\nDefault: ", out);
-			roff_text(out, o->default_text);
+			roff_text(out, flag->default_text);
 			fputs(".\n", out);
 		}
 	}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_flags.h"
 #include "ctl.h"
 #include "keys.h"
 #include "tern/build_info.h"
@@ -43,14 +44,14 @@ static void join_addrs(const struct tern_addr *addrs, size_t n, char *out, size_
  * line; empty with --accept-proxy off. */
 static void describe_accept_proxy(const struct tern_config *cfg, char *out, size_t out_len)
 {
-	static const char *const names[] = {"off", "v1", "v2", "any"};
 	char range[TERN_CIDR_TEXT_MAX];
 	size_t used;
 
 	out[0] = '\0';
 	if (cfg->accept_proxy == TERN_ACCEPT_PROXY_OFF)
 		return;
-	int m = snprintf(out, out_len, " accept_proxy=%s accept_proxy_from=", names[cfg->accept_proxy]);
+	int m = snprintf(out, out_len, " accept_proxy=%s accept_proxy_from=",
+		     tern_cli_flag_word(tern_cli_flag_find("accept-proxy"), cfg->accept_proxy));
 	used = m > 0 ? (size_t)m : 0;
 	for (size_t i = 0; i < cfg->num_accept_proxy_from && used < out_len; i++) {
 		tern_cidr_format(&cfg->accept_proxy_from[i], range, sizeof(range));

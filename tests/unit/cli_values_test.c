@@ -247,6 +247,11 @@ static void test_value_display(void)
 		 value);
 	EXPECT_ERR(want, "--log-level", value);
 	CHECK(strlen(err) < sizeof(err) - 1);
+	/* A cut never leaves half a UTF-8 character behind. */
+	memcpy(value + 127, "\xc3\xa9", 2);
+	snprintf(want, sizeof(want), "--log-level: invalid value '%.127s...' (expected error, warn, info or debug)",
+		 value);
+	EXPECT_ERR(want, "--log-level", value);
 
 	/* A value of exactly 128 bytes is shown whole. */
 	value[128] = '\0';
