@@ -99,6 +99,16 @@ static void resolve_one(struct tern_backends *b, unsigned i, bool *failing)
 	tern_backends_publish(b, next);
 }
 
+/* When name i is resolved again after now: every --resolve-interval,
+ * but sooner (tern_backend_monitor_retry_ms) while it has no address at
+ * all; never with the interval 0 once it has one. */
+static uint64_t next_resolve_at(struct tern_backends *b, unsigned i, uint64_t now)
+{
+	uint64_t every = count_addrs(b->current, i) == 0 ? tern_backend_monitor_retry_ms(b->cfg)
+							 : b->cfg->resolve_interval_ms;
+	return every ? now + every : UINT64_MAX;
+}
+
 /* ---------------------------------------------------------- active checks */
 
 struct check {
@@ -263,9 +273,7 @@ static void *monitor_main(void *arg)
 		if (cfg->backends[i].ss.ss_family != AF_UNSPEC)
 			continue;
 		failing[i] = count_addrs(b->current, (unsigned)i) == 0;
-		uint64_t every = failing[i] ? tern_backend_monitor_retry_ms(cfg) : cfg->resolve_interval_ms;
-		if (every)
-			next_resolve[i] = now + every;
+		next_resolve[i] = next_resolve_at(b, (unsigned)i, now);
 	}
 	for (;;) {
 		uint64_t next = next_check;
@@ -275,10 +283,7 @@ static void *monitor_main(void *arg)
 			if (now >= next_resolve[i]) {
 				resolve_one(b, (unsigned)i, &failing[i]);
 				now = tern_clock_ms();
-				uint64_t every = failing[i] && count_addrs(b->current, (unsigned)i) == 0
-							 ? tern_backend_monitor_retry_ms(cfg)
-							 : cfg->resolve_interval_ms;
-				next_resolve[i] = every ? now + every : UINT64_MAX;
+				next_resolve[i] = next_resolve_at(b, (unsigned)i, now);
 			}
 			if (next_resolve[i] < next)
 				next = next_resolve[i];

@@ -1,5 +1,4 @@
 /* --backend host names to addresses (backend_resolve.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -7,23 +6,7 @@
 #include <string.h>
 
 #include "tern/backend_resolve.h"
-
-void tern_backend_addr_text(const struct tern_addr *addr, char *out, size_t out_len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (addr->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->ss;
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(out, out_len, "%s:%u", ip, (unsigned)ntohs(sin->sin_port));
-	} else if (addr->ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&addr->ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(out, out_len, "[%s]:%u", ip, (unsigned)ntohs(sin6->sin6_port));
-	} else {
-		snprintf(out, out_len, "%s", addr->text);
-	}
-}
+#include "tern/parse.h"
 
 static bool already_listed(const struct tern_addr *out, size_t n, const struct sockaddr *sa,
 			   socklen_t len)
@@ -71,7 +54,7 @@ int tern_backend_resolve(const struct tern_addr_name *name, struct tern_addr *ou
 		memset(&out[n], 0, sizeof(out[n]));
 		memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
 		out[n].ss_len = ai->ai_addrlen;
-		tern_backend_addr_text(&out[n], out[n].text, sizeof(out[n].text));
+		tern_format_addr(ai->ai_addr, out[n].text, sizeof(out[n].text));
 		n++;
 	}
 	freeaddrinfo(res);

@@ -6,27 +6,20 @@
 #include <string.h>
 
 #include "tern/cidr.h"
+#include "tern/parse.h"
 
 /* Longest address text inet_pton reads: an IPv6 address with an IPv4
  * tail, 45 characters. */
 #define ADDR_TEXT_MAX 45u
 
-/* A prefix length: 1 to 3 digits, no leading zero (but "0"), at most max. */
+/* A prefix length: decimal, no leading zero (but "0"), at most max. */
 static bool parse_prefix(const char *s, unsigned max, unsigned *out)
 {
-	size_t len = strlen(s);
-	unsigned v = 0;
+	unsigned long v;
 
-	if (len == 0 || len > 3 || (len > 1 && s[0] == '0'))
+	if ((s[0] == '0' && s[1] != '\0') || tern_parse_uint(s, 0, max, &v) < 0)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v > max)
-		return false;
-	*out = v;
+	*out = (unsigned)v;
 	return true;
 }
 

@@ -442,3 +442,20 @@ void tern_format_duration_ms(uint64_t ms, char *out, size_t out_len)
 		}
 	}
 }
+
+void tern_format_addr(const struct sockaddr *sa, char *out, size_t out_len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(out, out_len, "%s:%u", host, (unsigned)ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(out, out_len, "[%s]:%u", host, (unsigned)ntohs(sin6->sin6_port));
+	} else {
+		snprintf(out, out_len, "-");
+	}
+}

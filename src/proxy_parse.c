@@ -11,27 +11,6 @@
 static const uint8_t v1_signature[] = "PROXY ";
 #define V1_SIGNATURE_LEN (sizeof(v1_signature) - 1)
 
-/* Section 2.2: "\r\n\r\n\0\r\nQUIT\n". */
-static const uint8_t v2_signature[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-					 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
-
-/* Section 2.2: the 13th byte's command, the 14th byte's families. */
-#define V2_VERSION 0x20u
-#define V2_CMD_LOCAL 0x00u
-#define V2_CMD_PROXY 0x01u
-#define V2_TCP4 0x11u
-#define V2_UDP4 0x12u
-#define V2_TCP6 0x21u
-#define V2_UDP6 0x22u
-#define V2_UNIX_STREAM 0x31u
-#define V2_UNIX_DGRAM 0x32u
-/* Address blocks (section 2.2): two addresses and two ports. */
-#define V2_ADDR_LEN_INET 12u
-#define V2_ADDR_LEN_INET6 36u
-#define V2_ADDR_LEN_UNIX 216u
-#define V2_TLV_HDR_LEN 3u
-#define V2_CRC32C_LEN 4u
-
 /* Longest IPv6 text inet_pton can read: 45 characters (INET6_ADDRSTRLEN
  * less its NUL). */
 #define V1_ADDR_TEXT_MAX 45u
@@ -194,17 +173,17 @@ static uint32_t get_u32(const uint8_t *p)
 static size_t v2_addr_len(uint8_t fam)
 {
 	switch (fam) {
-	case 0x00:
+	case TERN_PP2_FAM_UNSPEC:
 		return 0;
-	case V2_TCP4:
-	case V2_UDP4:
-		return V2_ADDR_LEN_INET;
-	case V2_TCP6:
-	case V2_UDP6:
-		return V2_ADDR_LEN_INET6;
-	case V2_UNIX_STREAM:
-	case V2_UNIX_DGRAM:
-		return V2_ADDR_LEN_UNIX;
+	case TERN_PP2_FAM_TCP4:
+	case TERN_PP2_FAM_UDP4:
+		return TERN_PP2_ADDR_LEN_INET;
+	case TERN_PP2_FAM_TCP6:
+	case TERN_PP2_FAM_UDP6:
+		return TERN_PP2_ADDR_LEN_INET6;
+	case TERN_PP2_FAM_UNIX_STREAM:
+	case TERN_PP2_FAM_UNIX_DGRAM:
+		return TERN_PP2_ADDR_LEN_UNIX;
 	default:
 		return SIZE_MAX;
 	}
@@ -215,23 +194,23 @@ static size_t v2_addr_len(uint8_t fam)
  * header with its own four bytes counted as zeros (section 2.2.3). */
 static int v2_check_tlvs(const uint8_t *p, size_t at, size_t total, struct tern_proxy_header *out)
 {
-	static const uint8_t zeros[V2_CRC32C_LEN] = {0};
+	static const uint8_t zeros[TERN_PP2_CRC32C_LEN] = {0};
 
 	while (at < total) {
-		if (total - at < V2_TLV_HDR_LEN)
+		if (total - at < TERN_PP2_TLV_HDR_LEN)
 			return refuse(out, "v2: truncated TLV header");
 		uint8_t type = p[at];
 		size_t len = get_u16(p + at + 1);
-		size_t value = at + V2_TLV_HDR_LEN;
+		size_t value = at + TERN_PP2_TLV_HDR_LEN;
 		if (total - value < len)
 			return refuse(out, "v2: TLV longer than the header");
 		if (type == TERN_PP2_TYPE_CRC32C) {
-			if (len != V2_CRC32C_LEN)
+			if (len != TERN_PP2_CRC32C_LEN)
 				return refuse(out, "v2: CRC32C TLV not 4 bytes long");
 			uint32_t crc = tern_crc32c_extend(0, p, value);
-			crc = tern_crc32c_extend(crc, zeros, V2_CRC32C_LEN);
-			crc = tern_crc32c_extend(crc, p + value + V2_CRC32C_LEN,
-						 total - value - V2_CRC32C_LEN);
+			crc = tern_crc32c_extend(crc, zeros, TERN_PP2_CRC32C_LEN);
+			crc = tern_crc32c_extend(crc, p + value + TERN_PP2_CRC32C_LEN,
+						 total - value - TERN_PP2_CRC32C_LEN);
 			if (crc != get_u32(p + value))
 				return refuse(out, "v2: CRC32C mismatch");
 		}
@@ -243,13 +222,13 @@ static int v2_check_tlvs(const uint8_t *p, size_t at, size_t total, struct tern_
 static int v2_parse(const uint8_t *p, size_t len, size_t max_len, struct tern_proxy_header *out)
 {
 	out->version = 2;
-	if (len <= sizeof(v2_signature))
+	if (len <= sizeof(tern_pp2_signature))
 		return 0;
 	uint8_t ver_cmd = p[12];
-	if ((ver_cmd & 0xf0u) != V2_VERSION)
+	if ((ver_cmd & 0xf0u) != TERN_PP2_VERSION)
 		return refuse(out, "v2: version is not 2");
 	uint8_t cmd = ver_cmd & 0x0fu;
-	if (cmd != V2_CMD_LOCAL && cmd != V2_CMD_PROXY)
+	if (cmd != TERN_PP2_CMD_LOCAL && cmd != TERN_PP2_CMD_PROXY)
 		return refuse(out, "v2: command is neither LOCAL nor PROXY");
 	if (len < 14)
 		return 0;
@@ -263,15 +242,15 @@ static int v2_parse(const uint8_t *p, size_t len, size_t max_len, struct tern_pr
 	if (total > max_len)
 		return refuse(out, "v2: header longer than the receive buffer");
 	/* LOCAL: section 2.2 says to discard the block, family included. */
-	if (cmd == V2_CMD_PROXY && total - TERN_PROXY_V2_FIXED_LEN < addr_len)
+	if (cmd == TERN_PP2_CMD_PROXY && total - TERN_PROXY_V2_FIXED_LEN < addr_len)
 		return refuse(out, "v2: length too short for the address family");
 	if (len < total)
 		return 0;
-	if (cmd == V2_CMD_LOCAL || (fam != V2_TCP4 && fam != V2_TCP6))
+	if (cmd == TERN_PP2_CMD_LOCAL || (fam != TERN_PP2_FAM_TCP4 && fam != TERN_PP2_FAM_TCP6))
 		return (int)total; /* no address to use: UNSPEC */
 
 	const uint8_t *a = p + TERN_PROXY_V2_FIXED_LEN;
-	if (fam == V2_TCP4) {
+	if (fam == TERN_PP2_FAM_TCP4) {
 		out->family = TERN_PROXY_FAMILY_INET;
 		memcpy(out->src_addr, a, 4);
 		memcpy(out->dst_addr, a + 4, 4);
@@ -313,8 +292,8 @@ int tern_proxy_parse(const uint8_t *p, size_t len, unsigned versions, size_t max
 			out->family = TERN_PROXY_FAMILY_UNSPEC;
 		return rc;
 	}
-	if ((versions & TERN_PROXY_PARSE_V2) && p[0] == v2_signature[0]) {
-		if (!prefix_matches(p, len, v2_signature, sizeof(v2_signature)))
+	if ((versions & TERN_PROXY_PARSE_V2) && p[0] == tern_pp2_signature[0]) {
+		if (!prefix_matches(p, len, tern_pp2_signature, sizeof(tern_pp2_signature)))
 			return refuse(out, "not a PROXY header (bad v2 signature)");
 		return v2_parse(p, len, max_len, out);
 	}
@@ -323,7 +302,7 @@ int tern_proxy_parse(const uint8_t *p, size_t len, unsigned versions, size_t max
 		return refuse(out, "not a PROXY header (a TLS handshake record: a client "
 				   "connecting directly?)");
 	if (versions == TERN_PROXY_PARSE_V1)
-		return refuse(out, p[0] == v2_signature[0]
+		return refuse(out, p[0] == tern_pp2_signature[0]
 					   ? "not a v1 header (a v2 one? only v1 is accepted)"
 					   : "not a v1 header (only v1 is accepted)");
 	if (versions == TERN_PROXY_PARSE_V2)

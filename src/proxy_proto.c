@@ -7,19 +7,11 @@
 
 #include "tern/proxy_proto.h"
 
-/* Section 2.2: the v2 signature, then ver_cmd and fam. */
-static const uint8_t pp2_signature[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-					  0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
-#define PP2_VER_CMD_LOCAL 0x20 /* version 2, LOCAL */
-#define PP2_VER_CMD_PROXY 0x21 /* version 2, PROXY */
-#define PP2_FAM_UNSPEC 0x00
-#define PP2_FAM_TCP4 0x11
-#define PP2_FAM_TCP6 0x21
-#define PP2_ADDR_LEN_INET 12u  /* 2*4 + 2*2 */
-#define PP2_ADDR_LEN_INET6 36u /* 2*16 + 2*2 */
-#define PP2_TLV_HDR_LEN 3u     /* type, length_hi, length_lo */
+/* Section 2.2 (proxy_proto.h). */
+const uint8_t tern_pp2_signature[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 #define PP2_SSL_FIXED_LEN 5u   /* client (1), verify (4) */
-#define PP2_CRC32C_TLV_LEN (PP2_TLV_HDR_LEN + 4u)
+#define PP2_CRC32C_TLV_LEN (TERN_PP2_TLV_HDR_LEN + TERN_PP2_CRC32C_LEN)
 
 /* CRC32C, reflected, polynomial 0x82F63B78: table[i] is the CRC of the
  * byte i alone (eight shift-and-xor steps), so a byte costs one lookup.
@@ -249,7 +241,7 @@ static size_t str_len(const char *s)
 
 static size_t tlv_len(size_t value_len)
 {
-	return value_len > 0 ? PP2_TLV_HDR_LEN + value_len : 0;
+	return value_len > 0 ? TERN_PP2_TLV_HDR_LEN + value_len : 0;
 }
 
 static size_t cert_tlv_len(const struct tern_proxy_info *info)
@@ -270,13 +262,13 @@ static size_t v2_len_base(const struct tern_proxy_info *info)
 	size_t len = TERN_PROXY_V2_FIXED_LEN + PP2_CRC32C_TLV_LEN;
 
 	if (info->family == TERN_PROXY_FAMILY_INET)
-		len += PP2_ADDR_LEN_INET;
+		len += TERN_PP2_ADDR_LEN_INET;
 	else if (info->family == TERN_PROXY_FAMILY_INET6)
-		len += PP2_ADDR_LEN_INET6;
+		len += TERN_PP2_ADDR_LEN_INET6;
 	len += info->alpn != NULL ? tlv_len(info->alpn_len) : 0;
 	len += tlv_len(str_len(info->sni));
 	if (info->tls)
-		len += PP2_TLV_HDR_LEN + ssl_value_len_base(info);
+		len += TERN_PP2_TLV_HDR_LEN + ssl_value_len_base(info);
 	return len;
 }
 
@@ -336,12 +328,12 @@ int tern_proxy_v2_encode(const struct tern_proxy_info *info, uint8_t *out, size_
 		return -ENOSPC;
 	bool with_cert = v2_has_cert(info, base);
 
-	memcpy(p, pp2_signature, sizeof(pp2_signature));
-	p += sizeof(pp2_signature);
+	memcpy(p, tern_pp2_signature, sizeof(tern_pp2_signature));
+	p += sizeof(tern_pp2_signature);
 	switch (info->family) {
 	case TERN_PROXY_FAMILY_INET:
-		*p++ = PP2_VER_CMD_PROXY;
-		*p++ = PP2_FAM_TCP4;
+		*p++ = TERN_PP2_VERSION | TERN_PP2_CMD_PROXY;
+		*p++ = TERN_PP2_FAM_TCP4;
 		p = put_u16(p, total - TERN_PROXY_V2_FIXED_LEN);
 		memcpy(p, info->src_addr, 4);
 		memcpy(p + 4, info->dst_addr, 4);
@@ -349,8 +341,8 @@ int tern_proxy_v2_encode(const struct tern_proxy_info *info, uint8_t *out, size_
 		p = put_u16(p, info->dst_port);
 		break;
 	case TERN_PROXY_FAMILY_INET6:
-		*p++ = PP2_VER_CMD_PROXY;
-		*p++ = PP2_FAM_TCP6;
+		*p++ = TERN_PP2_VERSION | TERN_PP2_CMD_PROXY;
+		*p++ = TERN_PP2_FAM_TCP6;
 		p = put_u16(p, total - TERN_PROXY_V2_FIXED_LEN);
 		memcpy(p, info->src_addr, 16);
 		memcpy(p + 16, info->dst_addr, 16);
@@ -361,14 +353,14 @@ int tern_proxy_v2_encode(const struct tern_proxy_info *info, uint8_t *out, size_
 	default:
 		/* Unknown endpoints: LOCAL, as HAProxy sends; the receiver
 		 * then uses the connection's own addresses (section 2.2). */
-		*p++ = PP2_VER_CMD_LOCAL;
-		*p++ = PP2_FAM_UNSPEC;
+		*p++ = TERN_PP2_VERSION | TERN_PP2_CMD_LOCAL;
+		*p++ = TERN_PP2_FAM_UNSPEC;
 		p = put_u16(p, total - TERN_PROXY_V2_FIXED_LEN);
 		break;
 	}
 
 	/* CRC32C first, zeroed; filled in once the header is complete. */
-	uint8_t *crc_at = p + PP2_TLV_HDR_LEN;
+	uint8_t *crc_at = p + TERN_PP2_TLV_HDR_LEN;
 	p = put_tlv(p, TERN_PP2_TYPE_CRC32C, "\0\0\0\0", 4);
 	if (info->alpn != NULL)
 		p = put_tlv(p, TERN_PP2_TYPE_ALPN, info->alpn, info->alpn_len);

@@ -101,6 +101,17 @@ size_t tern_tls_identities_count(const struct tern_tls_identities *ids)
 	return ids->num_certs;
 }
 
+/* How a loop of PEM reads ended: 0 on "no start line" at the end of the
+ * file, -EBADMSG on a block that did not parse. The caller clears the
+ * error queue. */
+static int pem_loop_end(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+		return -EBADMSG;
+	return 0;
+}
+
 /* Appends every PEM certificate left in bio to certs. Returns 0 at the end
  * of the file, -ENOMEM, or -EBADMSG for a CERTIFICATE block that does not
  * parse (OpenSSL's reason left in the error queue for the message). Other
@@ -116,11 +127,7 @@ static int read_pem_certs(BIO *bio, STACK_OF(X509) *certs)
 			return -ENOMEM;
 		}
 	}
-	/* The loop ends on "no start line" at the end of the file. */
-	unsigned long e = ERR_peek_last_error();
-	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
-		return -EBADMSG;
-	return 0; /* the caller clears the error queue */
+	return pem_loop_end();
 }
 
 /* Reads the leaf and the chain that follows it from one PEM file. */
@@ -293,9 +300,7 @@ static int load_crls(struct tern_tls_identities *ids, const char *path, char *er
 			goto out;
 		}
 	}
-	/* The loop ends on "no start line" at the end of the file. */
-	unsigned long e = ERR_peek_last_error();
-	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+	if (pem_loop_end() < 0)
 		ret = file_error(err, err_len, path, "bad PEM CRL");
 	else if (sk_X509_CRL_num(ids->crls) == 0)
 		ret = file_error(err, err_len, path, "no PEM CRL found");

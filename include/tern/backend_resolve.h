@@ -19,8 +19,4 @@ __attribute__((warn_unused_result))
 int tern_backend_resolve(const struct tern_addr_name *name, struct tern_addr *out, size_t max,
 			 bool *out_more, char *err, size_t err_len);
 
-/* The text of a socket address in numbers, "10.0.0.7:8080" or
- * "[::1]:8080", into out (TERN_ADDR_TEXT_MAX). */
-void tern_backend_addr_text(const struct tern_addr *addr, char *out, size_t out_len);
-
 #endif

@@ -13,6 +13,7 @@
 #include "tern/cidr.h"
 #include "tern/cpus.h"
 #include "tern/log.h"
+#include "tern/proxy_parse.h"
 
 /* Longest address text kept for messages ("unix:/path" up to 108 bytes). */
 #define TERN_ADDR_TEXT_MAX 128
@@ -59,12 +60,12 @@ enum tern_proxy_protocol {
 
 /* --accept-proxy: the PROXY protocol header expected from an upstream
  * load balancer before the TLS handshake. The values are the version
- * masks of proxy_parse.h (TERN_PROXY_PARSE_V1, _V2). */
+ * masks tern_proxy_parse takes. */
 enum tern_accept_proxy {
 	TERN_ACCEPT_PROXY_OFF = 0,
-	TERN_ACCEPT_PROXY_V1 = 1,
-	TERN_ACCEPT_PROXY_V2 = 2,
-	TERN_ACCEPT_PROXY_ANY = 3, /* either, told apart by the signature */
+	TERN_ACCEPT_PROXY_V1 = TERN_PROXY_PARSE_V1,
+	TERN_ACCEPT_PROXY_V2 = TERN_PROXY_PARSE_V2,
+	TERN_ACCEPT_PROXY_ANY = TERN_PROXY_PARSE_ANY, /* either, told apart by the signature */
 };
 
 #define TERN_MAX_ACCEPT_PROXY_FROM 64

@@ -62,6 +62,12 @@ __attribute__((warn_unused_result))
 int tern_parse_addr_unresolved(const char *text, bool allow_unix, struct tern_addr *out,
 			       struct tern_addr_name *out_name);
 
+/* The other way, in numbers: an AF_INET or AF_INET6 socket address as
+ * "10.0.0.7:8080" or "[::1]:8080" (no scope id), "-" for any other
+ * family. Always NUL-terminated, cut to fit; TERN_ADDR_TEXT_MAX holds
+ * any. */
+void tern_format_addr(const struct sockaddr *sa, char *out, size_t out_len);
+
 /* "1.2" or "1.3". */
 __attribute__((warn_unused_result))
 int tern_parse_tls_version(const char *text, enum tern_tls_version *out);

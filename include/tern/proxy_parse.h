@@ -2,7 +2,8 @@
  * before the TLS handshake (--accept-proxy v1|v2|any), as HAProxy's
  * doc/proxy-protocol.txt describes it. proxy_proto.h holds the other
  * direction, the header tern sends to backends; the two share its address
- * family and its limits.
+ * family, its limits and its v2 wire constants (signature, command and
+ * family codes, address block lengths).
  *
  * Pure: no I/O, no allocation, no state kept between calls. The caller
  * keeps the bytes received so far at the start of its buffer and asks

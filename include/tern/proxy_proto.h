@@ -49,6 +49,28 @@ struct sockaddr;
 /* A v2 header is at most the fixed part and a 16-bit length. */
 #define TERN_PROXY_V2_LIMIT (TERN_PROXY_V2_FIXED_LEN + 0xffffu)
 
+/* The v2 wire format (section 2.2), for the encoder here and the parser
+ * (proxy_parse.h): the 12-byte signature "\r\n\r\n\0\r\nQUIT\n"; the 13th
+ * byte, version (high nibble) and command (low); the 14th, address family
+ * and transport; the address block each family carries (two addresses,
+ * two ports); a TLV's type and 16-bit length, and the CRC32C value. */
+extern const uint8_t tern_pp2_signature[12];
+#define TERN_PP2_VERSION 0x20u
+#define TERN_PP2_CMD_LOCAL 0x00u
+#define TERN_PP2_CMD_PROXY 0x01u
+#define TERN_PP2_FAM_UNSPEC 0x00u
+#define TERN_PP2_FAM_TCP4 0x11u
+#define TERN_PP2_FAM_UDP4 0x12u
+#define TERN_PP2_FAM_TCP6 0x21u
+#define TERN_PP2_FAM_UDP6 0x22u
+#define TERN_PP2_FAM_UNIX_STREAM 0x31u
+#define TERN_PP2_FAM_UNIX_DGRAM 0x32u
+#define TERN_PP2_ADDR_LEN_INET 12u   /* 2*4 + 2*2 */
+#define TERN_PP2_ADDR_LEN_INET6 36u  /* 2*16 + 2*2 */
+#define TERN_PP2_ADDR_LEN_UNIX 216u  /* 2*108 */
+#define TERN_PP2_TLV_HDR_LEN 3u      /* type, length_hi, length_lo */
+#define TERN_PP2_CRC32C_LEN 4u
+
 /* TLV types and sub-types (section 2.2). */
 #define TERN_PP2_TYPE_ALPN 0x01
 #define TERN_PP2_TYPE_AUTHORITY 0x02

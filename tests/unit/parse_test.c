@@ -503,6 +503,26 @@ static void test_alpn(void)
 	CHECK_EQ_INT(tern_parse_alpn(NULL, out, sizeof(out), &len), -EINVAL);
 }
 
+/* tern_format_addr: the address in numbers, back from a parsed one. */
+static void test_format_addr(void)
+{
+	struct tern_addr a;
+	char text[TERN_ADDR_TEXT_MAX];
+
+	CHECK_EQ_INT(tern_parse_addr("192.0.2.7:8080", false, &a), 0);
+	tern_format_addr((const struct sockaddr *)&a.ss, text, sizeof(text));
+	CHECK_EQ_STR(text, "192.0.2.7:8080");
+	CHECK_EQ_INT(tern_parse_addr("[2001:db8::17]:65535", false, &a), 0);
+	tern_format_addr((const struct sockaddr *)&a.ss, text, sizeof(text));
+	CHECK_EQ_STR(text, "[2001:db8::17]:65535");
+	CHECK_EQ_INT(tern_parse_addr("unix:/run/app.sock", true, &a), 0);
+	tern_format_addr((const struct sockaddr *)&a.ss, text, sizeof(text));
+	CHECK_EQ_STR(text, "-");
+	CHECK_EQ_INT(tern_parse_addr("192.0.2.7:8080", false, &a), 0);
+	tern_format_addr((const struct sockaddr *)&a.ss, text, 8);
+	CHECK_EQ_STR(text, "192.0.2");
+}
+
 int main(void)
 {
 	test_alpn();
@@ -513,6 +533,7 @@ int main(void)
 	test_addr_ipv6();
 	test_addr_unix();
 	test_addr_names();
+	test_format_addr();
 	test_tls_version();
 	test_log_level();
 	return check_summary();

@@ -17,20 +17,11 @@
 #include "check.h"
 #include "tern/proxy_parse.h"
 #include "tern/proxy_proto.h"
+#include "proxy_wire_fixture.h"
 
-#define SIG "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a"
-/* 192.168.0.1:56324 -> 192.168.0.11:443 */
-#define ADDR4 "\xc0\xa8\x00\x01" "\xc0\xa8\x00\x0b" "\xdc\x04" "\x01\xbb"
-/* [2001:db8::1]:1234 -> [::1]:8443 */
-#define ADDR6                                                               \
-	"\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" \
-	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" \
-	"\x04\xd2" "\x20\xfb"
 /* The start of a TLS ClientHello record: what follows a header. */
 #define HELLO "\x16\x03\x01\x00\xf4\x01\x00\x00\xf0\x03\x03"
 #define BIG 65536u
-
-#define LIT(s) (const uint8_t *)(s), (sizeof(s) - 1)
 
 static int parse_copy(const uint8_t *p, size_t n, unsigned versions, size_t max_len,
 		      struct tern_proxy_header *out)
