@@ -319,6 +319,14 @@ static void conn_handshake_done(struct tern_conn *c)
 	conn_set_timer(c, TERN_TIMER_IDLE);
 	c->tickets.last_ms = h->now_ms;
 	conn_tickets_handshake_done(c);
+	/* The client's last flight came and nothing goes back now (TLS 1.3
+	 * with its tickets held back or none, a TLS 1.2 resumption, whose
+	 * Finished the server sent first): no segment carries the ACK, and a
+	 * client without TCP_NODELAY (Python's, Java's defaults) that writes
+	 * its request after the handshake would have Nagle hold the request
+	 * until the kernel's delayed ACK, 40 ms later. A bare ACK goes now. */
+	if (tern_buf_empty(&c->cout) && conn_ops(c)->ack_now)
+		conn_ops(c)->ack_now(c);
 	conn_connect_next(c);
 }
 
