@@ -97,7 +97,7 @@ static void conn_tickets_make_due(struct tern_conn *c)
  * the chance of. */
 static int conn_control_allowed(const struct tern_conn *c, bool writes)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING)
+	if (c->phase <= TERN_PHASE_HANDSHAKING)
 		return -EINPROGRESS;
 	if (writes ? !conn_can_write_handshake(c) : !conn_live(c))
 		return -ENOTCONN;
