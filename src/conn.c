@@ -127,7 +127,7 @@ static const char *conn_client_left(const struct tern_conn *c)
 {
 	if (!c->client_spoke)
 		return conn_reason_probe;
-	return c->proxy_header_pending ? conn_reason_proxy_truncated : "client_error";
+	return c->phase == TERN_PHASE_PROXY_HEADER ? conn_reason_proxy_truncated : "client_error";
 }
 
 int tern_conn_accept(struct tern_conn_host *h, int fd)
@@ -138,7 +138,8 @@ int tern_conn_accept(struct tern_conn_host *h, int fd)
 		return -ENOMEM;
 	c->magic = TERN_CONN_MAGIC;
 	c->host = h;
-	c->phase = TERN_PHASE_HANDSHAKING;
+	c->phase = h->cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF ? TERN_PHASE_PROXY_HEADER
+								 : TERN_PHASE_HANDSHAKING;
 	c->sock[TERN_SIDE_CLIENT].fd = fd;
 	c->sock[TERN_SIDE_BACKEND].fd = -1;
 	c->id = ((uint64_t)h->worker_index << TERN_CONN_ID_WORKER_SHIFT) | ++h->next_conn_seq;
@@ -165,13 +166,10 @@ int tern_conn_accept(struct tern_conn_host *h, int fd)
 	tern_counter_add(&h->ctr->conns_active, 1);
 	/* --handshake-timeout covers the PROXY header too. */
 	conn_set_timer(c, TERN_TIMER_HANDSHAKE);
-	if (h->cfg->accept_proxy != TERN_ACCEPT_PROXY_OFF) {
-		if (!conn_proxy_source_allowed(c)) {
-			conn_close(c, conn_reason_proxy_not_allowed);
-			tern_conn_settle(c);
-			return 0;
-		}
-		c->proxy_header_pending = true;
+	if (c->phase == TERN_PHASE_PROXY_HEADER && !conn_proxy_source_allowed(c)) {
+		conn_close(c, conn_reason_proxy_not_allowed);
+		tern_conn_settle(c);
+		return 0;
 	}
 	conn_pump(c);
 	tern_conn_settle(c);
@@ -279,6 +277,7 @@ int tern_conn_request_close(struct tern_conn *c)
 	int started = 1;
 
 	switch (c->phase) {
+	case TERN_PHASE_PROXY_HEADER:
 	case TERN_PHASE_HANDSHAKING:
 		conn_close(c, conn_reason_control);
 		break;
@@ -319,6 +318,14 @@ static void conn_handshake_done(struct tern_conn *c)
 	conn_set_timer(c, TERN_TIMER_IDLE);
 	c->tickets.last_ms = h->now_ms;
 	conn_tickets_handshake_done(c);
+	/* The client's last flight came and nothing goes back now (TLS 1.3
+	 * with its tickets held back or none, a TLS 1.2 resumption, whose
+	 * Finished the server sent first): no segment carries the ACK, and a
+	 * client without TCP_NODELAY (Python's, Java's defaults) that writes
+	 * its request after the handshake would have Nagle hold the request
+	 * until the kernel's delayed ACK, 40 ms later. A bare ACK goes now. */
+	if (tern_buf_empty(&c->cout) && conn_ops(c)->ack_now)
+		conn_ops(c)->ack_now(c);
 	conn_connect_next(c);
 }
 
@@ -518,7 +525,8 @@ static void conn_post_io(struct tern_conn *c)
 		(void)conn_post_recv(c, TERN_SIDE_BACKEND, &c->b2c.buf);
 }
 
-/* --accept-proxy: reads the PROXY header while it is pending. Returns
+/* --accept-proxy: reads the PROXY header; once it is whole, the
+ * handshake starts on what follows it in cin. Returns
  * false when the connection ended (a bad or truncated header, or an EOF
  * before any byte: a probe). */
 static bool pump_proxy_header(struct tern_conn *c)
@@ -536,7 +544,7 @@ static bool pump_proxy_header(struct tern_conn *c)
 		}
 		return true; /* conn_post_io reads more */
 	}
-	c->proxy_header_pending = false;
+	c->phase = TERN_PHASE_HANDSHAKING;
 	/* A health check that sent a header and left is still a probe: the
 	 * client speaks with its first byte of TLS. */
 	c->client_spoke = !tern_buf_empty(&c->cin);
@@ -545,10 +553,9 @@ static bool pump_proxy_header(struct tern_conn *c)
 
 void conn_pump(struct tern_conn *c)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING && c->proxy_header_pending &&
-	    !pump_proxy_header(c))
+	if (c->phase == TERN_PHASE_PROXY_HEADER && !pump_proxy_header(c))
 		return;
-	if (c->phase == TERN_PHASE_HANDSHAKING && !c->proxy_header_pending) {
+	if (c->phase == TERN_PHASE_HANDSHAKING) {
 		int r = tern_tls_handshake(&c->tls);
 		if (r == TERN_TLS_DONE) {
 			conn_handshake_done(c);
@@ -749,7 +756,8 @@ void tern_conn_expire(struct tern_conn *c)
 {
 	switch ((enum tern_timer_kind)c->timer_kind) {
 	case TERN_TIMER_HANDSHAKE:
-		conn_close(c, c->proxy_header_pending ? conn_reason_proxy_timeout : "handshake_timeout");
+		conn_close(c, c->phase == TERN_PHASE_PROXY_HEADER ? conn_reason_proxy_timeout
+								  : "handshake_timeout");
 		break;
 	case TERN_TIMER_IDLE:
 		conn_finish(c, "idle_timeout");

@@ -1,5 +1,4 @@
 /* The io_uring engine of connections (conn_ring.h). */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -22,19 +21,18 @@ struct ring_conn {
 	 * for the next epoll event once a read returns less than asked. */
 	uint32_t recv_asked[2];
 	bool drained[2];
-	/* The operations in the ring that name this connection, one bit per
-	 * enum tern_op: set when queued, cleared when its completion comes.
-	 * Each user_data names at most one operation at a time, so the close
-	 * cancels exactly these, by user_data (ring_close). */
-	uint8_t in_ring;
+	/* The backend connect is in the ring: set when queued, cleared when
+	 * its completion comes. The core's recv_busy and send_busy say which
+	 * other operations are (ring_close). */
+	bool connecting;
 	struct __kernel_timespec connect_ts;
 };
 
 /* The operations on each side's socket, by enum tern_side. */
-static const enum tern_op side_ops[2][3] = {
-	[TERN_SIDE_CLIENT] = {TERN_OP_C_RECV, TERN_OP_C_SEND, TERN_OP_IGNORE},
-	[TERN_SIDE_BACKEND] = {TERN_OP_B_RECV, TERN_OP_B_SEND, TERN_OP_B_CONNECT},
-};
+static const enum tern_op recv_op[2] = {[TERN_SIDE_CLIENT] = TERN_OP_C_RECV,
+					[TERN_SIDE_BACKEND] = TERN_OP_B_RECV};
+static const enum tern_op send_op[2] = {[TERN_SIDE_CLIENT] = TERN_OP_C_SEND,
+					[TERN_SIDE_BACKEND] = TERN_OP_B_SEND};
 
 static struct ring_conn *ring_conn(struct tern_conn *c)
 {
@@ -44,18 +42,6 @@ static struct ring_conn *ring_conn(struct tern_conn *c)
 static struct tern_worker *conn_worker(const struct tern_conn *c)
 {
 	return tern_container_of(c->host, struct tern_worker, host);
-}
-
-static uint8_t op_bit(enum tern_op op)
-{
-	return (uint8_t)(1u << op);
-}
-
-/* Queued: the connection is named by one more operation in the ring. */
-static uint64_t op_queued(struct tern_conn *c, enum tern_op op)
-{
-	ring_conn(c)->in_ring |= op_bit(op);
-	return tern_ud(c, op);
 }
 
 static void release_provided(struct tern_conn *c, uint16_t bid)
@@ -78,14 +64,14 @@ static int ring_recv(struct tern_conn *c, enum tern_side side, struct tern_buf *
 {
 	struct tern_ring *ring = conn_worker(c)->ring;
 	struct ring_conn *rc = ring_conn(c);
-	enum tern_op op = side == TERN_SIDE_CLIENT ? TERN_OP_C_RECV : TERN_OP_B_RECV;
+	uint64_t ud = tern_ud(c, recv_op[side]);
 	int fd = c->sock[side].fd;
 
 	if (tern_conn_engine_give_back(c, b, &rc->lend[side], release_provided) < 0)
 		return -ENOMEM;
 	if (!b->data && tern_ring_has_buffers(ring) && !rc->no_provided[side]) {
 		rc->recv_asked[side] = tern_ring_buffer_size(ring);
-		tern_ring_recv_provided(ring, fd, rc->drained[side], op_queued(c, op));
+		tern_ring_recv_provided(ring, fd, rc->drained[side], ud);
 		return 1;
 	}
 	rc->no_provided[side] = false;
@@ -93,14 +79,13 @@ static int ring_recv(struct tern_conn *c, enum tern_side side, struct tern_buf *
 	if (ret <= 0)
 		return ret;
 	rc->recv_asked[side] = tern_buf_free_tail(b);
-	tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), rc->drained[side], op_queued(c, op));
+	tern_ring_recv(ring, fd, tern_buf_tail_ptr(b), tern_buf_free_tail(b), rc->drained[side], ud);
 	return 1;
 }
 
 static void ring_send(struct tern_conn *c, enum tern_side side, const uint8_t *p, uint32_t len)
 {
-	enum tern_op op = side == TERN_SIDE_CLIENT ? TERN_OP_C_SEND : TERN_OP_B_SEND;
-	tern_ring_send(conn_worker(c)->ring, c->sock[side].fd, p, len, op_queued(c, op));
+	tern_ring_send(conn_worker(c)->ring, c->sock[side].fd, p, len, tern_ud(c, send_op[side]));
 }
 
 static int ring_connect(struct tern_conn *c, const struct tern_addr *b, uint64_t timeout_ms)
@@ -111,10 +96,11 @@ static int ring_connect(struct tern_conn *c, const struct tern_addr *b, uint64_t
 	if (fd < 0)
 		return fd;
 	c->sock[TERN_SIDE_BACKEND].fd = fd;
+	rc->connecting = true;
 	rc->connect_ts.tv_sec = (long long)(timeout_ms / 1000);
 	rc->connect_ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
 	tern_ring_connect(conn_worker(c)->ring, fd, (const struct sockaddr *)&b->ss, b->ss_len,
-			  &rc->connect_ts, op_queued(c, TERN_OP_B_CONNECT));
+			  &rc->connect_ts, tern_ud(c, TERN_OP_B_CONNECT));
 	return 0;
 }
 
@@ -134,17 +120,15 @@ static void ring_shutdown_wr(struct tern_conn *c, enum tern_side side)
 static void ring_close(struct tern_conn *c, enum tern_side side)
 {
 	struct tern_ring *ring = conn_worker(c)->ring;
-	struct ring_conn *rc = ring_conn(c);
+	const struct tern_conn_sock *s = &c->sock[side];
 
-	/* The core's view and the ring's agree on what is in flight. */
-	assert(c->sock[side].recv_busy == !!(rc->in_ring & op_bit(side_ops[side][0])));
-	assert(c->sock[side].send_busy == !!(rc->in_ring & op_bit(side_ops[side][1])));
-	for (size_t i = 0; i < sizeof(side_ops[side]) / sizeof(side_ops[side][0]); i++) {
-		enum tern_op op = side_ops[side][i];
-		if (op != TERN_OP_IGNORE && (rc->in_ring & op_bit(op)))
-			tern_ring_cancel_one(ring, tern_ud(c, op));
-	}
-	tern_ring_close(ring, c->sock[side].fd);
+	if (s->recv_busy)
+		tern_ring_cancel_one(ring, tern_ud(c, recv_op[side]));
+	if (s->send_busy)
+		tern_ring_cancel_one(ring, tern_ud(c, send_op[side]));
+	if (side == TERN_SIDE_BACKEND && ring_conn(c)->connecting)
+		tern_ring_cancel_one(ring, tern_ud(c, TERN_OP_B_CONNECT));
+	tern_ring_close(ring, s->fd);
 }
 
 const struct tern_conn_ops tern_conn_ring_ops = {
@@ -167,8 +151,6 @@ void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t
 	uint16_t bid;
 
 	tern_conn_check(c);
-	/* Before the core sees it: it may queue the next one of this kind. */
-	rc->in_ring &= (uint8_t)~op_bit(op);
 	switch (op) {
 	case TERN_OP_C_RECV:
 	case TERN_OP_B_RECV: {
@@ -199,6 +181,8 @@ void tern_conn_ring_complete(uint64_t ud, enum tern_op op, int32_t res, uint32_t
 		tern_conn_on_send(c, TERN_SIDE_BACKEND, res);
 		break;
 	case TERN_OP_B_CONNECT:
+		/* Before the core sees it: it may queue the retry's connect. */
+		rc->connecting = false;
 		tern_conn_on_connect(c, res);
 		break;
 	default:

@@ -97,7 +97,7 @@ static void conn_tickets_make_due(struct tern_conn *c)
  * the chance of. */
 static int conn_control_allowed(const struct tern_conn *c, bool writes)
 {
-	if (c->phase == TERN_PHASE_HANDSHAKING)
+	if (c->phase <= TERN_PHASE_HANDSHAKING)
 		return -EINPROGRESS;
 	if (writes ? !conn_can_write_handshake(c) : !conn_live(c))
 		return -ENOTCONN;
@@ -132,13 +132,6 @@ void conn_tickets_handshake_done(struct tern_conn *c)
 		n = 1;
 	c->tickets.pending += n;
 	conn_tickets_schedule(c);
-	/* Nothing goes to the client now, so no segment carries the ACK of
-	 * its Finished: a client without TCP_NODELAY (Python's, Java's
-	 * defaults) that writes its request after the handshake would have
-	 * Nagle hold the request until the kernel's delayed ACK, 40 ms later.
-	 * At once, tickets carried that ACK; here a bare ACK does. */
-	if (c->host->ops->ack_now)
-		c->host->ops->ack_now(c);
 }
 
 int tern_conn_request_tickets(struct tern_conn *c, unsigned n)

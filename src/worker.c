@@ -5,6 +5,8 @@
  * what other threads ask of the worker is in worker_requests.c;
  * connections themselves are in conn.c. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -290,6 +292,17 @@ int tern_worker_add_listener(struct tern_worker *w, int fd, const struct tern_ad
 	if (!grown)
 		return -ENOMEM;
 	w->listeners = grown;
+	/* What every client socket needs, set once here: a socket accepted on
+	 * Linux inherits TCP_NODELAY and the keepalive settings from its
+	 * listener (and starts the keepalive timer), so no accept pays the
+	 * five setsockopt calls. Small records must not wait for Nagle: TLS
+	 * already batches. A refusal costs only that: tern goes on. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int ret = tern_sock_keepalive(fd, w->cfg->tcp_keepalive_ms);
+	if (ret < 0)
+		tern_log(TERN_LOG_DEBUG, "worker %u: client --tcp-keepalive on %s: %s", w->index,
+			 addr->text, strerror(-ret));
 	/* Before start: nothing points at the listeners yet (an accept's
 	 * user_data does once it is armed), so they may move. */
 	w->listeners[w->num_listeners++] = (struct tern_listener){

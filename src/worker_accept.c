@@ -25,8 +25,6 @@
  * the worker's own. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +32,6 @@
 
 #include "tern/conn.h"
 #include "tern/log.h"
-#include "tern/sock.h"
 #include "tern/server.h"
 #include "worker_internal.h"
 
@@ -121,15 +118,8 @@ void tern_worker_refuse(struct tern_worker *w, int fd, enum tern_refuse_reason w
  * memory for one, the socket is refused and the slot released. */
 static void accept_conn(struct tern_worker *w, int fd)
 {
-	int one = 1;
-
-	/* Small records must not wait for Nagle: TLS already batches. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* A refusal (an inherited listener that is not TCP) costs only the
-	 * probes: the connection goes on. */
-	int ret = tern_sock_keepalive(fd, w->cfg->tcp_keepalive_ms);
-	if (ret < 0)
-		tern_log(TERN_LOG_DEBUG, "worker %u: client --tcp-keepalive: %s", w->index, strerror(-ret));
+	/* TCP_NODELAY and --tcp-keepalive came with the socket, from its
+	 * listener (tern_worker_add_listener). */
 	if (tern_conn_accept(&w->host, fd) == 0)
 		return;
 	tern_log(TERN_LOG_WARN, "worker %u: out of memory for a new connection", w->index);

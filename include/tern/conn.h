@@ -53,7 +53,8 @@ enum tern_side {
 };
 
 enum tern_conn_phase {
-	TERN_PHASE_HANDSHAKING, /* PROXY header (--accept-proxy), then TLS handshake */
+	TERN_PHASE_PROXY_HEADER, /* --accept-proxy: the load balancer's PROXY header */
+	TERN_PHASE_HANDSHAKING, /* TLS handshake with the client */
 	TERN_PHASE_CONNECTING,  /* handshake done, connecting to a backend */
 	TERN_PHASE_STREAMING,   /* both flows run until both are SHUT */
 	TERN_PHASE_FINISHING,   /* the backend is dropped; cout's last bytes go out */
@@ -109,9 +110,6 @@ struct tern_conn {
 	uint8_t timer_kind;
 	bool handshake_done; /* it was, once: a failure after it is not a handshake failure */
 	bool client_spoke;   /* a byte came from the client: leaving is no longer a probe */
-	/* --accept-proxy, phase HANDSHAKING: the PROXY header is still being
-	 * read from cin; the TLS handshake starts on the bytes after it. */
-	bool proxy_header_pending;
 	/* The header named the client: peer is its source, proxied_local the
 	 * address the client connected to (for --proxy-protocol). */
 	bool proxied;

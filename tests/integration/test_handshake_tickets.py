@@ -213,6 +213,41 @@ function get(session) {
 
 class TestFinishedAcknowledgedAtOnce(TicketTestCase):
 
+    def assert_not_held_by_nagle(self, version, resume=False):
+        """Ten connections through an echo backend, each writing a request
+        after its handshake with Nagle on; the median round trip must be
+        under 30 ms (with resume, every connection after the first resumes
+        the previous one's session)."""
+        import ssl
+        import statistics
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = version
+        ctx.minimum_version = version
+        took = []
+        session = None
+        for i in range(10):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5)) as raw:
+                self.assertEqual(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 0)
+                with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                    if resume and i > 0:
+                        self.assertTrue(s.session_reused, "connection %d was not resumed" % i)
+                    request = b"request %d\n" % i
+                    t0 = time.monotonic()
+                    s.sendall(request)
+                    got = b""
+                    while len(got) < len(request):
+                        data = s.recv(4096)
+                        self.assertTrue(data, "closed after %r" % got)
+                        got += data
+                    took.append((time.monotonic() - t0) * 1000)
+                    self.assertEqual(got, request)
+                    if resume:
+                        session = s.session
+        self.assertLess(statistics.median(took), 30,
+                        "round trips (ms): %s" % ", ".join("%.1f" % t for t in took))
+
     def test_a_request_written_after_the_handshake_is_not_held_by_nagle(self):
         """With the tickets held back nothing goes to the client when its
         Finished arrives, so no segment carries the ACK of the Finished. A
@@ -226,31 +261,21 @@ class TestFinishedAcknowledgedAtOnce(TicketTestCase):
         sanitizers too; one that leaves the ACK to the timer never takes
         less than 40."""
         import ssl
-        import statistics
         be = self.echo_backend()
         self.tern_ctl([be], WITH_DATA, workers=1)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        took = []
-        for i in range(10):
-            with socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5)) as raw:
-                self.assertEqual(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 0)
-                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-                    request = b"request %d\n" % i
-                    t0 = time.monotonic()
-                    s.sendall(request)
-                    got = b""
-                    while len(got) < len(request):
-                        data = s.recv(4096)
-                        self.assertTrue(data, "closed after %r" % got)
-                        got += data
-                    took.append((time.monotonic() - t0) * 1000)
-                    self.assertEqual(got, request)
-        self.assertLess(statistics.median(took), 30,
-                        "round trips (ms): %s" % ", ".join("%.1f" % t for t in took))
+        self.assert_not_held_by_nagle(ssl.TLSVersion.TLSv1_3)
+
+    def test_nor_with_no_tickets_or_a_tls12_resumption(self):
+        """The same holds wherever nothing follows the client's last
+        flight: TLS 1.3 with --num-tickets 0 (no ticket at all), and a
+        TLS 1.2 resumption, where the server's Finished goes first."""
+        import ssl
+        be = self.echo_backend()
+        tern = self.tern_ctl([be], ["--num-tickets", "0"], workers=1)
+        self.assert_not_held_by_nagle(ssl.TLSVersion.TLSv1_3)
+        tern.stop_ok()
+        self.tern_ctl([be], [], workers=1)
+        self.assert_not_held_by_nagle(ssl.TLSVersion.TLSv1_2, resume=True)
 
 
 class TestHandshakeTicketsDefault(TicketTestCase):

@@ -65,7 +65,7 @@ static void test_header_then_tls(const uint8_t *hdr, size_t hdr_len, enum tern_a
 		fprintf(stderr, "    header of %zu bytes, reads of %u\n", hdr_len, chunk);
 		goto out;
 	}
-	CHECK(!C()->proxy_header_pending);
+	CHECK(C()->phase != TERN_PHASE_PROXY_HEADER);
 	CHECK_EQ_STR(peer_of(C()), want_peer);
 	client_write("ping", 4);
 	run();
