@@ -39,11 +39,12 @@ from harness_backends import (Backend, BannerEchoBackend, EchoBackend,  # noqa: 
                               SinkBackend, SlowBackend, sha256, slow_payload)
 from harness_certs import _openssl, make_cert  # noqa: F401
 from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
-from harness_net import (closed_port, drain_stream, free_port, port_refuses,  # noqa: F401
-                         read_stream_until, read_until_closed)
+from harness_net import (accept_queue, closed_port, drain_stream, free_port,  # noqa: F401
+                         port_refuses, read_stream_until, read_until_closed)
 from harness_proc import (HERE, SANITIZER_MARKERS, StoppedThread,  # noqa: F401
-                          binary_is_sanitized, process_rss, sandbox_launcher, set_tern_bin,
-                          tern_bin, tern_command, test_io, thread_id)
+                          binary_is_sanitized, cpu_seconds, cpu_share, open_fds, process_rss,
+                          sandbox_launcher, set_tern_bin, tern_bin, tern_command, test_io,
+                          thread_id)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
 from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401
@@ -114,6 +115,10 @@ class Tern:
 
     def lines(self):
         return self.log().splitlines()
+
+    def count_lines(self, needle):
+        """How many lines of the log hold needle."""
+        return sum(1 for line in self.lines() if needle in line)
 
     def wait_log(self, needle, timeout=5, what=None):
         return wait_for(lambda: needle in self.log(), timeout, what or repr(needle))

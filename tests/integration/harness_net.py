@@ -37,6 +37,18 @@ def port_refuses(port, host="127.0.0.1", timeout=1.0):
     s.close()
     return False
 
+def accept_queue(port):
+    """Connections waiting in the accept queue of the listener on
+    127.0.0.1:port (rx_queue of a LISTEN socket in /proc/net/tcp)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1] == want and parts[3] == "0A":
+                return int(parts[4].split(":")[1], 16)
+    raise AssertionError("no listener on 127.0.0.1:%d in /proc/net/tcp" % port)
+
+
 def read_until_closed(sock, timeout):
     """Reads a plain socket until EOF or reset (or timeout). Returns
     (bytes, how) where how is "eof", "reset" or "timeout"."""

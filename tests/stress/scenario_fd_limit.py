@@ -31,23 +31,12 @@ import time
 import unittest
 
 from stress_common import Bystander, check_bystander, figure, measure_baseline, pick
-from harness import (ControlClient, TernTestCase, ctl, free_port, main,  # noqa: F401
-                     read_until_closed, scaled, wait_for)
+from harness import (ControlClient, TernTestCase, cpu_seconds, ctl, free_port,  # noqa: F401
+                     main, open_fds, read_until_closed, scaled, wait_for)
 
 NAME = "fd_limit"
 NOFILE = 256
 HOLD_S = pick(3.0, 30.0)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 class FdLimit(TernTestCase):
