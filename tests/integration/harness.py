@@ -116,6 +116,13 @@ class Tern:
     def lines(self):
         return self.log().splitlines()
 
+    def ready_line(self):
+        """tern's ' ready: ' line (fails when there is none yet)."""
+        ready = [l for l in self.lines() if " ready: " in l]
+        if not ready:
+            raise AssertionError("no ' ready: ' line in tern's stderr")
+        return ready[0]
+
     def count_lines(self, needle):
         """How many lines of the log hold needle."""
         return sum(1 for line in self.lines() if needle in line)
@@ -136,7 +143,7 @@ class Tern:
         # (TERN_TEST_IO) must not pass on io_uring.
         if "--io" in self.args:
             engine = self.args[self.args.index("--io") + 1]
-            line = [l for l in self.lines() if " ready: " in l][0]
+            line = self.ready_line()
             if engine in ("uring", "epoll") and " io=%s " % engine not in line:
                 raise AssertionError("--io %s but the ready line says otherwise: %s"
                                      % (engine, line))

@@ -155,7 +155,7 @@ class TestAcceptProxy(TernTestCase):
         self.assertTrue(first.endswith(" accept_proxy=any accept_proxy_from=10.0.0.0/8,::1/128"),
                         first)
         tern = self.start("v2", allow=("127.0.0.2", "10.0.0.0/8"))
-        ready = [line for line in tern.lines() if " ready: " in line][0]
+        ready = tern.ready_line()
         self.assertTrue(ready.endswith(" accept_proxy=v2 accept_proxy_from=127.0.0.2/32,"
                                        "10.0.0.0/8"), ready)
         self.finish(tern)
