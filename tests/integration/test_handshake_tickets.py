@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import HTTPBackend, main, scaled, wait_for  # noqa: E402
+from harness import HTTPBackend, client_context, main, scaled, wait_for  # noqa: E402
 from test_tickets import QUIET, SpeakBackend, TicketTestCase, TicketWatch  # noqa: E402
 
 WITH_DATA = ["--handshake-tickets", "with-data"]
@@ -229,11 +229,7 @@ class TestFinishedAcknowledgedAtOnce(TicketTestCase):
         import statistics
         be = self.echo_backend()
         self.tern_ctl([be], WITH_DATA, workers=1)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx = client_context(ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3)
         took = []
         for i in range(10):
             with socket.create_connection(("127.0.0.1", self.port), timeout=scaled(5)) as raw:

@@ -35,7 +35,6 @@ and the bystander.
 
 import asyncio
 import os
-import ssl
 import sys
 import time
 
@@ -44,8 +43,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stress_common import (Bystander, check_bystander, figure, measure_baseline,  # noqa: E402
                            pick)
 from echo_process import EchoProcess  # noqa: E402
-from harness import (TernTestCase, binary_is_sanitized, cpu_seconds, main,  # noqa: E402
-                     open_fds, process_rss, scaled, wait_for)
+from harness import (TernTestCase, binary_is_sanitized, client_context,  # noqa: E402
+                     cpu_seconds, main, open_fds, process_rss, scaled, wait_for)
 
 NAME = "idle_conns"
 CONNS = pick(1000, 9000)
@@ -62,13 +61,6 @@ RSS_KEPT_SHARE = 0.05  # of what the connections added
 # jemalloc's dirty_decay_ms (10 s) and its background thread's sleep
 # between purges, which grows when little is left to purge.
 RSS_RETURN_S = 30
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class IdleClients:
@@ -94,7 +86,7 @@ class IdleClients:
             self.writers.append(writer)
 
     async def _open_all(self):
-        ctx, gate = client_ctx(), asyncio.Semaphore(CONCURRENT_OPENS)
+        ctx, gate = client_context(), asyncio.Semaphore(CONCURRENT_OPENS)
         await asyncio.gather(*(self._open_one(i, ctx, gate) for i in range(self.n)))
 
     async def _close_all(self):

@@ -34,19 +34,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stress_common import (Bystander, check_bystander, figure, measure_baseline,  # noqa: E402
                            pick)
 from echo_process import EchoProcess  # noqa: E402
-from harness import TernTestCase, TLSClient, main, scaled, wait_for  # noqa: E402
+from harness import (TernTestCase, TLSClient, client_context, main, scaled,  # noqa: E402
+                     wait_for)
 
 NAME = "max_conns"
 LIMIT = pick(20, 200)
 WAITING = pick(300, 3000)
 REFUSED_FIELDS = ("conns_refused_drain", "conns_refused_no_memory", "conns_refused_overflow")
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Waiters:
@@ -92,7 +86,7 @@ class Waiters:
                 pass
 
     async def _all(self):
-        ctx = client_ctx()
+        ctx = client_context()
         await asyncio.gather(*(self._one(i, ctx) for i in range(self.n)))
 
     def served(self):
