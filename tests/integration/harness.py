@@ -47,8 +47,8 @@ from harness_proc import (HERE, SANITIZER_MARKERS, StoppedThread,  # noqa: F401
                           thread_id)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
-from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401
-                          wait_for, wait_stalled)
+from harness_wait import (SCALE, PeakWatch, WaitTimeout, run_threads,  # noqa: F401
+                          scaled, wait_for, wait_stalled)
 
 
 def main():

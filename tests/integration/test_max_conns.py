@@ -18,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (ClosedByPeer, TernTestCase, TLSClient, free_port, main,  # noqa: E402
-                     scaled, wait_for)
+from harness import (ClosedByPeer, PeakWatch, TernTestCase, TLSClient, free_port,  # noqa: E402
+                     main, scaled, wait_for)
 
 LIMIT = 20
 WAITERS = 200  # more than the 64 a worker used to park; half start their handshake at once
@@ -98,16 +98,7 @@ class TestMaxConns(TernTestCase):
         self.assertEqual(stats["conns_active"], LIMIT)
         self.assertEqual(stats["conns_total"], LIMIT)
 
-        peak = [0]
-        stop = threading.Event()
-
-        def watch():
-            while not stop.is_set():
-                peak[0] = max(peak[0], tern.stats()["conns_active"])
-                stop.wait(0.02)
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        try:
+        with PeakWatch(lambda: tern.stats()["conns_active"]) as active:
             go.set()
             # Holders go a few at a time; each frees a slot that a waiter
             # takes, and each waiter frees its own when done.
@@ -122,12 +113,9 @@ class TestMaxConns(TernTestCase):
             deadline = time.monotonic() + scaled(120)
             for w in waiters:
                 w.join(max(0.0, deadline - time.monotonic()))
-        finally:
-            stop.set()
-            watcher.join(10)
         bad = ["#%d %s" % (w.i, w.result) for w in waiters if w.result != "served"]
         self.assertEqual(bad, [], "waiting clients not served")
-        self.assertLessEqual(peak[0], LIMIT, "conns_active passed --max-conns")
+        self.assertLessEqual(active.peak, LIMIT, "conns_active passed --max-conns")
         wait_for(lambda: tern.stats()["conns_active"] == 0, 10, "conns_active == 0")
         stats = tern.stats()
         self.assertEqual(stats["conns_total"], LIMIT + WAITERS)
