@@ -29,6 +29,7 @@ TernTestCase and main().
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -413,6 +414,26 @@ class TernTestCase(unittest.TestCase):
 
     def echo_backend(self, **kw):
         return self.backend(EchoBackend, **kw)
+
+    def syn_dropping_port(self):
+        """A loopback port whose listener's accept queue is full (backlog
+        0, filled by the test's own connects): the kernel drops a new SYN,
+        so a connect to it waits (retransmits) until its own timeout.
+        The sockets are closed in cleanup."""
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        port = ls.getsockname()[1]
+        for _ in range(3):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        return port
 
     # --- clients
     def client(self, port=None, **kw):

@@ -116,19 +116,7 @@ class TestBackends(TernTestCase):
     def test_backend_connect_timeout(self):
         # A backend whose accept queue is full: the kernel drops the SYN,
         # so only --connect-timeout ends tern's connect.
-        ls = socket.socket()
-        self.addCleanup(ls.close)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(0)
-        port = ls.getsockname()[1]
-        for _ in range(3):
-            s = socket.socket()
-            self.addCleanup(s.close)
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
+        port = self.syn_dropping_port()
         tern = self.start_tern(["127.0.0.1:%d" % port], extra=["--connect-timeout", "500ms"])
         t0 = time.monotonic()
         c = self.client()
