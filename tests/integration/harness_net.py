@@ -6,6 +6,7 @@ and bounded reads of a plain socket or of a client tool's output.
 import os
 import select
 import socket
+import struct
 import time
 
 from harness_wait import WaitTimeout, scaled
@@ -36,6 +37,12 @@ def port_refuses(port, host="127.0.0.1", timeout=1.0):
         return True
     s.close()
     return False
+
+def reset_socket(sock):
+    """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
 
 def accept_queue(port):
     """Connections waiting in the accept queue of the listener on

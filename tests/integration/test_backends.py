@@ -4,19 +4,12 @@ one; new connections go round-robin over the backends."""
 
 import os
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HANDSHAKE_FAILED, Backend, EchoBackend, TernTestCase,  # noqa: E402
-                     closed_port, main, scaled, wait_for)
-
-
-def reset_socket(sock):
-    """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+                     closed_port, main, reset_socket, scaled, wait_for)
 
 
 class RequestReplyBackend(Backend):

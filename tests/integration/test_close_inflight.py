@@ -11,15 +11,13 @@ On io_uring the close cancels each operation by its user_data
 it completes by itself. These tests check that on both engines."""
 
 import os
-import socket
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FloodBackend, SinkBackend, TernTestCase, main, scaled,  # noqa: E402
-                     wait_for, wait_stalled)
+from harness import (FloodBackend, SinkBackend, TernTestCase, main, reset_socket,  # noqa: E402
+                     scaled, wait_for, wait_stalled)
 
 TCP_SYN_SENT = "02"
 
@@ -62,8 +60,7 @@ class TestCloseInflight(TernTestCase):
         c = self.client()
         c.handshake(timeout=within)
         waited = time.monotonic() - t0
-        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        c.close()
+        reset_socket(c.sock)
         tern.wait_access(2)
         return waited
 

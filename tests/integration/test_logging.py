@@ -17,15 +17,14 @@ import re
 import select
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
 import urllib.request
 
 from harness import (EchoBackend, TernTestCase, TLSClient, _openssl, client_context, ctl,
-                     free_port, main, read_until_closed, run_threads, sandbox_launcher, scaled,
-                     tern_command, wait_for)
+                     free_port, main, read_until_closed, reset_socket, run_threads,
+                     sandbox_launcher, scaled, tern_command, wait_for)
 
 # A line as tern writes it: UTC time, a level or "access", a message.
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug|access) \S")
@@ -52,8 +51,9 @@ def probe(port, how="fin"):
     """A health probe: connect, then close (FIN) or reset, sending nothing."""
     s = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
     if how == "reset":
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
+        reset_socket(s)
+    else:
+        s.close()
 
 
 def check_lines(tc, text):
