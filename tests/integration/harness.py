@@ -286,6 +286,7 @@ class TernTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="tern-integ-")
         self._terns = []
         self._cert = None
+        self._failure_reports = []
 
     def run(self, result=None):
         if result is None:
@@ -300,11 +301,18 @@ class TernTestCase(unittest.TestCase):
                 for t in getattr(self, "_terns", []):
                     sys.stderr.write("\n----- %s (%s) stderr -----\n%s----- end -----\n"
                                      % (" ".join(t.args), t.log_path, t.log()))
+                for text in getattr(self, "_failure_reports", []):
+                    sys.stderr.write(text)
             if tmp and os.path.isdir(tmp):
                 if failed and os.environ.get("TERN_KEEP_TMP"):
                     sys.stderr.write("kept %s\n" % tmp)
                 else:
                     shutil.rmtree(tmp, ignore_errors=True)
+
+    def add_failure_report(self, text):
+        """text is printed (after tern's stderr) when the test fails: what
+        a helper process said, kept before the temporary directory goes."""
+        self._failure_reports.append(text)
 
     # --- certificates
     def cert(self, kind="ec", **kw):

@@ -67,21 +67,7 @@ class TestAcceptProxy(TernTestCase):
 
     def setUp(self):
         super().setUp()
-        self._haproxies = []
-        self._haproxy_dumps = []
         self.ctl_path = os.path.join(self.tmp, "control.sock")
-
-    def run(self, result=None):
-        if result is None:
-            return super().run(result)
-        before = len(result.failures) + len(result.errors)
-        try:
-            return super().run(result)
-        finally:
-            if len(result.failures) + len(result.errors) > before:
-                for args, cfg, log in getattr(self, "_haproxy_dumps", []):
-                    sys.stderr.write("\n----- %s -----\n%s\n----- its output -----\n%s"
-                                     "----- end -----\n" % (args, cfg, log))
 
     # --- setup
 
