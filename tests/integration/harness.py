@@ -368,16 +368,17 @@ class TernTestCase(unittest.TestCase):
         wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
         return tern.stop_ok()
 
-    def start_tern_with_metrics(self, backends, workers=2, extra=()):
+    def start_tern_with_metrics(self, backends, workers=2, extra=(), **kw):
         """start_tern with --control (self.ctl_path, in the test's
-        directory) and --metrics on a free port (self.mport)."""
+        directory) and --metrics on a free port (self.mport); kw:
+        start_tern's (access_log, launcher, ...)."""
         self.ctl_path = os.path.join(self.tmp, "control.sock")
         for attempt in range(3):
             self.mport = free_port()
             try:
                 return self.start_tern(backends, workers=workers, extra=[
                     "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
+                    + list(extra), **kw)
             except AssertionError:
                 # free_port() races with other processes, as in start_tern.
                 if attempt == 2 or "in use" not in self._terns[-1].log():

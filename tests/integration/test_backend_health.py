@@ -34,7 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (EchoBackend, TernTestCase, check_sanitizers_at_cleanup,  # noqa: E402
-                     closed_port, free_port, main, scaled, wait_for)
+                     closed_port, main, scaled, wait_for)
 
 NAME_MESSAGE = ("tern: --backend: invalid value 'nosuch.invalid:8080' (expected HOST:PORT, "
                 "[IPV6]:PORT or unix:/path; cannot resolve nosuch.invalid)\n")
@@ -49,10 +49,7 @@ class BackendHealthCase(TernTestCase):
     def start(self, backends, extra=(), workers=1, launcher=()):
         """tern with --control and --metrics; one worker, so its
         round-robin order is the order clients see."""
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        self.mport = free_port()
-        return self.start_tern(backends, workers=workers, launcher=launcher, extra=[
-            "--control", self.ctl_path, "--metrics", "127.0.0.1:%d" % self.mport] + list(extra))
+        return self.start_tern_with_metrics(backends, workers, extra, launcher=launcher)
 
     def backends(self, tern):
         reply = tern.ctl("backends")

@@ -18,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (ClosedByPeer, PeakWatch, TernTestCase, TLSClient, free_port,  # noqa: E402
-                     main, scaled, wait_for)
+from harness import (ClosedByPeer, PeakWatch, TernTestCase, TLSClient, main,  # noqa: E402
+                     scaled, wait_for)
 
 LIMIT = 20
 WAITERS = 200  # more than the 64 a worker used to park; half start their handshake at once
@@ -66,12 +66,11 @@ class Waiter(threading.Thread):
 
 class TestMaxConns(TernTestCase):
 
-    def start(self, workers=2, extra=()):
+    def start(self, workers=2):
+        """tern at --max-conns LIMIT with --control and --metrics (self.mport)."""
         self.be = self.echo_backend()
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        return self.start_tern([self.be], workers=workers, access_log=False,
-                               extra=["--max-conns", str(LIMIT), "--control", self.ctl_path]
-                               + list(extra))
+        return self.start_tern_with_metrics([self.be], workers, ["--max-conns", str(LIMIT)],
+                                            access_log=False)
 
     def holders(self, n):
         hold = []
@@ -131,15 +130,7 @@ class TestMaxConns(TernTestCase):
         # A drain closes the listeners, and the kernel resets whoever
         # waited in their backlogs: tern takes them first, so that they are
         # counted (reason drain) and logged, not lost unseen.
-        mport = None
-        for attempt in range(3):
-            mport = free_port()
-            try:
-                tern = self.start(extra=["--metrics", "127.0.0.1:%d" % mport])
-                break
-            except AssertionError:
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        tern = self.start()
         hold = self.holders(LIMIT)
         waiting = []
         for i in range(5):
@@ -161,7 +152,7 @@ class TestMaxConns(TernTestCase):
         self.assertEqual(stats["conns_refused_no_memory"], 0)
         self.assertEqual(stats["conns_refused_overflow"], 0)
         self.assertEqual(stats["conns_active"], LIMIT, "the holders are still served")
-        metrics = self.http_get(mport, "/metrics")
+        metrics = self.http_get(self.mport, "/metrics")
         self.assertIn('tern_connections_refused_total{reason="drain"} 5\n', metrics)
         self.assertIn('tern_connections_refused_total{reason="overflow"} 0\n', metrics)
         # One line per worker at most (the tick logs what a worker refused

@@ -23,9 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ControlClient, TernTestCase, accept_queue,  # noqa: E402
-                     binary_is_sanitized, check_sanitizers_at_cleanup, cpu_share, ctl,
-                     free_port, main, open_fds, process_rss, read_until_closed, scaled,
-                     wait_for)
+                     binary_is_sanitized, check_sanitizers_at_cleanup, cpu_share, ctl, main,
+                     open_fds, process_rss, read_until_closed, scaled, wait_for)
 
 METRICS_SLOTS = 64    # TERN_METRICS_MAX_CLIENTS
 CONTROL_SLOTS = 256   # control.c MAX_CLIENTS
@@ -49,16 +48,7 @@ class OverloadTestCase(TernTestCase):
 
     def start(self, backends, extra=(), launcher=()):
         """tern with --control (self.ctl_path) and --metrics (self.mport)."""
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        for attempt in range(3):
-            self.mport = free_port()
-            try:
-                return self.start_tern(backends, workers=2, launcher=launcher, extra=[
-                    "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
-            except AssertionError:
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        return self.start_tern_with_metrics(backends, extra=extra, launcher=launcher)
 
     def connect_plain(self, port, n):
         socks = []

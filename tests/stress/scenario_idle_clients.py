@@ -18,14 +18,13 @@ descriptors worth measuring, and the bystander shows the workers are not
 disturbed).
 """
 
-import os
 import socket
 import statistics
 import time
 import unittest  # noqa: F401
 
 from stress_common import Bystander, check_bystander, figure, measure_baseline, pick
-from harness import (ControlClient, TernTestCase, accept_queue, ctl, free_port, main,
+from harness import (ControlClient, TernTestCase, accept_queue, ctl, main,
                      scaled, wait_for)
 
 NAME = "idle_clients"
@@ -53,10 +52,8 @@ class IdleClients(TernTestCase):
 
     def test_idle_clients(self):
         be = self.echo_backend()
-        ctl_path = os.path.join(self.tmp, "control.sock")
-        mport = free_port()
-        tern = self.start_tern([be], workers=2, extra=[
-            "--control", ctl_path, "--metrics", "127.0.0.1:%d" % mport])
+        tern = self.start_tern_with_metrics([be], workers=2)
+        ctl_path, mport = self.ctl_path, self.mport
         baseline = measure_baseline(self.port)
 
         rounds, scrapes, stats, bad = [], [], [], []
