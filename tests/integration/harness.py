@@ -41,7 +41,8 @@ from harness_backends import (Backend, BannerEchoBackend, EchoBackend,  # noqa: 
 from harness_certs import _openssl, make_cert  # noqa: F401
 from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
 from harness_net import (accept_queue, closed_port, drain_stream, free_port,  # noqa: F401
-                         port_refuses, read_stream_until, read_until_closed, reset_socket)
+                         metrics_text, port_refuses, read_stream_until, read_until_closed,
+                         reset_socket)
 from harness_proc import (HERE, SANITIZER_MARKERS, StoppedThread,  # noqa: F401
                           binary_is_sanitized, cpu_seconds, cpu_share, open_fds, process_rss,
                           sandbox_launcher, set_tern_bin, tern_bin, tern_command, test_io,

@@ -1,8 +1,10 @@
 """Ports, plain sockets and pipes for tern's integration tests (part of
 harness.py, which re-exports every name here): a free or a refusing port,
-and bounded reads of a plain socket or of a client tool's output.
+bounded reads of a plain socket or of a client tool's output, and a
+scrape of tern's /metrics.
 """
 
+import http.client
 import os
 import select
 import socket
@@ -37,6 +39,21 @@ def port_refuses(port, host="127.0.0.1", timeout=1.0):
         return True
     s.close()
     return False
+
+def metrics_text(port, timeout=5):
+    """GET /metrics from tern's --metrics listener on 127.0.0.1:port on a
+    new connection: the body as text; fails unless the status is 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(timeout))
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode("ascii")
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise AssertionError("GET /metrics: status %d: %r" % (resp.status, body[:200]))
+    return body
+
 
 def reset_socket(sock):
     """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""

@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ClosedByPeer, PeakWatch, TernTestCase, TLSClient, main,  # noqa: E402
-                     scaled, wait_for)
+                     metrics_text, scaled, wait_for)
 
 LIMIT = 20
 WAITERS = 200  # more than the 64 a worker used to park; half start their handshake at once
@@ -152,7 +152,7 @@ class TestMaxConns(TernTestCase):
         self.assertEqual(stats["conns_refused_no_memory"], 0)
         self.assertEqual(stats["conns_refused_overflow"], 0)
         self.assertEqual(stats["conns_active"], LIMIT, "the holders are still served")
-        metrics = self.http_get(self.mport, "/metrics")
+        metrics = metrics_text(self.mport)
         self.assertIn('tern_connections_refused_total{reason="drain"} 5\n', metrics)
         self.assertIn('tern_connections_refused_total{reason="overflow"} 0\n', metrics)
         # One line per worker at most (the tick logs what a worker refused
@@ -176,20 +176,6 @@ class TestMaxConns(TernTestCase):
         rc = tern.wait_exit(15)
         self.assertEqual(rc, 0)
         self.assertEqual(tern.stopped_counters()["conns_refused"], 5)
-
-    def http_get(self, port, path):
-        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as s:
-            s.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode())
-            s.settimeout(scaled(5))
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        self.assertIn(b" 200 ", head.split(b"\r\n")[0])
-        return body.decode()
 
 
 if __name__ == "__main__":
