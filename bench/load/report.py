@@ -355,34 +355,27 @@ def render_first_response(fr, summary, proxies):
              "time (schedstat) over the scenario / connections."
              % (n["request"], n["warmup"]))
     L.append("")
+
+    def table(scenario, figures):
+        head = ["proxy"] + ["%s (%s)" % (label, unit) for _, label, unit, _ in figures]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
+        for col in cols:
+            L.append("| " + " | ".join([col] + [cell(summary[col].get("fr_%s_%s" % (scenario, k)))
+                                                for k, *_ in figures]) + " |")
+        L.append("")
     for scenario, what in (("request", "the client speaks first: `GET /small` (HTTP/1.1 "
                             "keep-alive) right after its Finished, the nginx backend answers"),
                            ("banner", "the server speaks first: the backend sends one line "
                             "on connect, the client sends nothing")):
         L.append("**%s** — %s:" % (scenario, what))
         L.append("")
-        head = ["proxy"] + ["%s (%s)" % (label, unit)
-                            for _, label, unit, _ in first_response.FIGURES]
-        L.append("| " + " | ".join(head) + " |")
-        L.append("|" + "---|" * len(head))
-        for col in cols:
-            s = summary[col]
-            L.append("| " + " | ".join([col] + [cell(s.get("fr_%s_%s" % (scenario, k)))
-                                                for k, *_ in first_response.FIGURES]) + " |")
-        L.append("")
+        table(scenario, first_response.FIGURES)
     L.append("**silent** — the backend never answers, %d connections: the tickets must "
              "still come (tern with-data: after `--ticket-flush-delay`, 200 ms by default):"
              % n["silent"])
     L.append("")
-    head = ["proxy"] + ["%s (%s)" % (label, unit)
-                        for _, label, unit, _ in first_response.SILENT_FIGURES]
-    L.append("| " + " | ".join(head) + " |")
-    L.append("|" + "---|" * len(head))
-    for col in cols:
-        s = summary[col]
-        L.append("| " + " | ".join([col] + [cell(s.get("fr_silent_%s" % k))
-                                            for k, *_ in first_response.SILENT_FIGURES]) + " |")
-    L.append("")
+    table("silent", first_response.SILENT_FIGURES)
     a, w = summary.get("tern:at-once"), summary.get("tern:with-data")
     if a and w:
         lines = []

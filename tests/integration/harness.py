@@ -29,6 +29,7 @@ TernTestCase and main().
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,15 +40,17 @@ from harness_backends import (Backend, BannerEchoBackend, EchoBackend,  # noqa: 
                               SinkBackend, SlowBackend, sha256, slow_payload)
 from harness_certs import _openssl, make_cert  # noqa: F401
 from harness_control import ControlClient, ctl, run_ctl  # noqa: F401
-from harness_net import (closed_port, drain_stream, free_port, port_refuses,  # noqa: F401
-                         read_stream_until, read_until_closed)
+from harness_net import (accept_queue, closed_port, drain_stream, free_port,  # noqa: F401
+                         metrics_text, port_refuses, read_stream_until, read_until_closed,
+                         reset_socket)
 from harness_proc import (HERE, SANITIZER_MARKERS, StoppedThread,  # noqa: F401
-                          binary_is_sanitized, process_rss, sandbox_launcher, set_tern_bin,
-                          tern_bin, tern_command, test_io, thread_id)
+                          binary_is_sanitized, cpu_seconds, cpu_share, open_fds, process_rss,
+                          sandbox_launcher, set_tern_bin, tern_bin, tern_command, test_io,
+                          thread_id)
 from harness_tls import (HANDSHAKE_FAILED, ClosedByPeer, TLSClient,  # noqa: F401
                          client_context, client_hello_bytes)
-from harness_wait import (SCALE, WaitTimeout, run_threads, scaled,  # noqa: F401
-                          wait_for, wait_stalled)
+from harness_wait import (SCALE, PeakWatch, WaitTimeout, run_threads,  # noqa: F401
+                          scaled, wait_for, wait_stalled)
 
 
 def main():
@@ -115,6 +118,17 @@ class Tern:
     def lines(self):
         return self.log().splitlines()
 
+    def ready_line(self):
+        """tern's ' ready: ' line (fails when there is none yet)."""
+        ready = [l for l in self.lines() if " ready: " in l]
+        if not ready:
+            raise AssertionError("no ' ready: ' line in tern's stderr")
+        return ready[0]
+
+    def count_lines(self, needle):
+        """How many lines of the log hold needle."""
+        return sum(1 for line in self.lines() if needle in line)
+
     def wait_log(self, needle, timeout=5, what=None):
         return wait_for(lambda: needle in self.log(), timeout, what or repr(needle))
 
@@ -131,7 +145,7 @@ class Tern:
         # (TERN_TEST_IO) must not pass on io_uring.
         if "--io" in self.args:
             engine = self.args[self.args.index("--io") + 1]
-            line = [l for l in self.lines() if " ready: " in l][0]
+            line = self.ready_line()
             if engine in ("uring", "epoll") and " io=%s " % engine not in line:
                 raise AssertionError("--io %s but the ready line says otherwise: %s"
                                      % (engine, line))
@@ -273,6 +287,7 @@ class TernTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="tern-integ-")
         self._terns = []
         self._cert = None
+        self._failure_reports = []
 
     def run(self, result=None):
         if result is None:
@@ -287,11 +302,18 @@ class TernTestCase(unittest.TestCase):
                 for t in getattr(self, "_terns", []):
                     sys.stderr.write("\n----- %s (%s) stderr -----\n%s----- end -----\n"
                                      % (" ".join(t.args), t.log_path, t.log()))
+                for text in getattr(self, "_failure_reports", []):
+                    sys.stderr.write(text)
             if tmp and os.path.isdir(tmp):
                 if failed and os.environ.get("TERN_KEEP_TMP"):
                     sys.stderr.write("kept %s\n" % tmp)
                 else:
                     shutil.rmtree(tmp, ignore_errors=True)
+
+    def add_failure_report(self, text):
+        """text is printed (after tern's stderr) when the test fails: what
+        a helper process said, kept before the temporary directory goes."""
+        self._failure_reports.append(text)
 
     # --- certificates
     def cert(self, kind="ec", **kw):
@@ -347,16 +369,17 @@ class TernTestCase(unittest.TestCase):
         wait_for(lambda: tern.stats()["conns_active"] == 0, 5, "conns_active == 0")
         return tern.stop_ok()
 
-    def start_tern_with_metrics(self, backends, workers=2, extra=()):
+    def start_tern_with_metrics(self, backends, workers=2, extra=(), **kw):
         """start_tern with --control (self.ctl_path, in the test's
-        directory) and --metrics on a free port (self.mport)."""
+        directory) and --metrics on a free port (self.mport); kw:
+        start_tern's (access_log, launcher, ...)."""
         self.ctl_path = os.path.join(self.tmp, "control.sock")
         for attempt in range(3):
             self.mport = free_port()
             try:
                 return self.start_tern(backends, workers=workers, extra=[
                     "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
+                    + list(extra), **kw)
             except AssertionError:
                 # free_port() races with other processes, as in start_tern.
                 if attempt == 2 or "in use" not in self._terns[-1].log():
@@ -401,6 +424,26 @@ class TernTestCase(unittest.TestCase):
 
     def echo_backend(self, **kw):
         return self.backend(EchoBackend, **kw)
+
+    def syn_dropping_port(self):
+        """A loopback port whose listener's accept queue is full (backlog
+        0, filled by the test's own connects): the kernel drops a new SYN,
+        so a connect to it waits (retransmits) until its own timeout.
+        The sockets are closed in cleanup."""
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        port = ls.getsockname()[1]
+        for _ in range(3):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        return port
 
     # --- clients
     def client(self, port=None, **kw):

@@ -1,11 +1,14 @@
 """Ports, plain sockets and pipes for tern's integration tests (part of
 harness.py, which re-exports every name here): a free or a refusing port,
-and bounded reads of a plain socket or of a client tool's output.
+bounded reads of a plain socket or of a client tool's output, and a
+scrape of tern's /metrics.
 """
 
+import http.client
 import os
 import select
 import socket
+import struct
 import time
 
 from harness_wait import WaitTimeout, scaled
@@ -36,6 +39,39 @@ def port_refuses(port, host="127.0.0.1", timeout=1.0):
         return True
     s.close()
     return False
+
+def metrics_text(port, timeout=5):
+    """GET /metrics from tern's --metrics listener on 127.0.0.1:port on a
+    new connection: the body as text; fails unless the status is 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(timeout))
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode("ascii")
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise AssertionError("GET /metrics: status %d: %r" % (resp.status, body[:200]))
+    return body
+
+
+def reset_socket(sock):
+    """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def accept_queue(port):
+    """Connections waiting in the accept queue of the listener on
+    127.0.0.1:port (rx_queue of a LISTEN socket in /proc/net/tcp)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1] == want and parts[3] == "0A":
+                return int(parts[4].split(":")[1], 16)
+    raise AssertionError("no listener on 127.0.0.1:%d in /proc/net/tcp" % port)
+
 
 def read_until_closed(sock, timeout):
     """Reads a plain socket until EOF or reset (or timeout). Returns

@@ -1,5 +1,5 @@
 """The tern binary the integration tests run, and what they read of its
-processes: sanitizer reports, RSS; and one of its threads stopped on
+processes: sanitizer reports, RSS, descriptors, CPU time; and one of its threads stopped on
 purpose, a wedged worker (part of harness.py, which re-exports every name
 here).
 
@@ -11,6 +11,7 @@ env TERN_TEST_IO (tern_command); its sandbox: env TERN_TEST_SECCOMP
 
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -74,6 +75,27 @@ def process_rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def open_fds(pid):
+    """The number of file descriptors a process holds (Linux)."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads) so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the name: state is field 3, utime field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid, seconds):
+    """The share of one core the process used over `seconds` (a
+    measuring window, not a wait for anything)."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
 
 
 def binary_is_sanitized(path=None):

@@ -57,6 +57,31 @@ def wait_stalled(read_value, stall=1.0, timeout=20, what="progress to stall"):
             raise WaitTimeout("timed out waiting for %s (still moving: %r)" % (what, value))
 
 
+class PeakWatch:
+    """A thread that polls read_value() every `interval` seconds while the
+    with-block runs and keeps the largest value seen in .peak (0 before
+    the first; a read that raises ends the polling)."""
+
+    def __init__(self, read_value, interval=0.02):
+        self.read_value, self.interval = read_value, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.read_value())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+
 def run_threads(target, args_list, timeout, what="client threads"):
     """Runs target(*args) in one thread each; returns results in order.
     Re-raises the first exception; fails when a thread outlives timeout."""

@@ -67,21 +67,7 @@ class TestAcceptProxy(TernTestCase):
 
     def setUp(self):
         super().setUp()
-        self._haproxies = []
-        self._haproxy_dumps = []
         self.ctl_path = os.path.join(self.tmp, "control.sock")
-
-    def run(self, result=None):
-        if result is None:
-            return super().run(result)
-        before = len(result.failures) + len(result.errors)
-        try:
-            return super().run(result)
-        finally:
-            if len(result.failures) + len(result.errors) > before:
-                for args, cfg, log in getattr(self, "_haproxy_dumps", []):
-                    sys.stderr.write("\n----- %s -----\n%s\n----- its output -----\n%s"
-                                     "----- end -----\n" % (args, cfg, log))
 
     # --- setup
 
@@ -155,7 +141,7 @@ class TestAcceptProxy(TernTestCase):
         self.assertTrue(first.endswith(" accept_proxy=any accept_proxy_from=10.0.0.0/8,::1/128"),
                         first)
         tern = self.start("v2", allow=("127.0.0.2", "10.0.0.0/8"))
-        ready = [line for line in tern.lines() if " ready: " in line][0]
+        ready = tern.ready_line()
         self.assertTrue(ready.endswith(" accept_proxy=v2 accept_proxy_from=127.0.0.2/32,"
                                        "10.0.0.0/8"), ready)
         self.finish(tern)

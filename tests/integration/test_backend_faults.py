@@ -26,7 +26,6 @@ connections keep moving exact bytes.
 """
 
 import hashlib
-import http.client
 import os
 import re
 import signal
@@ -37,8 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Backend, TernTestCase, binary_is_sanitized,  # noqa: E402
-                     check_sanitizers_at_cleanup, closed_port, main, process_rss,
-                     run_threads, scaled, slow_payload, wait_for)
+                     check_sanitizers_at_cleanup, closed_port, main, metrics_text,
+                     process_rss, run_threads, scaled, slow_payload, wait_for)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -137,16 +136,8 @@ class FaultTestCase(TernTestCase):
         return self.start_tern_with_metrics(backends, workers, extra)
 
     def metrics(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=scaled(5))
-        try:
-            conn.request("GET", "/metrics")
-            resp = conn.getresponse()
-            body = resp.read().decode("ascii")
-            self.assertEqual(resp.status, 200)
-        finally:
-            conn.close()
         out = {}
-        for line in body.splitlines():
+        for line in metrics_text(self.mport).splitlines():
             m = METRIC_LINE.match(line)
             if m and not line.startswith("#"):
                 out[m.group(1)] = float(m.group(2))

@@ -30,11 +30,10 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (EchoBackend, TernTestCase, check_sanitizers_at_cleanup,  # noqa: E402
-                     closed_port, free_port, main, scaled, wait_for)
+                     closed_port, main, metrics_text, scaled, wait_for)
 
 NAME_MESSAGE = ("tern: --backend: invalid value 'nosuch.invalid:8080' (expected HOST:PORT, "
                 "[IPV6]:PORT or unix:/path; cannot resolve nosuch.invalid)\n")
@@ -49,10 +48,7 @@ class BackendHealthCase(TernTestCase):
     def start(self, backends, extra=(), workers=1, launcher=()):
         """tern with --control and --metrics; one worker, so its
         round-robin order is the order clients see."""
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        self.mport = free_port()
-        return self.start_tern(backends, workers=workers, launcher=launcher, extra=[
-            "--control", self.ctl_path, "--metrics", "127.0.0.1:%d" % self.mport] + list(extra))
+        return self.start_tern_with_metrics(backends, workers, extra, launcher=launcher)
 
     def backends(self, tern):
         reply = tern.ctl("backends")
@@ -70,9 +66,7 @@ class BackendHealthCase(TernTestCase):
                  "backend %s up=%s" % (address, up))
 
     def metrics(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mport,
-                                    timeout=scaled(5)) as r:
-            return r.read().decode()
+        return metrics_text(self.mport)
 
     def metric(self, text, name, backend):
         m = re.search(r'^%s\{backend="%s"\} (\d+)$' % (re.escape(name), re.escape(backend)),

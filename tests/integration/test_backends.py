@@ -4,19 +4,12 @@ one; new connections go round-robin over the backends."""
 
 import os
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HANDSHAKE_FAILED, Backend, EchoBackend, TernTestCase,  # noqa: E402
-                     closed_port, main, scaled, wait_for)
-
-
-def reset_socket(sock):
-    """Closes with an RST instead of a FIN (SO_LINGER with zero timeout)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+                     closed_port, main, reset_socket, scaled, wait_for)
 
 
 class RequestReplyBackend(Backend):
@@ -116,19 +109,7 @@ class TestBackends(TernTestCase):
     def test_backend_connect_timeout(self):
         # A backend whose accept queue is full: the kernel drops the SYN,
         # so only --connect-timeout ends tern's connect.
-        ls = socket.socket()
-        self.addCleanup(ls.close)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(0)
-        port = ls.getsockname()[1]
-        for _ in range(3):
-            s = socket.socket()
-            self.addCleanup(s.close)
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
+        port = self.syn_dropping_port()
         tern = self.start_tern(["127.0.0.1:%d" % port], extra=["--connect-timeout", "500ms"])
         t0 = time.monotonic()
         c = self.client()

@@ -174,7 +174,7 @@ class TestCli(TernTestCase):
         self.assertEqual(info["io_uring"].startswith("works"), engine == "uring")
         be = self.echo_backend()
         tern = self.start_tern([be], workers=1, extra=["--io", "auto"])
-        self.assertIn(" io=%s " % engine, [l for l in tern.lines() if " ready: " in l][0])
+        self.assertIn(" io=%s " % engine, tern.ready_line())
         tern.stop_ok()
         # -vv answers wherever it stands, like -V; a single -v is unknown.
         self.assertEqual(self.build(["--workers", "2", "-vv"])["io"], info["io"])

@@ -11,15 +11,13 @@ On io_uring the close cancels each operation by its user_data
 it completes by itself. These tests check that on both engines."""
 
 import os
-import socket
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FloodBackend, SinkBackend, TernTestCase, main, scaled,  # noqa: E402
-                     wait_for)
+from harness import (FloodBackend, SinkBackend, TernTestCase, main, reset_socket,  # noqa: E402
+                     scaled, wait_for, wait_stalled)
 
 TCP_SYN_SENT = "02"
 
@@ -35,20 +33,6 @@ def syn_sent_to(port):
             if fields[3] == TCP_SYN_SENT and fields[2] == "0100007F:%04X" % port:
                 n += 1
     return n
-
-
-def wait_stalled(progress, stall=1.0, timeout=30):
-    """Waits until progress() stops growing for `stall` seconds."""
-    deadline = time.monotonic() + scaled(timeout)
-    last, since = progress(), time.monotonic()
-    while time.monotonic() - since < stall:
-        if time.monotonic() > deadline:
-            raise AssertionError("still moving after %.0f s" % scaled(timeout))
-        time.sleep(0.05)  # polling interval of a bounded wait
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
 
 
 class TestCloseInflight(TernTestCase):
@@ -76,27 +60,14 @@ class TestCloseInflight(TernTestCase):
         c = self.client()
         c.handshake(timeout=within)
         waited = time.monotonic() - t0
-        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        c.close()
+        reset_socket(c.sock)
         tern.wait_access(2)
         return waited
 
     def test_close_while_connecting(self):
         # A backend whose accept queue is full: the kernel drops the SYN,
         # so tern's connect waits (here up to a minute).
-        ls = socket.socket()
-        self.addCleanup(ls.close)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(0)
-        port = ls.getsockname()[1]
-        for _ in range(3):
-            s = socket.socket()
-            self.addCleanup(s.close)
-            s.setblocking(False)
-            try:
-                s.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
+        port = self.syn_dropping_port()
         base = syn_sent_to(port)
         tern = self.start("127.0.0.1:%d" % port, ["--connect-timeout", "60s"])
         c = self.client().handshake()
@@ -139,7 +110,7 @@ class TestCloseInflight(TernTestCase):
         c = self.client().handshake()
         self.addCleanup(c.close)
         c.exchange(b"go", expect=1, timeout=5)  # the flood has begun
-        wait_stalled(lambda: be.progress.get(0, 0))
+        wait_stalled(lambda: be.progress.get(0, 0), timeout=30)
         self.assertLess(be.progress.get(0, 0), 256 << 20, "the client took everything")
         conn_id = self.only_conn_id(tern)
         t0 = time.monotonic()

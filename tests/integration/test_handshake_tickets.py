@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import HTTPBackend, main, scaled, wait_for  # noqa: E402
+from harness import HTTPBackend, client_context, main, scaled, wait_for  # noqa: E402
 from test_tickets import QUIET, SpeakBackend, TicketTestCase, TicketWatch  # noqa: E402
 
 WITH_DATA = ["--handshake-tickets", "with-data"]
@@ -218,13 +218,8 @@ class TestFinishedAcknowledgedAtOnce(TicketTestCase):
         after its handshake with Nagle on; the median round trip must be
         under 30 ms (with resume, every connection after the first resumes
         the previous one's session)."""
-        import ssl
         import statistics
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.maximum_version = version
-        ctx.minimum_version = version
+        ctx = client_context(version, version)
         took = []
         session = None
         for i in range(10):

@@ -14,7 +14,6 @@ too. `tickets all` would fill it as well, but each waits 2 s for the frozen
 worker's answer, so it would take half an hour.
 """
 
-import http.client
 import json
 import os
 import re
@@ -22,8 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ControlClient, StoppedThread, main, run_ctl, scaled,  # noqa: E402
-                     thread_id, wait_for)
+from harness import (ControlClient, StoppedThread, main, metrics_text, run_ctl,  # noqa: E402
+                     scaled, thread_id, wait_for)
 from test_tickets import TicketTestCase, TicketWatch, key_line, write_keys  # noqa: E402
 
 QUEUE_CAPACITY = 1024  # include/tern/worker.h, TERN_WORKER_QUEUE_CAPACITY
@@ -33,14 +32,7 @@ BATCH = 32             # rotations pipelined at a time
 class KeyAgreementTestCase(TicketTestCase):
 
     def metrics(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=scaled(5))
-        try:
-            conn.request("GET", "/metrics")
-            resp = conn.getresponse()
-            self.assertEqual(resp.status, 200)
-            return resp.read().decode()
-        finally:
-            conn.close()
+        return metrics_text(self.mport)
 
     def metric(self, text, series):
         """The value of one sample (series with its labels, exactly)."""

@@ -5,14 +5,13 @@ and --idle-timeout."""
 import os
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HANDSHAKE_FAILED, SlowBackend, TLSClient, TernTestCase,  # noqa: E402
-                     main, run_threads, scaled, slow_payload, wait_for)
+                     main, reset_socket, run_threads, scaled, slow_payload, wait_for)
 
 MiB = 1 << 20
 
@@ -204,8 +203,7 @@ class TestLifecycle(TernTestCase):
             # client_error: reset after the handshake
             c = self.client().handshake()
             self.assertEqual(c.exchange(b"r", expect=1), b"r")
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            c.close()
+            reset_socket(c.sock)
             # done: a clean end
             c = self.client().handshake()
             self.assertEqual(c.exchange(b"d", expect=1), b"d")

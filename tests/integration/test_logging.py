@@ -17,15 +17,13 @@ import re
 import select
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
-import urllib.request
 
 from harness import (EchoBackend, TernTestCase, TLSClient, _openssl, client_context, ctl,
-                     free_port, main, read_until_closed, run_threads, sandbox_launcher, scaled,
-                     tern_command, wait_for)
+                     free_port, main, metrics_text, read_until_closed, reset_socket,
+                     run_threads, sandbox_launcher, scaled, tern_command, wait_for)
 
 # A line as tern writes it: UTC time, a level or "access", a message.
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug|access) \S")
@@ -37,11 +35,8 @@ FORGED_JSON = "a reason=done\\x0A2026-12-06T00:00:00.000Z error forged"
 
 def scrape(port):
     """GET /metrics: {'name{labels}': value} of the tern_ and process_ samples."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
-                                timeout=scaled(10)) as r:
-        body = r.read().decode("ascii")
     out = {}
-    for line in body.splitlines():
+    for line in metrics_text(port, timeout=10).splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
@@ -52,8 +47,9 @@ def probe(port, how="fin"):
     """A health probe: connect, then close (FIN) or reset, sending nothing."""
     s = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
     if how == "reset":
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
+        reset_socket(s)
+    else:
+        s.close()
 
 
 def check_lines(tc, text):

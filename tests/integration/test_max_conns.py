@@ -18,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (ClosedByPeer, TernTestCase, TLSClient, free_port, main,  # noqa: E402
-                     scaled, wait_for)
+from harness import (ClosedByPeer, PeakWatch, TernTestCase, TLSClient, main,  # noqa: E402
+                     metrics_text, scaled, wait_for)
 
 LIMIT = 20
 WAITERS = 200  # more than the 64 a worker used to park; half start their handshake at once
@@ -66,12 +66,11 @@ class Waiter(threading.Thread):
 
 class TestMaxConns(TernTestCase):
 
-    def start(self, workers=2, extra=()):
+    def start(self, workers=2):
+        """tern at --max-conns LIMIT with --control and --metrics (self.mport)."""
         self.be = self.echo_backend()
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        return self.start_tern([self.be], workers=workers, access_log=False,
-                               extra=["--max-conns", str(LIMIT), "--control", self.ctl_path]
-                               + list(extra))
+        return self.start_tern_with_metrics([self.be], workers, ["--max-conns", str(LIMIT)],
+                                            access_log=False)
 
     def holders(self, n):
         hold = []
@@ -98,16 +97,7 @@ class TestMaxConns(TernTestCase):
         self.assertEqual(stats["conns_active"], LIMIT)
         self.assertEqual(stats["conns_total"], LIMIT)
 
-        peak = [0]
-        stop = threading.Event()
-
-        def watch():
-            while not stop.is_set():
-                peak[0] = max(peak[0], tern.stats()["conns_active"])
-                stop.wait(0.02)
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        try:
+        with PeakWatch(lambda: tern.stats()["conns_active"]) as active:
             go.set()
             # Holders go a few at a time; each frees a slot that a waiter
             # takes, and each waiter frees its own when done.
@@ -122,12 +112,9 @@ class TestMaxConns(TernTestCase):
             deadline = time.monotonic() + scaled(120)
             for w in waiters:
                 w.join(max(0.0, deadline - time.monotonic()))
-        finally:
-            stop.set()
-            watcher.join(10)
         bad = ["#%d %s" % (w.i, w.result) for w in waiters if w.result != "served"]
         self.assertEqual(bad, [], "waiting clients not served")
-        self.assertLessEqual(peak[0], LIMIT, "conns_active passed --max-conns")
+        self.assertLessEqual(active.peak, LIMIT, "conns_active passed --max-conns")
         wait_for(lambda: tern.stats()["conns_active"] == 0, 10, "conns_active == 0")
         stats = tern.stats()
         self.assertEqual(stats["conns_total"], LIMIT + WAITERS)
@@ -143,15 +130,7 @@ class TestMaxConns(TernTestCase):
         # A drain closes the listeners, and the kernel resets whoever
         # waited in their backlogs: tern takes them first, so that they are
         # counted (reason drain) and logged, not lost unseen.
-        mport = None
-        for attempt in range(3):
-            mport = free_port()
-            try:
-                tern = self.start(extra=["--metrics", "127.0.0.1:%d" % mport])
-                break
-            except AssertionError:
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        tern = self.start()
         hold = self.holders(LIMIT)
         waiting = []
         for i in range(5):
@@ -173,7 +152,7 @@ class TestMaxConns(TernTestCase):
         self.assertEqual(stats["conns_refused_no_memory"], 0)
         self.assertEqual(stats["conns_refused_overflow"], 0)
         self.assertEqual(stats["conns_active"], LIMIT, "the holders are still served")
-        metrics = self.http_get(mport, "/metrics")
+        metrics = metrics_text(self.mport)
         self.assertIn('tern_connections_refused_total{reason="drain"} 5\n', metrics)
         self.assertIn('tern_connections_refused_total{reason="overflow"} 0\n', metrics)
         # One line per worker at most (the tick logs what a worker refused
@@ -197,20 +176,6 @@ class TestMaxConns(TernTestCase):
         rc = tern.wait_exit(15)
         self.assertEqual(rc, 0)
         self.assertEqual(tern.stopped_counters()["conns_refused"], 5)
-
-    def http_get(self, port, path):
-        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as s:
-            s.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode())
-            s.settimeout(scaled(5))
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        self.assertIn(b" 200 ", head.split(b"\r\n")[0])
-        return body.decode()
 
 
 if __name__ == "__main__":

@@ -22,47 +22,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ControlClient, TernTestCase, binary_is_sanitized,  # noqa: E402
-                     check_sanitizers_at_cleanup, ctl, free_port, main, process_rss,
-                     read_until_closed, scaled, wait_for)
+from harness import (ControlClient, TernTestCase, accept_queue,  # noqa: E402
+                     binary_is_sanitized, check_sanitizers_at_cleanup, cpu_share, ctl, main,
+                     open_fds, process_rss, read_until_closed, scaled, wait_for)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 METRICS_SLOTS = 64    # TERN_METRICS_MAX_CLIENTS
 CONTROL_SLOTS = 256   # control.c MAX_CLIENTS
 WRITE_STALL_S = 5.0   # TERN_CONTROL_WRITE_STALL_MS
 GET = b"GET /metrics HTTP/1.1\r\nHost: tern\r\n\r\n"
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # After the name: state is field 3, utime field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def cpu_share(pid, seconds):
-    """The share of one core the process used over `seconds` (a
-    measuring window, not a wait for anything)."""
-    c0, t0 = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def accept_queue(port):
-    """Connections waiting in the accept queue of the listener on
-    127.0.0.1:port (rx_queue of a LISTEN socket in /proc/net/tcp)."""
-    want = "0100007F:%04X" % port
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            parts = line.split()
-            if parts[1] == want and parts[3] == "0A":
-                return int(parts[4].split(":")[1], 16)
-    raise AssertionError("no listener on 127.0.0.1:%d in /proc/net/tcp" % port)
 
 
 def peer_closed(sock):
@@ -81,16 +48,7 @@ class OverloadTestCase(TernTestCase):
 
     def start(self, backends, extra=(), launcher=()):
         """tern with --control (self.ctl_path) and --metrics (self.mport)."""
-        self.ctl_path = os.path.join(self.tmp, "control.sock")
-        for attempt in range(3):
-            self.mport = free_port()
-            try:
-                return self.start_tern(backends, workers=2, launcher=launcher, extra=[
-                    "--metrics", "127.0.0.1:%d" % self.mport, "--control", self.ctl_path]
-                    + list(extra))
-            except AssertionError:
-                if attempt == 2 or "in use" not in self._terns[-1].log():
-                    raise
+        return self.start_tern_with_metrics(backends, extra=extra, launcher=launcher)
 
     def connect_plain(self, port, n):
         socks = []
@@ -99,9 +57,6 @@ class OverloadTestCase(TernTestCase):
             self.addCleanup(s.close)
             socks.append(s)
         return socks
-
-    def count_lines(self, tern, needle):
-        return sum(1 for line in tern.lines() if needle in line)
 
 
 class TestOutOfDescriptors(OverloadTestCase):
@@ -149,13 +104,13 @@ class TestOutOfDescriptors(OverloadTestCase):
         # Once per 10 s interval per server, not once per attempt (ten a
         # second); the test has run for a few seconds.
         for name in ("control", "metrics"):
-            n = self.count_lines(tern, "%s: accept: Too many open files" % name)
+            n = tern.count_lines("%s: accept: Too many open files" % name)
             self.assertGreaterEqual(n, 1, name)
             self.assertLessEqual(n, 2, "%s warned %d times" % (name, n))
         # The workers too (their listeners are retried each 50 ms tick):
         # at most one line per worker per interval, 20 a second without it.
         for worker in range(2):
-            n = self.count_lines(tern, "worker %d: accept on " % worker)
+            n = tern.count_lines("worker %d: accept on " % worker)
             self.assertLessEqual(n, 2, "worker %d warned %d times" % (worker, n))
 
         # Descriptors back: the waiting ones are answered within a pause
@@ -284,7 +239,7 @@ class TestUnreadControlReplies(OverloadTestCase):
         self.assertGreaterEqual(time.monotonic() - t_flood, WRITE_STALL_S - 0.5)
         tern.wait_log("control: closed a client that read none of its", 2)
         # One warning, however many were closed (more come only every 10 s).
-        self.assertLessEqual(self.count_lines(tern, "control: closed a client"), 2)
+        self.assertLessEqual(tern.count_lines("control: closed a client"), 2)
 
         if not binary_is_sanitized():
             grown = peak - rss_before

@@ -31,6 +31,7 @@ loopback ports (`haproxy -f CFG -db`), never as the system service; its
 output is printed when a test fails."""
 
 import copy
+import itertools
 import os
 import shutil
 import signal
@@ -138,16 +139,17 @@ class HAProxy:
     loopback port with TLS, each sending a PROXY header to its own
     server. stdout and stderr go to a file in the test's directory."""
 
+    _made = itertools.count()  # names each one's files
+
     def __init__(self, tc, frontends, host="127.0.0.1"):
         """frontends: [(name, bind options after `ssl crt PEM`, server
         address "HOST:PORT", server options)]. self.ports[name]: the port."""
         self.tc = tc
         self.host = host
         self.proc = self._log = None
-        self.cfg = os.path.join(tc.tmp, "haproxy-%d.cfg" % len(tc._haproxies))
+        self.cfg = os.path.join(tc.tmp, "haproxy-%d.cfg" % next(HAProxy._made))
         self.log_path = self.cfg[:-len(".cfg")] + ".log"
         self.args = [HAPROXY, "-f", self.cfg, "-db"]
-        tc._haproxies.append(self)
         tc.addCleanup(self._cleanup)
         for attempt in range(3):
             ports = [free_port(host) for _ in frontends]
@@ -250,7 +252,8 @@ class HAProxy:
         # the time TernTestCase.run() prints.
         with open(self.cfg) as f:
             cfg = f.read()
-        self.tc._haproxy_dumps.append((" ".join(self.args), cfg, self.log()))
+        self.tc.add_failure_report("\n----- %s -----\n%s\n----- its output -----\n%s"
+                                   "----- end -----\n" % (" ".join(self.args), cfg, self.log()))
 
 
 # ----------------------------------------------------------- the tests
@@ -304,23 +307,6 @@ CN = "prøxy client \u2713"  # a UTF8String: both send these UTF-8 bytes
 @unittest.skipUnless(HAPROXY, "haproxy is not installed (Debian: apt-get install haproxy; "
                      ".ci/run installs it): nothing to cross-check tern's PROXY headers with")
 class TestProxyHeadersAgainstHAProxy(TernTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self._haproxies = []
-        self._haproxy_dumps = []
-
-    def run(self, result=None):
-        if result is None:
-            return super().run(result)
-        before = len(result.failures) + len(result.errors)
-        try:
-            return super().run(result)
-        finally:
-            if len(result.failures) + len(result.errors) > before:
-                for args, cfg, log in getattr(self, "_haproxy_dumps", []):
-                    sys.stderr.write("\n----- %s -----\n%s\n----- its output -----\n%s"
-                                     "----- end -----\n" % (args, cfg, log))
 
     # --- setup
 

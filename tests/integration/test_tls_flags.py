@@ -300,7 +300,7 @@ class TestStrictSNI(TernTestCase):
         rc, out = s_client(self.port, "-noservername")
         self.assertIn("BEGIN CERTIFICATE", out)
         self.assertNotIn("alert", out)
-        self.assertIn(" strict_sni=off ", [l for l in tern.lines() if " ready: " in l][0])
+        self.assertIn(" strict_sni=off ", tern.ready_line())
         counters = self.finish(tern)
         self.assertEqual(counters["handshake_failures"], 0)
 
@@ -343,7 +343,7 @@ class TestTCPKeepalive(TernTestCase):
         tern, c, client, backend = self.sockets_of_one_connection(["--tcp-keepalive", "7s"])
         self.assertEqual(client, (1, 7, 7, 3))
         self.assertEqual(backend, (1, 7, 7, 3))
-        self.assertIn(" tcp_keepalive=7s", [l for l in tern.lines() if " ready: " in l][0])
+        self.assertIn(" tcp_keepalive=7s", tern.ready_line())
         self.finish(tern, [c])
 
     def test_long_idle_probes_every_ten_seconds(self):
@@ -402,7 +402,7 @@ class TestCRL(TernTestCase):
 
     def test_revoked_refused_until_watch_reloads_a_new_list(self):
         tern = self.start()
-        self.assertIn(" crl=%s " % self.crl, [l for l in tern.lines() if " ready: " in l][0])
+        self.assertIn(" crl=%s " % self.crl, tern.ready_line())
         self.assertEqual(self.attempt(PKI.alice), "SSLV3_ALERT_CERTIFICATE_REVOKED")
         self.assertEqual(self.attempt(PKI.bob), "ok")
         access = tern.wait_access(2)

@@ -1,47 +1,19 @@
-"""The soak test's echo backend (soak.py --role backend): asyncio in a
-process of its own, printing its port, running until stdin closes.
+"""The soak test's echo backend (soak.py --role backend): the stress
+scenarios' echo process (tests/stress/echo_process.py) with this
+process's descriptor limit raised first; it prints "port N" and runs until
+stdin closes.
 """
 
 import asyncio
+import os
 import sys
 
-from soak_common import raise_nofile
+from soak_common import HERE, raise_nofile
 
-
-async def _echo(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-            await writer.drain()
-        # Wait (bounded) for tern to close its side.
-        try:
-            await asyncio.wait_for(reader.read(1), 30)
-        except (asyncio.TimeoutError, OSError):
-            pass
-    except (OSError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.transport.abort() if writer.transport.is_closing() else writer.close()
-
-
-async def _backend_main():
-    server = await asyncio.start_server(_echo, "127.0.0.1", 0, backlog=4096,
-                                        limit=1 << 20)
-    port = server.sockets[0].getsockname()[1]
-    sys.stdout.write("%d\n" % port)
-    sys.stdout.flush()
-    # Run until stdin closes (the parent exited or closed it).
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.buffer.read)
-    server.close()
+sys.path.insert(0, os.path.join(HERE, "..", "stress"))
+from echo_process import serve  # noqa: E402
 
 
 def role_backend():
     raise_nofile()
-    asyncio.run(_backend_main())
+    asyncio.run(serve(0, False))

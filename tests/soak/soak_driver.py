@@ -45,10 +45,10 @@ def driver(args):
         backend = subprocess.Popen([sys.executable, SOAK_PY, "--role",
                                     "backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         procs.append(backend)
-        line = backend.stdout.readline()  # bounded: the backend prints at once or dies
-        if not line:
-            raise RuntimeError("echo backend failed to start")
-        bport = int(line)
+        line = backend.stdout.readline().split()  # bounded: it prints at once or dies
+        if len(line) != 2 or line[0] != b"port":
+            raise RuntimeError("echo backend failed to start: %r" % line)
+        bport = int(line[1])
 
         port, mport = free_port(), free_port()
         ctl = os.path.join(tmp, "control.sock")

@@ -12,6 +12,7 @@ a thread each (harness_backends.EchoBackend is a thread per connection).
 
 EchoProcess(tc).addr is the "127.0.0.1:N" for tern's --backend; the
 process ends with the test (tc.popen's cleanup) or when stdin closes.
+The soak test's backend (tests/soak/soak_backend.py) runs serve() too.
 
 Handing a port over: two processes listening on one port with
 SO_REUSEPORT share its new connections; once the first one unlistens,
@@ -44,9 +45,9 @@ async def _echo(reader, writer):
         writer.close()
 
 
-async def _serve(port, reuse_port):
+async def serve(port, reuse_port):
     server = await asyncio.start_server(_echo, "127.0.0.1", port, backlog=4096,
-                                        reuse_port=reuse_port)
+                                        limit=1 << 20, reuse_port=reuse_port)
     print("port %d" % server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
     # Ends when the parent closes our stdin (or dies).
@@ -91,5 +92,5 @@ class EchoProcess:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0,
+    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0,
                        len(sys.argv) > 2 and sys.argv[2] == "reuse-port"))

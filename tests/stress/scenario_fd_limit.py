@@ -25,42 +25,28 @@ CPU its workers need. Whether new connections get through again is the
 recovery figure.
 """
 
-import os
 import socket
 import time
 import unittest
 
 from stress_common import Bystander, check_bystander, figure, measure_baseline, pick
-from harness import (ControlClient, TernTestCase, ctl, free_port, main,  # noqa: F401
-                     read_until_closed, scaled, wait_for)
+from harness import (ControlClient, TernTestCase, cpu_seconds, ctl, main,  # noqa: F401
+                     open_fds, read_until_closed, scaled, wait_for)
 
 NAME = "fd_limit"
 NOFILE = 256
 HOLD_S = pick(3.0, 30.0)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 class FdLimit(TernTestCase):
 
     def test_fd_limit(self):
         be = self.echo_backend()
-        ctl_path = os.path.join(self.tmp, "control.sock")
-        mport = free_port()
-        tern = self.start_tern([be], workers=2, extra=[
-            "--control", ctl_path, "--metrics", "127.0.0.1:%d" % mport,
+        tern = self.start_tern_with_metrics([be], workers=2, extra=[
             # The connections held must stay for the whole hold.
             "--handshake-timeout", "%ds" % int(HOLD_S + 120)],
             launcher=["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--"])
+        ctl_path, mport = self.ctl_path, self.mport
         pid = tern.proc.pid
 
         baseline = measure_baseline(self.port, kept=True)

@@ -41,7 +41,6 @@ stall a client of the frozen worker sees is visible too, and not hidden.
 """
 
 import os
-import ssl
 import statistics
 import sys
 import time
@@ -50,8 +49,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stress_common import (Bystander, check_bystander, figure, measure_baseline,  # noqa: E402
                            pick)
 from bystander import routed_socket  # noqa: E402
-from harness import (ControlClient, StoppedThread, TernTestCase, main, scaled,  # noqa: E402
-                     thread_id, wait_for)
+from harness import (ControlClient, StoppedThread, TernTestCase, client_context,  # noqa: E402
+                     main, scaled, thread_id, wait_for)
 
 SCENARIO = "frozen_worker"
 QUEUE_CAPACITY = 1024           # include/tern/worker.h
@@ -203,9 +202,7 @@ class FrozenWorker(TernTestCase):
 
         # Every reconnect crosses to the other worker with the ticket the
         # previous one was given.
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx = client_context()
         s, _ = self.routed_conn(ctx, routes[0][0])
         session = s.session
         s.close()

@@ -18,31 +18,20 @@ descriptors worth measuring, and the bystander shows the workers are not
 disturbed).
 """
 
-import os
 import socket
 import statistics
 import time
 import unittest  # noqa: F401
 
 from stress_common import Bystander, check_bystander, figure, measure_baseline, pick
-from harness import ControlClient, TernTestCase, ctl, free_port, main, scaled, wait_for
+from harness import (ControlClient, TernTestCase, accept_queue, ctl, main,
+                     scaled, wait_for)
 
 NAME = "idle_clients"
 ROUNDS = pick(10, 60)
 METRICS_PER_ROUND = pick(80, 200)
 CONTROL_PER_ROUND = pick(100, 200)
 KEEP_ROUNDS = 3  # the test's own sockets of older rounds are closed
-
-
-def accept_queue(port):
-    """Connections waiting in the accept queue of 127.0.0.1:port."""
-    want = "0100007F:%04X" % port
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            parts = line.split()
-            if parts[1] == want and parts[3] == "0A":
-                return int(parts[4].split(":")[1], 16)
-    raise AssertionError("no listener on 127.0.0.1:%d" % port)
 
 
 def scrape(port):
@@ -63,10 +52,8 @@ class IdleClients(TernTestCase):
 
     def test_idle_clients(self):
         be = self.echo_backend()
-        ctl_path = os.path.join(self.tmp, "control.sock")
-        mport = free_port()
-        tern = self.start_tern([be], workers=2, extra=[
-            "--control", ctl_path, "--metrics", "127.0.0.1:%d" % mport])
+        tern = self.start_tern_with_metrics([be], workers=2)
+        ctl_path, mport = self.ctl_path, self.mport
         baseline = measure_baseline(self.port)
 
         rounds, scrapes, stats, bad = [], [], [], []

@@ -35,7 +35,6 @@ and the bystander.
 
 import asyncio
 import os
-import ssl
 import sys
 import time
 
@@ -44,8 +43,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stress_common import (Bystander, check_bystander, figure, measure_baseline,  # noqa: E402
                            pick)
 from echo_process import EchoProcess  # noqa: E402
-from harness import (TernTestCase, binary_is_sanitized, main, process_rss, scaled,  # noqa: E402
-                     wait_for)
+from harness import (TernTestCase, binary_is_sanitized, client_context,  # noqa: E402
+                     cpu_seconds, main, open_fds, process_rss, scaled, wait_for)
 
 NAME = "idle_conns"
 CONNS = pick(1000, 9000)
@@ -62,24 +61,6 @@ RSS_KEPT_SHARE = 0.05  # of what the connections added
 # jemalloc's dirty_decay_ms (10 s) and its background thread's sleep
 # between purges, which grows when little is left to purge.
 RSS_RETURN_S = 30
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def cpu_ms(pid):
-    """User and system CPU time of a process so far, in milliseconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class IdleClients:
@@ -105,7 +86,7 @@ class IdleClients:
             self.writers.append(writer)
 
     async def _open_all(self):
-        ctx, gate = client_ctx(), asyncio.Semaphore(CONCURRENT_OPENS)
+        ctx, gate = client_context(), asyncio.Semaphore(CONCURRENT_OPENS)
         await asyncio.gather(*(self._open_one(i, ctx, gate) for i in range(self.n)))
 
     async def _close_all(self):
@@ -153,11 +134,12 @@ class ScenarioIdleConns(TernTestCase):
         echo.unlisten()
         with Bystander(self.port) as by:
             time.sleep(pick(2.0, 5.0))  # pacing: the idle hold the bystander measures
-            t0, cpu0 = time.monotonic(), cpu_ms(pid)
+            t0, cpu0 = time.monotonic(), cpu_seconds(pid)
             clients.close_all()
             wait_for(lambda: tern.stats()["conns_active"] == 0, pick(30, 120),
                      "every connection closed")
-            close_s, close_cpu = time.monotonic() - t0, cpu_ms(pid) - cpu0
+            close_s = time.monotonic() - t0
+            close_cpu = (cpu_seconds(pid) - cpu0) * 1000.0
         during = by.summary()
         rss_after, fds_after = self.settled(tern, pid)
         rss_kept = RSS_KEPT_FIXED + RSS_KEPT_SHARE * (rss_open - rss_base)

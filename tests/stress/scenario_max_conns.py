@@ -34,19 +34,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stress_common import (Bystander, check_bystander, figure, measure_baseline,  # noqa: E402
                            pick)
 from echo_process import EchoProcess  # noqa: E402
-from harness import TernTestCase, TLSClient, main, scaled, wait_for  # noqa: E402
+from harness import (PeakWatch, TernTestCase, TLSClient, client_context, main,  # noqa: E402
+                     scaled, wait_for)
 
 NAME = "max_conns"
 LIMIT = pick(20, 200)
 WAITING = pick(300, 3000)
 REFUSED_FIELDS = ("conns_refused_drain", "conns_refused_no_memory", "conns_refused_overflow")
-
-
-def client_ctx():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Waiters:
@@ -92,7 +86,7 @@ class Waiters:
                 pass
 
     async def _all(self):
-        ctx = client_ctx()
+        ctx = client_context()
         await asyncio.gather(*(self._one(i, ctx) for i in range(self.n)))
 
     def served(self):
@@ -124,23 +118,13 @@ class ScenarioMaxConns(TernTestCase):
             self.assertEqual(waiters.served(), 0, "served beyond --max-conns")
             self.assertEqual(tern.stats()["conns_total"], LIMIT)
 
-            peak = [0]
-            stop = threading.Event()
-
-            def watch():
-                while not stop.is_set():
-                    peak[0] = max(peak[0], tern.stats()["conns_active"])
-                    stop.wait(0.02)
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            released = time.monotonic()
-            for c in holders:
-                c.close()
-            waiters.thread.join(scaled(pick(120, 600)))
-            all_served_s = (max(t for t in waiters.served_at if t) - released
-                            if waiters.served() else None)
-            stop.set()
-            watcher.join(10)
+            with PeakWatch(lambda: tern.stats()["conns_active"]) as active:
+                released = time.monotonic()
+                for c in holders:
+                    c.close()
+                waiters.thread.join(scaled(pick(120, 600)))
+                all_served_s = (max(t for t in waiters.served_at if t) - released
+                                if waiters.served() else None)
         during = by.summary()
 
         self.assertFalse(waiters.thread.is_alive(), "waiters still running")
@@ -155,7 +139,7 @@ class ScenarioMaxConns(TernTestCase):
         figure(NAME, "refused", refused)
         figure(NAME, "reset", reset)
         figure(NAME, "time_until_all_served", all_served_s, "s")
-        figure(NAME, "conns_active_peak", peak[0])
+        figure(NAME, "conns_active_peak", active.peak)
         # The long form: 3,000 clients handshake through the first tern on
         # the same two CPUs as the second tern the bystander goes through
         # (a bystander through the first would wait in its backlog, behind
@@ -167,7 +151,7 @@ class ScenarioMaxConns(TernTestCase):
         self.assertEqual(served, WAITING, "waiters not served")
         self.assertEqual(reset, 0)
         self.assertEqual(refused, 0)
-        self.assertLessEqual(peak[0], LIMIT, "conns_active passed --max-conns")
+        self.assertLessEqual(active.peak, LIMIT, "conns_active passed --max-conns")
         self.assertEqual(stats["conns_total"], LIMIT + WAITING)
         self.assertEqual(stats["handshake_failures"], 0)
 

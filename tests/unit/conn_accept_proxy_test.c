@@ -9,12 +9,12 @@
 /* conn_fake.h is conn_test's too: not every helper of it is used here. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "conn_fake.h"
+#include "proxy_vectors.h"
 
 #include "tern/log.h"
 #include "tern/proxy_parse.h"
 
 #define HDR_V1 "PROXY TCP4 203.0.113.7 198.51.100.1 40001 8443\r\n"
-#define SIG "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a"
 /* [2001:db8::7]:40002 -> [2001:db8::1]:443, then an AWS-style TLV */
 #define HDR_V2                                                               \
 	SIG "\x21\x21\x00\x33"                                               \
@@ -22,8 +22,6 @@
 	"\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01" \
 	"\x9c\x42" "\x01\xbb" "\xea\x00\x0c\x01vpce-012345"
 #define HDR_LOCAL SIG "\x20\x00\x00\x00"
-
-#define LIT(s) (const uint8_t *)(s), (sizeof(s) - 1)
 
 static uint64_t counter(_Atomic uint64_t *c)
 {

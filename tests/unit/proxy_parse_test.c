@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "proxy_vectors.h"
 #include "tern/proxy_parse.h"
 #include "tern/proxy_proto.h"
-#include "proxy_wire_fixture.h"
 
 /* The start of a TLS ClientHello record: what follows a header. */
 #define HELLO "\x16\x03\x01\x00\xf4\x01\x00\x00\xf0\x03\x03"
@@ -86,26 +86,18 @@ static void check_bad(const char *name, const uint8_t *p, size_t len, size_t ref
 	}
 }
 
-static void check_addr4(const struct tern_proxy_header *h, const char *src, const char *dst,
-			uint16_t sport, uint16_t dport)
+/* The addresses and ports parsed; an IPv6 src (written with ':') means
+ * TERN_PROXY_FAMILY_INET6, else TERN_PROXY_FAMILY_INET. */
+static void check_addr(const struct tern_proxy_header *h, const char *src, const char *dst,
+		       uint16_t sport, uint16_t dport)
 {
-	uint8_t want[4];
-
-	CHECK_EQ_INT(h->family, TERN_PROXY_FAMILY_INET);
-	CHECK(inet_pton(AF_INET, src, want) == 1 && memcmp(h->src_addr, want, 4) == 0);
-	CHECK(inet_pton(AF_INET, dst, want) == 1 && memcmp(h->dst_addr, want, 4) == 0);
-	CHECK_EQ_UINT(h->src_port, sport);
-	CHECK_EQ_UINT(h->dst_port, dport);
-}
-
-static void check_addr6(const struct tern_proxy_header *h, const char *src, const char *dst,
-			uint16_t sport, uint16_t dport)
-{
+	int af = strchr(src, ':') ? AF_INET6 : AF_INET;
+	size_t len = af == AF_INET6 ? 16 : 4;
 	uint8_t want[16];
 
-	CHECK_EQ_INT(h->family, TERN_PROXY_FAMILY_INET6);
-	CHECK(inet_pton(AF_INET6, src, want) == 1 && memcmp(h->src_addr, want, 16) == 0);
-	CHECK(inet_pton(AF_INET6, dst, want) == 1 && memcmp(h->dst_addr, want, 16) == 0);
+	CHECK_EQ_INT(h->family, af == AF_INET6 ? TERN_PROXY_FAMILY_INET6 : TERN_PROXY_FAMILY_INET);
+	CHECK(inet_pton(af, src, want) == 1 && memcmp(h->src_addr, want, len) == 0);
+	CHECK(inet_pton(af, dst, want) == 1 && memcmp(h->dst_addr, want, len) == 0);
 	CHECK_EQ_UINT(h->src_port, sport);
 	CHECK_EQ_UINT(h->dst_port, dport);
 }
@@ -119,18 +111,18 @@ static void test_v1_good(void)
 	check_good("v1 tcp4", LIT("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"),
 		   TERN_PROXY_PARSE_V1, &h);
 	CHECK_EQ_UINT(h.version, 1);
-	check_addr4(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
+	check_addr(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
 
 	check_good("v1 tcp6", LIT("PROXY TCP6 2001:db8::1 ::1 1234 8443\r\n"), TERN_PROXY_PARSE_ANY, &h);
-	check_addr6(&h, "2001:db8::1", "::1", 1234, 8443);
+	check_addr(&h, "2001:db8::1", "::1", 1234, 8443);
 
 	check_good("v1 ports 0 and 65535", LIT("PROXY TCP4 0.0.0.0 255.255.255.255 0 65535\r\n"),
 		   TERN_PROXY_PARSE_V1, &h);
-	check_addr4(&h, "0.0.0.0", "255.255.255.255", 0, 65535);
+	check_addr(&h, "0.0.0.0", "255.255.255.255", 0, 65535);
 
 	check_good("v1 v4-mapped", LIT("PROXY TCP6 ::ffff:10.1.2.3 ::ffff:10.0.0.1 1 2\r\n"),
 		   TERN_PROXY_PARSE_V1, &h);
-	check_addr6(&h, "::ffff:10.1.2.3", "::ffff:10.0.0.1", 1, 2);
+	check_addr(&h, "::ffff:10.1.2.3", "::ffff:10.0.0.1", 1, 2);
 
 	/* UNKNOWN: no address; whatever follows it is ignored (2.1). */
 	check_good("v1 unknown", LIT("PROXY UNKNOWN\r\n"), TERN_PROXY_PARSE_V1, &h);
@@ -229,10 +221,10 @@ static void test_v2_good(void)
 
 	check_good("v2 tcp4", LIT(SIG "\x21\x11\x00\x0c" ADDR4), TERN_PROXY_PARSE_V2, &h);
 	CHECK_EQ_UINT(h.version, 2);
-	check_addr4(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
+	check_addr(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
 
 	check_good("v2 tcp6", LIT(SIG "\x21\x21\x00\x24" ADDR6), TERN_PROXY_PARSE_ANY, &h);
-	check_addr6(&h, "2001:db8::1", "::1", 1234, 8443);
+	check_addr(&h, "2001:db8::1", "::1", 1234, 8443);
 
 	/* TLVs are skipped: an ALPN, an AWS-style custom one (0xEA), an
 	 * empty NOOP (0x04). */
@@ -240,7 +232,7 @@ static void test_v2_good(void)
 		   LIT(SIG "\x21\x11\x00\x21" ADDR4 "\x01\x00\x02h2"
 			   "\xea\x00\x0a\x01vpce-1234" "\x04\x00\x00"),
 		   TERN_PROXY_PARSE_V2, &h);
-	check_addr4(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
+	check_addr(&h, "192.168.0.1", "192.168.0.11", 56324, 443);
 
 	/* LOCAL (a health check): no address, whatever the block holds. */
 	check_good("v2 local", LIT(SIG "\x20\x00\x00\x00"), TERN_PROXY_PARSE_V2, &h);
@@ -285,7 +277,7 @@ static void test_v2_crc(void)
 	if (n <= 36)
 		return;
 	check_good("v2 from tern's encoder", buf, (size_t)n, TERN_PROXY_PARSE_V2, &h);
-	check_addr6(&h, "2001:db8::7", "2001:db8::1", 40000, 443);
+	check_addr(&h, "2001:db8::7", "2001:db8::1", 40000, 443);
 
 	/* The CRC32C TLV comes first after the addresses (proxy_proto.h). */
 	CHECK_EQ_UINT(buf[16 + 36], TERN_PP2_TYPE_CRC32C);
@@ -301,7 +293,7 @@ static void test_v2_crc(void)
 	CHECK(n > 0);
 	if (n > 0) {
 		check_good("v1 from tern's encoder", buf, (size_t)n, TERN_PROXY_PARSE_V1, &h);
-		check_addr6(&h, "2001:db8::7", "2001:db8::1", 40000, 443);
+		check_addr(&h, "2001:db8::7", "2001:db8::1", 40000, 443);
 	}
 }
 
@@ -401,7 +393,7 @@ static void test_only_one(void)
 				     "PROXY TCP4 6.6.6.6 10.0.0.2 1 443\r\n";
 
 	CHECK_EQ_INT(tern_proxy_parse(two, sizeof(two) - 1, TERN_PROXY_PARSE_ANY, BIG, &h), 39);
-	check_addr4(&h, "10.0.0.1", "10.0.0.2", 1000, 443);
+	check_addr(&h, "10.0.0.1", "10.0.0.2", 1000, 443);
 }
 
 int main(void)

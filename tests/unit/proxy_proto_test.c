@@ -19,8 +19,8 @@
 #include <sys/un.h>
 
 #include "check.h"
+#include "proxy_vectors.h"
 #include "tern/proxy_proto.h"
-#include "proxy_wire_fixture.h"
 
 /* CRC32C one bit at a time, straight from the definition (reflected,
  * polynomial 0x82F63B78, initial and final xor 0xFFFFFFFF). */
