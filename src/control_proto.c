@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tern/control_proto.h"
+#include "tern/parse.h"
 #include "tern/request.h"
 
 /* The most tokens any command takes, plus one to see that there are too
@@ -143,30 +144,11 @@ static bool token_is(const struct token *t, const char *word)
 
 /* A decimal uint64 of digits only. Returns false for an empty token, any
  * other byte, or a value that does not fit (never wraps). */
-static bool parse_u64(const struct token *t, uint64_t *out)
-{
-	uint64_t value = 0;
-
-	if (t->len == 0)
-		return false;
-	for (size_t i = 0; i < t->len; i++) {
-		char c = t->text[i];
-		if (c < '0' || c > '9')
-			return false;
-		unsigned digit = (unsigned)(c - '0');
-		if (value > (UINT64_MAX - digit) / 10)
-			return false;
-		value = value * 10 + digit;
-	}
-	*out = value;
-	return true;
-}
-
 static bool parse_count(const struct token *t, uint32_t min, uint32_t max, uint32_t *out)
 {
 	uint64_t value;
 
-	if (!parse_u64(t, &value) || value < min || value > max)
+	if (!tern_parse_u64(t->text, t->len, &value) || value < min || value > max)
 		return false;
 	*out = (uint32_t)value;
 	return true;
@@ -182,7 +164,7 @@ static int parse_conn_id(const struct token *t, bool allow_all, uint64_t *out, c
 		*out = TERN_CONN_ID_ALL;
 		return 0;
 	}
-	if (parse_u64(t, out) && *out != TERN_CONN_ID_ALL)
+	if (tern_parse_u64(t->text, t->len, out) && *out != TERN_CONN_ID_ALL)
 		return 0;
 	show_token(t, SHOWN_ID_MAX, shown, sizeof(shown));
 	return parse_error(err, err_len, "invalid connection ID '%s'", shown);

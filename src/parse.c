@@ -37,6 +37,24 @@ static size_t scan_digits(const char *text, uint64_t *out_value, bool *out_overf
 	return n;
 }
 
+bool tern_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned digit = (unsigned)(s[i] - '0');
+		if (value > (UINT64_MAX - digit) / 10)
+			return false;
+		value = value * 10 + digit;
+	}
+	*out = value;
+	return true;
+}
+
 int tern_parse_duration_ms(const char *text, bool allow_zero, uint64_t *out_ms)
 {
 	uint64_t value, scale;

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "tern/parse.h"
 #include "tern/process_stats.h"
 
 /* /proc/self/stat is one line of about 300 bytes (COMM is at most 16). */
@@ -23,25 +24,6 @@
 #define FIELD_STARTTIME 22
 #define FIELD_VSIZE 23
 #define FIELD_RSS 24
-
-/* Digits only, into *out; false for anything else or an overflow. */
-static bool parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
 
 int tern_process_stats_parse_stat(const char *text, size_t len, long ticks_per_s, long page_size,
 				  uint64_t boot_time_s, struct tern_process_stats *out)
@@ -82,7 +64,7 @@ int tern_process_stats_parse_stat(const char *text, size_t len, long ticks_per_s
 		}
 		if (!dst)
 			continue;
-		if (!parse_u64(tok, tok_len, dst))
+		if (!tern_parse_u64(tok, tok_len, dst))
 			return -EINVAL;
 		found++;
 	}
@@ -108,7 +90,7 @@ int tern_process_stats_parse_btime(const char *text, size_t len, uint64_t *out)
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t line_len = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		if (line_len > key_len && memcmp(text + pos, key, key_len) == 0 &&
-		    parse_u64(text + pos + key_len, line_len - key_len, out))
+		    tern_parse_u64(text + pos + key_len, line_len - key_len, out))
 			return 0;
 		pos += line_len + 1;
 	}
@@ -174,7 +156,7 @@ static int64_t count_fds(void)
 	int own = dirfd(d);
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		uint64_t fd;
-		if (parse_u64(e->d_name, strlen(e->d_name), &fd) && fd != (uint64_t)own)
+		if (tern_parse_u64(e->d_name, strlen(e->d_name), &fd) && fd != (uint64_t)own)
 			n++;
 	}
 	closedir(d);

@@ -43,6 +43,11 @@ void tern_format_size(uint64_t bytes, char *out, size_t out_len);
 __attribute__((warn_unused_result))
 int tern_parse_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
 
+/* Exactly the len bytes at s as a decimal number: digits only, at least
+ * one, no sign, no overflow (the bytes need no NUL after them, so a token
+ * inside a longer text can be read in place). False otherwise. */
+bool tern_parse_u64(const char *s, size_t len, uint64_t *out);
+
 /* "HOST:PORT", "[IPV6]:PORT", "*:PORT" (any IPv4 address) or, when
  * allow_unix is set, "unix:/path". HOST is an IP literal or a name resolved
  * with getaddrinfo (first result). PORT is 1..65535. out->text keeps the

@@ -248,6 +248,24 @@ static void check_inet6(const struct tern_addr *a, const char *want_ip, unsigned
 		CHECK_EQ_INT(a_.ss_len, 0);                                     \
 	} while (0)
 
+/* A token read in place: exactly its bytes, digits only, no overflow. */
+static void test_u64_span(void)
+{
+	uint64_t v = 7;
+
+	CHECK(tern_parse_u64("12 34", 2, &v));
+	CHECK_EQ_UINT(v, 12);
+	CHECK(tern_parse_u64("18446744073709551615", 20, &v));
+	CHECK(v == UINT64_MAX);
+	v = 7;
+	CHECK(!tern_parse_u64("18446744073709551616", 20, &v));
+	CHECK(!tern_parse_u64("", 0, &v));
+	CHECK(!tern_parse_u64("12 34", 3, &v));
+	CHECK(!tern_parse_u64("-1", 2, &v));
+	CHECK(!tern_parse_u64("+1", 2, &v));
+	CHECK_EQ_UINT(v, 7);
+}
+
 static void test_addr_ipv4(void)
 {
 	struct tern_addr a;
@@ -529,6 +547,7 @@ int main(void)
 	test_duration();
 	test_size();
 	test_uint();
+	test_u64_span();
 	test_addr_ipv4();
 	test_addr_ipv6();
 	test_addr_unix();
