@@ -19,6 +19,7 @@
 #include "tern/conn.h"
 #include "tern/escape.h"
 #include "tern/log.h"
+#include "tern/log_limit.h"
 #include "tern/proxy_parse.h"
 
 #include "conn_internal.h"
@@ -33,22 +34,13 @@ const char conn_reason_proxy_timeout[] = "proxy_header_timeout";
 /* Bytes of a refused header shown in its line, escaped. */
 #define PROXY_SHOWN_MAX 48u
 
-/* Whether a refusal may be logged now; counts it as unlogged if not, and
- * sets *out_quiet to the refusals left unlogged since the last line. */
-static bool proxy_log_now(struct tern_conn_host *h, uint64_t *out_quiet)
+/* Whether a refusal is logged at info now (log_limit.h: at most one line
+ * per PROXY_LOG_INTERVAL_MS per worker); *out_quiet is how many were not
+ * since the last one. Otherwise it goes to debug, counted. */
+static bool proxy_log_now(struct tern_conn_host *h, unsigned long long *out_quiet)
 {
-	if (!tern_log_enabled(TERN_LOG_INFO))
-		return false;
-	if (h->proxy_log_ms != 0 && h->now_ms - h->proxy_log_ms < PROXY_LOG_INTERVAL_MS) {
-		h->proxy_log_quiet++;
-		return false;
-	}
-	*out_quiet = h->proxy_log_quiet;
-	h->proxy_log_quiet = 0;
-	/* now_ms is CLOCK_MONOTONIC, never 0 once a worker runs, but 0 must
-	 * not read as "never logged". */
-	h->proxy_log_ms = h->now_ms ? h->now_ms : 1;
-	return true;
+	return tern_log_enabled(TERN_LOG_INFO) &&
+	       tern_log_limit_due(&h->proxy_refusals, h->now_ms, PROXY_LOG_INTERVAL_MS, out_quiet);
 }
 
 bool conn_proxy_count_end(const struct tern_conn *c)
@@ -73,7 +65,7 @@ bool conn_proxy_source_allowed(struct tern_conn *c)
 {
 	const struct tern_config *cfg = c->host->cfg;
 	char peer[INET6_ADDRSTRLEN + sizeof("[]:65535")];
-	uint64_t quiet;
+	unsigned long long quiet;
 
 	if (tern_cidr_match_any(cfg->accept_proxy_from, cfg->num_accept_proxy_from, &c->peer.sa))
 		return true;
@@ -82,7 +74,7 @@ bool conn_proxy_source_allowed(struct tern_conn *c)
 		tern_log(TERN_LOG_INFO,
 			 "conn %llu: %s is not in --accept-proxy-from: closed "
 			 "(%llu more refused on this worker since the last such line)",
-			 (unsigned long long)c->id, peer, (unsigned long long)quiet);
+			 (unsigned long long)c->id, peer, quiet);
 	else
 		tern_log(TERN_LOG_DEBUG, "conn %llu: %s is not in --accept-proxy-from: closed",
 			 (unsigned long long)c->id, peer);
@@ -127,10 +119,10 @@ int conn_proxy_header_read(struct tern_conn *c)
 				 cfg->buffer_size, &hdr);
 	if (n == 0)
 		return 0;
-	conn_format_addr(&c->peer.sa, via, sizeof(via));
 	if (n < 0) {
 		char shown[TERN_ESCAPE_OUT_MAX];
-		uint64_t quiet;
+		unsigned long long quiet;
+		conn_format_addr(&c->peer.sa, via, sizeof(via));
 		tern_escape(shown, sizeof(shown), tern_buf_head_ptr(&c->cin),
 			    len < PROXY_SHOWN_MAX ? len : PROXY_SHOWN_MAX, 0);
 		if (proxy_log_now(c->host, &quiet))
@@ -138,16 +130,21 @@ int conn_proxy_header_read(struct tern_conn *c)
 				 "conn %llu: bad PROXY header from %s: %s; it began \"%s%s\" "
 				 "(%llu more refused on this worker since the last such line)",
 				 (unsigned long long)c->id, via, hdr.why, shown,
-				 len > PROXY_SHOWN_MAX ? TERN_ESCAPE_CUT : "", (unsigned long long)quiet);
+				 len > PROXY_SHOWN_MAX ? TERN_ESCAPE_CUT : "", quiet);
 		else
 			tern_log(TERN_LOG_DEBUG, "conn %llu: bad PROXY header from %s: %s",
 				 (unsigned long long)c->id, via, hdr.why);
 		return -EPROTO;
 	}
 	tern_buf_consume(&c->cin, (uint32_t)n);
+	/* via, the load balancer (the socket's own peer, which apply_header
+	 * replaces), is formatted only for a line that is written. */
+	bool debug = tern_log_enabled(TERN_LOG_DEBUG);
+	if (debug)
+		conn_format_addr(&c->peer.sa, via, sizeof(via));
 	if (hdr.family != TERN_PROXY_FAMILY_UNSPEC)
 		apply_header(c, &hdr);
-	if (tern_log_enabled(TERN_LOG_DEBUG)) {
+	if (debug) {
 		char client[sizeof(via)];
 		conn_format_addr(&c->peer.sa, client, sizeof(client));
 		tern_log(TERN_LOG_DEBUG, "conn %llu: PROXY v%u header from %s: client %s%s",

@@ -37,6 +37,7 @@
 #include "tern/counters.h"
 #include "tern/histogram.h"
 #include "tern/list.h"
+#include "tern/log_limit.h"
 #include "tern/timer.h"
 #include "tern/tls.h"
 
@@ -211,10 +212,8 @@ struct tern_conn_host {
 	struct tern_list spare;              /* drained buffers kept until the next tick */
 	uint64_t num_conns; /* allocated connections */
 	/* --accept-proxy's refusals are logged at info at most once a second
-	 * per worker, so a flood of them cannot flood the log: when the last
-	 * line went, and how many went unlogged since. */
-	uint64_t proxy_log_ms;
-	uint64_t proxy_log_quiet;
+	 * per worker, so a flood of them cannot flood the log. */
+	struct tern_log_limit proxy_refusals;
 	uint64_t next_conn_seq;
 	/* Backends (backend_set.h): the set new connections choose from
 	 * (NULL: none yet, every connection ends backend_unavailable), the
