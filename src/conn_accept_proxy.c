@@ -20,6 +20,7 @@
 #include "tern/escape.h"
 #include "tern/log.h"
 #include "tern/log_limit.h"
+#include "tern/parse.h"
 #include "tern/proxy_parse.h"
 
 #include "conn_internal.h"
@@ -69,7 +70,7 @@ bool conn_proxy_source_allowed(struct tern_conn *c)
 
 	if (tern_cidr_match_any(cfg->accept_proxy_from, cfg->num_accept_proxy_from, &c->peer.sa))
 		return true;
-	conn_format_addr(&c->peer.sa, peer, sizeof(peer));
+	tern_format_addr(&c->peer.sa, peer, sizeof(peer));
 	if (proxy_log_now(c->host, &quiet))
 		tern_log(TERN_LOG_INFO,
 			 "conn %llu: %s is not in --accept-proxy-from: closed "
@@ -122,7 +123,7 @@ int conn_proxy_header_read(struct tern_conn *c)
 	if (n < 0) {
 		char shown[TERN_ESCAPE_OUT_MAX];
 		unsigned long long quiet;
-		conn_format_addr(&c->peer.sa, via, sizeof(via));
+		tern_format_addr(&c->peer.sa, via, sizeof(via));
 		tern_escape(shown, sizeof(shown), tern_buf_head_ptr(&c->cin),
 			    len < PROXY_SHOWN_MAX ? len : PROXY_SHOWN_MAX, 0);
 		if (proxy_log_now(c->host, &quiet))
@@ -141,12 +142,12 @@ int conn_proxy_header_read(struct tern_conn *c)
 	 * replaces), is formatted only for a line that is written. */
 	bool debug = tern_log_enabled(TERN_LOG_DEBUG);
 	if (debug)
-		conn_format_addr(&c->peer.sa, via, sizeof(via));
+		tern_format_addr(&c->peer.sa, via, sizeof(via));
 	if (hdr.family != TERN_PROXY_FAMILY_UNSPEC)
 		apply_header(c, &hdr);
 	if (debug) {
 		char client[sizeof(via)];
-		conn_format_addr(&c->peer.sa, client, sizeof(client));
+		tern_format_addr(&c->peer.sa, client, sizeof(client));
 		tern_log(TERN_LOG_DEBUG, "conn %llu: PROXY v%u header from %s: client %s%s",
 			 (unsigned long long)c->id, hdr.version, via, client,
 			 c->proxied ? "" : " (no address in it: the connection's own)");

@@ -5,9 +5,8 @@
  * What the client chose (SNI, ALPN, its certificate's subject) is its
  * bytes: escaped and bounded (escape.h) in the access log here, and by
  * the control thread when it renders `conns`. The peer address is
- * formatted from binary by inet_ntop, version and cipher are OpenSSL's
+ * formatted from binary (tern_format_addr), version and cipher are OpenSSL's
  * names: none of those can hold a client's text. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,27 +14,12 @@
 #include "tern/conn_info.h"
 #include "tern/escape.h"
 #include "tern/log.h"
+#include "tern/parse.h"
 
 #include "conn_internal.h"
 
 _Static_assert(TERN_CONN_INFO_PEER_MAX >= INET6_ADDRSTRLEN + sizeof("[]:65535") - 1,
 	       "conn_info.h's peer holds any address format_peer writes");
-
-void conn_format_addr(const struct sockaddr *sa, char *out, size_t out_len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	snprintf(out, out_len, "-");
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(out, out_len, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(out, out_len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	}
-}
 
 /* The peer address, fetched once from the engine when not known yet (with
  * --accept-proxy it is known from accept on: the socket's, then the
@@ -44,7 +28,7 @@ static void format_peer(struct tern_conn *c, char *out, size_t out_len)
 {
 	if (c->peer.sa.sa_family == AF_UNSPEC && c->phase != TERN_PHASE_CLOSED)
 		(void)c->host->ops->address(c, false, &c->peer.sa, sizeof(c->peer));
-	conn_format_addr(&c->peer.sa, out, out_len);
+	tern_format_addr(&c->peer.sa, out, out_len);
 }
 
 /* The ALPN protocol chosen: one of --alpn's, unless a resumed session

@@ -82,8 +82,4 @@ int conn_proxy_header_read(struct tern_conn *c);
 
 /* conn_describe.c */
 
-/* An address as the access log writes peer=: "1.2.3.4:5", "[::1]:5",
- * "-" for anything else. */
-void conn_format_addr(const struct sockaddr *sa, char *out, size_t out_len);
-
 #endif

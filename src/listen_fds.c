@@ -1,6 +1,5 @@
 /* Socket activation without libsystemd: the environment variables of
  * sd_listen_fds(3), each passed descriptor checked before it is trusted. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "tern/listen_fds.h"
+#include "tern/parse.h"
 
 /* A decimal number with nothing around it; -EBADMSG otherwise. */
 static int parse_decimal(const char *text, unsigned long *out)
@@ -24,21 +24,6 @@ static int parse_decimal(const char *text, unsigned long *out)
 	if (errno != 0 || *end != '\0')
 		return -EBADMSG;
 	return 0;
-}
-
-static void addr_text(struct tern_addr *addr)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (addr->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(addr->text, sizeof(addr->text), "%s:%u", host, ntohs(sin->sin_port));
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&addr->ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(addr->text, sizeof(addr->text), "[%s]:%u", host, ntohs(sin6->sin6_port));
-	}
 }
 
 /* The checks the header lists, on one descriptor; fills s on success. */
@@ -87,7 +72,7 @@ static int check_socket(int fd, struct tern_inherited *s, char *err, size_t err_
 		return -e;
 	}
 	s->fd = fd;
-	addr_text(&s->addr);
+	tern_format_addr((const struct sockaddr *)&s->addr.ss, s->addr.text, sizeof(s->addr.text));
 	return 0;
 }
 
