@@ -26,6 +26,10 @@ STORM_CONTROL = "tern-norefresh"
 CIPHERSUITE = "TLS_AES_128_GCM_SHA256"
 PROXY_CPU = "0"  # --cpus may change both
 LOAD_CPU = "1"
+WORKERS = 1  # --workers: each proxy's; also the load generators run side by side
+# What --workers 2 can measure: the phases whose load can be split over
+# parallel generators (issue 14, part 3: do workers contend?).
+MULTI_WORKER_PHASES = ["floor", "full_ecdsa", "full_rsa", "resumed", "bulk", "req1k"]
 MAX_CONNS = 9000  # every proxy: room for 5,000+ clients; 2 fds each < 20,000
 APT_PACKAGES = ["haproxy", "hitch", "nginx-light", "libnginx-mod-stream",
                 "nghttp2-client", "wrk", "gnuplot-nox", "openssl"]

@@ -53,6 +53,7 @@ def machine_meta(args):
         "openssl": tool_version(["openssl", "version"]),
         "python": sys.version.split()[0],
         "repeats": args.repeat,
+        "workers": args.workers,
     }
     if "tern" in args.proxies:
         meta["tern"] = "%s (%s, git HEAD %s)" % (
@@ -70,7 +71,17 @@ def machine_meta(args):
 
 
 def methods(runner, args):
-    return [
+    workers = [] if common.WORKERS == 1 else [
+        "**Workers**: every proxy with %d workers (tern `-w %d`, HAProxy `nbthread %d`, hitch "
+        "`workers = %d`, nginx `worker_processes %d`), proxy, backend and load generators "
+        "all on CPUs %s (with a load generator on a CPU of its own there is no CPU left for "
+        "a second worker): %d `openssl s_time` side by side in the handshake phases, "
+        "`wrk -t%d` in the others. What this can show: the CPU per unit of work with the "
+        "workers running at once, each proxy's threads or processes contending for what "
+        "they share; what it cannot: scaling beyond two CPUs, or a proxy's CPU apart from "
+        "the load's when they are on the same CPUs (the figure is still the proxy's own "
+        "CPU time)." % ((common.WORKERS,) * 5 + (common.PROXY_CPU,) + (common.WORKERS,) * 2)]
+    return workers + [
         "**Proxy CPU**: utime+stime+cutime+cstime from `/proc/PID/stat`, summed over the "
         "proxy's process tree (HAProxy 1 process; tern 1 process, all threads; hitch "
         "management + worker; nginx master + worker), read when the tree has been idle for "
@@ -91,12 +102,14 @@ def methods(runner, args):
         "**Resumed handshake**: first `openssl s_client -sess_out` then `-sess_in` must say "
         "`Reused, TLSv1.3`; then `openssl s_time -reuse` as above, every connection resuming "
         "the first one's session (the phase fails unless s_time marks all of them `r`).",
-        "**Bulk**: `wrk -t1 -c4 -d%ds` on `/1m` (1 MiB bodies, keep-alive); bytes are wrk's "
+        "**Bulk**: `wrk -t%d -c4 -d%ds` on `/1m` (1 MiB bodies, keep-alive); bytes are wrk's "
         "exact `summary.bytes` (response headers and bodies, from `wrk_summary.lua`), no "
         "errors allowed. ns/byte = proxy CPU ns / bytes; MB/s = bytes / wrk's duration / 10^6 "
-        "(bounded by the load CPU, which also runs the backend)." % runner.load_seconds,
-        "**1 KiB request**: `wrk -t1 -c50 -d%ds` on `/1k` (keep-alive, as fast as wrk "
-        "goes); proxy CPU µs / wrk's request count, no errors allowed." % runner.load_seconds,
+        "(bounded by the load CPU, which also runs the backend)." % (common.WORKERS,
+                                                                     runner.load_seconds),
+        "**1 KiB request**: `wrk -t%d -c50 -d%ds` on `/1k` (keep-alive, as fast as wrk "
+        "goes); proxy CPU µs / wrk's request count, no errors allowed."
+        % (common.WORKERS, runner.load_seconds),
         "**Latency at a fixed rate**: `h2load --h1 -c 10 --rps %d -D %d` on `/1k` (%d "
         "requests/s in all, the same for every proxy, far below any proxy's capacity); "
         "p50/p99 (nearest rank) of the per-request times in h2load's `--log-file`, leaving "
@@ -119,13 +132,14 @@ def methods(runner, args):
         "session lifetime of %d s every proxy gets for this phase (tern `--session-lifetime`, "
         "HAProxy `tune.ssl.lifetime`, nginx `ssl_session_timeout`; hitch has no setting, see "
         "the storm section), each sending `GET /small` every %g s and reading whatever "
-        "arrives; tern runs once with `--ticket-refresh %s` and once without. The "
+        "arrives; tern runs once with `--ticket-refresh %s --ticket-flush-delay %s` and once "
+        "without a refresh. The "
         "ticket_lifetime of every NewSessionTicket read (its first 4 bytes, from the client "
         "context's message callback) must be the one asked for, or the phase fails. Then the "
         "client closes every connection and opens all of them again at once, each offering "
         "the newest session it holds (`SSLSocket.session`) if younger than the lifetime, and "
         "sends one request on each; the wave is over when every connection has its response. "
-        "Resumed = `session_reused`; CPU per reconnect = the proxy's CPU from before the "
+        "Resumed = `session_reused`; CPU per reconnect = the proxy's run time (schedstat) from before the "
         "closes (idle) to after the last response (idle again) / %d; all back = from the "
         "first reconnect (all closed by then) to the last response, on the client's clock "
         "(the client's own handshakes on the load CPU are in it); CPU while held = the "
@@ -133,7 +147,8 @@ def methods(runner, args):
         "hold's end / that time. Run for ECDSA P-256 and RSA-2048, the proxy started afresh "
         "for each."
         % (runner.storm.conns, runner.storm.hold, runner.storm.lifetime,
-           runner.storm.interval, runner.storm.refresh_arg(), runner.storm.conns),
+           runner.storm.interval, runner.storm.refresh_arg(), runner.storm.flush_delay_arg(),
+           runner.storm.conns),
         "**Handshake tickets and the first response**: `bench/load/first_response_client.py` "
         "(Python ssl over memory BIOs and a blocking socket, on the load CPU) makes %d full "
         "TLS 1.3 handshakes one after another per scenario (after %d unmeasured): `request` "

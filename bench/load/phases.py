@@ -10,6 +10,7 @@ import select
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import common
 import first_response
@@ -25,10 +26,21 @@ def s_time(port, mode, seconds, expect_bytes):
     """openssl s_time, one connection at a time: -new (full handshakes) or
     -reuse (resumed). Each connection sends GET /small HTTP/1.0 and reads
     the response to the end. Returns (connections, reused) after checking
-    that every connection read exactly the expected response."""
-    out = run_tool(["openssl", "s_time", "-connect", "127.0.0.1:%d" % port,
-                    "-" + mode, "-www", "/small", "-time", str(seconds)],
-                   timeout=seconds + 30)
+    that every connection read exactly the expected response. With
+    --workers N, N of them run side by side (one per worker) and the
+    counts are their sums."""
+    argv = ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port,
+            "-" + mode, "-www", "/small", "-time", str(seconds)]
+    if common.WORKERS == 1:
+        return s_time_counts(run_tool(argv, timeout=seconds + 30), expect_bytes)
+    with ThreadPoolExecutor(common.WORKERS) as pool:
+        outs = list(pool.map(lambda _: run_tool(argv, timeout=seconds + 30),
+                             range(common.WORKERS)))
+    counts = [s_time_counts(out, expect_bytes) for out in outs]
+    return sum(c for c, _ in counts), sum(r for _, r in counts)
+
+
+def s_time_counts(out, expect_bytes):
     m = re.search(r"^(\d+) connections in [\d.]+s;.*bytes read (\d+)", out, re.M)
     if not m:
         raise BenchError("s_time: no summary line: %s" % tail(out))
@@ -159,7 +171,7 @@ class Runner:
         return self._handshakes(proxy, root, "reuse", "resumed_us")
 
     def _wrk(self, proxy, path, conns, seconds):
-        out = run_tool(["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
+        out = run_tool(["wrk", "-t%d" % common.WORKERS, "-c%d" % conns, "-d%ds" % seconds,
                         "-s", os.path.join(HERE, "wrk_summary.lua"),
                         "https://127.0.0.1:%d%s" % (proxy.port, path)],
                        timeout=seconds + 30)
@@ -190,7 +202,7 @@ class Runner:
         mb = r["bytes"] / 1e6
         return ({"bulk_ns_per_byte": cpu * 1e9 / r["bytes"],
                  "bulk_mb_s": r["bytes"] / (r["duration_us"] / 1e6) / 1e6},
-                dict(r, cpu_s=cpu, tool="wrk -t1 -c4", tcp_segments_per_mb=segs / mb,
+                dict(r, cpu_s=cpu, tool="wrk -t%d -c4" % common.WORKERS, tcp_segments_per_mb=segs / mb,
                      proxy_sleeps_per_mb=sleeps / mb,
                      proxy_cpu_hrtimer_softirqs_per_mb=irqs.get("HRTIMER", 0) / mb,
                      proxy_cpu_net_rx_softirqs_per_mb=irqs.get("NET_RX", 0) / mb))
@@ -198,7 +210,7 @@ class Runner:
     def phase_req1k(self, proxy, root):
         self._wrk(proxy, "/1k", 50, self.warm_seconds)
         cpu, r = self.measure(root, lambda: self._wrk(proxy, "/1k", 50, self.load_seconds))
-        return {"req1k_us": cpu * 1e6 / r["requests"]}, dict(r, cpu_s=cpu, tool="wrk -t1 -c50")
+        return {"req1k_us": cpu * 1e6 / r["requests"]}, dict(r, cpu_s=cpu, tool="wrk -t%d -c50" % common.WORKERS)
 
     def phase_latency(self, proxy, root):
         clients = 10

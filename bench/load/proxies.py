@@ -160,14 +160,15 @@ class Proxy:
         `tern_extra`: more tern flags, a phase's own (first_response)."""
         listen = "127.0.0.1:%d" % self.port
         backend = "127.0.0.1:%d" % self.backend_port
+        w = common.WORKERS
         if self.name == "tern":
             extra = shlex.split(self.args.tern_args) + list(tern_extra)
-            self.description = ("tern -w 1 --tls-min 1.3 --ciphersuites %s --max-conns %d "
+            self.description = ("tern -w %d --tls-min 1.3 --ciphersuites %s --max-conns %d "
                                 "--log-level warn%s (tickets: --num-tickets 2 and --handshake-tickets "
                                 "with-data, the defaults)"
-                                % (CIPHERSUITE, MAX_CONNS,
+                                % (w, CIPHERSUITE, MAX_CONNS,
                                    "".join(" " + a for a in extra)))
-            return [self.args.tern, "-l", listen, "-b", backend, "-w", "1",
+            return [self.args.tern, "-l", listen, "-b", backend, "-w", str(w),
                     "--cert", cert, "--tls-min", "1.3", "--ciphersuites", CIPHERSUITE,
                     "--max-conns", str(MAX_CONNS), "--log-level", "warn",
                     "--drain-timeout", "1s"] + extra + (storm.tern_args() if storm else [])
@@ -176,9 +177,9 @@ class Proxy:
             # The storm phase's session lifetime (seconds): the TLS 1.2
             # session timeout and the lifetime TLS 1.3 tickets announce.
             lifetime = "  tune.ssl.lifetime %d\n" % storm.lifetime if storm else ""
-            write_file(conf, f"""# bench/load: HAProxy as a TLS terminator, one thread, TCP mode, no logs
+            write_file(conf, f"""# bench/load: HAProxy as a TLS terminator, TCP mode, no logs
 global
-  nbthread 1
+  nbthread {w}
   maxconn {MAX_CONNS}
 {lifetime}  ssl-default-bind-ciphersuites {CIPHERSUITE}
   ssl-default-bind-options ssl-min-ver TLSv1.3
@@ -194,18 +195,18 @@ frontend tls
 backend plain
   server b1 {backend}
 """)
-            self.description = ("HAProxy nbthread 1, mode tcp, bind ssl crt, ssl-min-ver TLSv1.3, "
-                                "maxconn %d, no log (tickets: OpenSSL default, on)" % MAX_CONNS)
+            self.description = ("HAProxy nbthread %d, mode tcp, bind ssl crt, ssl-min-ver TLSv1.3, "
+                                "maxconn %d, no log (tickets: OpenSSL default, on)" % (w, MAX_CONNS))
             return ["haproxy", "-db", "-f", conf]
         if self.name == "hitch":
             conf = os.path.join(self.dir, "hitch.conf")
             ocsp = os.path.join(self.dir, "ocsp")
             os.makedirs(ocsp, exist_ok=True)
-            write_file(conf, f"""# bench/load: hitch, one worker, no logs
+            write_file(conf, f"""# bench/load: hitch, no logs
 frontend = "[127.0.0.1]:{self.port}"
 backend = "[127.0.0.1]:{self.backend_port}"
 pem-file = "{cert}"
-workers = 1
+workers = {w}
 backlog = 4096
 tls-protos = TLSv1.3
 ciphersuites = "{CIPHERSUITE}"
@@ -217,17 +218,17 @@ user = "nobody"
 group = "nogroup"
 ocsp-verify-staple = off
 """)
-            self.description = ("hitch workers = 1 (plus its management process; workers run "
+            self.description = ("hitch workers = %d (plus its management process; workers run "
                                 "as nobody, since hitch refuses root), "
                                 "tls-protos = TLSv1.3, log-level 1 (errors only) "
-                                "(tickets: OpenSSL default, on)")
+                                "(tickets: OpenSSL default, on)" % w)
             return ["hitch", "--config", conf]
         if self.name == "nginx":
             conf = os.path.join(self.dir, "nginx.conf")
             lifetime = "    ssl_session_timeout %ds;\n" % storm.lifetime if storm else ""
             write_file(conf, f"""# bench/load: nginx stream module as a TLS terminator
 load_module {NGINX_STREAM_MODULE};
-worker_processes 1;
+worker_processes {w};
 daemon off;
 master_process on;
 pid {self.dir}/nginx.pid;
@@ -246,9 +247,9 @@ stream {{
   }}
 }}
 """)
-            self.description = ("nginx worker_processes 1 (plus master), stream { listen ssl; "
+            self.description = ("nginx worker_processes %d (plus master), stream { listen ssl; "
                                 "proxy_pass }, ssl_protocols TLSv1.3, ssl_session_tickets on, "
-                                "worker_connections 12000, no access log")
+                                "worker_connections 12000, no access log" % w)
             return ["nginx", "-p", self.dir, "-c", conf, "-e", self.dir + "/error.log"]
         raise ValueError(self.name)
 

@@ -152,16 +152,20 @@ def render_markdown(meta, summary, runs, proxies, errors):
     L.append("| machine | |")
     L.append("|---|---|")
     for k in ("cpu", "kernel", "tcp congestion control", "openssl", "tern", "haproxy", "hitch", "nginx", "h2load", "wrk",
-              "python", "repeats"):
+              "python", "repeats", "workers"):
         if k in meta:
             L.append("| %s | %s |" % (k, str(meta[k]).replace("|", "\\|")))
     L.append("")
     L.append("### Cost per unit of work (median of %d, min–max in parentheses)"
              % meta["repeats"])
     L.append("")
+    if common.WORKERS == 1:
+        where = "on CPU %s; everything else runs on CPU %s" % (common.PROXY_CPU, common.LOAD_CPU)
+    else:
+        where = ("with %d workers; proxy, backend and load generators all share CPUs %s"
+                 % (common.WORKERS, common.PROXY_CPU))
     L.append("Lower is better except MB/s. The proxy's CPU is utime+stime of all its "
-             "processes and threads (children included) on CPU %s; everything else runs "
-             "on CPU %s." % (common.PROXY_CPU, common.LOAD_CPU))
+             "processes and threads (children included) %s." % where)
     L.append("")
     head = ["metric", "unit"] + cols + (["crypto floor"] if "floor" in summary else [])
     L.append("| " + " | ".join(head) + " |")
@@ -498,6 +502,7 @@ def rerender(args, out_dir):
     with open(args.from_json) as f:
         data = json.load(f)
     meta, runs = data["meta"], data["runs"]
+    common.WORKERS = meta.get("workers", 1)
     summary = summarize(runs)
     # first_response's columns are the proxy's name and a variant after ":"
     proxies = [p for p in ALL_PROXIES

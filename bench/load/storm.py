@@ -42,8 +42,21 @@ class StormConfig:
         q = args.quick
         self.conns = given(args.storm_conns, 50 if q else 1000)
         self.lifetime = given(args.storm_lifetime, 4 if q else 30)
-        self.refresh = given(args.storm_refresh, self.lifetime / 3)
+        # At half the lifetime: tern checks every quarter of the refresh
+        # period, so a connection's newest ticket is at most 1.25 refresh
+        # periods old (0.625 of the lifetime), plus the flush delay, when
+        # the next one reaches the client.
+        # (A third with --quick: there the lifetime is 4 s and OpenSSL
+        # counts a session's age in whole seconds.)
+        self.refresh = given(args.storm_refresh, self.lifetime / (3 if q else 2))
         self.interval = given(args.storm_interval, 1.0 if q else 3.0)
+        # Longer than the interval between a connection's requests, so a
+        # refresh ticket rides with the next response instead of a send
+        # of its own; if the lifetime leaves no room for that, half of
+        # what it leaves (check()).
+        twice = 2 * self.interval
+        room = self.flush_room()
+        self.flush_delay = given(args.storm_flush_delay, twice if twice < room else room / 2)
         self.hold = 1.5 * self.lifetime
         if check:
             self.check(nofile_hard)
@@ -51,9 +64,15 @@ class StormConfig:
     def check(self, nofile_hard):
         if self.lifetime < 2:
             raise ValueError("--storm-lifetime: at least 2 (seconds)")
-        if not 0.05 <= self.refresh < self.lifetime:
-            raise ValueError("--storm-refresh: from 0.05 s to below the lifetime (%d s)"
+        if not 0.05 <= self.refresh < 0.8 * self.lifetime:
+            raise ValueError("--storm-refresh: from 0.05 s to below 0.8 of the lifetime "
+                             "(%d s): tern looks every quarter refresh period, so a ticket "
+                             "may be 1.25 periods old when the next is asked for"
                              % self.lifetime)
+        if not 0 <= self.flush_delay < self.flush_room():
+            raise ValueError("--storm-flush-delay: from 0 to below the lifetime less 1.25 "
+                             "refresh periods and 1 s (%.3g s): a ticket must reach the client "
+                             "before the one before it expires" % self.flush_room())
         if not 0 < self.interval < self.lifetime:
             raise ValueError("--storm-interval: above 0 and below the lifetime (%d s)"
                              % self.lifetime)
@@ -64,26 +83,39 @@ class StormConfig:
                              "them, and every proxy allows %d connections)"
                              % (limit, nofile_hard, FDS_PER_CONN_IN_PROXY, common.MAX_CONNS))
 
+    def flush_room(self):
+        """How long a refresh ticket may wait: the lifetime, less the age
+        the ticket before it may have when tern asks for the next (1.25
+        refresh periods: it looks every quarter period), less 1 s (OpenSSL
+        stamps a session with whole seconds)."""
+        return self.lifetime - 1.25 * self.refresh - 1
+
     def as_dict(self):
         return {"connections": self.conns, "lifetime_s": self.lifetime,
-                "refresh_s": self.refresh, "interval_s": self.interval, "hold_s": self.hold}
+                "refresh_s": self.refresh, "flush_delay_s": self.flush_delay,
+                "interval_s": self.interval, "hold_s": self.hold}
 
     def refresh_arg(self):
         return "%dms" % round(self.refresh * 1000)
+
+    def flush_delay_arg(self):
+        return "%dms" % round(self.flush_delay * 1000)
 
 
 class StormSetting:
     """What one proxy start adds for the storm: the session lifetime, and
     for tern the refresh (None: the control, no refresh)."""
 
-    def __init__(self, lifetime, refresh_arg):
+    def __init__(self, lifetime, refresh_arg, flush_delay_arg=None):
         self.lifetime = lifetime
         self.refresh_arg = refresh_arg
+        self.flush_delay_arg = flush_delay_arg
 
     def tern_args(self):
         argv = ["--session-lifetime", "%ds" % self.lifetime]
         if self.refresh_arg:
-            argv += ["--ticket-refresh", self.refresh_arg]
+            argv += ["--ticket-refresh", self.refresh_arg,
+                     "--ticket-flush-delay", self.flush_delay_arg]
         return argv
 
 
@@ -106,7 +138,8 @@ def describe(variant, cfg):
     """How each proxy gets the storm's lifetime, for the report."""
     L = cfg.lifetime
     return {
-        "tern": "`--session-lifetime %ds --ticket-refresh %s`" % (L, cfg.refresh_arg()),
+        "tern": "`--session-lifetime %ds --ticket-refresh %s --ticket-flush-delay %s`"
+                % (L, cfg.refresh_arg(), cfg.flush_delay_arg()),
         STORM_CONTROL: "`--session-lifetime %ds`, no `--ticket-refresh` (the control)" % L,
         "haproxy": "`tune.ssl.lifetime %d` (global)" % L,
         "nginx": "`ssl_session_timeout %ds; ssl_session_tickets on;`" % L,
@@ -193,7 +226,9 @@ def run(runner, variant, cert_kind):
     cfg = runner.storm
     name = "tern" if variant == STORM_CONTROL else variant
     proxy = runner.proxies[name]
-    setting = StormSetting(cfg.lifetime, cfg.refresh_arg() if variant == "tern" else None)
+    refresh = variant == "tern"
+    setting = StormSetting(cfg.lifetime, cfg.refresh_arg() if refresh else None,
+                           cfg.flush_delay_arg() if refresh else None)
     p = proxy.start(runner.procs, runner.certs[cert_kind], setting)
     root = p.pid
     log_path = os.path.join(runner.tmp, "storm-%s-%s.log" % (variant, cert_kind))
@@ -243,7 +278,8 @@ def run(runner, variant, cert_kind):
     c = cert_kind
     metrics = {
         "storm_%s_resumed_pct" % c: 100.0 * wave["resumed"] / n,
-        "storm_%s_us" % c: wave_cpu * 1e6 / n,
+        # schedstat too: the wave is half a second of CPU, 50 clock ticks.
+        "storm_%s_us" % c: (sched_after - sched_before) / 1e3 / n,
         "storm_%s_back_ms" % c: wave["seconds_all_back"] * 1e3,
         # Run time from schedstat (ns), not clock ticks: a refresh costs a
         # few percent of the hold's CPU, finer than 10 ms ticks over it.

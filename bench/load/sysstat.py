@@ -84,16 +84,17 @@ def tcp_out_segments():
     return int(rows[1][rows[0].index("OutSegs")])
 
 
-def softirqs(cpu):
-    """The softirqs each kind has run on `cpu` so far (/proc/softirqs)."""
+def softirqs(cpus):
+    """The softirqs each kind has run on the CPUs `cpus` ("0" or "0,1")
+    so far, summed (/proc/softirqs)."""
     out = {}
     with open("/proc/softirqs") as f:
-        cpus = f.readline().split()
-        col = cpus.index("CPU%s" % cpu)
+        header = f.readline().split()
+        cols = [header.index("CPU%s" % c) for c in cpus.split(",")]
         for line in f:
             parts = line.split()
-            if len(parts) > col + 1:
-                out[parts[0].rstrip(":")] = int(parts[col + 1])
+            if len(parts) > max(cols) + 1:
+                out[parts[0].rstrip(":")] = sum(int(parts[c + 1]) for c in cols)
     return out
 
 

@@ -617,6 +617,49 @@ out:
 	free(dst);
 }
 
+/* The response each ticket_refresh iteration writes: a small answer, as
+ * in the storm phase of bench/load (GET /small). */
+#define REFRESH_RESPONSE_BYTES 64u
+
+/* tls_ticket_refresh/0 and /1: what a refreshed ticket (--ticket-refresh)
+ * adds to the response it rides with. Every iteration the server writes
+ * one small response, after asking OpenSSL for one new session ticket
+ * (/1) or not (/0), as conn_hand_over_tickets does at the record
+ * boundary; the client reads it all. Only the server's CPU is counted:
+ * server_us_per_response; /1 minus /0 is the cost of one ticket. */
+static void ticket_refresh(struct tern_bench_state *st)
+{
+	bool with_ticket = tern_bench_arg(st, 0) != 0;
+	uint8_t resp[REFRESH_RESPONSE_BYTES], got[REFRESH_RESPONSE_BYTES];
+	int64_t server_ns = 0, tickets = 0;
+	struct pair p;
+
+	if (!established(st, &p, BENCH_BUF_CAP))
+		return;
+	fill_pattern(resp, sizeof(resp));
+	while (tern_bench_keep_running(st)) {
+		int64_t t0 = thread_cpu_ns();
+		if (with_ticket)
+			tickets += tern_tls_new_tickets(&p.server, 1);
+		size_t n = write_all(&p.server, resp, sizeof(resp));
+		server_ns += thread_cpu_ns() - t0;
+		/* A ticket is a record of its own ahead of the response's. */
+		size_t wire = tern_buf_len(&p.s2c), alone = sizeof(resp) + TLS13_RECORD_OVERHEAD;
+		if (n != sizeof(resp) || (with_ticket ? wire <= alone : wire != alone))
+			tern_bench_skip_with_error(st, with_ticket ? "no ticket went with the response"
+								   : "the response is not one record");
+		if (read_all(&p.client, got, sizeof(got)) != sizeof(got) ||
+		    memcmp(resp, got, sizeof(got)) != 0 || !tern_buf_empty(&p.s2c))
+			tern_bench_skip_with_error(st, "the client did not read the response");
+	}
+	int64_t iters = tern_bench_iterations(st);
+	if (with_ticket && tickets != iters)
+		tern_bench_skip_with_error(st, "OpenSSL refused a ticket");
+	if (iters > 0)
+		tern_bench_counter(st, "server_us_per_response", (double)server_ns / 1e3 / (double)iters);
+	pair_close(&p);
+}
+
 int main(int argc, char **argv)
 {
 	static const int64_t record_sizes[] = {1024, 16384};
@@ -630,6 +673,8 @@ int main(int argc, char **argv)
 		ret |= tern_bench_register_args("tls_record_encrypt", record_encrypt, record_sizes[i]);
 	for (size_t i = 0; i < sizeof(record_sizes) / sizeof(record_sizes[0]); i++)
 		ret |= tern_bench_register_args("tls_record_decrypt", record_decrypt, record_sizes[i]);
+	ret |= tern_bench_register_args("tls_ticket_refresh", ticket_refresh, 0);
+	ret |= tern_bench_register_args("tls_ticket_refresh", ticket_refresh, 1);
 	if (ret < 0) {
 		fprintf(stderr, "tls_bench: cannot register the benchmarks\n");
 		return 1;

@@ -195,6 +195,10 @@ class TestKeyAgreement(KeyAgreementTestCase):
         self.assertEqual(reply["error"], "1 worker hand-over(s) failed: those workers keep the "
                          "previous configuration")
         newest = last["generation"] + 1
+        # Worker 0 runs: the new keys are queued to it and it applies them
+        # on its next turn, which may come after the reload's reply.
+        wait_for(lambda: self.generations(tern) == (newest, [newest, 1]), 10,
+                 "worker 0 at generation %d, worker 1 still at 1" % newest)
         keys = self.assert_ok(tern.ctl("keys"), "keys")
         self.assertEqual((keys["generation"], keys["workers_behind"]), (newest, 1), keys)
         self.assertEqual(keys["workers"][1], {"worker": 1, "generation": 1, "queued": False})
