@@ -496,12 +496,16 @@ static void conn_post_io(struct tern_conn *c)
 	}
 	if (!cs->recv_busy && c->c2b.state == TERN_FLOW_OPEN && c->phase != TERN_PHASE_FINISHING &&
 	    !c->tls.in_eof) {
-		/* Bytes left in cin with room in c2b can only be a partial
-		 * record: they need more. Otherwise c2b is full and reading
-		 * waits for it to drain. */
-		bool partial = !c->c2b.buf.data || tern_buf_room(&c->c2b.buf) > 0;
-		if ((tern_buf_empty(&c->cin) || partial) &&
-		    !conn_post_recv(c, TERN_SIDE_CLIENT, &c->cin))
+		/* OpenSSL takes every byte cin holds whenever it reads (the
+		 * BIO hands over part of a record too), so bytes left in cin
+		 * have not been offered to it yet: they wait for room in c2b,
+		 * and the pump offers them when that comes. Reading more now
+		 * would go into cin's own memory and, should the client then
+		 * fall silent, pin it for as long as the connection lives. The
+		 * PROXY header is the exception: its parser leaves a partial
+		 * header in cin. */
+		bool wants_more = tern_buf_empty(&c->cin) || c->phase == TERN_PHASE_PROXY_HEADER;
+		if (wants_more && !conn_post_recv(c, TERN_SIDE_CLIENT, &c->cin))
 			return;
 	}
 	if (c->phase != TERN_PHASE_STREAMING)

@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TLSClient, TernTestCase, main, run_threads, sha256, test_io,  # noqa: E402
@@ -94,6 +95,36 @@ class TestMemory(TernTestCase):
         self.assertEqual(c["conns_total"], 60)
         self.assertEqual(c["bytes_client_in"], 60 * 256 * KiB)
         self.assertEqual(c["bytes_client_out"], 60 * 256 * KiB)
+
+    def test_client_that_writes_before_it_reads(self):
+        # The client pushes until tern stops taking its bytes, reading
+        # nothing, then reads its echo slowly: records wait in cin behind
+        # full buffers in both directions, sends complete in part. A read
+        # queued into cin's own memory while bytes wait there would stay
+        # queued once the client falls silent (conn_test.c,
+        # test_record_waiting_for_c2b, makes that happen exactly). Each
+        # round must end exact and hold nothing once idle.
+        tern = self.start()
+        rng = random.Random(5)
+        for round_ in range(3):
+            c = TLSClient(self.port)
+            try:
+                c.handshake()
+                block = rng.randbytes(16 * KiB)
+                sent = c.push_until_stalled(block, 64 * MiB, stall=0.5)
+                self.assertGreater(sent, 256 * KiB, "tern took too little to fill its buffers")
+                # Read slowly, so that cout is still full when the last
+                # of the client's bytes come in.
+                got = c.exchange(expect=sent, timeout=60,
+                                 on_progress=lambda received: time.sleep(0.002))
+                self.assertEqual(len(got), sent)
+                self.assertEqual(sha256(got), sha256(block * (sent // len(block))),
+                                 "round %d" % round_)
+                self.assert_idle_conns_hold_no_buffers(tern, 1)
+            finally:
+                c.close()
+            wait_for(lambda: len(tern.conns()) == 0, 10, "the connection closed")
+        tern.stop_ok()
 
     def test_burst_of_reads_then_idle(self):
         # The worker offers the kernel only a few provided buffers at a
