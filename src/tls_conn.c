@@ -295,6 +295,13 @@ int tern_tls_flush(struct tern_tls *tls)
 	return tls_fail(tls, "post-handshake flush", err);
 }
 
+void tern_tls_release_buffers(struct tern_tls *tls)
+{
+	/* Refused (nothing freed) while a record is partly read or written:
+	 * then the buffers are in use and go with the next release. */
+	(void)SSL_free_buffers(tls->ssl);
+}
+
 bool tern_tls_flush_needed(const struct tern_tls *tls)
 {
 	return SSL_in_init(tls->ssl) != 0;
