@@ -11,9 +11,7 @@
 
 #include "conn_internal.h"
 
-/* Adds the tickets OpenSSL wrote since the last look to the counters, and
- * has OpenSSL give back the record buffers writing them left behind, so
- * that a connection that now waits holds none (tls.h). */
+/* Adds the tickets OpenSSL wrote since the last look to the counters. */
 void conn_sync_tickets(struct tern_conn *c)
 {
 	uint32_t sent = c->tls.tickets_sent;
@@ -22,7 +20,6 @@ void conn_sync_tickets(struct tern_conn *c)
 	tern_counter_add(&c->host->ctr->tickets_sent, sent - c->tickets.seen);
 	c->tickets.seen = sent;
 	c->tickets.last_ms = c->host->now_ms;
-	tern_tls_release_buffers(&c->tls);
 }
 
 /* Tickets asked for and not handed over go with a connection that ends. */

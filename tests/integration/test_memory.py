@@ -9,19 +9,13 @@ hundred busy connections) or are switched off."""
 
 import os
 import random
-import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TLSClient, TernTestCase, binary_is_sanitized, main, run_threads,  # noqa: E402
-                     sha256, tern_bin, test_io, wait_for)
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+from harness import (TLSClient, TernTestCase, binary_is_sanitized, main,  # noqa: E402
+                     process_rss, run_threads, sha256, tern_bin, test_io, wait_for)
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -141,11 +135,11 @@ class TestMemory(TernTestCase):
         for c in warm:
             c.close()
         wait_for(lambda: len(tern.conns()) == 0, 10, "the warm-up connections closed")
-        before = rss_kib(tern.proc.pid)
+        before = process_rss(tern.proc.pid)
         clients = self.open_clients(self.port, [10] * count)
         try:
             self.assert_idle_conns_hold_no_buffers(tern, count)
-            return (rss_kib(tern.proc.pid) - before) / count
+            return (process_rss(tern.proc.pid) - before) / 1024 / count
         finally:
             for c in clients:
                 c.close()
@@ -155,8 +149,8 @@ class TestMemory(TernTestCase):
         # With-data's tickets are written after the handshake, and OpenSSL
         # kept its record buffers after writing them: bench/load's idle
         # connections cost 26.6 KiB each against 14.7 at-once, until tern
-        # had OpenSSL release them after every ticket write
-        # (tern_tls_release_buffers). 300 connections: 12 KiB each is
+        # had OpenSSL release them after every ticket write (tls_conn.c,
+        # release_buffers_after_tickets). 300 connections: 12 KiB each is
         # 3.5 MiB, far above the allocator's noise.
         if binary_is_sanitized(tern_bin()):
             self.skipTest("a sanitizer build: its allocator's redzones and quarantine are "

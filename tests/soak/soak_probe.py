@@ -6,31 +6,19 @@ sanitizer reports in its stderr.
 import json
 import os
 import socket
+import sys
 import time
 
-from soak_common import SCALE
+from soak_common import HERE, SCALE
 
-
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "WARNING: ThreadSanitizer")
-
-
-def proc_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def proc_cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+# /proc and the sanitizer markers as the integration harness reads them.
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from harness_proc import (SANITIZER_MARKERS, cpu_seconds as proc_cpu_s,  # noqa: E402,F401
+                          open_fds as proc_fds, process_rss)
 
 
 def proc_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return process_rss(pid) // 1024
 
 
 class Control:
