@@ -249,14 +249,16 @@ class Tern:
             raise AssertionError("conns failed: %r" % reply)
         return reply["conns"]
 
-    def conn_of(self, client, timeout=5):
+    def conn_of(self, client, timeout=5, handshake_done=False):
         """The conns entry of one client connection (matched by peer);
-        waits for it, bounded (the worker lists it once accepted)."""
+        waits for it, bounded (the worker lists it once accepted). With
+        handshake_done, also until tern has finished the handshake: a TLS
+        1.3 client has finished before tern has read its Finished."""
         peer = client.peer_text() if isinstance(client, TLSClient) else client
         def find():
             for c in self.conns():
                 if c.get("peer") == peer:
-                    return c
+                    return c if c.get("version") or not handshake_done else None
             return None
         return wait_for(find, timeout, "conns entry for peer=%s" % peer)
 

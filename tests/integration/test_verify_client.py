@@ -361,7 +361,7 @@ class TestVerifyClient(VerifyClientTestCase):
         be = self.echo_backend()
         tern = self.tern_ca([be])
         a = self.conn(cert=self.pki.alice)
-        aid = tern.conn_of(a.c)["id"]
+        aid = tern.conn_of(a.c, handshake_done=True)["id"]
         # The client reads nothing between the two: the first request is
         # still unanswered when the second comes.
         self.assertEqual(tern.ctl("verify-client %d" % aid), {"ok": True})
@@ -391,7 +391,7 @@ class TestVerifyClient(VerifyClientTestCase):
         a = self.conn(cert=self.pki.alice)
         a.pump_until(lambda: a.tickets() >= 2, 3, "the automatic tickets")
         anonymous = a.session()  # a ticket from before the request
-        aid = tern.conn_of(a.c)["id"]
+        aid = tern.conn_of(a.c, handshake_done=True)["id"]
         self.assertEqual(tern.ctl("num-tickets %d 1" % aid), {"ok": True})
         self.assertEqual(tern.ctl("verify-client %d" % aid), {"ok": True})
         a.round_trip(b"who am I\n")
@@ -433,7 +433,7 @@ class TestVerifyClientRefused(VerifyClientTestCase):
         tern = self.tern_ca([be])
         a = self.conn(cert=self.pki.alice, pha=False)
         a.round_trip(b"before\n")
-        aid = tern.conn_of(a.c)["id"]
+        aid = tern.conn_of(a.c, handshake_done=True)["id"]
         self.assertEqual(self.assert_error(tern.ctl("verify-client %d" % aid)),
                          "the client of connection %d did not offer post-handshake "
                          "authentication" % aid)
@@ -451,7 +451,7 @@ class TestVerifyClientRefused(VerifyClientTestCase):
         tern = self.tern_ca([be], ca=None)
         a = self.conn(cert=self.pki.alice)
         a.round_trip(b"before\n")
-        aid = tern.conn_of(a.c)["id"]
+        aid = tern.conn_of(a.c, handshake_done=True)["id"]
         self.assert_error(tern.ctl("verify-client %d" % aid), "no --client-ca configured",
                           str(aid))
         a.round_trip(b"after\n")
@@ -518,7 +518,7 @@ class TestForeignCertificate(VerifyClientTestCase):
         # Other connections are unaffected, old and new; alice still gets in.
         bystander.round_trip(b"bystander still\n")
         a = self.conn(cert=self.pki.alice)
-        aid = tern.conn_of(a.c)["id"]
+        aid = tern.conn_of(a.c, handshake_done=True)["id"]
         self.assertEqual(tern.ctl("verify-client %d" % aid), {"ok": True})
         a.round_trip(b"alice\n")
         self.verified(tern, a, "/CN=alice")
@@ -559,7 +559,7 @@ class TestClientCAReload(VerifyClientTestCase):
 
         def attempt(cert):
             c = self.conn(cert=cert)
-            cid = tern.conn_of(c.c)["id"]
+            cid = tern.conn_of(c.c, handshake_done=True)["id"]
             self.assertEqual(tern.ctl("verify-client %d" % cid), {"ok": True})
             try:
                 c.c.exchange(b"x", expect=1, timeout=5)
