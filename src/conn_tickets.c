@@ -11,7 +11,9 @@
 
 #include "conn_internal.h"
 
-/* Adds the tickets OpenSSL wrote since the last look to the counters. */
+/* Adds the tickets OpenSSL wrote since the last look to the counters, and
+ * has OpenSSL give back the record buffers writing them left behind, so
+ * that a connection that now waits holds none (tls.h). */
 void conn_sync_tickets(struct tern_conn *c)
 {
 	uint32_t sent = c->tls.tickets_sent;
@@ -20,6 +22,7 @@ void conn_sync_tickets(struct tern_conn *c)
 	tern_counter_add(&c->host->ctr->tickets_sent, sent - c->tickets.seen);
 	c->tickets.seen = sent;
 	c->tickets.last_ms = c->host->now_ms;
+	tern_tls_release_buffers(&c->tls);
 }
 
 /* Tickets asked for and not handed over go with a connection that ends. */

@@ -250,29 +250,13 @@ bool tern_tls_read_ready(const struct tern_tls *tls)
 	return !tern_buf_empty(tls->in) || tls->in_eof || SSL_has_pending(tls->ssl) == 1;
 }
 
-/* OpenSSL 3.0 keeps its record buffers after writing post-handshake
- * messages, SSL_MODE_RELEASE_BUFFERS notwithstanding: the tickets
- * --handshake-tickets with-data hands over (written by tern_tls_write
- * ahead of the first data, or alone by tern_tls_flush) left 11-12 KiB on
- * every idle connection in bench/load's idle_rss phase. So a call that
- * wrote tickets gives them back; OpenSSL refuses while a record is partly
- * in them, and then they go with a later release. */
-static void release_buffers_after_tickets(struct tern_tls *tls, uint32_t tickets_before)
-{
-	if (tls->tickets_sent != tickets_before)
-		(void)SSL_free_buffers(tls->ssl);
-}
-
 int tern_tls_write(struct tern_tls *tls, const void *src, size_t len)
 {
-	uint32_t tickets_before = tls->tickets_sent;
 	size_t n = 0;
 	if (len > INT32_MAX)
 		len = INT32_MAX;
-	if (SSL_write_ex(tls->ssl, src, len, &n) == 1) {
-		release_buffers_after_tickets(tls, tickets_before);
+	if (SSL_write_ex(tls->ssl, src, len, &n) == 1)
 		return (int)n;
-	}
 	int err = SSL_get_error(tls->ssl, 0);
 	if (err == SSL_ERROR_WANT_READ) {
 		/* A handshake exchange (the client's answer to a
@@ -300,9 +284,7 @@ unsigned tern_tls_new_tickets(struct tern_tls *tls, unsigned n)
 
 int tern_tls_flush(struct tern_tls *tls)
 {
-	uint32_t tickets_before = tls->tickets_sent;
 	int r = SSL_do_handshake(tls->ssl);
-	release_buffers_after_tickets(tls, tickets_before);
 	if (r == 1)
 		return TERN_TLS_DONE;
 	int err = SSL_get_error(tls->ssl, r);
@@ -311,6 +293,13 @@ int tern_tls_flush(struct tern_tls *tls)
 		return 0;
 	}
 	return tls_fail(tls, "post-handshake flush", err);
+}
+
+void tern_tls_release_buffers(struct tern_tls *tls)
+{
+	/* Refused (nothing freed) while a record is partly read or written:
+	 * then the buffers are in use and go with the next release. */
+	(void)SSL_free_buffers(tls->ssl);
 }
 
 bool tern_tls_flush_needed(const struct tern_tls *tls)

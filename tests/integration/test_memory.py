@@ -149,8 +149,8 @@ class TestMemory(TernTestCase):
         # With-data's tickets are written after the handshake, and OpenSSL
         # kept its record buffers after writing them: bench/load's idle
         # connections cost 26.6 KiB each against 14.7 at-once, until tern
-        # had OpenSSL release them after every ticket write (tls_conn.c,
-        # release_buffers_after_tickets). 300 connections: 12 KiB each is
+        # had OpenSSL release them after every ticket write
+        # (tern_tls_release_buffers). 300 connections: 12 KiB each is
         # 3.5 MiB, far above the allocator's noise.
         if binary_is_sanitized(tern_bin()):
             self.skipTest("a sanitizer build: its allocator's redzones and quarantine are "
